@@ -1,0 +1,64 @@
+# The two commands a new user needs: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DB ?= $(or $(ROUTINE_DESK_DB),var/routine-desk.duckdb)
+HOST ?= 127.0.0.1
+PORT ?= 8501
+
+.PHONY: run test install install-dev chromium bench init demo clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Stamp files: reinstall only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+## run: install, create or migrate the database (demo practice on the first launch), serve the app
+run: install
+	@if [ -e "$(DB)" ]; then \
+		$(PY) -m core.cli init --db "$(DB)"; \
+	else \
+		echo "First launch: creating $(DB) with the library and a demo practice"; \
+		$(PY) -m core.cli init --db "$(DB)" --demo; \
+	fi
+	ROUTINE_DESK_DB="$(DB)" $(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+## chromium: Debian's Chromium for the browser tests (Playwright's own download does not work offline)
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	elif [ -n "$$CI" ]; then \
+		echo "chromium is missing and this CI run is not root: cannot install it" >&2; exit 1; \
+	fi
+
+## test: install test dependencies (and chromium), run the whole suite
+test: install-dev chromium
+	@if [ -x /usr/bin/chromium ]; then \
+		$(PY) -m pytest; \
+	else \
+		echo "NOTE: /usr/bin/chromium is missing and we are not root: skipping the browser tests (tests/e2e)."; \
+		echo "      Install it with: sudo apt-get install chromium"; \
+		$(PY) -m pytest -m "not browser"; \
+	fi
+
+## bench: chain-sized practice (cached under var/), benchmark scenarios, table + var/bench.json
+bench: install-dev
+	$(PY) tests/bench/bench.py
+
+clean:
+	rm -rf $(VENV) var/*.duckdb var/*.wal var/bench

@@ -1,0 +1,343 @@
+"""A deterministic demo practice, so every page has something true to show.
+
+The same (seed, clients, days, as_of) always gives the same practice. Everything is generated
+with vectorised numpy and inserted set-wise, so the chain-sized practice used by the benchmarks
+(10,000 clients, about 2,000,000 session logs) builds in seconds.
+
+The story the data tells: clients start programs at different times over the period, one program
+after another; adherence starts high and decays at a client-specific rate, some clients stop
+logging altogether (lapsed), and pain drifts down for most, stays flat for some and rises for a few.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.store import Store, utcnow
+
+DEMO_SOURCE = "demo"
+
+FIRST_NAMES = (
+    "Amira", "Ben", "Carla", "Dev", "Elif", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kaia", "Liam",
+    "Mei", "Nico", "Olga", "Priya", "Quentin", "Rosa", "Sami", "Tara", "Uma", "Viktor", "Wen", "Yusuf",
+)
+LAST_NAMES = (
+    "Adeyemi", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen", "Ito", "Jansen",
+    "Kowalski", "Laine", "Moreau", "Novak", "Okafor", "Petrov", "Quinn", "Rossi", "Silva", "Tanaka",
+)
+THERAPISTS = ("Ana Ruiz", "Ben Okafor", "Chloe Martin")
+NEUTRAL_NOTES = (
+    "Felt looser afterwards.",
+    "Short on time, did half.",
+    "Hips tight after a long drive.",
+    "Easier than last week.",
+    "Did it after my run.",
+)
+# Notes that a person must look at; the importer's red-flag tagger recognises them.
+WORRYING_NOTES = (
+    "Some tingling in the left foot afterwards.",
+    "Sharp pain in the hip on the lunge, stopped.",
+)
+PREGNANCY_WARNING_NOTES = ("Felt dizzy when I stood up.",)
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    clients: int = 120
+    days: int = 182
+    seed: int = 7
+    as_of: date | None = None
+
+    def end(self) -> date:
+        return self.as_of or date.today()
+
+
+@dataclass
+class DemoSummary:
+    clients: int
+    assignments: int
+    session_logs: int
+    as_of: date
+    created: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "clients": self.clients, "assignments": self.assignments,
+                "session_logs": self.session_logs, "as_of": self.as_of.isoformat(), **self.extras}
+
+
+def practice_is_empty(store: Store) -> bool:
+    return store.scalar("SELECT count(*) FROM clients") == 0
+
+
+def create_demo_practice(store: Store, spec: DemoSpec = DemoSpec()) -> DemoSummary | None:
+    """Fill an empty practice with demo data; returns None (and changes nothing) otherwise.
+
+    Requires the library (routines) to be loaded first.
+    """
+    if not practice_is_empty(store):
+        return None
+    routines = _routine_catalogue(store)
+    if routines.empty:
+        raise ValueError("load the library before creating the demo practice (no routines found)")
+    rng = np.random.default_rng(spec.seed)
+    as_of = spec.end()
+    clients = _clients(rng, spec.clients, as_of)
+    plans = _assignments(rng, clients, routines, spec.days, as_of)
+    logs = _session_logs(rng, clients, plans, spec.days, as_of)
+    with store.transaction() as cur:
+        _insert(cur, clients, plans, logs, as_of)
+    return DemoSummary(len(clients), len(plans), len(logs), as_of)
+
+
+def _routine_catalogue(store: Store) -> pd.DataFrame:
+    return store.query(
+        """
+        SELECT r.id AS routine_id, r.audience, v.version, v.sessions_per_week, v.times_per_day,
+               (SELECT count(*) FROM routine_items i WHERE i.routine_id = v.routine_id AND i.version = v.version)
+                   AS item_count
+        FROM routines r JOIN routine_versions v ON v.routine_id = r.id AND v.version = r.current_version
+        WHERE r.archived_at IS NULL
+        ORDER BY r.id
+        """
+    )
+
+
+def _clients(rng: np.random.Generator, n: int, as_of: date) -> pd.DataFrame:
+    idx = np.arange(n)
+    first = np.array(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n)]
+    last = np.array(LAST_NAMES)[rng.integers(0, len(LAST_NAMES), n)]
+    segment_draw = rng.random(n)
+    segment = np.where(segment_draw < 0.3, "pregnant", np.where(segment_draw < 0.65, "runner", "desk_worker"))
+    also_desk = (segment == "runner") & (rng.random(n) < 0.15)
+    gest_week_now = rng.integers(6, 46, n)  # > 40: delivered a few weeks ago
+    pregnant = segment == "pregnant"
+    due = pd.to_datetime(as_of) + pd.to_timedelta((40 - gest_week_now) * 7, unit="D")
+    therapists = max(len(THERAPISTS), n // 40)
+    therapist_names = [THERAPISTS[i] if i < len(THERAPISTS) else f"Therapist {i + 1:03d}" for i in range(therapists)]
+    return pd.DataFrame({
+        "idx": idx,
+        "code": [f"C{i + 1:05d}" for i in idx],
+        "display_name": np.char.add(np.char.add(first, " "), last),
+        "email": np.where(rng.random(n) < 0.6, np.char.add(np.char.add(np.char.lower(first), np.char.add(".", idx.astype(str))), "@example.org"), None),
+        "therapist": np.array(therapist_names)[rng.integers(0, therapists, n)],
+        "segment": segment,
+        "also_desk": also_desk,
+        "due_date": np.where(pregnant, due.date, None),
+        "postpartum": pregnant & (gest_week_now > 40),
+        "gest_week_now": np.where(pregnant, gest_week_now, -1),
+        "knee_pain": rng.random(n) < 0.08,
+        "hypermobility": rng.random(n) < 0.04,
+        # adherence and pain story
+        "adherence0": rng.beta(6, 2, n),
+        "decay_per_week": rng.uniform(0.0, 0.06, n),
+        "drop_out_day": np.where(rng.random(n) < 0.15, rng.integers(20, 150, n), 10**6),
+        "pain0": np.round(rng.uniform(3, 7.5, n) * 2) / 2,
+        "pain_slope": np.select(
+            [rng.random(n) < 0.6, rng.random(n) < 0.6], [rng.uniform(-0.35, -0.15, n), np.zeros(n)],
+            default=rng.uniform(0.12, 0.3, n),
+        ),
+    })
+
+
+def _routine_for(clients: pd.DataFrame, routines: pd.DataFrame, start_days_before: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """The template a therapist would pick: by trimester for pregnant clients, else by segment."""
+    ids = set(routines["routine_id"])
+
+    def pick(*names: str) -> str:
+        present = [n for n in names if n in ids]
+        return present[0] if present else routines["routine_id"].iloc[0]
+
+    week_at_start = clients["gest_week_now"].to_numpy() - start_days_before // 7
+    choice = np.where(rng.random(len(clients)) < 0.5, pick("runner-warm-up-cool-down"), pick("daily-psoas-routine"))
+    choice = np.where(clients["segment"] == "desk_worker",
+                      np.where(rng.random(len(clients)) < 0.6, pick("desk-micro-breaks"), pick("four-stretch-routine", "daily-psoas-routine")),
+                      choice)
+    preg = clients["segment"].to_numpy() == "pregnant"
+    trimester = np.select([week_at_start < 13, week_at_start < 28, week_at_start <= 40],
+                          [pick("pregnancy-first-trimester"), pick("pregnancy-second-trimester"), pick("pregnancy-third-trimester")],
+                          default=pick("day-plan-morning-midday-evening", "four-stretch-routine"))
+    return np.where(preg, trimester, choice)
+
+
+def _assignments(rng: np.random.Generator, clients: pd.DataFrame, routines: pd.DataFrame,
+                 days: int, as_of: date) -> pd.DataFrame:
+    """Back-to-back programs per client from a staggered first start until as_of."""
+    n = len(clients)
+    start_offset = rng.integers(0, max(1, int(days * 0.45)), n)  # days after the period's first day
+    catalogue = routines.set_index("routine_id")
+    rounds = []
+    cursor = start_offset.copy()
+    k = 0
+    while True:
+        alive = cursor <= days - 7
+        if not alive.any():
+            break
+        weeks = rng.choice([4, 6, 8, 12], n)
+        days_before = days - cursor
+        routine_id = _routine_for(clients, routines, days_before, rng)
+        rounds.append(pd.DataFrame({
+            "idx": clients["idx"][alive].to_numpy(),
+            "round": k,
+            "start_day": cursor[alive],
+            "weeks": weeks[alive],
+            "routine_id": routine_id[alive],
+        }))
+        cursor = cursor + weeks * 7 + rng.integers(0, 15, n)
+        k += 1
+    plans = pd.concat(rounds, ignore_index=True).sort_values(["idx", "round"], ignore_index=True)
+    plans["routine_version"] = plans["routine_id"].map(catalogue["version"]).astype(int)
+    plans["sessions_per_week"] = plans["routine_id"].map(catalogue["sessions_per_week"]).clip(1, 21).astype(int)
+    plans["times_per_day"] = plans["routine_id"].map(catalogue["times_per_day"]).astype(int)
+    plans["item_count"] = plans["routine_id"].map(catalogue["item_count"]).astype(int)
+    first_day = pd.Timestamp(as_of) - pd.Timedelta(days=days - 1)
+    plans["start_date"] = (first_day + pd.to_timedelta(plans["start_day"], unit="D")).dt.date
+    plans["planned_end_day"] = plans["start_day"] + plans["weeks"] * 7 - 1
+    plans["status"] = np.where(plans["planned_end_day"] >= days - 1, "active", "ended")
+    # A few assignments had a week's pause (holiday, illness) starting in their third week.
+    plans["paused"] = (rng.random(len(plans)) < 0.06) & (plans["weeks"] >= 6)
+    plans["pause_from_day"] = plans["start_day"] + 14
+    return plans
+
+
+def _session_logs(rng: np.random.Generator, clients: pd.DataFrame, plans: pd.DataFrame, days: int,
+                  as_of: date) -> pd.DataFrame:
+    """One candidate slot per assignment-day-time; a slot becomes a session with a probability that
+    follows the client's adherence curve."""
+    last_day = np.minimum(plans["planned_end_day"].to_numpy(), days - 1)
+    length = np.maximum(0, last_day - plans["start_day"].to_numpy() + 1)
+    rows = np.repeat(np.arange(len(plans)), length)
+    offset = np.arange(len(rows)) - np.repeat(np.cumsum(length) - length, length)
+    day = plans["start_day"].to_numpy()[rows] + offset
+    plan = plans.iloc[rows]
+    client = clients.iloc[plan["idx"].to_numpy()]
+    paused = plan["paused"].to_numpy() & (day >= plan["pause_from_day"].to_numpy()) & (day < plan["pause_from_day"].to_numpy() + 7)
+    first_start = plans.groupby("idx")["start_day"].min()
+    weeks_in = (day - first_start.reindex(plan["idx"]).to_numpy()) / 7
+    tpd = plan["times_per_day"].to_numpy()
+    p_slot = np.minimum(1.0, plan["sessions_per_week"].to_numpy() / (7 * tpd))
+    adherence = client["adherence0"].to_numpy() * np.exp(-client["decay_per_week"].to_numpy() * weeks_in)
+    active = ~paused & (day - first_start.reindex(plan["idx"]).to_numpy() < client["drop_out_day"].to_numpy())
+    count = np.where(active, rng.binomial(tpd, np.clip(p_slot * adherence, 0, 1)), 0)
+    keep = np.repeat(np.arange(len(rows)), count)
+    n = len(keep)
+    plan = plan.iloc[keep]
+    client = client.iloc[keep]
+    day = day[keep]
+    weeks_in = weeks_in[keep]
+    prescribed = plan["item_count"].to_numpy()
+    partial = rng.random(n) < 0.2
+    done = np.where(partial, np.maximum(0, prescribed - rng.integers(1, 4, n)), prescribed)
+    pain = np.clip(client["pain0"].to_numpy() + client["pain_slope"].to_numpy() * weeks_in + rng.normal(0, 0.6, n), 0, 10)
+    pain_before = np.round(pain * 2) / 2
+    pain_after = np.clip(pain_before - np.round(rng.uniform(0, 2, n) * 2) / 2, 0, 10)
+    no_score = rng.random(n) < 0.08
+    note_draw = rng.random(n)
+    pregnant = client["segment"].to_numpy() == "pregnant"
+    notes = np.select(
+        [note_draw < 0.0015, (note_draw < 0.0025) & pregnant, note_draw < 0.04],
+        [np.array(WORRYING_NOTES)[rng.integers(0, len(WORRYING_NOTES), n)],
+         np.array(PREGNANCY_WARNING_NOTES)[rng.integers(0, len(PREGNANCY_WARNING_NOTES), n)],
+         np.array(NEUTRAL_NOTES)[rng.integers(0, len(NEUTRAL_NOTES), n)]],
+        default=None,
+    )
+    first_day = pd.Timestamp(as_of) - pd.Timedelta(days=days - 1)
+    hour = np.where(plan["times_per_day"].to_numpy() > 1, rng.integers(8, 19, n), rng.integers(6, 22, n))
+    return pd.DataFrame({
+        "idx": plan["idx"].to_numpy(),
+        "routine_id": plan["routine_id"].to_numpy(),
+        "session_date": (first_day + pd.to_timedelta(day, unit="D")).date,
+        "session_time": pd.to_timedelta(hour * 3600 + rng.integers(0, 60, n) * 60, unit="s"),
+        "exercises_done": np.where(rng.random(n) < 0.05, np.nan, done),
+        "exercises_prescribed": prescribed,
+        "duration_min": np.round(np.clip(rng.normal(11, 3, n), 2, 40), 1),
+        "pain_before": np.where(no_score, np.nan, pain_before),
+        "pain_after": np.where(no_score, np.nan, pain_after),
+        "stiffness": np.where(no_score, np.nan, np.round(np.clip(pain_before + rng.normal(0.5, 1, n), 0, 10) * 2) / 2),
+        "notes": notes,
+    })
+
+
+def _insert(cur: Any, clients: pd.DataFrame, plans: pd.DataFrame, logs: pd.DataFrame, as_of: date) -> None:
+    now = utcnow()
+    cur.register("demo_clients", clients.assign(created_at=now))
+    cur.execute(
+        """
+        INSERT INTO clients (code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,
+                             conditions, notes, archived_at, created_at, updated_at)
+        SELECT code, display_name, email, therapist, CAST(due_date AS DATE), NULL, postpartum, NULL,
+               NULL, NULL, created_at, created_at
+        FROM demo_clients ORDER BY idx
+        """
+    )
+    cur.execute("CREATE TEMP TABLE demo_ids AS SELECT d.idx, c.id FROM demo_clients d JOIN clients c ON c.code = d.code")
+    cur.execute(
+        """
+        INSERT INTO client_segments
+        SELECT id, segment FROM demo_ids JOIN demo_clients USING (idx)
+        UNION ALL SELECT id, 'desk_worker' FROM demo_ids JOIN demo_clients USING (idx) WHERE also_desk
+        """
+    )
+    cur.execute(
+        """
+        INSERT INTO client_flags
+        SELECT id, 'knee_pain' FROM demo_ids JOIN demo_clients USING (idx) WHERE knee_pain
+        UNION ALL SELECT id, 'hypermobility' FROM demo_ids JOIN demo_clients USING (idx) WHERE hypermobility
+        UNION ALL SELECT id, 'postpartum' FROM demo_ids JOIN demo_clients USING (idx) WHERE postpartum
+        """
+    )
+    cur.register("demo_plans", plans.drop(columns=["paused"]).assign(paused=plans["paused"], assigned_at=now))
+    cur.execute(
+        """
+        CREATE TEMP TABLE demo_assign AS
+        SELECT nextval('assignment_id_seq') AS id, p.*, i.id AS client_id
+        FROM demo_plans p JOIN demo_ids i USING (idx)
+        ORDER BY p.idx, p.round
+        """
+    )
+    cur.execute(
+        """
+        INSERT INTO assignments (id, client_id, routine_id, routine_version, start_date, weeks, sessions_per_week,
+                                 end_date, status, replaced_by, assigned_by, assigned_at)
+        SELECT id, client_id, routine_id, routine_version, CAST(start_date AS DATE), weeks, sessions_per_week,
+               NULL, status, NULL, 'demo', assigned_at
+        FROM demo_assign ORDER BY id
+        """
+    )
+    cur.execute(
+        """
+        INSERT INTO assignment_pauses
+        SELECT id, CAST(start_date AS DATE) + 14, CAST(start_date AS DATE) + 20 FROM demo_assign WHERE paused
+        """
+    )
+    cur.execute(
+        "INSERT INTO import_batches (source, file_name, imported_by, imported_at, rows_read, accepted, rejected, duplicates)"
+        " VALUES (?, NULL, 'demo', ?, ?, ?, 0, 0)",
+        [DEMO_SOURCE, now, len(logs), len(logs)],
+    )
+    batch_id = cur.execute("SELECT max(id) FROM import_batches").fetchone()[0]
+    cur.register("demo_logs", logs)
+    cur.execute(
+        """
+        INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,
+                                  exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
+                                  red_flags, before_first_assignment, source, source_session_id, batch_id,
+                                  entered_by, created_at)
+        SELECT i.id, l.routine_id, CAST(l.session_date AS DATE), CAST(TIME '00:00' + l.session_time AS TIME),
+               CAST(l.exercises_done AS INTEGER), l.exercises_prescribed, l.duration_min, l.pain_before,
+               l.pain_after, l.stiffness, l.notes, NULL, FALSE, ?, NULL, ?, 'demo', ?
+        FROM demo_logs l JOIN demo_ids i USING (idx)
+        ORDER BY l.session_date, i.id
+        """,
+        [DEMO_SOURCE, batch_id, now],
+    )
+    for name in ("demo_clients", "demo_plans", "demo_logs"):
+        cur.unregister(name)
+    cur.execute("DROP TABLE demo_ids")
+    cur.execute("DROP TABLE demo_assign")

@@ -1,0 +1,210 @@
+"""The one place that owns the DuckDB connection, the schema migrations and transactions.
+
+The database file is ATTACHed under the catalog name ``rd`` rather than opened directly. That keeps
+every query catalog-agnostic, so the same SQL can later run against a PostgreSQL catalog attached
+through the postgres extension, and it is how DuckDB opens encrypted files.
+
+DuckDB connections must not be shared across threads; Streamlit runs each session's script on its
+own thread. A process therefore holds one ``Store`` (one DuckDB instance) and every read or write
+takes a fresh cursor from it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+CATALOG = "rd"
+DEFAULT_DB_PATH = Path("var") / "routine-desk.duckdb"
+DUCKDB_VERSION = "v1.5.5"
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class StoreError(RuntimeError):
+    """Raised when the database cannot be opened or migrated."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def default_db_path() -> Path:
+    """The database path from ``ROUTINE_DESK_DB``, else ``var/routine-desk.duckdb``."""
+    return Path(os.environ.get("ROUTINE_DESK_DB") or DEFAULT_DB_PATH)
+
+
+def utcnow() -> datetime:
+    """Naive UTC timestamp: TIMESTAMP columns hold UTC without a zone, portably."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def load_migrations() -> list[Migration]:
+    """Migrations shipped in ``core/migrations``, ordered by their three-digit version."""
+    found = []
+    for entry in resources.files("core.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"two migrations share a version number: {versions}")
+    return found
+
+
+def _extension_file(package: str, file_name: str) -> Path:
+    module = __import__(package)
+    return Path(module.__file__).parent / "extensions" / DUCKDB_VERSION / file_name
+
+
+def load_extensions(conn: duckdb.DuckDBPyConnection) -> None:
+    """Load the signed httpfs and postgres extensions from their PyPI packages, offline.
+
+    The postgres build's entry point is named after ``postgres_scanner``, so DuckDB only accepts it
+    from a file of that name: we copy it once into a per-user cache directory.
+    """
+    conn.execute(f"LOAD '{_extension_file('duckdb_extension_httpfs', 'httpfs.duckdb_extension')}'")
+    source = _extension_file("duckdb_extension_postgres", "postgres.duckdb_extension")
+    cache = Path(tempfile.gettempdir()) / f"routine-desk-ext-{os.getuid()}" / DUCKDB_VERSION
+    target = cache / "postgres_scanner.duckdb_extension"
+    if not target.exists() or target.stat().st_size != source.stat().st_size:
+        cache.mkdir(parents=True, exist_ok=True)
+        partial = cache / f".partial-{os.getpid()}"
+        shutil.copyfile(source, partial)
+        partial.replace(target)
+    conn.execute(f"LOAD '{target}'")
+
+
+class Store:
+    """A migrated Routine Desk database.
+
+    Use ``query``/``rows``/``scalar`` for reads and ``transaction()`` for writes; each call takes
+    its own cursor, so a Store can be shared by all threads of a process.
+    """
+
+    def __init__(self, path: Path | str, *, encryption_key: str | None = None) -> None:
+        self.path = Path(path)
+        self._conn = duckdb.connect(":memory:")
+        try:
+            load_extensions(self._conn)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            options = f" (ENCRYPTION_KEY {_sql_literal(encryption_key)})" if encryption_key else ""
+            self._conn.execute(f"ATTACH {_sql_literal(str(self.path))} AS {CATALOG}{options}")
+            self._conn.execute(f"USE {CATALOG}")
+        except duckdb.Error as exc:
+            self._conn.close()
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        try:
+            self.migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> Store:
+        """Open (creating and migrating when needed) the database at ``path`` or the default."""
+        key = os.environ.get("ROUTINE_DESK_DB_KEY") or None
+        return cls(path or default_db_path(), encryption_key=key)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- cursors and transactions -------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on the shared instance, pointed at our catalog (USE is per cursor)."""
+        cur = self._conn.cursor()
+        cur.execute(f"USE {CATALOG}")
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN ... COMMIT; any exception rolls everything back."""
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            cur.close()
+            raise
+        cur.execute("COMMIT")
+        cur.close()
+
+    def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        finally:
+            cur.close()
+
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple]:
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).fetchall()
+        finally:
+            cur.close()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        found = self.rows(sql, params)
+        return found[0][0] if found else None
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        return int(self.scalar("SELECT coalesce(max(version), 0) FROM schema_version"))
+
+    def migrate(self, migrations: list[Migration] | None = None) -> list[int]:
+        """Apply every migration newer than the database, each in its own transaction.
+
+        Returns the versions applied. Data already in the database is kept: migrations only add.
+        """
+        with self.transaction() as cur:
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+        current = self.schema_version()
+        applied = []
+        for migration in migrations if migrations is not None else load_migrations():
+            if migration.version <= current:
+                continue
+            try:
+                with self.transaction() as cur:
+                    cur.execute(migration.sql)
+                    cur.execute(
+                        "INSERT INTO schema_version VALUES (?, ?, ?)",
+                        [migration.version, migration.name, utcnow()],
+                    )
+            except duckdb.Error as exc:
+                raise StoreError(
+                    f"migration {migration.version:03d}_{migration.name} failed: {exc}"
+                ) from exc
+            applied.append(migration.version)
+        return applied
+
+
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

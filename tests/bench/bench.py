@@ -1,0 +1,156 @@
+"""`make bench`: speed figures for the sizes the issues name. Not a test: it prints, never asserts.
+
+Each scenario runs in its own subprocess, so its peak memory (ru_maxrss) is its own. A scenario
+reports medians of several runs and, where it has one, a baseline measured in the same run (the
+bare-DuckDB or straightforward-pandas way of doing the same work) and the ratio between them.
+
+The chain-sized practice (10,000 clients, about 2,000,000 session logs) is generated once and
+cached under var/bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from core.content import sync_library  # noqa: E402
+from core.demo import DemoSpec, create_demo_practice  # noqa: E402
+from core.store import Store  # noqa: E402
+
+BENCH_DIR = REPO / "var" / "bench"
+CHAIN_SPEC = DemoSpec(clients=10_000, days=730, seed=11, as_of=date(2026, 11, 1))
+RUNS = 5
+
+
+def timed(fn: Callable[[], object], runs: int = RUNS) -> float:
+    """Median wall time of `runs` calls, in milliseconds."""
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def chain_db() -> Path:
+    """The chain-sized practice, built once and reused by later bench runs."""
+    path = BENCH_DIR / f"chain-{CHAIN_SPEC.clients}-{CHAIN_SPEC.days}-{CHAIN_SPEC.seed}.duckdb"
+    if not path.exists():
+        BENCH_DIR.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        with Store(partial) as store:
+            sync_library(store)
+            create_demo_practice(store, CHAIN_SPEC)
+        partial.rename(path)
+    return path
+
+
+def working_copy(name: str) -> Path:
+    """A private copy of the chain database, so write scenarios never touch the cache."""
+    target = Path(tempfile.mkdtemp(prefix="rd-bench-")) / f"{name}.duckdb"
+    shutil.copyfile(chain_db(), target)
+    return target
+
+
+# -- scenarios ----------------------------------------------------------------------------------
+
+def scenario_library_load() -> dict:
+    """Cold load of the library into a new database, then a re-sync with nothing changed;
+    baseline: only reading and hashing the same files."""
+    import hashlib
+
+    from core.content import data_dir
+
+    def cold() -> None:
+        with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "lib.duckdb") as store:
+            sync_library(store)
+
+    files = sorted(data_dir().rglob("*.*"))
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "lib.duckdb") as store:
+        sync_library(store)
+        warm_ms = timed(lambda: sync_library(store))
+    baseline_ms = timed(lambda: [hashlib.sha256(f.read_bytes()).hexdigest() for f in files])
+    return {"cold_ms": timed(cold, 3), "unchanged_resync_ms": warm_ms, "baseline_read_hash_ms": baseline_ms,
+            "ratio_resync_vs_baseline": round(warm_ms / baseline_ms, 1), "files": len(files)}
+
+
+def scenario_demo_generation() -> dict:
+    """The default demo practice, and the chain-sized one; baseline: a bare DuckDB insert of the
+    same number of session-log rows from range()."""
+    def default_demo() -> None:
+        with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "demo.duckdb") as store:
+            sync_library(store)
+            create_demo_practice(store, DemoSpec(as_of=CHAIN_SPEC.as_of))
+
+    start = time.perf_counter()
+    path = chain_db()
+    chain_ms = (time.perf_counter() - start) * 1000
+    with Store(path) as store:
+        logs = store.scalar("SELECT count(*) FROM session_logs")
+        clients = store.scalar("SELECT count(*) FROM clients")
+
+    def bare_insert() -> None:
+        with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bare.duckdb") as store, store.transaction() as cur:
+            cur.execute(
+                "INSERT INTO session_logs (client_id, session_date, pain_before, source, created_at)"
+                " SELECT i % 10000, DATE '2025-01-01' + CAST(i % 700 AS INTEGER), (i % 21) / 2, 'bare', now()"
+                " FROM range(?) t(i)", [logs])
+
+    bare_ms = timed(bare_insert, 1)
+    return {"default_demo_ms": timed(default_demo, 3), "chain_clients": clients, "chain_session_logs": logs,
+            "chain_build_ms_or_cached": round(chain_ms), "baseline_bare_insert_ms": round(bare_ms)}
+
+
+SCENARIOS: dict[str, Callable[[], dict]] = {
+    "library_load": scenario_library_load,
+    "demo_generation": scenario_demo_generation,
+}
+
+
+def run_one(name: str) -> None:
+    result = SCENARIOS[name]()
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(json.dumps(result, default=str))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS))
+    args = parser.parse_args()
+    if args.scenario:
+        run_one(args.scenario)
+        return
+    chain_db()  # build the cached chain once, outside any timing
+    results = {}
+    for name in SCENARIOS:
+        done = subprocess.run([sys.executable, __file__, "--scenario", name], capture_output=True, text=True)
+        if done.returncode != 0:
+            results[name] = {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
+        else:
+            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"\n== {name}")
+        for key, value in results[name].items():
+            print(f"  {key:<32} {value}")
+    out = REPO / "var" / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"chain": CHAIN_SPEC.__dict__, "results": results}, indent=2, default=str))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

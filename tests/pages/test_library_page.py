@@ -1,0 +1,76 @@
+import shutil
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.content import DATA_DIR
+from pages.common import get_store
+
+
+def open_library(app: AppTest) -> AppTest:
+    at = app.run()
+    at.switch_page("pages/library.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def listed(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["name"])
+
+
+def test_app_shell_opens_and_loads_the_library(app: AppTest, app_db: Path) -> None:
+    at = app.run()
+    assert not at.exception
+    # the app holds the database open: read through the same process-wide store
+    assert get_store().scalar("SELECT count(*) FROM exercises") > 0
+    assert at.title[0].value == "Exercise library"  # the default page
+
+
+def test_search_narrows_the_list(app: AppTest, app_db: Path) -> None:
+    at = open_library(app)
+    everything = listed(at)
+    assert len(everything) >= 14
+    at.text_input(key="lib_text").input("pigeon").run()
+    assert listed(at) == ["Pigeon pose"]
+    assert at.header[0].value == "Pigeon pose"
+
+
+def test_filters_change_what_is_listed(app: AppTest, app_db: Path) -> None:
+    at = open_library(app)
+    total = len(listed(at))
+    at.multiselect(key="lib_position").set_value(["supine"]).run()
+    supine = listed(at)
+    assert 0 < len(supine) < total
+    at.multiselect(key="lib_kind").set_value(["strength"]).run()
+    both = listed(at)
+    assert set(both) < set(supine)
+    at.multiselect(key="lib_caution").set_value(["kneeling"]).run()
+    assert listed(at) == [] or all(n in both for n in listed(at))
+
+
+def test_nothing_matches_shows_a_hint(app: AppTest, app_db: Path) -> None:
+    at = open_library(app)
+    at.text_input(key="lib_text").input("zzz").run()
+    assert "No exercise matches" in at.info[0].value
+
+
+def test_detail_shows_steps_dose_and_source(app: AppTest, app_db: Path) -> None:
+    at = open_library(app)
+    at.selectbox(key="lib_detail").set_value("kneeling-hip-flexor-stretch").run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Dose:** 2–3 × 30–60 s per side" in text
+    assert any("Source:" in c.value for c in at.caption)
+    assert any(s.value == "Steps" for s in at.subheader)
+
+
+def test_skipped_content_files_are_shown(app: AppTest, tmp_path: Path, monkeypatch) -> None:
+    data = tmp_path / "content"
+    shutil.copytree(DATA_DIR, data)
+    broken = data / "exercises" / "leg-lowering.md"  # no routine template uses it
+    broken.write_text(broken.read_text().replace("kind: strength", "kind: lifting"))
+    monkeypatch.setenv("ROUTINE_DESK_DATA", str(data))
+    at = open_library(app)
+    assert "1 content file(s) skipped" in at.expander[0].label
+    problems = at.expander[0].dataframe[0].value
+    assert list(problems["file"]) == ["data/exercises/leg-lowering.md"]
+    assert list(problems["field"]) == ["kind"]

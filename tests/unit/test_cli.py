@@ -1,0 +1,68 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from core.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_init_creates_the_library_and_is_idempotent(capsys, db_path: Path) -> None:
+    code, out, _ = run(capsys, "init", "--db", str(db_path), "--json")
+    assert code == 0
+    first = json.loads(out)
+    assert first["library"]["added"] and first["library"]["problems"] == []
+    assert first["demo"] is None
+    code, out, _ = run(capsys, "init", "--db", str(db_path), "--json")
+    again = json.loads(out)
+    assert again["library"]["added"] == [] and again["library"]["updated"] == []
+
+
+def test_init_demo_only_once(capsys, db_path: Path) -> None:
+    args = ["init", "--db", str(db_path), "--demo", "--clients", "30", "--days", "60", "--as-of", "2026-02-01", "--json"]
+    code, out, _ = run(capsys, *args)
+    demo = json.loads(out)["demo"]
+    assert code == 0 and demo["created"] and demo["clients"] == 30 and demo["session_logs"] > 0
+    code, out, _ = run(capsys, *args)
+    assert json.loads(out)["demo"] == {"created": False}
+
+
+def test_exercises_list_json_shape(capsys, db_path: Path) -> None:
+    code, out, _ = run(capsys, "exercises", "list", "--db", str(db_path), "--json")
+    assert code == 0
+    exercises = json.loads(out)
+    assert len(exercises) >= 14
+    fields = {"id", "name", "aliases", "kind", "position", "targets", "audiences", "dose", "cautions", "sources"}
+    assert all(set(e) == fields for e in exercises)
+    bridge = next(e for e in exercises if e["id"] == "glute-bridge")
+    assert set(bridge["dose"]) == {"hold_s", "reps", "sets", "breaths", "per_side", "seconds_per_rep"}
+    assert bridge["sources"][0]["title"]
+
+
+def test_exercises_list_text_is_a_table(capsys, db_path: Path) -> None:
+    code, out, _ = run(capsys, "exercises", "list", "--db", str(db_path))
+    assert code == 0 and out.splitlines()[0].split()[:3] == ["id", "name", "kind"]
+
+
+def test_errors_go_to_stderr_with_exit_code_2(capsys, tmp_path: Path) -> None:
+    code, out, err = run(capsys, "init", "--db", str(tmp_path / "x.duckdb"), "--as-of", "yesterday")
+    assert code == 2 and out == "" and "not a date" in err
+    code, out, err = run(capsys, "no-such-command")
+    assert code == 2 and "invalid choice" in err
+    not_a_db = tmp_path / "not-a-db.duckdb"
+    not_a_db.write_text("this is not a database")
+    code, out, err = run(capsys, "exercises", "list", "--db", str(not_a_db))
+    assert code == 2 and "cannot open database" in err
+
+
+def test_console_script_runs(db_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "core.cli", "exercises", "list", "--db", str(db_path), "--json"],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)

@@ -1,0 +1,47 @@
+from datetime import date
+
+from core.content import sync_library
+from core.demo import DemoSpec, create_demo_practice
+from core.store import Store
+
+SPEC = DemoSpec(clients=60, days=120, seed=3, as_of=date(2026, 3, 1))
+
+FINGERPRINT = """
+    SELECT (SELECT count(*) FROM clients), (SELECT count(*) FROM assignments),
+           (SELECT count(*) FROM session_logs), (SELECT sum(pain_before) FROM session_logs),
+           (SELECT string_agg(code || display_name, ',' ORDER BY code) FROM clients)
+"""
+
+
+def test_demo_is_deterministic(tmp_path) -> None:
+    results = []
+    for name in ("a", "b"):
+        with Store(tmp_path / f"{name}.duckdb") as store:
+            sync_library(store)
+            create_demo_practice(store, SPEC)
+            results.append(store.rows(FINGERPRINT))
+    assert results[0] == results[1]
+
+
+def test_demo_only_fills_an_empty_practice(store: Store) -> None:
+    first = create_demo_practice(store, SPEC)
+    assert first is not None and first.clients == 60
+    before = store.rows(FINGERPRINT)
+    assert create_demo_practice(store, SPEC) is None
+    assert store.rows(FINGERPRINT) == before
+
+
+def test_demo_data_is_consistent(store: Store) -> None:
+    summary = create_demo_practice(store, SPEC)
+    assert summary.session_logs > 0
+    # every log belongs to a client and lies inside the period, never after as_of
+    assert store.scalar("SELECT max(session_date) FROM session_logs") <= SPEC.as_of
+    assert store.scalar("SELECT count(*) FROM session_logs l LEFT JOIN clients c ON c.id = l.client_id WHERE c.id IS NULL") == 0
+    # scores are on the 0–10 scale in half points, and done never exceeds prescribed
+    assert store.scalar("SELECT count(*) FROM session_logs WHERE pain_before NOT BETWEEN 0 AND 10 OR pain_before * 2 <> round(pain_before * 2)") == 0
+    assert store.scalar("SELECT count(*) FROM session_logs WHERE exercises_done > exercises_prescribed") == 0
+    # all three segments are present, pregnant clients have a due date
+    assert {s for (s,) in store.rows("SELECT DISTINCT segment FROM client_segments")} == {"pregnant", "runner", "desk_worker"}
+    assert store.scalar("SELECT count(*) FROM clients c JOIN client_segments s ON s.client_id = c.id AND s.segment = 'pregnant' WHERE c.due_date IS NULL") == 0
+    # assignments reference existing routine versions
+    assert store.scalar("SELECT count(*) FROM assignments a LEFT JOIN routine_versions v ON v.routine_id = a.routine_id AND v.version = a.routine_version WHERE v.routine_id IS NULL") == 0

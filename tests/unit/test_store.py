@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from core.store import Migration, Store, StoreError, load_migrations
+
+
+def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
+    with Store(db_path) as store:
+        latest = max(m.version for m in load_migrations())
+        assert store.schema_version() == latest
+        names = {n for (n,) in store.rows("SELECT name FROM schema_version")}
+        assert {"library", "practice", "session_logs"} <= names
+
+
+def test_opening_an_older_database_upgrades_it_and_keeps_its_data(db_path: Path) -> None:
+    migrations = load_migrations()
+    # A database written by the first release: only migration 001 applied, with data in it.
+    conn = duckdb.connect(str(db_path))
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+    conn.execute(migrations[0].sql)
+    conn.execute("INSERT INTO schema_version VALUES (1, 'library', now())")
+    conn.execute(
+        "INSERT INTO exercises (id, name, kind, position, per_side, steps_json, cues_json, mistakes_json,"
+        " source_file, content_hash, updated_at) VALUES ('kept', 'Kept', 'mobility', 'standing', false,"
+        " '[]', '[]', '[]', 'x.md', 'h', now())"
+    )
+    conn.close()
+    with Store(db_path) as upgraded:
+        assert upgraded.schema_version() == migrations[-1].version
+        assert upgraded.scalar("SELECT name FROM exercises WHERE id = 'kept'") == "Kept"
+        assert upgraded.scalar("SELECT count(*) FROM clients") == 0
+
+
+def test_reopening_applies_nothing(db_path: Path) -> None:
+    with Store(db_path):
+        pass
+    with Store(db_path) as again:
+        assert again.migrate() == []
+
+
+def test_a_failing_migration_is_rolled_back_and_named(db_path: Path) -> None:
+    with Store(db_path) as store:
+        before = store.schema_version()
+        broken = Migration(before + 1, "broken", "CREATE TABLE half_done (a INTEGER); SELECT * FROM no_such_table;")
+        with pytest.raises(StoreError, match=f"{before + 1:03d}_broken"):
+            store.migrate([broken])
+        assert store.schema_version() == before
+        assert store.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'half_done'") == 0
+
+
+def test_transaction_rolls_back_on_error(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        with store.transaction() as cur:
+            cur.execute("INSERT INTO import_mappings VALUES ('form', '{}', NULL, now())")
+            raise RuntimeError("crash mid-write")
+    assert store.scalar("SELECT count(*) FROM import_mappings") == 0
+
+
+def test_extensions_load_offline_from_their_packages(store: Store) -> None:
+    loaded = {n for (n,) in store.rows("SELECT extension_name FROM duckdb_extensions() WHERE loaded")}
+    assert {"httpfs", "postgres_scanner"} <= loaded
+
+
+def test_encrypted_database_cannot_be_read_without_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "secret.duckdb"
+    with Store(path, encryption_key="s3cret") as store:
+        assert store.schema_version() > 0
+    with pytest.raises(StoreError):
+        Store(path)
+    with Store(path, encryption_key="s3cret") as again:
+        assert again.schema_version() > 0
+
+
+def test_cursors_work_from_other_threads(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda _: store.scalar("SELECT count(*) FROM exercises"), range(8)))
+    assert len(set(counts)) == 1 and counts[0] > 0
