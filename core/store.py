@@ -171,6 +171,16 @@ class Store:
         found = self.rows(sql, params)
         return found[0][0] if found else None
 
+    def records(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Rows as dicts keyed by column name, NULL as None (a DataFrame would turn it into NaN)."""
+        cur = self.cursor()
+        try:
+            cur.execute(sql, params or [])
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+        finally:
+            cur.close()
+
     # -- schema -------------------------------------------------------------------------------
 
     def schema_version(self) -> int:

@@ -72,5 +72,5 @@ def test_skipped_content_files_are_shown(app: AppTest, tmp_path: Path, monkeypat
     at = open_library(app)
     assert "1 content file(s) skipped" in at.expander[0].label
     problems = at.expander[0].dataframe[0].value
-    assert list(problems["file"]) == ["data/exercises/leg-lowering.md"]
+    assert list(problems["file"]) == ["content/exercises/leg-lowering.md"]
     assert list(problems["field"]) == ["kind"]
