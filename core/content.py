@@ -260,6 +260,30 @@ def _problems_from(file: str, error: ValidationError) -> list[ContentProblem]:
     return problems
 
 
+def _utf8(file: str, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContentError([ContentProblem(file, "(file)", f"not UTF-8 text: {exc}")]) from exc
+
+
+def _yaml_mapping(file: str, text: str, where: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ContentError([ContentProblem(file, where, f"invalid YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ContentError([ContentProblem(file, where, "must be a mapping of fields")])
+    return data
+
+
+def _validated(model: type[_Strict], file: str, data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ContentError(_problems_from(file, exc)) from exc
+
+
 def _body_sections(body: str) -> dict[str, list[str]]:
     """Split the Markdown body into its known sections, one entry per list item."""
     sections: dict[str, list[str]] = {"steps": [], "cues": [], "mistakes": []}
@@ -280,23 +304,11 @@ def _body_sections(body: str) -> dict[str, list[str]]:
 
 def parse_exercise(file: str, raw: bytes) -> Exercise:
     """Parse and validate one exercise file; raises ContentError naming file and field."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ContentError([ContentProblem(file, "(file)", f"not UTF-8 text: {exc}")]) from exc
+    text = _utf8(file, raw)
     match = _FRONT_MATTER.match(text)
     if not match:
         raise ContentError([ContentProblem(file, "(front matter)", "must start with a --- YAML block ---")])
-    try:
-        data = yaml.safe_load(match[1])
-    except yaml.YAMLError as exc:
-        raise ContentError([ContentProblem(file, "(front matter)", f"invalid YAML: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise ContentError([ContentProblem(file, "(front matter)", "must be a mapping of fields")])
-    try:
-        meta = ExerciseMeta.model_validate(data)
-    except ValidationError as exc:
-        raise ContentError(_problems_from(file, exc)) from exc
+    meta = _validated(ExerciseMeta, file, _yaml_mapping(file, match[1], "(front matter)"))
     problems = []
     if Path(file).stem != meta.id:
         problems.append(ContentProblem(file, "id", f"'{meta.id}' does not match the file name"))
@@ -310,16 +322,8 @@ def parse_exercise(file: str, raw: bytes) -> Exercise:
 
 def parse_routine(file: str, raw: bytes, exercise_ids: set[str]) -> RoutineTemplate:
     """Parse and validate one routine template; every item must name a known exercise."""
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ContentError([ContentProblem(file, "(file)", f"invalid YAML: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise ContentError([ContentProblem(file, "(file)", "must be a mapping of fields")])
-    try:
-        template = RoutineTemplate.model_validate(data)
-    except ValidationError as exc:
-        raise ContentError(_problems_from(file, exc)) from exc
+    text = _utf8(file, raw)
+    template = _validated(RoutineTemplate, file, _yaml_mapping(file, text, "(file)"))
     problems = [
         ContentProblem(file, f"items.{i}.exercise", f"unknown exercise id '{item.exercise}'")
         for i, item in enumerate(template.items)
