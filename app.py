@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.store import StoreError
 from pages.common import get_store
 
 STAFF = ("owner", "therapist", "viewer")
@@ -38,9 +39,20 @@ NAV: dict[str, list[PageSpec]] = {
 }
 
 
+def _database_unavailable(exc: StoreError) -> None:
+    st.title("Routine Desk cannot open its database")
+    st.error(str(exc))
+    st.caption("Nothing was changed. Reload this page once the problem above is solved.")
+
+
 def run() -> None:
     st.set_page_config(page_title="Routine Desk", page_icon="🧘", layout="wide")
-    get_store()  # open and migrate the database once per process, before any page runs
+    try:
+        get_store()  # open and migrate the database once per process, before any page runs
+    except StoreError as exc:
+        st.navigation([st.Page(lambda: _database_unavailable(exc), title="Database unavailable")],
+                      position="hidden").run()
+        return
     pages = {group: [spec.page() for spec in specs] for group, specs in NAV.items() if specs}
     st.navigation(pages).run()
 

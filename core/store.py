@@ -109,6 +109,12 @@ class Store:
             self._conn.execute(f"USE {CATALOG}")
         except duckdb.Error as exc:
             self._conn.close()
+            if "Could not set lock" in str(exc):
+                raise StoreError(
+                    f"cannot open database {self.path}: another process is using it (DuckDB allows one"
+                    " writer process per file). Stop the other Routine Desk server or command, or set"
+                    f" ROUTINE_DESK_DB to another file. Details: {exc}"
+                ) from exc
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         try:
             self.migrate()

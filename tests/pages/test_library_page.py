@@ -74,3 +74,21 @@ def test_skipped_content_files_are_shown(app: AppTest, tmp_path: Path, monkeypat
     problems = at.expander[0].dataframe[0].value
     assert list(problems["file"]) == ["content/exercises/leg-lowering.md"]
     assert list(problems["field"]) == ["kind"]
+
+
+def test_a_database_in_use_elsewhere_gives_a_clear_page(app: AppTest, app_db: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(  # another process holding the file, like a second server
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
+         " time.sleep(60)", str(app_db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        at = app.run()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not at.exception
+    assert at.title[0].value == "Routine Desk cannot open its database"
+    assert "another process is using it" in at.error[0].value
