@@ -53,7 +53,7 @@ def test_a_failing_migration_is_rolled_back_and_named(db_path: Path) -> None:
 def test_transaction_rolls_back_on_error(store: Store) -> None:
     with pytest.raises(RuntimeError):
         with store.transaction() as cur:
-            cur.execute("INSERT INTO import_mappings VALUES ('form', '{}', NULL, now())")
+            cur.execute("INSERT INTO import_mappings (name, mapping_json, updated_at) VALUES ('form', '{}', now())")
             raise RuntimeError("crash mid-write")
     assert store.scalar("SELECT count(*) FROM import_mappings") == 0
 
@@ -79,3 +79,13 @@ def test_cursors_work_from_other_threads(store: Store) -> None:
     with ThreadPoolExecutor(4) as pool:
         counts = list(pool.map(lambda _: store.scalar("SELECT count(*) FROM exercises"), range(8)))
     assert len(set(counts)) == 1 and counts[0] > 0
+
+
+PORTABLE_TYPES = {"VARCHAR", "INTEGER", "BIGINT", "DOUBLE", "DATE", "TIME", "TIMESTAMP", "BOOLEAN"}
+
+
+def test_schema_uses_only_types_postgres_also_has(store: Store) -> None:
+    """The same schema must be creatable in a PostgreSQL catalog attached through DuckDB."""
+    used = {t for (t,) in store.rows(
+        "SELECT DISTINCT data_type FROM information_schema.columns WHERE table_catalog = 'rd'")}
+    assert used <= PORTABLE_TYPES, used - PORTABLE_TYPES
