@@ -49,8 +49,8 @@ def list_exercises(store: Store, flt: LibraryFilter = LibraryFilter()) -> pd.Dat
     params: list[Any] = []
     if flt.text.strip():
         where.append(
-            "(e.name ILIKE ? OR EXISTS (SELECT 1 FROM exercise_tags a WHERE a.exercise_id = e.id"
-            " AND a.facet = 'alias' AND a.value ILIKE ?))"
+            "(e.name ILIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM exercise_tags a WHERE a.exercise_id = e.id"
+            " AND a.facet = 'alias' AND a.value ILIKE ? ESCAPE '\\'))"
         )
         pattern = "%" + _escape_like(flt.text.strip()) + "%"
         params += [pattern, pattern]

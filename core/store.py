@@ -193,7 +193,9 @@ class Store:
         return int(self.scalar("SELECT coalesce(max(version), 0) FROM schema_version"))
 
     def migrate(self, migrations: list[Migration] | None = None) -> list[int]:
-        """Apply every migration newer than the database, each in its own transaction.
+        """Apply every migration the database has not recorded, in order, each in its own
+        transaction (by set, not by "newer than the max", so a migration that arrived after a
+        higher-numbered one is still applied).
 
         Returns the versions applied. Data already in the database is kept: migrations only add.
         """
@@ -202,10 +204,10 @@ class Store:
                 "CREATE TABLE IF NOT EXISTS schema_version ("
                 " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
             )
-        current = self.schema_version()
+        done = {v for (v,) in self.rows("SELECT version FROM schema_version")}
         applied = []
         for migration in migrations if migrations is not None else load_migrations():
-            if migration.version <= current:
+            if migration.version in done:
                 continue
             try:
                 with self.transaction() as cur:

@@ -56,3 +56,12 @@ def test_format_dose_reads_like_a_prescription() -> None:
     reps = {"reps_min": 10, "reps_max": 15, "sets_min": 2, "sets_max": 2, "per_side": False}
     assert format_dose(reps) == "2 × 10–15 reps"
     assert format_dose({"breaths_min": 5, "breaths_max": 5, "per_side": False}) == "5 breaths"
+
+
+def test_search_finds_names_containing_wildcard_characters(store: Store) -> None:
+    with store.transaction() as cur:
+        cur.execute("UPDATE exercises SET name = '90/90_hip switch 100%' WHERE id = 'hip-circles'")
+    assert ids(store, text="90_hip") == {"hip-circles"}
+    assert ids(store, text="100%") == {"hip-circles"}
+    assert ids(store, text="0_h") == {"hip-circles"}
+    assert ids(store, text="9%h") == set()

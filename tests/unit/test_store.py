@@ -89,3 +89,11 @@ def test_schema_uses_only_types_postgres_also_has(store: Store) -> None:
     used = {t for (t,) in store.rows(
         "SELECT DISTINCT data_type FROM information_schema.columns WHERE table_catalog = 'rd'")}
     assert used <= PORTABLE_TYPES, used - PORTABLE_TYPES
+
+
+def test_a_migration_that_arrived_late_is_still_applied(store: Store) -> None:
+    later = Migration(901, "later", "CREATE TABLE t901 (a INTEGER)")
+    earlier = Migration(900, "earlier", "CREATE TABLE t900 (a INTEGER)")
+    assert store.migrate([later]) == [901]
+    assert store.migrate([earlier, later]) == [900]
+    assert store.scalar("SELECT count(*) FROM schema_version WHERE version IN (900, 901)") == 2
