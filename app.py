@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from core.store import StoreError
-from pages.common import get_store
+from pages.common import account_box, get_store, staff_session
 
 STAFF = ("owner", "therapist", "viewer")
 
@@ -28,15 +28,34 @@ class PageSpec:
 
 
 NAV: dict[str, list[PageSpec]] = {
-    "Practice": [],
-    "Clients": [],
-    "Routines": [],
-    "Library": [
-        PageSpec("pages/library.py", "Exercise library", "📚", "library", default=True),
+    "Practice": [
+        PageSpec("pages/overview.py", "Practice overview", "📊", "overview", default=True),
+        PageSpec("pages/cohorts.py", "Cohorts", "📈", "cohorts"),
     ],
-    "Data": [],
-    "Admin": [],
+    "Clients": [
+        PageSpec("pages/clients.py", "Clients", "🧑‍🤝‍🧑", "clients"),
+        PageSpec("pages/client_dashboard.py", "Client dashboard", "🩺", "client"),
+    ],
+    "Routines": [
+        PageSpec("pages/routine_builder.py", "Routine builder", "🛠️", "routine-builder"),
+    ],
+    "Library": [
+        PageSpec("pages/library.py", "Exercise library", "📚", "library"),
+        PageSpec("pages/article_import.py", "Import from article", "📰", "import-article",
+                 roles=("owner", "therapist")),
+    ],
+    "Data": [
+        PageSpec("pages/data.py", "Session logs in", "📥", "data"),
+    ],
+    "Admin": [
+        PageSpec("pages/admin_users.py", "Staff & audit log", "👥", "staff", roles=("owner",)),
+        PageSpec("pages/admin_links.py", "Share links", "🔗", "share-links", roles=("owner", "therapist")),
+    ],
 }
+
+# Shown instead of NAV: a ?share= link sees only its dashboard, a signed-out visitor only sign-in.
+SHARED_VIEW = PageSpec("pages/shared_view.py", "Shared dashboard", "🔗", "shared", default=True)
+LOGIN = PageSpec("pages/login.py", "Sign in", "🔐", "sign-in", default=True)
 
 
 def _database_unavailable(exc: StoreError) -> None:
@@ -53,8 +72,17 @@ def run() -> None:
         st.navigation([st.Page(lambda: _database_unavailable(exc), title="Database unavailable")],
                       position="hidden").run()
         return
-    pages = {group: [spec.page() for spec in specs] for group, specs in NAV.items() if specs}
-    st.navigation(pages).run()
+    if "share" in st.query_params:  # a share link never reaches staff pages, signed in or not
+        st.navigation([SHARED_VIEW.page()], position="hidden").run()
+        return
+    session = staff_session()  # None when signed out, idle too long, or the account was disabled
+    if session is None:
+        st.navigation([LOGIN.page()], position="hidden").run()
+        return
+    account_box(session)
+    # Pages the role may not use are not registered at all, so their URLs lead nowhere.
+    pages = {group: [spec.page() for spec in specs if session.role in spec.roles] for group, specs in NAV.items()}
+    st.navigation({group: found for group, found in pages.items() if found}).run()
 
 
 run()

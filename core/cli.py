@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -139,11 +140,533 @@ def _add_exercises(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
     group.add_parser("list", parents=[common], help="list the library").set_defaults(handler=_cmd_exercises_list)
 
 
+# -- content ------------------------------------------------------------------------------------
+
+def _cmd_content_import_article(args: argparse.Namespace) -> Result:
+    """Draft exercises from an article; only ``--save`` writes (accepting every draft)."""
+    from core.article_import import ArticleSource, accept_all, dose_text
+    from core.articles import read_article_file
+    from core.content import data_dir
+    from core.library import all_exercises
+
+    try:
+        raw = args.file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    code = 0
+    with _open_store(args) as store:
+        drafts = read_article_file(raw, args.file.name, all_exercises(store))
+        payload = drafts.to_dict()
+        payload["title"] = args.title or drafts.title or args.file.stem
+        lines = [f"{len(drafts.exercises)} exercise draft(s), {len(drafts.routines)} routine draft(s),"
+                 f" {len(drafts.skipped)} part(s) skipped"]
+        lines += [f"  {e.name}: {dose_text(e.dose) or 'no dose given'}; "
+                  + (f"matches {e.match.exercise_id} ({e.match.score:.2f})" if e.match else "new")
+                  for e in drafts.exercises]
+        lines += [f"  routine {r.name}: {len(r.items)} item(s)" for r in drafts.routines]
+        if args.save:
+            source = ArticleSource(payload["title"], args.url)
+            results = accept_all(store, "cli", drafts.exercises, source, data_dir() / "exercises")
+            payload["saved"] = [r.to_dict() for r in results]
+            lines += [f"{r.action} {r.exercise_id or r.draft_name}" + (": " + "; ".join(r.problems) if r.problems else "")
+                      for r in results]
+            code = 1 if any(r.action == "rejected" for r in results) else 0
+    return Result(payload, "\n".join(lines), code)
+
+
+def _add_content(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("content", help="content files: exercises and routine templates")
+    group = p.add_subparsers(dest="action", required=True)
+    imp = group.add_parser(
+        "import-article", parents=[common],
+        help="draft exercises from an article (.txt, .md or .html); nothing is written without --save",
+        description="Reads exercises, doses and routines from an article and prints them as drafts. "
+                    "With --save every draft is accepted: one that matches the library adds the article "
+                    "as a source (and its name as an alias); any other becomes data/exercises/<id>.md. "
+                    "Drafts the library cannot take yet are listed with what is missing; exit code 1 then.")
+    imp.add_argument("file", type=Path, help="the article: .txt, .md or .html")
+    imp.add_argument("--title", default=None, help="article title for the sources (default: its first heading)")
+    imp.add_argument("--url", default=None, help="article URL for the sources")
+    imp.add_argument("--save", action="store_true", help="accept all drafts and reload the library")
+    imp.set_defaults(handler=_cmd_content_import_article)
+
+
+# -- clients, routines, assign, handout (issue 3) -------------------------------------------------
+
+def _parse_gestation(text: str) -> tuple[int, int]:
+    """argparse type for weeks of pregnancy: "24" or "24+3" (weeks + days)."""
+    weeks, _, days = text.strip().partition("+")
+    try:
+        value = (int(weeks), int(days or 0))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not weeks of pregnancy (use W or W+D): {text!r}") from exc
+    if not (0 <= value[0] <= 42 and 0 <= value[1] <= 6):
+        raise argparse.ArgumentTypeError(f"weeks must be 0–42 and days 0–6: {text!r}")
+    return value
+
+
+def _cmd_clients_add(args: argparse.Namespace) -> Result:
+    from core.clients import ClientError, create_client
+
+    on = args.on or date.today()
+    fields: dict[str, Any] = {
+        "code": args.code, "display_name": args.name, "email": args.email, "therapist": args.therapist,
+        "segments": args.segment or [], "flags": args.flag or [], "notes": args.notes,
+        "conditions": args.conditions, "due_date": args.due_date,
+    }
+    if args.gestation_weeks is not None:
+        fields |= {"gestation_weeks": args.gestation_weeks[0], "gestation_days": args.gestation_weeks[1],
+                   "gestation_on": on}
+    with _open_store(args, sync=False) as store:
+        try:
+            client = create_client(store, fields, actor="cli", as_of=on)
+        except ClientError as exc:
+            raise UsageError(str(exc)) from exc
+    payload = client.as_dict(on)
+    week = f", week {payload['gestational_week']} on {on.isoformat()}" if payload["gestational_week"] is not None else ""
+    return Result(payload, f"added client {client.code} ({client.display_name}){week}")
+
+
+def _cmd_clients_list(args: argparse.Namespace) -> Result:
+    from core.clients import ClientFilter, list_clients
+
+    on = args.on or date.today()
+    flt = ClientFilter(text=args.search or "", segments=tuple(args.segment or ()),
+                       therapists=tuple(args.therapist or ()), status=args.status)
+    with _open_store(args, sync=False) as store:
+        frame = list_clients(store, flt, on)
+    payload = [{
+        "code": r["code"], "name": r["name"], "email": r["email"], "therapist": r["therapist"],
+        "segments": [s for s in r["segments"].split(", ") if s], "flags": [f for f in r["flags"].split(", ") if f],
+        "pregnancy_week": None if r["pregnancy_week"] is None else int(r["pregnancy_week"]),
+        "due_date": r["due_date"].isoformat() if r["due_date"] else None,
+        "current_routines": r["current_routines"], "status": r["status"],
+    } for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
+    rows = [r | {"segments": ", ".join(r["segments"])} for r in payload]
+    return Result(payload, _table(rows, ["code", "name", "therapist", "segments", "pregnancy_week", "status"]))
+
+
+def _add_clients(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from core.clients import SEGMENTS, STATUSES
+    from core.safety import HEALTH_FLAGS
+
+    p = sub.add_parser("clients", help="clients of the practice")
+    group = p.add_subparsers(dest="action", required=True)
+    add = group.add_parser("add", parents=[common], help="register a client")
+    add.add_argument("--code", help="client code (default: the next free C00000 number)")
+    add.add_argument("--name", required=True, help="display name")
+    add.add_argument("--email")
+    add.add_argument("--therapist")
+    add.add_argument("--segment", action="append", choices=SEGMENTS, help="repeat for several")
+    add.add_argument("--flag", action="append", choices=list(HEALTH_FLAGS), help="health flag; repeat for several")
+    add.add_argument("--conditions", help="other conditions, free text")
+    add.add_argument("--notes")
+    pregnancy = add.add_mutually_exclusive_group()
+    pregnancy.add_argument("--due-date", type=parse_date, help="due date of a pregnancy")
+    pregnancy.add_argument("--gestation-weeks", type=_parse_gestation, metavar="W[+D]",
+                           help="weeks (+days) of pregnancy on the --on date, converted to a due date")
+    add.add_argument("--on", type=parse_date, help="the date --gestation-weeks was measured (default today)")
+    add.set_defaults(handler=_cmd_clients_add)
+    lst = group.add_parser("list", parents=[common], help="list clients")
+    lst.add_argument("--search", help="part of a code, name or email")
+    lst.add_argument("--segment", action="append", choices=SEGMENTS)
+    lst.add_argument("--therapist", action="append")
+    lst.add_argument("--status", choices=STATUSES, default="active")
+    lst.add_argument("--on", type=parse_date, help="pregnancy weeks and current routines on this date (default today)")
+    lst.set_defaults(handler=_cmd_clients_list)
+
+
+def _cmd_routines_list(args: argparse.Namespace) -> Result:
+    from core.routines import list_routines
+
+    with _open_store(args) as store:
+        payload = list_routines(store, include_archived=args.all)
+    rows = [r | {"items": len(r["items"])} for r in payload]
+    return Result(payload, _table(rows, ["id", "audience", "version", "items", "sessions_per_week", "weeks", "est_minutes"]))
+
+
+def _add_routines(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("routines", help="routine templates and custom routines")
+    group = p.add_subparsers(dest="action", required=True)
+    lst = group.add_parser("list", parents=[common], help="every routine at its current version")
+    lst.add_argument("--all", action="store_true", help="include archived routines")
+    lst.set_defaults(handler=_cmd_routines_list)
+
+
+def _findings_text(findings: list[Any]) -> list[str]:
+    return [f"  {f.level.upper():5} {f.exercise_name or 'routine'}: {f.reason}"
+            + (f" (instead: {f.substitute_name})" if f.substitute_name else "") for f in findings]
+
+
+def _planned_weeks(store: Store, args: argparse.Namespace) -> int:
+    """The program length the assignment will have: --weeks, else the routine version's."""
+    from core.assignments import AssignmentError
+    from core.routines import RoutineError, get_version
+
+    if args.weeks is not None:
+        return args.weeks
+    try:
+        return get_version(store, args.routine, args.version).weeks
+    except RoutineError as exc:
+        raise AssignmentError(str(exc)) from exc
+
+
+def _cmd_assign(args: argparse.Namespace) -> Result:
+    from core.assignments import AssignmentError, SafetyBlocked, assign, default_check_date
+
+    with _open_store(args) as store:
+        try:
+            on = args.on or default_check_date(args.start, date.today(), _planned_weeks(store, args))
+            result = assign(store, args.client, args.routine, args.start, actor="cli", on=on, version=args.version,
+                            sessions_per_week=args.sessions_per_week, weeks=args.weeks,
+                            override_reason=args.override_reason)
+        except SafetyBlocked as exc:
+            payload = {"assignment_id": None, "blocked": True, "checked_on": on.isoformat(),
+                       "findings": [f.as_dict() for f in exc.findings]}
+            text = "\n".join(["not assigned: blocked by the safety rules; give --override-reason to assign anyway",
+                              *_findings_text(exc.findings)])
+            return Result(payload, text, code=3)
+        except AssignmentError as exc:
+            raise UsageError(str(exc)) from exc
+    payload = result.as_dict() | {"blocked": False, "checked_on": on.isoformat()}
+    a = result.assignment
+    lines = [f"assignment {a.id}: {a.routine_id} v{a.routine_version} from {a.start_date} to {a.last_day},"
+             f" {a.sessions_per_week} sessions a week"]
+    if result.findings:
+        lines += [f"safety findings on {on.isoformat()} (recorded as seen):", *_findings_text(result.findings)]
+    if result.ahead:
+        lines += ["coming up during the program:"] + [
+            f"  from {day.isoformat()}: {f.level.upper()} {f.exercise_name or 'routine'}: {f.reason}"
+            for day, f in result.ahead]
+    return Result(payload, "\n".join(lines))
+
+
+def _add_assign(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("assign", parents=[common], help="assign a routine to a client (checks safety first)")
+    p.add_argument("--client", required=True, help="client code")
+    p.add_argument("--routine", required=True, help="routine id")
+    p.add_argument("--start", required=True, type=parse_date, help="first day of the program")
+    p.add_argument("--version", type=int, help="routine version (default: current)")
+    p.add_argument("--sessions-per-week", type=int, help="1–21 (default: the routine's)")
+    p.add_argument("--weeks", type=int, help="program length (default: the routine's)")
+    p.add_argument("--on", type=parse_date, help="date to check safety for (default: the start, or today once started)")
+    p.add_argument("--override-reason", help="required to assign despite a block; stored with your name")
+    p.set_defaults(handler=_cmd_assign)
+
+
+def _cmd_handout(args: argparse.Namespace) -> Result:
+    from core.handouts import HandoutError, handout_data, handout_file_name, render_pdf
+
+    on = args.on or date.today()
+    with _open_store(args) as store:
+        try:
+            handout = handout_data(store, args.client, on)
+        except HandoutError as exc:
+            raise UsageError(str(exc)) from exc
+    rendered = render_pdf(handout)
+    out = args.out or Path(handout_file_name(handout.client_code, on))
+    try:
+        out.write_bytes(rendered.pdf)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc}") from exc
+    payload = {"file": str(out), "client": handout.client_code,
+               "assignments": [p.assignment_id for p in handout.programs], "pages": rendered.pages,
+               "bytes": len(rendered.pdf)}
+    return Result(payload, f"wrote {out} ({rendered.pages} pages) for {handout.client_code}")
+
+
+def _add_handout(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("handout", parents=[common], help="print a client's current programs as a PDF")
+    p.add_argument("--client", required=True, help="client code")
+    p.add_argument("--out", type=Path, help="PDF file to write (default: handout-CODE-DATE.pdf here)")
+    p.add_argument("--on", type=parse_date, help="print the programs current on this date (default today)")
+    p.set_defaults(handler=_cmd_handout)
+
+
+# -- users and share links ----------------------------------------------------------------------
+
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    """Account and link errors are the user's input problems: stderr and exit code 2."""
+    from core.auth import AuthError, PermissionDenied
+    from core.links import LinkError
+
+    try:
+        yield
+    except (AuthError, LinkError, PermissionDenied) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _null_records(frame: Any) -> list[dict[str, Any]]:
+    """A DataFrame as JSON rows with missing values as null (pandas would say NaN / NaT)."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _password_from_stdin(args: argparse.Namespace) -> str:
+    """Passwords come on stdin only (never as an argument: those end up in shell history and ps)."""
+    if not args.password_stdin:
+        raise UsageError("give the password on stdin with --password-stdin (it is never taken as an argument)")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _cmd_users_add(args: argparse.Namespace) -> Result:
+    from core.auth import create_user
+
+    password = _password_from_stdin(args) if args.password_stdin or not args.email else None
+    with _open_store(args, sync=False) as store, _account_errors():
+        user = create_user(store, "cli", args.username, args.role, password, email=args.email,
+                           display_name=args.name)
+    return Result(user.as_dict(), f"created {user.role} {user.username}")
+
+
+def _cmd_users_list(args: argparse.Namespace) -> Result:
+    from core.auth import users_table
+
+    with _open_store(args, sync=False) as store:
+        payload = _null_records(users_table(store))
+    return Result(payload, _table(payload, ["username", "role", "status", "sign_in", "email", "last_login_at"]))
+
+
+def _cmd_users_passwd(args: argparse.Namespace) -> Result:
+    from core.auth import set_password
+
+    password = _password_from_stdin(args)
+    with _open_store(args, sync=False) as store, _account_errors():
+        user = set_password(store, "cli", args.username, password)
+    return Result({"username": user.username, "password_changed": True}, f"password of {user.username} changed")
+
+
+def _cmd_users_unlock(args: argparse.Namespace) -> Result:
+    from core.auth import unlock
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        cleared = unlock(store, "cli", args.username)
+    return Result({"username": args.username, "unlocked": cleared},
+                  f"{args.username}: lock cleared" if cleared else f"{args.username}: was not locked")
+
+
+def _add_users(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from core.auth import ROLES
+
+    p = sub.add_parser("users", help="staff accounts (owner, therapist, viewer)")
+    group = p.add_subparsers(dest="action", required=True)
+    add = group.add_parser("add", parents=[common], help="create a staff account")
+    add.add_argument("--username", required=True)
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    add.add_argument("--email", help="single-sign-on email mapped to this account (then a password is optional)")
+    add.add_argument("--name", help="display name")
+    add.set_defaults(handler=_cmd_users_add)
+    group.add_parser("list", parents=[common], help="list staff accounts").set_defaults(handler=_cmd_users_list)
+    passwd = group.add_parser("passwd", parents=[common], help="set a new password (e.g. a locked-out owner)")
+    passwd.add_argument("--username", required=True)
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    passwd.set_defaults(handler=_cmd_users_passwd)
+    unlock = group.add_parser("unlock", parents=[common], help="clear a sign-in lock before its 15 minutes are up")
+    unlock.add_argument("--username", required=True)
+    unlock.set_defaults(handler=_cmd_users_unlock)
+
+
+def _cmd_share_create(args: argparse.Namespace) -> Result:
+    from core.links import create_link
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        link = create_link(store, "cli", args.scope, days=args.days, label=args.label,
+                           deidentify=args.deidentify, base=args.base_url)
+    payload = link.as_dict()
+    return Result(payload, f"id {link.id}\nurl {link.url}\nexpires_at {payload['expires_at']}")
+
+
+def _cmd_share_list(args: argparse.Namespace) -> Result:
+    from core.links import list_links
+
+    with _open_store(args, sync=False) as store:
+        payload = _null_records(list_links(store, "cli"))
+    return Result(payload, _table(payload, ["id", "scope", "label", "status", "expires_at", "opens", "created_by"]))
+
+
+def _cmd_share_revoke(args: argparse.Namespace) -> Result:
+    from core.links import revoke
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        revoked = revoke(store, "cli", args.id)
+    return Result({"id": args.id, "revoked": revoked},
+                  f"link {args.id} revoked" if revoked else f"link {args.id} was already revoked")
+
+
+def _add_share(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from core.links import DEFAULT_DAYS, MAX_DAYS
+
+    p = sub.add_parser("share", help="read-only dashboard links")
+    group = p.add_subparsers(dest="action", required=True)
+    create = group.add_parser("create", parents=[common], help="make a link; prints id, url, expires_at")
+    create.add_argument("--scope", required=True, help="practice | client:CODE | segment:NAME")
+    create.add_argument("--days", type=int, default=DEFAULT_DAYS, help=f"valid for N days (1-{MAX_DAYS})")
+    create.add_argument("--deidentify", action="store_true", help="client codes instead of names, no notes")
+    create.add_argument("--label", help="who or what the link is for")
+    create.add_argument("--base-url", help="e.g. https://desk.example.org (default: $ROUTINE_DESK_BASE_URL)")
+    create.set_defaults(handler=_cmd_share_create)
+    group.add_parser("list", parents=[common], help="every link with its use").set_defaults(handler=_cmd_share_list)
+    revoke = group.add_parser("revoke", parents=[common], help="revoke a link now")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(handler=_cmd_share_revoke)
+
+
+# -- logs -----------------------------------------------------------------------------------------
+
+@contextmanager
+def _import_errors() -> Iterator[None]:
+    """File-level import problems (and bad batch ids) are the user's: stderr, exit 2, nothing written."""
+    from core.logs_import import BatchError, ImportFileError
+    from core.session_logs import DateOrderNeeded
+
+    try:
+        yield
+    except DateOrderNeeded as exc:
+        raise UsageError(f"{exc}; pass --date-order dmy or --date-order mdy") from exc
+    except (ImportFileError, BatchError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _cmd_logs_import(args: argparse.Namespace) -> Result:
+    from core import logs_import as li
+
+    with _import_errors(), li.open_log_file(args.file) as log, _open_store(args) as store:
+        saved = li.get_mapping(store, args.source)
+        mapping = li.build_mapping(log.headers, saved.mapping if saved else None, li.parse_map_options(args.map))
+        options = li.ImportOptions(source=args.source, mapping=mapping, date_order=args.date_order,
+                                   create_clients=args.create_clients, dry_run=args.dry_run, actor="cli")
+        result = li.import_log_file(store, log, options)
+    verb = "would import" if result.dry_run else "imported"
+    lines = [f"{result.file_name}: read {result.read}, {verb} {result.accepted}, rejected {result.rejected},"
+             f" duplicates {result.duplicates}"
+             + (f" (batch {result.batch_id})" if result.batch_id else " (dry run: nothing saved)")]
+    if result.new_clients:
+        lines.append(f"new clients: {result.new_clients}")
+    lines += [f"row {r['row']}: {'; '.join(r['reasons'])}" for r in result.rejects]
+    return Result(result.as_json(), "\n".join(lines))
+
+
+def _cmd_logs_undo(args: argparse.Namespace) -> Result:
+    from core.logs_import import undo_batch
+
+    with _import_errors(), _open_store(args, sync=False) as store:
+        undone = undo_batch(store, args.batch_id, "cli")
+    return Result(undone.as_json(), f"batch {undone.batch_id} undone: {undone.removed_logs} session log(s) removed,"
+                                    f" {undone.closed_rows} quarantined row(s) closed")
+
+
+def _cmd_logs_batches(args: argparse.Namespace) -> Result:
+    from core.logs_import import list_batches
+
+    with _open_store(args, sync=False) as store:
+        frame = list_batches(store)
+    payload = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return Result(payload, _table(payload, ["id", "source", "file_name", "imported_at", "rows_read", "accepted",
+                                            "rejected", "duplicates", "still_open", "undone_at"]))
+
+
+def _add_logs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from core.logs_import import DEFAULT_SOURCE, IGNORE
+    from core.session_logs import DATE_ORDERS
+
+    p = sub.add_parser("logs", help="session logs: import files, undo imports")
+    group = p.add_subparsers(dest="action", required=True)
+    imp = group.add_parser("import", parents=[common], help="import a CSV or XLSX file of session logs")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--source", default=DEFAULT_SOURCE,
+                     help="where the file comes from (its saved column mapping is used; session ids are per source)")
+    imp.add_argument("--map", action="append", default=[], metavar="HEADER=field",
+                     help=f"map a column to a field (or to '{IGNORE}'); repeatable")
+    imp.add_argument("--date-order", choices=DATE_ORDERS, help="how to read dates like 03/04/2024")
+    imp.add_argument("--create-clients", action="store_true", help="create clients the file names but we do not know")
+    imp.add_argument("--dry-run", action="store_true", help="check everything, save nothing")
+    imp.set_defaults(handler=_cmd_logs_import)
+    undo = group.add_parser("undo", parents=[common], help="remove every session log an import batch stored")
+    undo.add_argument("batch_id", type=int)
+    undo.set_defaults(handler=_cmd_logs_undo)
+    group.add_parser("batches", parents=[common], help="list import batches").set_defaults(handler=_cmd_logs_batches)
+
+
+# -- report (issue 5: adherence, symptoms, alerts) ---------------------------------------------
+
+def _report_scope(args: argparse.Namespace, store: Any) -> Any:
+    """The metrics scope for --as-of / --days / --client; an unknown client is a usage error."""
+    from core.metrics import MetricsError, Scope, find_client_id
+
+    client_id = None
+    if getattr(args, "client", None):
+        client_id = find_client_id(store, args.client)
+        if client_id is None:
+            raise UsageError(f"no client with code {args.client!r}")
+    try:
+        return Scope(as_of=args.as_of, days=getattr(args, "days", 28), client_id=client_id)
+    except MetricsError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _cmd_report_adherence(args: argparse.Namespace) -> Result:
+    from core.metrics import client_adherence, records
+
+    fields = ["client", "expected", "completed", "adherence", "status", "last_session"]
+    with _open_store(args) as store:
+        payload = records(client_adherence(store, _report_scope(args, store))[fields])
+    return Result(payload, _table(payload, fields))
+
+
+def _cmd_report_symptoms(args: argparse.Namespace) -> Result:
+    from core.metrics import pain_responses, records
+
+    fields = ["client", "routine", "baseline", "current", "change", "change_pct", "response", "relief"]
+    with _open_store(args) as store:
+        found = pain_responses(store, _report_scope(args, store), whole_history=True)
+    payload = records(found.rename(columns={"routine_id": "routine"})[fields])
+    return Result(payload, _table(payload, fields))
+
+
+def _cmd_report_alerts(args: argparse.Namespace) -> Result:
+    from core.alerts import open_alerts
+    from core.metrics import records
+
+    fields = ["client", "level", "kind", "reason", "since"]
+    with _open_store(args) as store:
+        payload = records(open_alerts(store, _report_scope(args, store))[fields])
+    return Result(payload, _table(payload, ["level", "kind", "client", "since", "reason"]))
+
+
+def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("report", help="adherence, pain response and alerts (definitions: docs/metrics.md)")
+    group = p.add_subparsers(dest="action", required=True)
+    adherence = group.add_parser("adherence", parents=[common],
+                                 help="one row per client with an assignment active in the period")
+    adherence.add_argument("--as-of", type=parse_date, required=True, help="last day of the period (YYYY-MM-DD)")
+    adherence.add_argument("--days", type=int, default=28, help="length of the period in days (default 28)")
+    adherence.add_argument("--client", help="only this client (code)")
+    adherence.set_defaults(handler=_cmd_report_adherence)
+    symptoms = group.add_parser("symptoms", parents=[common],
+                                help="pain response per assignment started on or before --as-of")
+    symptoms.add_argument("--as-of", type=parse_date, required=True, help="the date to report on (YYYY-MM-DD)")
+    symptoms.add_argument("--client", help="only this client (code)")
+    symptoms.set_defaults(handler=_cmd_report_symptoms)
+    alerts = group.add_parser("alerts", parents=[common], help="open alerts over the 28 days up to --as-of")
+    alerts.add_argument("--as-of", type=parse_date, required=True, help="the date to report on (YYYY-MM-DD)")
+    alerts.set_defaults(handler=_cmd_report_alerts)
+
+
 # -- assembly -----------------------------------------------------------------------------------
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
     _add_init,
     _add_exercises,
+    _add_clients,
+    _add_routines,
+    _add_assign,
+    _add_handout,
+    _add_content,
+    _add_users,
+    _add_share,
+    _add_logs,
+    _add_report,
 ]
 
 

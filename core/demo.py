@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.assignments import review_unreviewed_assignments
+from core.auth import ensure_demo_owner
 from core.store import Store, utcnow
 
 DEMO_SOURCE = "demo"
@@ -92,6 +94,9 @@ def create_demo_practice(store: Store, spec: DemoSpec = DemoSpec()) -> DemoSumma
     logs = _session_logs(rng, clients, plans, spec.days, as_of)
     with store.transaction() as cur:
         _insert(cur, clients, plans, logs, as_of)
+    # each demo assignment gets the safety findings of its start date recorded as seen (issue 3)
+    review_unreviewed_assignments(store, actor="demo", note="demo data")
+    ensure_demo_owner(store)  # demo-only sign-in (README); never added beside existing accounts
     return DemoSummary(len(clients), len(plans), len(logs), as_of)
 
 

@@ -146,18 +146,24 @@ class Store:
         return cur
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor inside BEGIN ... COMMIT; any exception rolls everything back."""
-        cur = self.cursor()
+    def transaction(self, cursor: duckdb.DuckDBPyConnection | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN ... COMMIT; any exception rolls everything back.
+
+        ``cursor``: run the transaction on a cursor the caller holds (from ``cursor()``), e.g. one
+        whose TEMP tables were filled before BEGIN; the caller closes it.
+        """
+        cur = cursor or self.cursor()
         cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
         except BaseException:
             cur.execute("ROLLBACK")
-            cur.close()
+            if cursor is None:
+                cur.close()
             raise
         cur.execute("COMMIT")
-        cur.close()
+        if cursor is None:
+            cur.close()
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from core.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
+
+# The cheapest argon2id parameters (core/auth.py), so signing in stays fast in tests; inherited by
+# the `streamlit run` of the browser tests. Never set on a server.
+os.environ["ROUTINE_DESK_FAST_HASH"] = "1"
+TEST_PASSWORD = "test-password-of-staff"
 
 
 @pytest.fixture
@@ -40,12 +46,80 @@ def app_db(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     st.cache_data.clear()
 
 
+@pytest.fixture(autouse=True)
+def navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run AppTests the way the server runs after its first request: app.py routes every run.
+
+    AppTest resets Streamlit's process-wide "old pages/ folder layout" flag before each run, so
+    every run would start by executing the requested page file directly; pages/common.get_store()
+    catches that and reruns through app.py (see there), which would drop the clicks of that run.
+    tests/pages/test_login_page.py switches this off to attack exactly that path.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import app_test
+
+    class NavigationOnly(PagesManager):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(app_test, "PagesManager", NavigationOnly)
+
+
 @pytest.fixture
-def app(app_db: Path):
-    """An AppTest of app.py (not yet run) against the fresh database of `app_db`.
+def anonymous_app(app_db: Path):
+    """An AppTest of app.py (not yet run) against the fresh database of `app_db`, signed out.
 
     Prepare data with `Store(app_db)` and close it before `app.run()`: the app opens its own.
     """
     from streamlit.testing.v1 import AppTest
 
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
+
+
+@pytest.fixture
+def app_as(app_db: Path) -> Callable[..., object]:
+    """``app_as(role, username=None)``: an un-run AppTest signed in as a staff account with that role
+    (created in the test database, password TEST_PASSWORD), the way pages/login.py signs in."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.auth import create_user, get_user, start_session
+    from core.store import StoreError
+    from pages.common import SESSION_KEY, get_store
+
+    def account(s: Store, name: str, role: str):
+        return get_user(s, name) or create_user(s, "cli", name, role, TEST_PASSWORD)
+
+    def make(role: str = "owner", username: str | None = None) -> AppTest:
+        try:
+            with Store(app_db) as s:
+                user = account(s, username or role, role)
+        except StoreError:  # an app of this test already runs and holds the file: use its store
+            user = account(get_store(), username or role, role)
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
+        at.session_state[SESSION_KEY] = start_session(user)
+        return at
+
+    return make
+
+
+@pytest.fixture
+def app(app_as: Callable[..., object]):
+    """An AppTest of app.py (not yet run) against the fresh database of `app_db`, signed in as the
+    owner account ``owner`` (every page registered). `anonymous_app` is the signed-out app.
+
+    Prepare data with `Store(app_db)` and close it before `app.run()`: the app opens its own.
+    """
+    return app_as("owner")
+
+
+@pytest.fixture
+def data_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of data/ that the app and the CLI read and write instead of the real content
+    files (``ROUTINE_DESK_DATA``), for tests that save exercises."""
+    import shutil
+
+    target = tmp_path / "data"
+    shutil.copytree(REPO / "data", target)
+    monkeypatch.setenv("ROUTINE_DESK_DATA", str(target))
+    return target

@@ -116,9 +116,28 @@ def scenario_demo_generation() -> dict:
             "chain_build_ms_or_cached": round(chain_ms), "baseline_bare_insert_ms": round(bare_ms)}
 
 
+def scenario_log_import() -> dict:
+    """Issue 4: a 1,000,000-row export deduplicated against 2,000,000 stored logs, against a bare
+    read_csv of the same file (see scenarios_import.py)."""
+    from scenarios_import import scenario_log_import as run
+
+    return run(BENCH_DIR / "import")
+
+
+def scenario_analytics() -> dict:
+    """Issue 5: every overview query, the client detail, and a pandas implementation of the same
+    metrics, on the chain practice (see scenarios_metrics.py)."""
+    from scenarios_metrics import bench
+
+    with Store(working_copy("analytics")) as store:
+        return bench(store, CHAIN_SPEC.as_of)
+
+
 SCENARIOS: dict[str, Callable[[], dict]] = {
     "library_load": scenario_library_load,
     "demo_generation": scenario_demo_generation,
+    "log_import": scenario_log_import,
+    "analytics": scenario_analytics,
 }
 
 

@@ -23,7 +23,7 @@ def test_app_shell_opens_and_loads_the_library(app: AppTest, app_db: Path) -> No
     assert not at.exception
     # the app holds the database open: read through the same process-wide store
     assert get_store().scalar("SELECT count(*) FROM exercises") > 0
-    assert at.title[0].value == "Exercise library"  # the default page
+    assert at.title[0].value == "Practice overview"  # the default page for signed-in staff
 
 
 def test_search_narrows_the_list(app: AppTest, app_db: Path) -> None:

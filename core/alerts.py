@@ -1,0 +1,396 @@
+"""Alerts: who needs a person to look at them today, and why.
+
+Alerts are not stored; they are computed from the data as of a date, over a fixed window of the
+last ``ALERT_DAYS`` days (whatever period a page shows), so the open list is the same on every
+page and in the CLI. What is stored is the acknowledgement: who looked, their note, and a copy of
+the alert as it was shown. An acknowledged alert leaves the open list and stays in the history.
+
+Each alert has a key naming its episode (docs/metrics.md, "Alerts"): when the condition ends and
+comes back (a new red-flag note, a new run of high pain, a new lapse after sessions resumed) the
+key changes and the alert is open again.
+
+Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
+- red_flag      critical for saddle numbness, bladder/bowel change and pregnancy warning signs,
+                high for numbness, tingling, pins and needles, sharp pain (tags from core/red_flags)
+- pain_worse    high: the assignment's pain response is ``worse`` (metrics)
+- pain_high     high: the latest pain_before in the window is 7 or more
+- lapsed        medium: status ``lapsed``
+- low_adherence medium: status ``low``
+- safety        medium: a safety finding that began to apply after the assignment was checked
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from core import metrics
+from core.metrics import Pipeline, Scope
+from core.store import Store, utcnow
+
+ALERT_DAYS = 28
+PAIN_HIGH = 7.0
+LEVELS = ("critical", "high", "medium")
+KINDS = ("red_flag", "pain_worse", "pain_high", "lapsed", "low_adherence", "safety")
+MAX_NOTE = 2000
+
+COLUMNS = ["alert_key", "client_id", "client", "display_name", "level", "kind", "reason", "since",
+           "assignment_id", "session_id", "detail"]
+ACK_COLUMNS = ["acknowledged", "note", "acknowledged_by", "acknowledged_at"]
+
+_KEY = re.compile(r"^[a-z_]+:c(\d+):")
+
+
+class AlertError(ValueError):
+    """An acknowledgement that cannot be recorded; the message says why, for staff."""
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    id: int
+    alert_key: str
+    note: str
+    acknowledged_by: str
+
+
+def alert_scope(scope: Scope) -> Scope:
+    """The scope alerts use: the caller's clients and routines, over the last ALERT_DAYS days."""
+    return scope.with_days(ALERT_DAYS)
+
+
+# -- computing ----------------------------------------------------------------------------------
+
+def _client_filter(scope: Scope) -> str:
+    """Clients whose notes and pain scores are read: the scope's clients (any with a session count,
+    not only those with an active assignment); with a routine filter, those on that routine."""
+    parts = [metrics.clients_in_scope_sql(scope, "client_id")]
+    if scope.routines:
+        parts.append("client_id IN (SELECT client_id FROM m_asg)")
+    return " AND ".join(parts)
+
+
+def _metric_alerts_sql(scope: Scope) -> str:
+    """lapsed, low_adherence and pain_worse from the pipeline tables; pain_high from session_logs."""
+    key = metrics.sort_key("coalesce(session_time, TIME '00:00:00')", "id")
+    return f"""
+        WITH act AS (  -- for the reason text of lapsed clients: what runs on as_of, since when
+            SELECT g.client_id, min(g.start_date) AS first_start,
+                   string_agg(DISTINCT coalesce(r.name, g.routine_id), ', ')
+                       FILTER (WHERE g.end_date >= $as_of) AS routines
+            FROM m_asg g LEFT JOIN routines r ON r.id = g.routine_id
+            WHERE g.start_date <= $as_of
+              AND g.client_id IN (SELECT client_id FROM m_client WHERE status = 'lapsed')
+            GROUP BY g.client_id
+        ), lapsed AS (
+            SELECT m.client_id, CAST(NULL AS BIGINT) AS assignment_id, CAST(NULL AS BIGINT) AS session_id,
+                   'medium' AS level, 'lapsed' AS kind,
+                   coalesce(m.last_session, a.first_start) AS since,
+                   'lapsed:c' || m.client_id || ':' || coalesce(CAST(m.last_session AS VARCHAR), 'none') AS alert_key,
+                   CASE WHEN m.last_session IS NULL THEN
+                        printf('No session logged since the program started on %s (%d days ago); %s is active.'
+                               ' Contact the client.', a.first_start, $as_of - a.first_start, a.routines)
+                   ELSE printf('No session logged for %d days (last on %s) while %s is active. Contact the client.',
+                               m.days_since_last, m.last_session, a.routines) END AS reason
+            FROM m_client m JOIN act a USING (client_id)
+            WHERE m.status = 'lapsed'
+        ), low AS (
+            SELECT client_id, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 'medium', 'low_adherence',
+                   CAST($p_start AS DATE),
+                   'low_adherence:c' || client_id || ':' || strftime(CAST($as_of AS DATE), '%G-W%V'),
+                   printf('Adherence %.1f%% over the last {ALERT_DAYS} days: %g of %g expected sessions done '
+                          '(below 50%%). Ask what gets in the way; short routines of 2-4 exercises are '
+                          'followed better.', adherence * 100, completed, expected)
+            FROM m_client WHERE status = 'low'
+        ), worse AS (
+            SELECT p.client_id, p.assignment_id, CAST(NULL AS BIGINT), 'high', 'pain_worse', p.worse_since,
+                   'pain_worse:c' || p.client_id || ':a' || p.assignment_id || ':' || p.worse_since,
+                   printf('Pain before sessions rose from %g to %g (%+g points) on %s; a rise of 2 points '
+                          'or more is a change that matters. Review the load or the routine with the client.',
+                          p.baseline, p.current, p.change, coalesce(r.name, p.routine_id))
+            FROM m_pain p LEFT JOIN routines r ON r.id = p.routine_id
+            WHERE p.response = 'worse'
+        ), scored AS (  -- pain scores in the window, in session order
+            SELECT client_id, session_date, pain_before, {key} AS k
+            FROM session_logs
+            WHERE session_date BETWEEN $p_start AND $as_of AND pain_before IS NOT NULL AND {_client_filter(scope)}
+        ), latest AS (
+            SELECT client_id, arg_max(pain_before, k) AS pain, max(k) AS k, max(session_date) AS on_date
+            FROM scored GROUP BY client_id
+        ), high_now AS (SELECT * FROM latest WHERE pain >= {PAIN_HIGH}),
+        calm_recent AS (  -- the last score below the threshold, in the window ...
+            SELECT client_id, max(k) AS k FROM scored
+            WHERE pain_before < {PAIN_HIGH} AND client_id IN (SELECT client_id FROM high_now)
+            GROUP BY client_id
+        ), high_all_window AS (SELECT client_id FROM high_now ANTI JOIN calm_recent USING (client_id)),
+        before AS (  -- ... or, for clients high all through the window, back to their program start
+            SELECT s.client_id, s.session_date, s.pain_before
+            FROM session_logs s
+            JOIN (SELECT client_id, min(start_date) AS bound FROM m_asg GROUP BY client_id) b USING (client_id)
+            WHERE s.session_date >= $lo AND s.session_date < $p_start AND s.session_date >= b.bound
+              AND s.pain_before IS NOT NULL AND s.client_id IN (SELECT client_id FROM high_all_window)
+        ), calm_before AS (
+            SELECT client_id, max(session_date) AS calm_day FROM before
+            WHERE pain_before < {PAIN_HIGH} GROUP BY client_id
+        ), run_before AS (  -- their high scores before the window, after that calm day
+            SELECT s.client_id, min(s.session_date) AS since, count(*) AS n
+            FROM before s LEFT JOIN calm_before c USING (client_id)
+            WHERE s.pain_before >= {PAIN_HIGH} AND (c.calm_day IS NULL OR s.session_date > c.calm_day)
+            GROUP BY s.client_id
+        ), run_window AS (
+            SELECT s.client_id, min(s.session_date) AS since, count(*) AS n
+            FROM scored s JOIN high_now h USING (client_id) LEFT JOIN calm_recent c USING (client_id)
+            WHERE s.pain_before >= {PAIN_HIGH} AND (c.k IS NULL OR s.k > c.k)
+            GROUP BY s.client_id
+        ), streak AS (
+            SELECT w.client_id, coalesce(b.since, w.since) AS since, w.n + coalesce(b.n, 0) AS n
+            FROM run_window w LEFT JOIN run_before b USING (client_id)
+        ), high AS (
+            SELECT h.client_id, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), 'high', 'pain_high', st.since,
+                   'pain_high:c' || h.client_id || ':' || st.since,
+                   printf('Latest pain score before a session was %g/10 on %s (%d session(s) in a row at 7 or '
+                          'more since %s). Check in with the client before the next session and review the load.',
+                          h.pain, h.on_date, st.n, st.since)
+            FROM high_now h JOIN streak st USING (client_id)
+        )
+        SELECT * FROM lapsed UNION ALL SELECT * FROM low UNION ALL SELECT * FROM worse
+        UNION ALL SELECT * FROM high
+    """
+
+
+def _red_flag_rows(run: Pipeline) -> pd.DataFrame:
+    return run.df(f"""
+        SELECT client_id, id AS session_id, session_date, red_flags, notes
+        FROM session_logs
+        WHERE session_date BETWEEN $p_start AND $as_of AND red_flags IS NOT NULL AND red_flags <> ''
+          AND {_client_filter(run.scope)}
+        ORDER BY session_date, id
+    """)
+
+
+def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """One alert per flagged session, at the level of its most urgent tag (unknown tags: high)."""
+    from core.red_flags import BY_TAG, parse_tags
+
+    alerts = []
+    for r in rows.itertuples(index=False):
+        tags = parse_tags(r.red_flags)
+        if not tags:
+            continue
+        flags = [BY_TAG.get(t) for t in tags]
+        labels = ", ".join((f.label if f else t.replace("_", " ")).lower() for f, t in zip(flags, tags))
+        critical = [f for f in flags if f is not None and f.level == "critical"]
+        when = pd.Timestamp(r.session_date).date().isoformat()
+        if any(f.context == "low_back" for f in critical):
+            advice = ("possible cauda equina signs need a same-day emergency referral. Contact the client today"
+                      " and ask about saddle numbness and bladder or bowel changes.")
+        elif critical:
+            advice = ("a pregnancy warning sign: she should stop exercising and contact her care provider."
+                      " Contact the client today.")
+        else:
+            advice = ("read the note and ask the client. One-sided tingling that is not getting worse is for"
+                      " the therapist to review, not an emergency.")
+        alerts.append({
+            "client_id": int(r.client_id), "assignment_id": None, "session_id": int(r.session_id),
+            "level": "critical" if critical else "high", "kind": "red_flag",
+            "since": pd.Timestamp(r.session_date).date(),
+            "alert_key": f"red_flag:c{int(r.client_id)}:s{int(r.session_id)}",
+            "reason": f"Session note on {when} mentions {labels}: {advice}",
+            "detail": r.notes,
+        })
+    return alerts
+
+
+def _safety_alerts(store: Store, run: Pipeline) -> None:
+    """Findings that began to apply after an assignment was last checked (core.assignments,
+    issue 3) into m_alerts: one alert per assignment, rule and level, naming its exercises."""
+    from core.assignments import safety_changes_since_assignment
+
+    found = safety_changes_since_assignment(store, run.scope.as_of)
+    if found.empty:
+        return
+    in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_asg)" if run.scope.routines
+                else metrics.clients_in_scope_sql(run.scope, "f.client_id"))
+    run.cur.register("m_found", found)
+    try:
+        run.execute(f"""
+            INSERT INTO m_alerts
+            SELECT f.client_id, f.assignment_id, NULL, 'medium', 'safety', min(CAST(f.since AS DATE)),
+                   'safety:c' || f.client_id || ':a' || f.assignment_id || ':' || f.rule_id || ':' || f.level,
+                   printf('New safety finding (%s) since %s%s: %s Review the routine''s safety on the client page.',
+                          f.level, min(CAST(f.since AS DATE)),
+                          coalesce(' (' || string_agg(DISTINCT coalesce(e.name, f.exercise_id), ', '
+                                                      ORDER BY coalesce(e.name, f.exercise_id)) || ')', ''),
+                          any_value(f.reason)),
+                   f.rule_id
+            FROM m_found f LEFT JOIN exercises e ON e.id = f.exercise_id
+            WHERE {in_scope}
+            GROUP BY f.client_id, f.assignment_id, f.rule_id, f.level
+        """)
+    finally:
+        run.cur.unregister("m_found")
+
+
+_ALERT_TABLE = """
+    CREATE TEMP TABLE m_alerts (client_id BIGINT, assignment_id BIGINT, session_id BIGINT, level VARCHAR,
+                                kind VARCHAR, since DATE, alert_key VARCHAR, reason VARCHAR, detail VARCHAR)
+"""
+
+_ALERT_SELECT = f"""
+    SELECT a.alert_key, a.client_id, c.code AS client, c.display_name, a.level, a.kind, a.reason, a.since,
+           a.assignment_id, a.session_id, a.detail,
+           k.alert_key IS NOT NULL AS acknowledged, k.note, k.acknowledged_by, k.acknowledged_at
+    FROM m_alerts a JOIN clients c ON c.id = a.client_id
+    LEFT JOIN alert_acknowledgements k ON k.alert_key = a.alert_key
+    ORDER BY CASE a.level {" ".join(f"WHEN '{lvl}' THEN {i}" for i, lvl in enumerate(LEVELS))} END,
+             a.since DESC, c.code, a.alert_key
+"""
+
+
+def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
+    """Every current alert (open and acknowledged) for the pipeline's scope, most urgent first,
+    then newest first, then by client code.
+
+    The pipeline must cover the last ALERT_DAYS days (``alert_scope``) with pain tables built.
+    """
+    if run.scope.days != ALERT_DAYS:
+        raise ValueError(f"alerts read a {ALERT_DAYS}-day pipeline, not {run.scope.days} days")
+    run.execute(_ALERT_TABLE)
+    run.execute(f"INSERT INTO m_alerts SELECT *, NULL FROM ({_metric_alerts_sql(run.scope)})")
+    flagged = _red_flag_alerts(_red_flag_rows(run))
+    if flagged:
+        run.cur.register("m_flagged", pd.DataFrame(flagged))
+        try:
+            run.execute("INSERT INTO m_alerts SELECT client_id, CAST(assignment_id AS BIGINT), session_id, level, kind,"
+                        " CAST(since AS DATE), alert_key, reason, detail FROM m_flagged")
+        finally:
+            run.cur.unregister("m_flagged")
+    _safety_alerts(store, run)
+    return _typed(run.df(_ALERT_SELECT))
+
+
+def _typed(found: pd.DataFrame) -> pd.DataFrame:
+    """Stable dtypes whether or not there are alerts (an empty object column would turn boolean
+    indexing into column selection)."""
+    return found.astype({"client_id": "int64", "assignment_id": "Int64", "session_id": "Int64",
+                         "acknowledged": bool})
+
+
+def _empty() -> pd.DataFrame:
+    return _typed(pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS + ACK_COLUMNS}))
+
+
+def current_alerts(store: Store, scope: Scope) -> pd.DataFrame:
+    """Every current alert, open or acknowledged, for the scope's clients as of ``scope.as_of``."""
+    with metrics.pipeline(store, alert_scope(scope), pain=True) as run:
+        return alerts_from(run, store)
+
+
+def open_alerts(store: Store, scope: Scope) -> pd.DataFrame:
+    """The alerts nobody has acknowledged yet."""
+    return only_open(current_alerts(store, scope))
+
+
+def only_open(found: pd.DataFrame) -> pd.DataFrame:
+    """The rows of an alerts frame nobody has acknowledged."""
+    return found.loc[~found["acknowledged"].astype(bool)].reset_index(drop=True)
+
+
+def practice_overview(store: Store, scope: Scope) -> tuple[metrics.Overview, pd.DataFrame]:
+    """The overview and its open alerts, from one pipeline when the period is the alert window."""
+    if scope.days == ALERT_DAYS:
+        view = metrics.overview(store, scope, also=lambda run: alerts_from(run, store))
+        found = view.extra
+    else:
+        view = metrics.overview(store, scope)
+        found = current_alerts(store, scope)
+    return view, only_open(found)
+
+
+def client_view(store: Store, client_id: int, as_of: date,
+                days: int = metrics.DEFAULT_DAYS) -> tuple[metrics.ClientDetail | None, pd.DataFrame]:
+    """The client page's figures and the client's current alerts (open and acknowledged), from one
+    pipeline when the period is the alert window."""
+    if days == ALERT_DAYS:
+        detail = metrics.client_detail(store, client_id, as_of, days, also=lambda run: alerts_from(run, store))
+        if detail is not None:
+            return detail, detail.extra
+    else:
+        detail = metrics.client_detail(store, client_id, as_of, days)
+    if detail is None:
+        return None, _empty()
+    return detail, current_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+
+
+# -- acknowledging ------------------------------------------------------------------------------
+
+def client_of(alert_key: str) -> int:
+    """The client id an alert key names (every key is ``<kind>:c<client_id>:...``)."""
+    match = _KEY.match(alert_key or "")
+    if not match:
+        raise AlertError(f"not an alert key: {alert_key!r}")
+    return int(match[1])
+
+
+def acknowledge(store: Store, alert_key: str, note: str, actor: str, as_of: date) -> Acknowledgement:
+    """Record that ``actor`` has looked at an open alert, with a note of what they did.
+
+    The alert is recomputed for its client as of ``as_of``, so only a real, current alert can be
+    acknowledged, and the stored copy is what the data said. Owners and therapists may do it
+    (PermissionDenied otherwise). Nothing is written on any error.
+    """
+    from core.auth import STAFF_WRITERS, audit_in, require_role
+
+    require_role(store, actor, STAFF_WRITERS)
+    note = (note or "").strip()
+    if not note:
+        raise AlertError("write a short note: what you did or decided about this alert")
+    if len(note) > MAX_NOTE:
+        raise AlertError(f"the note is too long ({len(note)} characters; at most {MAX_NOTE})")
+    client_id = client_of(alert_key)
+    existing = store.rows(
+        "SELECT acknowledged_by, acknowledged_at FROM alert_acknowledgements WHERE alert_key = ?", [alert_key])
+    if existing:
+        by, at = existing[0]
+        raise AlertError(f"already acknowledged by {by} at {at:%Y-%m-%d %H:%M}")
+    found = current_alerts(store, Scope(as_of=as_of, client_id=client_id))
+    match = found[found["alert_key"] == alert_key]
+    if match.empty:
+        raise AlertError("this alert is no longer open as of " + as_of.isoformat() + " (the data changed); reload the page")
+    a = match.iloc[0]
+    with store.transaction() as cur:
+        ack_id = cur.execute(
+            """
+            INSERT INTO alert_acknowledgements (alert_key, client_id, assignment_id, session_id, level, kind,
+                                                reason, since, note, acknowledged_by, acknowledged_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            """,
+            [alert_key, client_id, _int_or_none(a["assignment_id"]), _int_or_none(a["session_id"]), a["level"],
+             a["kind"], a["reason"], a["since"], note, actor.strip(), utcnow()],
+        ).fetchone()[0]
+        audit_in(cur, actor.strip(), "alert_acknowledged",
+                 {"alert_key": alert_key, "client_id": client_id, "kind": a["kind"], "level": a["level"]})
+    return Acknowledgement(int(ack_id), alert_key, note, actor.strip())
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or value is pd.NA or pd.isna(value) else int(value)
+
+
+def alert_history(store: Store, client_id: int | None = None) -> pd.DataFrame:
+    """Acknowledged alerts as they were shown, newest acknowledgement first."""
+    where = "WHERE a.client_id = ?" if client_id is not None else ""
+    return metrics.frame(
+        store,
+        f"""
+        SELECT a.alert_key, a.client_id, c.code AS client, c.display_name, a.level, a.kind, a.reason, a.since,
+               a.note, a.acknowledged_by, a.acknowledged_at
+        FROM alert_acknowledgements a LEFT JOIN clients c ON c.id = a.client_id
+        {where}
+        ORDER BY a.acknowledged_at DESC, a.id DESC
+        """,
+        [client_id] if client_id is not None else [],
+    )

@@ -1,0 +1,652 @@
+"""Staff accounts, sign-in, roles and the audit log.
+
+The practice's data is health data, so every person who reads it inside the app signs in, and every
+change is made by a named account whose role allows it.
+
+Roles:
+- ``owner``: everything, including staff accounts and every share link;
+- ``therapist``: clients, routines, assignments, session logs, and the share links they made;
+- ``viewer``: reads inside the app, changes nothing.
+
+System actors: ``cli`` (the ``routine-desk`` command) and ``demo`` (the demo generator) pass every
+role check. Whoever can run the command can already open the database file directly, so a role
+check there would protect nothing; the demo generator only runs into an empty practice. The names
+are reserved: no staff account can be called ``cli`` or ``demo``.
+
+Passwords are hashed with argon2id (argon2-cffi's RFC 9106 low-memory profile: 3 passes, 64 MiB,
+4 lanes) and never stored or logged in clear. ``ROUTINE_DESK_FAST_HASH=1`` switches to the
+cheapest argon2id parameters so the test suite stays fast; hashes made that way are upgraded on the
+next successful sign-in without it. Never set it on a server.
+
+Sign-in failures lock a username for 15 minutes after 5 in a row. Attempts are counted per username
+as typed, whether or not such an account exists, and an unknown name costs the same argon2 work as
+a wrong password, so neither the message, the lock nor the timing tells an attacker which accounts
+exist. Attempts are keyed by a SHA-256 of the name, so a password typed into the username box never
+lands in the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any, Literal
+
+import duckdb
+import pandas as pd
+from argon2 import PasswordHasher, profiles
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from core.store import Store, utcnow
+
+ROLES: tuple[str, ...] = ("owner", "therapist", "viewer")
+ROLE_LABELS = {"owner": "Owner", "therapist": "Therapist", "viewer": "Viewer (read-only)"}
+OWNER: tuple[str, ...] = ("owner",)
+STAFF_WRITERS: tuple[str, ...] = ("owner", "therapist")
+ALL_STAFF: tuple[str, ...] = ROLES
+SYSTEM_ACTORS = frozenset({"cli", "demo"})
+SYSTEM_ROLE = "system"
+
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+DEFAULT_IDLE_MINUTES = 30
+MAX_IDLE_MINUTES = 24 * 60
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+MAX_USERNAME = 64
+ATTEMPTS_KEPT_DAYS = 90
+DEMO_OWNER = "owner"
+DEMO_OWNER_PASSWORD = "demo-owner-password"  # published in the README: demo databases only
+
+IDLE_ENV = "ROUTINE_DESK_IDLE_MINUTES"
+FAST_HASH_ENV = "ROUTINE_DESK_FAST_HASH"
+
+# What a failed sign-in shows; the same words for an unknown name, a wrong password and a
+# disabled account.
+INVALID_MESSAGE = "Wrong username or password."
+LOCKED_MESSAGE = (f"Too many failed sign-ins for this username: sign-in is paused for {LOCK_MINUTES} minutes."
+                  " Try again later, or ask the practice owner to unlock it.")
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SECRET_KEYS = re.compile(r"pass|token|secret|hash", re.IGNORECASE)
+
+
+class AuthError(ValueError):
+    """Bad account input (the message is written for staff)."""
+
+
+class PermissionDenied(PermissionError):
+    """The actor's role does not allow this action (or the actor is not an active account)."""
+
+
+# -- hashing ------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=2)
+def _hasher_for(fast: bool) -> PasswordHasher:
+    return PasswordHasher.from_parameters(profiles.CHEAPEST if fast else profiles.RFC_9106_LOW_MEMORY)
+
+
+def hasher() -> PasswordHasher:
+    """argon2id with sane parameters; the cheapest argon2id only when the test switch is set."""
+    return _hasher_for(os.environ.get(FAST_HASH_ENV) == "1")
+
+
+@lru_cache(maxsize=2)
+def _dummy_hash_for(fast: bool) -> str:
+    return _hasher_for(fast).hash("routine-desk: no such account")
+
+
+def _dummy_hash() -> str:
+    """A hash with the current parameters to verify against when there is no account (or it is
+    locked), so that path costs the same time as checking a real password."""
+    return _dummy_hash_for(os.environ.get(FAST_HASH_ENV) == "1")
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches; always spends one argon2 verification."""
+    try:
+        return hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+def normalize_username(text: Any) -> str:
+    """Usernames are compared without case and outer spaces ("Ana " signs in as "ana")."""
+    return str(text or "").strip().casefold()
+
+
+def validate_username(text: Any) -> str:
+    name = normalize_username(text)
+    if not _USERNAME.match(name):
+        raise AuthError("username: use 1–64 lower-case letters, digits, '.', '_', '-' or '@', "
+                        "starting with a letter or digit")
+    if name in SYSTEM_ACTORS:
+        raise AuthError(f"username: '{name}' is reserved for the system")
+    return name
+
+
+def validate_role(role: Any) -> str:
+    if role not in ROLES:
+        raise AuthError(f"role: use one of {', '.join(ROLES)}")
+    return role
+
+
+def validate_password(password: Any, username: str = "") -> str:
+    """At least 12 characters (long passphrases welcome), not the username."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise AuthError(f"password: use at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise AuthError(f"password: use at most {MAX_PASSWORD} characters")
+    if not password.strip():
+        raise AuthError("password: cannot be only spaces")
+    if username and password.strip().casefold() == username.casefold():
+        raise AuthError("password: must not be the username")
+    return password
+
+
+def normalize_email(email: Any) -> str | None:
+    text = str(email or "").strip().casefold()
+    if not text:
+        return None
+    if len(text) > 200 or not _EMAIL.match(text):
+        raise AuthError(f"email: '{email}' is not an email address")
+    return text
+
+
+def idle_timeout_minutes(configured: Any = None) -> int:
+    """Minutes without activity before a staff session ends: ``ROUTINE_DESK_IDLE_MINUTES``, else
+    ``configured`` (e.g. from secrets), else 30. Nonsense falls back to 30, and the value is
+    capped at one day, so a typo can never switch the timeout off."""
+    for value in (os.environ.get(IDLE_ENV), configured):
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            minutes = int(str(value).strip())
+        except ValueError:
+            continue
+        if minutes >= 1:
+            return min(minutes, MAX_IDLE_MINUTES)
+    return DEFAULT_IDLE_MINUTES
+
+
+def _username_key(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()
+
+
+# -- the audit log ------------------------------------------------------------------------------
+
+def _detail_json(detail: Any) -> str | None:
+    """Details as JSON; keys that look like secrets are dropped so no caller can log one."""
+    if detail is None:
+        return None
+    if isinstance(detail, dict):
+        clean = {k: v for k, v in detail.items() if not _SECRET_KEYS.search(str(k))}
+        return json.dumps(clean, sort_keys=True, default=str, ensure_ascii=False)
+    return json.dumps({"note": str(detail)}, ensure_ascii=False)
+
+
+def audit_in(cur: duckdb.DuckDBPyConnection, actor: str, action: str, detail: Any = None) -> None:
+    """Record an action inside the caller's transaction, so the action and its record commit together."""
+    cur.execute("INSERT INTO audit_log (event_at, actor, action, detail) VALUES (?, ?, ?, ?)",
+                [utcnow(), str(actor), action, _detail_json(detail)])
+
+
+def audit(store: Store, actor: str, action: str, detail: Any = None) -> None:
+    """Record who did what, now. ``detail`` is a small dict (never a password or token)."""
+    with store.transaction() as cur:
+        audit_in(cur, actor, action, detail)
+
+
+def audit_entries(store: Store, limit: int = 500, actor: str | None = None,
+                  action: str | None = None) -> pd.DataFrame:
+    """The newest audit entries first, optionally for one actor or one action."""
+    where, params = [], []
+    if actor:
+        where.append("actor = ?")
+        params.append(actor)
+    if action:
+        where.append("action = ?")
+        params.append(action)
+    sql = ("SELECT event_at, actor, action, detail FROM audit_log"
+           + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY event_at DESC, id DESC LIMIT ?")
+    return store.query(sql, [*params, max(1, int(limit))])
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class User:
+    """A staff account as the app sees it: never carries the password hash."""
+
+    id: int
+    username: str
+    role: str
+    email: str | None
+    display_name: str | None
+    disabled_at: datetime | None
+    created_by: str | None
+    created_at: datetime
+    last_login_at: datetime | None
+    has_password: bool
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.username
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"username": self.username, "role": self.role, "email": self.email,
+                "display_name": self.display_name, "active": self.active,
+                "created_by": self.created_by, "created_at": self.created_at,
+                "last_login_at": self.last_login_at, "password": self.has_password}
+
+
+_USER_COLUMNS = ("id, username, role, email, display_name, disabled_at, created_by, created_at, last_login_at,"
+                 " password_hash IS NOT NULL")
+
+
+def count_users(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM users"))
+
+
+def get_user(store: Store, username: str) -> User | None:
+    found = store.rows(f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?", [normalize_username(username)])
+    return User(*found[0]) if found else None
+
+
+def user_for_email(store: Store, email: str) -> User | None:
+    """The active account mapped to a single-sign-on email, if any."""
+    try:
+        address = normalize_email(email)
+    except AuthError:
+        return None
+    if address is None:
+        return None
+    found = store.rows(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ? AND disabled_at IS NULL"
+                       " ORDER BY id LIMIT 1", [address])
+    return User(*found[0]) if found else None
+
+
+def list_users(store: Store) -> list[User]:
+    return [User(*row) for row in store.rows(f"SELECT {_USER_COLUMNS} FROM users ORDER BY username")]
+
+
+def users_table(store: Store, now: datetime | None = None) -> pd.DataFrame:
+    """Accounts with whether sign-in is locked right now, for the owner's Staff page."""
+    users = list_users(store)
+    locked_keys = {key for (key,) in store.rows(
+        "SELECT DISTINCT username_key FROM login_lockouts WHERE cleared_at IS NULL AND locked_until > ?",
+        [now or utcnow()])}
+    locks = {u.username: _username_key(u.username) in locked_keys for u in users}
+    return pd.DataFrame([{
+        "username": u.username, "name": u.display_name, "role": u.role, "email": u.email,
+        "status": "disabled" if not u.active else ("locked" if locks[u.username] else "active"),
+        "sign_in": "password" + (" + SSO" if u.email else "") if u.has_password else ("SSO" if u.email else "none"),
+        "last_login_at": u.last_login_at, "created_by": u.created_by, "created_at": u.created_at,
+    } for u in users], columns=["username", "name", "role", "email", "status", "sign_in", "last_login_at",
+                                 "created_by", "created_at"])
+
+
+def require_role(store: Store, actor: str, allowed: Iterable[str]) -> str:
+    """Raise PermissionDenied unless ``actor`` is a system actor or an active account whose role is
+    in ``allowed``; returns the role ("system" for cli/demo). Call it at the top of every write."""
+    allowed = tuple(allowed)
+    if actor in SYSTEM_ACTORS:
+        return SYSTEM_ROLE
+    user = get_user(store, actor) if isinstance(actor, str) and actor else None
+    if user is None or not user.active:
+        raise PermissionDenied(f"'{actor}' is not an active staff account")
+    if user.role not in allowed:
+        raise PermissionDenied(f"{user.username} ({user.role}) may not do this; it needs: {', '.join(allowed)}")
+    return user.role
+
+
+def _email_taken(store: Store, email: str | None, except_username: str | None = None) -> bool:
+    if email is None:
+        return False
+    return bool(store.scalar("SELECT count(*) FROM users WHERE email = ? AND username <> ?",
+                             [email, except_username or ""]))
+
+
+def _check_new_account(store: Store, username: str, role: str, password: str | None,
+                       email: str | None) -> tuple[str, str, str | None]:
+    name = validate_username(username)
+    validate_role(role)
+    address = normalize_email(email)
+    if password is None and address is None:
+        raise AuthError("give a password, or an email for single sign-on")
+    if password is not None:
+        validate_password(password, name)
+    if get_user(store, name) is not None:
+        raise AuthError(f"username: '{name}' is taken")
+    if _email_taken(store, address):
+        raise AuthError(f"email: '{address}' already belongs to another account")
+    return name, (hash_password(password) if password is not None else None), address
+
+
+def _insert_user(cur: duckdb.DuckDBPyConnection, name: str, role: str, password_hash: str | None,
+                 email: str | None, display_name: str | None, created_by: str) -> None:
+    now = utcnow()
+    cur.execute(
+        "INSERT INTO users (username, role, password_hash, email, display_name, created_by, created_at,"
+        " password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [name, role, password_hash, email, (display_name or "").strip()[:120] or None, created_by, now,
+         now if password_hash else None])
+
+
+def create_user(store: Store, actor: str, username: str, role: str, password: str | None = None,
+                email: str | None = None, display_name: str | None = None) -> User:
+    """A new staff account (owners and system actors only). ``email`` maps single sign-on."""
+    require_role(store, actor, OWNER)
+    name, password_hash, address = _check_new_account(store, username, role, password, email)
+    with store.transaction() as cur:
+        _insert_user(cur, name, role, password_hash, address, display_name, actor)
+        audit_in(cur, actor, "user_created", {"username": name, "role": role, "email": address})
+    return get_user(store, name)
+
+
+def create_first_owner(store: Store, username: str, password: str, email: str | None = None,
+                       display_name: str | None = None) -> User:
+    """The one-time owner account of a new database, from the web form; refused once any account
+    exists. The claim row makes two simultaneous requests yield one owner, not two."""
+    if count_users(store):
+        raise AuthError("the owner account already exists: sign in instead")
+    name, password_hash, address = _check_new_account(store, username, "owner", password, email)
+    try:
+        with store.transaction() as cur:
+            if cur.execute("SELECT count(*) FROM users").fetchone()[0]:
+                raise AuthError("the owner account already exists: sign in instead")
+            cur.execute("INSERT INTO first_owner_claim VALUES (1, ?, ?)", [name, utcnow()])
+            _insert_user(cur, name, "owner", password_hash, address, display_name, name)
+            audit_in(cur, name, "first_owner_created", {"username": name})
+    except duckdb.Error as exc:
+        raise AuthError("the owner account already exists: sign in instead") from exc
+    return get_user(store, name)
+
+
+def ensure_demo_owner(store: Store, username: str = DEMO_OWNER, password: str = DEMO_OWNER_PASSWORD) -> User | None:
+    """The demo practice's owner, only into a database without accounts (never beside real ones).
+    Its password is published in the README: demo databases are not for real client data."""
+    if count_users(store):
+        return None
+    return create_user(store, "demo", username, "owner", password, display_name="Demo owner")
+
+
+def demo_owner_unchanged(store: Store) -> bool:
+    """Whether the demo owner still has its published password (the sign-in page then says so:
+    the README publishes it anyway, and the first launch should not need the README)."""
+    return bool(store.scalar(
+        "SELECT count(*) FROM users WHERE username = ? AND created_by = 'demo' AND disabled_at IS NULL"
+        " AND password_changed_at = created_at", [DEMO_OWNER]))
+
+
+def _require_account(store: Store, username: str) -> User:
+    user = get_user(store, username)
+    if user is None:
+        raise AuthError(f"no account '{normalize_username(username)}'")
+    return user
+
+
+def _active_owners(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM users WHERE role = 'owner' AND disabled_at IS NULL"))
+
+
+def _keep_an_owner(store: Store, user: User) -> None:
+    if user.role == "owner" and user.active and _active_owners(store) <= 1:
+        raise AuthError(f"{user.username} is the only active owner: make another owner first")
+
+
+def set_role(store: Store, actor: str, username: str, role: str) -> User:
+    require_role(store, actor, OWNER)
+    validate_role(role)
+    user = _require_account(store, username)
+    if user.role == role:
+        return user
+    if role != "owner":
+        _keep_an_owner(store, user)
+    with store.transaction() as cur:
+        cur.execute("UPDATE users SET role = ? WHERE id = ?", [role, user.id])
+        audit_in(cur, actor, "user_role_changed", {"username": user.username, "from": user.role, "to": role})
+    return get_user(store, user.username)
+
+
+def set_active(store: Store, actor: str, username: str, active: bool) -> User:
+    """Disable an account (it can no longer sign in; its name stays in history) or enable it again."""
+    require_role(store, actor, OWNER)
+    user = _require_account(store, username)
+    if user.active == active:
+        return user
+    if not active:
+        _keep_an_owner(store, user)
+    with store.transaction() as cur:
+        cur.execute("UPDATE users SET disabled_at = ? WHERE id = ?", [None if active else utcnow(), user.id])
+        audit_in(cur, actor, "user_enabled" if active else "user_disabled", {"username": user.username})
+    return get_user(store, user.username)
+
+
+def set_password(store: Store, actor: str, username: str, password: str) -> User:
+    """Owners (and system actors) set anyone's password; any account may change its own."""
+    user = _require_account(store, username)
+    if actor != user.username:
+        require_role(store, actor, OWNER)
+    validate_password(password, user.username)
+    with store.transaction() as cur:
+        cur.execute("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
+                    [hash_password(password), utcnow(), user.id])
+        audit_in(cur, actor, "password_changed", {"username": user.username})
+    return get_user(store, user.username)
+
+
+def change_own_password(store: Store, username: str, current: str, new: str) -> bool:
+    """A signed-in member changes their password. The current one is checked like a sign-in (a
+    wrong one counts towards the lock), so a session left open cannot be used to take the account
+    over. False when the current password is wrong or the username is locked."""
+    validate_password(new, normalize_username(username))
+    if not login(store, username, current).ok:
+        return False
+    set_password(store, normalize_username(username), username, new)
+    return True
+
+
+def set_email(store: Store, actor: str, username: str, email: str | None) -> User:
+    """Map (or unmap, with None) the single-sign-on email of an account."""
+    require_role(store, actor, OWNER)
+    user = _require_account(store, username)
+    address = normalize_email(email)
+    if address is None and not user.has_password:
+        raise AuthError(f"{user.username} signs in only through SSO: set a password before removing the email")
+    if _email_taken(store, address, user.username):
+        raise AuthError(f"email: '{address}' already belongs to another account")
+    with store.transaction() as cur:
+        cur.execute("UPDATE users SET email = ? WHERE id = ?", [address, user.id])
+        audit_in(cur, actor, "user_email_changed", {"username": user.username, "email": address})
+    return get_user(store, user.username)
+
+
+# -- sign-in ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LoginResult:
+    outcome: Literal["ok", "invalid", "locked"]
+    user: User | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    @property
+    def message(self) -> str:
+        return {"ok": "Signed in.", "invalid": INVALID_MESSAGE, "locked": LOCKED_MESSAGE}[self.outcome]
+
+
+def locked_until(store: Store, username: str, now: datetime | None = None) -> datetime | None:
+    """When the current lock on this username ends, or None if it may try now."""
+    return store.scalar(
+        "SELECT max(locked_until) FROM login_lockouts"
+        " WHERE username_key = ? AND cleared_at IS NULL AND locked_until > ?",
+        [_username_key(normalize_username(username)), now or utcnow()])
+
+
+def _failures_in_a_row(cur: duckdb.DuckDBPyConnection, key: str) -> int:
+    """Failed attempts since the last success and since the last lock ended (or was cleared)."""
+    return cur.execute(
+        """
+        SELECT count(*) FROM login_attempts
+        WHERE username_key = $key AND outcome = 'failed'
+          AND attempted_at > coalesce((SELECT max(attempted_at) FROM login_attempts
+                                       WHERE username_key = $key AND outcome = 'ok'), TIMESTAMP '1970-01-01')
+          AND attempted_at >= coalesce((SELECT max(least(locked_until, coalesce(cleared_at, locked_until)))
+                                        FROM login_lockouts WHERE username_key = $key), TIMESTAMP '1970-01-01')
+        """, {"key": key}).fetchone()[0]
+
+
+def _best_effort(store: Store, sql: str, params: list[Any]) -> None:
+    """A write that may lose to a concurrent one on the same row without harm (two sign-ins of one
+    account at the same moment both stamp last_login_at; either stamp is right)."""
+    try:
+        with store.transaction() as cur:
+            cur.execute(sql, params)
+    except duckdb.TransactionException:
+        pass
+
+
+def _record_attempt(store: Store, key: str, outcome: str, now: datetime,
+                    user: User | None) -> bool:
+    """Write the attempt (and a lock when this failure is the fifth in a row); True if now locked.
+    Only inserts, so simultaneous attempts never conflict."""
+    # Failures against unknown names are logged without the name: it may be a mistyped password.
+    actor = user.username if user else "(unknown)"
+    locked = False
+    with store.transaction() as cur:
+        cur.execute("INSERT INTO login_attempts (username_key, outcome, attempted_at) VALUES (?, ?, ?)",
+                    [key, outcome, now])
+        if outcome == "failed" and _failures_in_a_row(cur, key) >= MAX_FAILURES:
+            cur.execute("INSERT INTO login_lockouts (username_key, locked_at, locked_until) VALUES (?, ?, ?)",
+                        [key, now, now + timedelta(minutes=LOCK_MINUTES)])
+            locked = True
+        if outcome == "ok":
+            audit_in(cur, actor, "sign_in", {"method": "password"})
+        elif outcome == "failed":
+            audit_in(cur, actor, "sign_in_failed", {"locked": locked})
+        else:
+            audit_in(cur, actor, "sign_in_refused_locked", None)
+    if outcome == "ok":
+        _best_effort(store, "UPDATE users SET last_login_at = ? WHERE id = ?", [now, user.id])
+    return locked
+
+
+def login(store: Store, username: str, password: str, now: datetime | None = None) -> LoginResult:
+    """Check a username and password. Every path does one argon2 verification and the same writes,
+    and an unknown or disabled account answers exactly like a wrong password."""
+    now = now or utcnow()
+    _dummy_hash()  # made once per process, before any path could be timed
+    name = normalize_username(username)[:MAX_USERNAME * 4]
+    password = password if isinstance(password, str) else ""
+    key = _username_key(name)
+    user = get_user(store, name) if name else None
+    if user is not None and not user.active:
+        user = None
+    if locked_until(store, name, now) is not None:
+        _verify(None, password)  # same cost as a real check
+        _record_attempt(store, key, "locked", now, user)
+        return LoginResult("locked")
+    stored = store.scalar("SELECT password_hash FROM users WHERE id = ?", [user.id]) if user else None
+    if len(password) > MAX_PASSWORD or not _verify(stored, password):
+        locked = _record_attempt(store, key, "failed", now, user)
+        return LoginResult("locked" if locked else "invalid")
+    if hasher().check_needs_rehash(stored):
+        _best_effort(store, "UPDATE users SET password_hash = ? WHERE id = ?", [hash_password(password), user.id])
+    _record_attempt(store, key, "ok", now, user)
+    _forget_old_attempts(store, now)
+    return LoginResult("ok", get_user(store, name))
+
+
+def _forget_old_attempts(store: Store, now: datetime) -> None:
+    """Attempts older than 90 days no longer matter; a concurrent clean-up winning is fine."""
+    _best_effort(store, "DELETE FROM login_attempts WHERE attempted_at < ?", [now - timedelta(days=ATTEMPTS_KEPT_DAYS)])
+
+
+def unlock(store: Store, actor: str, username: str) -> bool:
+    """Clear a sign-in lock early (owners); True if there was one."""
+    require_role(store, actor, OWNER)
+    name = normalize_username(username)
+    if locked_until(store, name) is None:
+        return False
+    with store.transaction() as cur:
+        cur.execute("UPDATE login_lockouts SET cleared_by = ?, cleared_at = ?"
+                    " WHERE username_key = ? AND cleared_at IS NULL AND locked_until > ?",
+                    [actor, utcnow(), _username_key(name), utcnow()])
+        audit_in(cur, actor, "sign_in_unlocked", {"username": name})
+    return True
+
+
+def sso_login(store: Store, email: str | None, email_verified: Any = None) -> LoginResult:
+    """Map an identity from single sign-on (OIDC) to an active account by email.
+
+    An identity provider that says the email is not verified (``email_verified`` false) is refused:
+    otherwise anyone could register that address with the provider and become the staff member.
+    """
+    user = None if email_verified is False else user_for_email(store, email or "")
+
+    if user is None:
+        audit(store, "(unknown)", "sign_in_sso_refused", {"verified": email_verified is not False})
+        return LoginResult("invalid")
+    audit(store, user.username, "sign_in", {"method": "sso"})
+    _best_effort(store, "UPDATE users SET last_login_at = ? WHERE id = ?", [utcnow(), user.id])
+    return LoginResult("ok", user)
+
+
+# -- sessions -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StaffSession:
+    """Who is signed in on one browser session, held in server memory (never sent to the browser)."""
+
+    username: str
+    role: str
+    signed_in_at: datetime
+    last_seen: datetime
+    method: Literal["password", "sso"] = "password"
+
+
+def start_session(user: User, now: datetime | None = None, method: Literal["password", "sso"] = "password") -> StaffSession:
+    now = now or utcnow()
+    return StaffSession(user.username, user.role, now, now, method)
+
+
+def idle_expired(session: StaffSession, now: datetime, idle_minutes: int) -> bool:
+    return now - session.last_seen > timedelta(minutes=idle_minutes)
+
+
+def refresh_session(store: Store, session: StaffSession, now: datetime | None = None,
+                    idle_minutes: int = DEFAULT_IDLE_MINUTES) -> StaffSession | None:
+    """The session with activity noted now and the account's current role; None when it was idle
+    too long or the account has been disabled or removed since sign-in."""
+    now = now or utcnow()
+    if idle_expired(session, now, idle_minutes):
+        return None
+    user = get_user(store, session.username)
+    if user is None or not user.active:
+        return None
+    return replace(session, role=user.role, last_seen=now)
+
+
+def end_session(store: Store, session: StaffSession, reason: Literal["signed_out", "idle"]) -> None:
+    audit(store, session.username, "sign_out" if reason == "signed_out" else "sign_out_idle",
+          {"method": session.method})

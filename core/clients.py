@@ -1,0 +1,554 @@
+"""Clients: who they are, their segments and health flags, and where a pregnancy stands on a date.
+
+Archiving hides a client from lists and new assignments but deletes nothing: assignments, session
+logs and safety reviews stay attached. Every change is written to ``client_events`` with who and
+when; the safety rules read the ``flag_added`` events to date findings that appeared after an
+assignment.
+
+Pregnancy is stored as a due date. Gestational age on a date is 40 weeks minus the time left to the
+due date; the pregnancy is taken to end six weeks after the due date unless staff mark the day it
+ended. When staff flag a client as postpartum without an end date, the due date is taken as the end.
+The same arithmetic exists twice, in Python (``pregnancy_status``) for the detail view and the
+handout, and in SQL (``pregnancy_sql``) for lists and the safety rules; tests hold them together.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.auth import STAFF_WRITERS, require_role
+from core.library import _escape_like
+from core.store import Store, utcnow
+
+Segment = Literal["pregnant", "runner", "desk_worker", "other"]
+SEGMENTS: tuple[str, ...] = ("pregnant", "runner", "desk_worker", "other")
+SEGMENT_LABELS = {"pregnant": "Pregnant", "runner": "Runner", "desk_worker": "Desk worker", "other": "Other"}
+STATUSES = ("active", "archived", "all")
+
+PREGNANCY_DAYS = 280          # 40 weeks from the first day of the last period to the due date
+POSTPARTUM_DAYS = 42          # pregnancy care ends six weeks after the due date unless marked ended
+MAX_DUE_AHEAD_DAYS = 42 * 7   # a due date further away than 42 weeks is a typo
+
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_GENERATED_CODE = re.compile(r"^C(\d+)$")
+
+
+class ClientError(ValueError):
+    """Bad client input or an unknown client; the message is written for staff."""
+
+
+def validation_message(error: ValidationError) -> str:
+    """A pydantic error as one line staff can act on: "field: what is wrong; ..."."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"] if p != "__root__")
+        message = item["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
+
+
+# -- pregnancy arithmetic ------------------------------------------------------------------------
+
+def gestational_days(due_date: date, on: date) -> int:
+    """Days of pregnancy completed on ``on``: 280 minus the days left to the due date."""
+    return PREGNANCY_DAYS - (due_date - on).days
+
+
+def gestational_week(due_date: date, on: date) -> int:
+    """Completed weeks of pregnancy on ``on`` (week 24 runs from 24+0 to 24+6)."""
+    return gestational_days(due_date, on) // 7
+
+
+def due_date_from_gestation(weeks: int, on: date, days: int = 0) -> date:
+    """The due date of a pregnancy that is ``weeks``+``days`` along on ``on``."""
+    return on + timedelta(days=PREGNANCY_DAYS - 7 * weeks - days)
+
+
+def pregnancy_end(due_date: date, ended_on: date | None = None, postpartum: bool = False) -> date:
+    """The first day the client no longer counts as pregnant.
+
+    The day staff marked the pregnancy ended; else, when she is flagged postpartum, the due date;
+    else six weeks after the due date.
+    """
+    if ended_on is not None:
+        return ended_on
+    if postpartum:
+        return due_date
+    return due_date + timedelta(days=POSTPARTUM_DAYS)
+
+
+def trimester(week: int) -> int:
+    """1 up to week 12, 2 from week 13, 3 from week 28."""
+    return 1 if week < 13 else 2 if week < 28 else 3
+
+
+@dataclass(frozen=True)
+class PregnancyStatus:
+    """Where a pregnancy stands on one date. ``phase``: not_yet | pregnant | ended."""
+
+    phase: Literal["not_yet", "pregnant", "ended"]
+    due_date: date
+    ends_on: date
+    week: int | None = None
+    day: int | None = None
+
+    @property
+    def pregnant(self) -> bool:
+        return self.phase == "pregnant"
+
+    @property
+    def trimester(self) -> int | None:
+        return trimester(self.week) if self.week is not None else None
+
+    def label(self) -> str:
+        if self.phase == "pregnant":
+            return f"{self.week}+{self.day} weeks pregnant (trimester {self.trimester}), due {self.due_date.isoformat()}"
+        if self.phase == "ended":
+            return f"pregnancy ended (counted until {self.ends_on.isoformat()})"
+        return f"due {self.due_date.isoformat()} (not yet pregnant on this date)"
+
+
+def pregnancy_status(due_date: date | None, ended_on: date | None, postpartum: bool, on: date) -> PregnancyStatus | None:
+    """The pregnancy on ``on``, or None when no due date is recorded."""
+    if due_date is None:
+        return None
+    end = pregnancy_end(due_date, ended_on, postpartum)
+    days = gestational_days(due_date, on)
+    if on >= end:
+        return PregnancyStatus("ended", due_date, end)
+    if days < 0:
+        return PregnancyStatus("not_yet", due_date, end)
+    return PregnancyStatus("pregnant", due_date, end, days // 7, days % 7)
+
+
+def pregnancy_sql(client: str, on: str) -> dict[str, str]:
+    """SQL expressions for the same arithmetic, for a ``clients`` row aliased ``client`` on the
+    date expression ``on``: ``pregnant`` (boolean), ``week`` (integer or NULL), ``over``
+    (the pregnancy has ended by then) and ``end`` (first day no longer pregnant)."""
+    end = (f"coalesce({client}.pregnancy_ended_on, CASE WHEN {client}.postpartum THEN {client}.due_date"
+           f" ELSE {client}.due_date + {POSTPARTUM_DAYS} END)")
+    pregnant = (f"({client}.due_date IS NOT NULL AND {on} >= {client}.due_date - {PREGNANCY_DAYS}"
+                f" AND {on} < {end})")
+    return {
+        "end": end,
+        "pregnant": pregnant,
+        "week": (f"CASE WHEN {pregnant} THEN CAST(floor(({PREGNANCY_DAYS} - ({client}.due_date - {on})) / 7.0)"
+                 f" AS INTEGER) END"),
+        "over": f"({client}.due_date IS NOT NULL AND {on} >= {end})",
+    }
+
+
+# -- the client record ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Client:
+    id: int
+    code: str
+    display_name: str
+    email: str | None
+    therapist: str | None
+    due_date: date | None
+    pregnancy_ended_on: date | None
+    postpartum: bool
+    conditions: str | None
+    notes: str | None
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    segments: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def pregnancy(self, on: date) -> PregnancyStatus | None:
+        return pregnancy_status(self.due_date, self.pregnancy_ended_on, self.postpartum, on)
+
+    def as_dict(self, on: date | None = None) -> dict[str, Any]:
+        """The JSON shape used by the CLI; ``on`` adds the gestational week on that date."""
+        status = self.pregnancy(on) if on else None
+        return {
+            "id": self.id,
+            "code": self.code,
+            "display_name": self.display_name,
+            "email": self.email,
+            "therapist": self.therapist,
+            "segments": list(self.segments),
+            "flags": list(self.flags),
+            "conditions": self.conditions,
+            "notes": self.notes,
+            "due_date": self.due_date.isoformat() if self.due_date else None,
+            "pregnancy_ended_on": self.pregnancy_ended_on.isoformat() if self.pregnancy_ended_on else None,
+            "postpartum": self.postpartum,
+            "gestational_week": status.week if status and status.pregnant else None,
+            "archived": self.archived,
+        }
+
+
+class ClientInput(BaseModel):
+    """What staff fill in for a client. Pregnancy comes as a due date, or as weeks (+days) on a date."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: str | None = Field(default=None, description="left empty: the next free C00000 number")
+    display_name: str = Field(min_length=1, max_length=120)
+    email: str | None = Field(default=None, max_length=200)
+    therapist: str | None = Field(default=None, max_length=80)
+    segments: list[Segment] = []
+    flags: list[str] = []
+    conditions: str | None = Field(default=None, max_length=500)
+    notes: str | None = Field(default=None, max_length=4000)
+    due_date: date | None = None
+    gestation_weeks: int | None = Field(default=None, ge=0, le=42)
+    gestation_days: int = Field(default=0, ge=0, le=6)
+    gestation_on: date | None = None
+    pregnancy_ended_on: date | None = None
+
+    @field_validator("code", "email", "therapist", "conditions", "notes", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("code")
+    @classmethod
+    def _code_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _CODE.match(value):
+            raise ValueError("use 1–40 letters, digits, '-', '_' or '.', starting with a letter or digit")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"'{value}' is not an email address")
+        return value
+
+    @field_validator("segments", "flags")
+    @classmethod
+    def _unique(cls, values: list[str]) -> list[str]:
+        return list(dict.fromkeys(values))
+
+    @field_validator("flags")
+    @classmethod
+    def _known_flags(cls, values: list[str]) -> list[str]:
+        from core.safety import HEALTH_FLAGS  # safety reads clients; import here to avoid a cycle
+
+        unknown = [v for v in values if v not in HEALTH_FLAGS]
+        if unknown:
+            raise ValueError(f"unknown health flag(s) {', '.join(unknown)}; known: {', '.join(HEALTH_FLAGS)}")
+        return values
+
+    @model_validator(mode="after")
+    def _one_pregnancy_form(self) -> ClientInput:
+        if self.gestation_weeks is not None and self.due_date is not None:
+            raise ValueError("give either the due date or the weeks of pregnancy on a date, not both")
+        if self.gestation_weeks is not None and self.gestation_on is None:
+            raise ValueError("weeks of pregnancy need the date they were measured on")
+        return self
+
+    def resolved_due_date(self) -> date | None:
+        if self.gestation_weeks is not None:
+            return due_date_from_gestation(self.gestation_weeks, self.gestation_on, self.gestation_days)
+        return self.due_date
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """Validated input with the due date resolved and the segments completed."""
+
+    data: ClientInput
+    due_date: date | None
+    segments: tuple[str, ...]
+    flags: tuple[str, ...] = field(default=())
+
+
+def _check(data: ClientInput | dict[str, Any], as_of: date) -> _Checked:
+    if not isinstance(data, ClientInput):
+        try:
+            data = ClientInput.model_validate(data)
+        except ValidationError as exc:
+            raise ClientError(validation_message(exc)) from exc
+    due = data.resolved_due_date()
+    if due is not None and (due - as_of).days > MAX_DUE_AHEAD_DAYS:
+        raise ClientError(
+            f"due date {due.isoformat()} is more than 42 weeks after {as_of.isoformat()}: check the date")
+    ended = data.pregnancy_ended_on
+    if ended is not None:
+        if due is None:
+            raise ClientError("a pregnancy end date needs a due date")
+        if ended > as_of:
+            raise ClientError(f"the pregnancy end date {ended.isoformat()} is in the future")
+        if ended < due - timedelta(days=PREGNANCY_DAYS):
+            raise ClientError(f"the pregnancy end date {ended.isoformat()} is before the pregnancy began")
+    segments = list(data.segments)
+    if due is not None and "pregnant" not in segments:
+        segments.insert(0, "pregnant")
+    return _Checked(data, due, tuple(segments), tuple(data.flags))
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+_CLIENT_COLUMNS = ("id, code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
+                   " conditions, notes, archived_at, created_at, updated_at")
+
+
+def _client_from_row(store: Store, row: tuple) -> Client:
+    client_id = row[0]
+    segments = tuple(s for (s,) in store.rows(
+        "SELECT segment FROM client_segments WHERE client_id = ? ORDER BY segment", [client_id]))
+    flags = tuple(f for (f,) in store.rows(
+        "SELECT flag FROM client_flags WHERE client_id = ? ORDER BY flag", [client_id]))
+    return Client(*row[:7], bool(row[7]), *row[8:], segments=segments, flags=flags)
+
+
+def get_client(store: Store, client_id: int) -> Client | None:
+    found = store.rows(f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE id = ?", [client_id])
+    return _client_from_row(store, found[0]) if found else None
+
+
+def find_client(store: Store, ref: str | int) -> Client | None:
+    """A client by code (ignoring case and outer spaces) or by numeric id."""
+    text = str(ref).strip()
+    found = store.rows(f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE lower(code) = lower(?)", [text])
+    if not found and text.isdigit():
+        found = store.rows(f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE id = ?", [int(text)])
+    return _client_from_row(store, found[0]) if found else None
+
+
+def require_client(store: Store, ref: str | int) -> Client:
+    client = find_client(store, ref)
+    if client is None:
+        raise ClientError(f"unknown client '{ref}'")
+    return client
+
+
+@dataclass(frozen=True)
+class ClientFilter:
+    """The Clients page's search box and filters; empty means any."""
+
+    text: str = ""
+    segments: tuple[str, ...] = ()
+    therapists: tuple[str, ...] = ()
+    status: str = "active"
+
+
+def list_clients(store: Store, flt: ClientFilter = ClientFilter(), as_of: date | None = None) -> pd.DataFrame:
+    """Clients matching the filter, by code, with their pregnancy week and current routines on as_of.
+
+    Text matches code, name or email. Within segments or therapists any picked value matches.
+    """
+    preg = pregnancy_sql("c", "p.as_of")
+    where, params = ["TRUE"], []
+    if flt.status == "active":
+        where.append("c.archived_at IS NULL")
+    elif flt.status == "archived":
+        where.append("c.archived_at IS NOT NULL")
+    if flt.text.strip():
+        where.append("(c.code ILIKE ? ESCAPE '\\' OR c.display_name ILIKE ? ESCAPE '\\'"
+                     " OR coalesce(c.email, '') ILIKE ? ESCAPE '\\')")
+        pattern = "%" + _escape_like(flt.text.strip()) + "%"
+        params += [pattern] * 3
+    if flt.segments:
+        where.append(f"EXISTS (SELECT 1 FROM client_segments s WHERE s.client_id = c.id"
+                     f" AND s.segment IN ({', '.join('?' * len(flt.segments))}))")
+        params += list(flt.segments)
+    if flt.therapists:
+        where.append(f"c.therapist IN ({', '.join('?' * len(flt.therapists))})")
+        params += list(flt.therapists)
+    sql = f"""
+        WITH p AS (SELECT CAST(? AS DATE) AS as_of),
+        current AS (
+            SELECT a.client_id, string_agg(r.name, '; ' ORDER BY a.start_date) AS routines
+            FROM assignments a JOIN routines r ON r.id = a.routine_id, p
+            WHERE a.status = 'active' AND a.start_date <= p.as_of
+              AND coalesce(a.end_date, a.start_date + 7 * a.weeks - 1) >= p.as_of
+            GROUP BY a.client_id
+        )
+        SELECT c.id, c.code, c.display_name AS name, c.therapist,
+               coalesce((SELECT string_agg(s.segment, ', ' ORDER BY s.segment) FROM client_segments s
+                         WHERE s.client_id = c.id), '') AS segments,
+               coalesce((SELECT string_agg(f.flag, ', ' ORDER BY f.flag) FROM client_flags f
+                         WHERE f.client_id = c.id), '') AS flags,
+               {preg['week']} AS pregnancy_week,
+               c.due_date,
+               coalesce(cur.routines, '') AS current_routines,
+               CASE WHEN c.archived_at IS NULL THEN 'active' ELSE 'archived' END AS status,
+               c.email
+        FROM clients c CROSS JOIN p LEFT JOIN current cur ON cur.client_id = c.id
+        WHERE {' AND '.join(where)}
+        ORDER BY c.code
+    """
+    return store.query(sql, [as_of or date.today(), *params])
+
+
+def therapist_names(store: Store) -> list[str]:
+    return [t for (t,) in store.rows(
+        "SELECT DISTINCT therapist FROM clients WHERE therapist IS NOT NULL ORDER BY therapist")]
+
+
+def next_client_code(store: Store) -> str:
+    """The next C00000-style code after the highest one in use (the demo practice uses them too)."""
+    highest = 0
+    for (code,) in store.rows("SELECT code FROM clients WHERE code LIKE 'C%'"):
+        match = _GENERATED_CODE.match(code)
+        if match:
+            highest = max(highest, int(match[1]))
+    return f"C{highest + 1:05d}"
+
+
+def client_history(store: Store, client_id: int) -> pd.DataFrame:
+    """Who changed what and when, newest first."""
+    return store.query(
+        "SELECT event_at, event, detail, actor FROM client_events WHERE client_id = ? ORDER BY event_at DESC, id DESC",
+        [client_id])
+
+
+# -- writes --------------------------------------------------------------------------------------
+
+def _code_taken(store: Store, code: str, except_id: int | None = None) -> bool:
+    return store.scalar(
+        "SELECT count(*) FROM clients WHERE lower(code) = lower(?) AND id IS DISTINCT FROM ?",
+        [code, except_id]) > 0
+
+
+def _event(cur: Any, client_id: int, event: str, actor: str, detail: str | None = None) -> None:
+    cur.execute("INSERT INTO client_events (client_id, event, detail, actor, event_at) VALUES (?, ?, ?, ?, ?)",
+                [client_id, event, detail, actor, utcnow()])
+
+
+def _write_sets(cur: Any, client_id: int, segments: tuple[str, ...], flags: tuple[str, ...], actor: str) -> None:
+    """Bring segments and flags in line, touching only what changed, with an event per flag."""
+    old_segments = {s for (s,) in cur.execute(
+        "SELECT segment FROM client_segments WHERE client_id = ?", [client_id]).fetchall()}
+    for segment in old_segments - set(segments):
+        cur.execute("DELETE FROM client_segments WHERE client_id = ? AND segment = ?", [client_id, segment])
+    for segment in [s for s in segments if s not in old_segments]:
+        cur.execute("INSERT INTO client_segments (client_id, segment) VALUES (?, ?)", [client_id, segment])
+    old_flags = {f for (f,) in cur.execute(
+        "SELECT flag FROM client_flags WHERE client_id = ?", [client_id]).fetchall()}
+    for flag in sorted(old_flags - set(flags)):
+        cur.execute("DELETE FROM client_flags WHERE client_id = ? AND flag = ?", [client_id, flag])
+        _event(cur, client_id, "flag_removed", actor, flag)
+    for flag in [f for f in flags if f not in old_flags]:
+        cur.execute("INSERT INTO client_flags (client_id, flag) VALUES (?, ?)", [client_id, flag])
+        _event(cur, client_id, "flag_added", actor, flag)
+
+
+def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, as_of: date | None = None) -> Client:
+    """Register a client; the code is generated when left empty. Nothing is written on bad input."""
+    require_role(store, actor, STAFF_WRITERS)
+    checked = _check(data, as_of or date.today())
+    d = checked.data
+    code = d.code or next_client_code(store)
+    if _code_taken(store, code):
+        raise ClientError(f"client code '{code}' is already used")
+    now = utcnow()
+    with store.transaction() as cur:
+        client_id = cur.execute(
+            "INSERT INTO clients (code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
+            " conditions, notes, archived_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) RETURNING id",
+            [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
+             "postpartum" in checked.flags, d.conditions, d.notes, now, now],
+        ).fetchone()[0]
+        _event(cur, client_id, "created", actor)
+        _write_sets(cur, client_id, checked.segments, checked.flags, actor)
+    return get_client(store, client_id)
+
+
+_EDITABLE = ("code", "display_name", "email", "therapist", "due_date", "pregnancy_ended_on", "postpartum",
+             "conditions", "notes", "segments", "flags")
+
+
+def update_client(store: Store, client_id: int, data: ClientInput | dict[str, Any], actor: str,
+                  as_of: date | None = None) -> Client:
+    """Replace a client's details with ``data``; records which fields changed."""
+    require_role(store, actor, STAFF_WRITERS)
+    before = get_client(store, client_id)
+    if before is None:
+        raise ClientError(f"unknown client id {client_id}")
+    checked = _check(data, as_of or date.today())
+    d = checked.data
+    code = d.code or before.code
+    if _code_taken(store, code, except_id=client_id):
+        raise ClientError(f"client code '{code}' is already used")
+    after = {
+        "code": code, "display_name": d.display_name, "email": d.email, "therapist": d.therapist,
+        "due_date": checked.due_date, "pregnancy_ended_on": d.pregnancy_ended_on,
+        "postpartum": "postpartum" in checked.flags, "conditions": d.conditions, "notes": d.notes,
+        "segments": tuple(sorted(checked.segments)), "flags": tuple(sorted(checked.flags)),
+    }
+    old = {name: getattr(before, name) for name in _EDITABLE}
+    old["segments"], old["flags"] = tuple(sorted(before.segments)), tuple(sorted(before.flags))
+    changed = [name for name in _EDITABLE if old[name] != after[name]]
+    if not changed:
+        return before
+    with store.transaction() as cur:
+        cur.execute(
+            "UPDATE clients SET code = ?, display_name = ?, email = ?, therapist = ?, due_date = ?,"
+            " pregnancy_ended_on = ?, postpartum = ?, conditions = ?, notes = ?, updated_at = ? WHERE id = ?",
+            [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
+             after["postpartum"], d.conditions, d.notes, utcnow(), client_id],
+        )
+        _event(cur, client_id, "updated", actor, ",".join(changed))
+        _write_sets(cur, client_id, checked.segments, checked.flags, actor)
+    return get_client(store, client_id)
+
+
+def client_input(client: Client) -> dict[str, Any]:
+    """A client's current details as ClientInput fields, to prefill the edit form or patch one field."""
+    return {
+        "code": client.code, "display_name": client.display_name, "email": client.email,
+        "therapist": client.therapist, "segments": list(client.segments), "flags": list(client.flags),
+        "conditions": client.conditions, "notes": client.notes, "due_date": client.due_date,
+        "pregnancy_ended_on": client.pregnancy_ended_on,
+    }
+
+
+def mark_pregnancy_ended(store: Store, client_id: int, ended_on: date, actor: str, postpartum: bool = True,
+                         as_of: date | None = None) -> Client:
+    """Record the day a pregnancy ended (birth or loss); optionally flag the client postpartum."""
+    require_role(store, actor, STAFF_WRITERS)
+    client = get_client(store, client_id)
+    if client is None:
+        raise ClientError(f"unknown client id {client_id}")
+    if client.due_date is None:
+        raise ClientError(f"{client.code} has no due date: there is no pregnancy to end")
+    fields = client_input(client) | {"pregnancy_ended_on": ended_on}
+    if postpartum and "postpartum" not in fields["flags"]:
+        fields["flags"] = [*fields["flags"], "postpartum"]
+    updated = update_client(store, client_id, fields, actor, as_of)
+    with store.transaction() as cur:
+        _event(cur, client_id, "pregnancy_ended", actor, ended_on.isoformat())
+    return updated
+
+
+def _set_archived(store: Store, client_id: int, archived: bool, actor: str) -> Client:
+    require_role(store, actor, STAFF_WRITERS)
+    client = get_client(store, client_id)
+    if client is None:
+        raise ClientError(f"unknown client id {client_id}")
+    if client.archived == archived:
+        return client
+    with store.transaction() as cur:
+        cur.execute("UPDATE clients SET archived_at = ?, updated_at = ? WHERE id = ?",
+                    [utcnow() if archived else None, utcnow(), client_id])
+        _event(cur, client_id, "archived" if archived else "restored", actor)
+    return get_client(store, client_id)
+
+
+def archive_client(store: Store, client_id: int, actor: str) -> Client:
+    """Hide a client from lists and new assignments; their history stays."""
+    return _set_archived(store, client_id, True, actor)
+
+
+def restore_client(store: Store, client_id: int, actor: str) -> Client:
+    return _set_archived(store, client_id, False, actor)

@@ -1,0 +1,951 @@
+"""Session-log files in: read real exports, map their columns, import in one transaction.
+
+A file (CSV or XLSX) is read into a temporary staging table with every value as text — CSV by
+DuckDB's ``read_csv`` (delimiter and encoding decided here first), XLSX by openpyxl — and its
+columns are mapped onto the canonical log (``core.session_logs.FIELDS``). The rows then go through
+``core.session_logs.check_rows``, the one validation path, and the verdict is written: accepted
+rows to ``session_logs``, rejected rows (with their original values and every reason) to
+``quarantined_rows``, and the counts to ``import_batches``. All of it in one transaction, so a
+crash or kill mid-import leaves the database as it was. Format: docs/import-format.md.
+
+Rows that the CSV reader cannot split into the header's columns are not dropped: they are
+quarantined with the reason, and their values are kept as far as they can be read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core.session_logs import (
+    DATE_ORDERS, FIELDS, REQUIRED_FIELDS, WRITE_LOCK, CheckCounts, CheckOptions, Progress, _no_progress,
+    as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows, resolve_date_order,
+    stage_values,
+)
+from core.auth import STAFF_WRITERS, audit_in, require_role
+from core.store import Store, utcnow
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "data" / "templates" / "session-log-template.csv"
+DEFAULT_SOURCE = "import"
+IGNORE = "ignore"               # --map "HEADER=ignore" leaves a column out
+DELIMITERS = (",", ";", "\t")
+_SNIFF_CHARS = 65536
+_SAMPLE_ROWS = 20
+
+
+class ImportFileError(ValueError):
+    """A problem with the file as a whole (unreadable, empty, no client or date column ...).
+
+    Nothing is written when it is raised.
+    """
+
+
+class BatchError(ValueError):
+    """An import batch or quarantined row that cannot be changed as asked."""
+
+
+# -- reading files --------------------------------------------------------------------------------
+
+@dataclass
+class LogFile:
+    """A session-log file, read far enough to map its columns.
+
+    For CSV, ``path`` is a UTF-8 copy DuckDB can read (the file itself when it already is UTF-8);
+    for XLSX, ``rows`` holds every non-empty row as text with its sheet row number.
+    """
+
+    name: str
+    kind: str                                   # csv | xlsx
+    sha256: str
+    headers: list[str]
+    sample: list[list[str | None]]
+    encoding: str | None = None
+    delimiter: str | None = None
+    newline: str | None = None
+    path: Path | None = None
+    rows: list[tuple[int, list[str | None]]] | None = None
+    _temp: list[Path] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        for temp in self._temp:
+            temp.unlink(missing_ok=True)
+        self._temp.clear()
+
+    def sample_frame(self) -> pd.DataFrame:
+        """The first rows as a table under the file's headers, for the mapping screen."""
+        width = len(self.headers)
+        return pd.DataFrame([(list(r) + [None] * width)[:width] for r in self.sample], columns=self.headers)
+
+    def describe(self) -> str:
+        if self.kind == "xlsx":
+            return f"Excel workbook, {len(self.headers)} columns, {len(self.rows or [])} rows"
+        names = {",": "comma", ";": "semicolon", "\t": "tab"}
+        return f"CSV ({names.get(self.delimiter or ',', self.delimiter)}-separated, {self.encoding}), {len(self.headers)} columns"
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    """(encoding, text): UTF-16 by its BOM, else UTF-8 (with or without BOM), else Windows-1252."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return "utf-16", raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ImportFileError(f"the file says it is UTF-16 but is not: {exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+        return ("utf-8-sig" if text.startswith("\ufeff") else "utf-8"), text
+    except UnicodeDecodeError:
+        pass
+    try:
+        return "cp1252", raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1", raw.decode("latin-1")
+
+
+def _unique_headers(cells: Sequence[Any]) -> list[str]:
+    """Header names as shown to staff: trimmed, blanks named by position, repeats numbered."""
+    seen: dict[str, int] = {}
+    headers = []
+    for i, cell in enumerate(cells):
+        name = " ".join(str(cell or "").replace("\ufeff", "").split()) or f"column {i + 1}"
+        seen[name] = seen.get(name, 0) + 1
+        headers.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return headers
+
+
+def _sniff(head: str, complete: bool) -> tuple[str, list[list[str]]]:
+    """The delimiter whose header splits into most columns that the next rows agree with."""
+    best: tuple[tuple[int, int, int], str, list[list[str]]] | None = None
+    for delim in DELIMITERS:
+        rows = _leading_rows(head, delim)
+        if not complete and len(rows) > 1:
+            rows = rows[:-1]                     # the last row may be cut off mid-way
+        rows = [r for r in rows if r]
+        if not rows:
+            continue
+        width = len(rows[0])
+        agree = sum(1 for r in rows[1:21] if len(r) == width)
+        key = (int(width > 1), agree, width)
+        if best is None or key > best[0]:
+            best = (key, delim, rows)
+    if best is None:
+        raise ImportFileError("the file has no header row")
+    return best[1], best[2]
+
+
+def _leading_rows(text: str, delimiter: str) -> list[list[str]]:
+    """The rows Python's csv module reads from ``text`` up to the first one it cannot."""
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    while True:
+        try:
+            rows.append(next(reader))
+        except (StopIteration, csv.Error):
+            return rows
+
+
+def _newline(head: str) -> str:
+    """The file's line ending, as DuckDB's new_line option writes it, judged outside quoted values."""
+    bare = re.sub(r'"[^"]*"', "", head)
+    lf = bare.count("\n")
+    if lf == 0:
+        return "\\r" if "\r" in bare else "\\n"
+    return "\\r\\n" if bare.count("\r\n") * 2 > lf else "\\n"
+
+
+def _cell_text(value: Any) -> str | None:
+    """An XLSX cell as the text a CSV export would hold (dates as ISO, whole numbers without .0)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    text = str(value)
+    return text if text.strip() else None
+
+
+def _read_xlsx(raw: bytes) -> tuple[list[str], list[tuple[int, list[str | None]]]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise ImportFileError(f"the file is not a readable XLSX workbook: {exc}") from exc
+    try:
+        sheet = book.worksheets[0] if book.worksheets else None
+        if sheet is None:
+            raise ImportFileError("the workbook has no sheets")
+        header: list[str] | None = None
+        rows: list[tuple[int, list[str | None]]] = []
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [_cell_text(v) for v in values]
+            if not any(c is not None for c in cells):
+                continue
+            if header is None:
+                header = _unique_headers(cells)
+                continue
+            rows.append((number, cells))
+    finally:
+        book.close()
+    if header is None:
+        raise ImportFileError("the workbook's first sheet is empty")
+    return header, rows
+
+
+def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFile:
+    """Read a CSV or XLSX export far enough to map it; raises ImportFileError for a bad file.
+
+    Call ``close()`` (or use ``open_log_file``) to remove the temporary UTF-8 copy, if one was made.
+    """
+    if isinstance(source, bytes):
+        raw, path = source, None
+        name = name or "upload"
+    else:
+        path = Path(source)
+        name = name or path.name
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    digest = hashlib.sha256(raw).hexdigest()
+    if not raw.strip():
+        raise ImportFileError("the file is empty")
+    if raw.startswith(b"PK\x03\x04"):
+        headers, rows = _read_xlsx(raw)
+        if not rows:
+            raise ImportFileError("the file has a header row but no rows")
+        return LogFile(name, "xlsx", digest, headers, [cells for _, cells in rows[:_SAMPLE_ROWS]], rows=rows)
+    if raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportFileError("old Excel .xls workbooks cannot be read: save it as .xlsx or CSV")
+    encoding, text = _decode(raw)
+    head = text[:_SNIFF_CHARS]
+    if "\x00" in head:
+        raise ImportFileError("the file is not text (CSV) or an XLSX workbook")
+    complete = len(text) <= _SNIFF_CHARS
+    delimiter, rows = _sniff(head.lstrip("\ufeff"), complete)
+    if len(rows) < 2:
+        raise ImportFileError("the file has a header row but no rows")
+    log = LogFile(name, "csv", digest, _unique_headers(rows[0]), [list(r) for r in rows[1:1 + _SAMPLE_ROWS]],
+                  encoding=encoding, delimiter=delimiter, newline=_newline(head))
+    if path is not None and encoding in ("utf-8", "utf-8-sig"):
+        log.path = path
+    else:
+        with tempfile.NamedTemporaryFile("wb", suffix=".csv", prefix="routine-desk-import-", delete=False) as out:
+            out.write(text.lstrip("\ufeff").encode("utf-8"))
+        log.path = Path(out.name)
+        log._temp.append(log.path)
+    return log
+
+
+@contextmanager
+def open_log_file(source: Path | str | bytes, name: str | None = None) -> Iterator[LogFile]:
+    log = read_log_file(source, name)
+    try:
+        yield log
+    finally:
+        log.close()
+
+
+# -- column mapping -------------------------------------------------------------------------------
+
+def normalise_header(header: str) -> str:
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", header.lower()).split())
+
+
+# Headers that name a field outright (after normalise_header), with how sure we are.
+_EXACT: dict[str, tuple[str, int]] = {
+    **{normalise_header(f): (f, 100) for f in FIELDS},
+    "client code": ("client", 100), "code": ("client", 95), "client id": ("client", 95),
+    "email": ("client", 92), "email address": ("client", 92), "your email": ("client", 92),
+    "e mail": ("client", 92), "client name": ("client", 90), "name": ("client", 88),
+    "your name": ("client", 88), "full name": ("client", 88), "patient": ("client", 88),
+    "date": ("session_date", 98), "date of session": ("session_date", 98), "session day": ("session_date", 95),
+    "time": ("session_time", 95), "time of day": ("session_time", 95), "time of session": ("session_time", 95),
+    "routine id": ("routine", 98), "routine name": ("routine", 96), "programme": ("routine", 90),
+    "program": ("routine", 90), "minutes": ("duration_min", 95), "duration": ("duration_min", 95),
+    "notes": ("notes", 98), "note": ("notes", 98), "comments": ("notes", 95), "comment": ("notes", 95),
+    "id": ("session_id", 80), "response id": ("session_id", 95), "submission id": ("session_id", 95),
+    "stiffness": ("stiffness", 100), "stiff": ("stiffness", 90),
+}
+
+# Patterns for longer form questions, e.g. "How many exercises did you complete?".
+_RULES: tuple[tuple[str, int, re.Pattern[str]], ...] = tuple(
+    (f, score, re.compile(pattern)) for f, score, pattern in (
+        ("session_id", 85, r"\b(session|response|submission|entry|record|log|row) id\b"),
+        ("pain_before", 80, r"\bpain\b.*\b(before|start|beginning|pre)\b|\b(before|pre)\b.*\bpain\b"),
+        ("pain_after", 80, r"\bpain\b.*\b(after|afterwards|end|post)\b|\b(after|post)\b.*\bpain\b"),
+        ("stiffness", 78, r"\bstiff"),
+        ("exercises_prescribed", 76, r"\bexercises?\b.*\b(prescribed|assigned|planned|total|supposed)\b"
+                                     r"|\b(prescribed|assigned|planned)\b.*\bexercises?\b"),
+        ("exercises_done", 74, r"\bexercises?\b.*\b(complete|completed|done|did|finished)\b"
+                               r"|\b(how many|number of) exercises\b"),
+        ("session_date", 80, r"\bdate\b"),
+        ("duration_min", 72, r"\b(minutes?|mins?|duration|how long|time spent)\b"),
+        ("routine", 70, r"\b(routine|programme|program|plan|workout)\b"),
+        ("client", 75, r"\be ?mail\b"),
+        ("client", 72, r"\b(client|patient|participant|member)\b"),
+        ("client", 65, r"\bname\b"),
+        ("session_date", 62, r"\b(completion time|end time|submitted|submission time)\b"),
+        ("session_date", 61, r"\bstart time\b"),
+        ("session_date", 60, r"\btimestamp\b"),
+        ("session_time", 70, r"^(session )?time( of (day|session))?$|^what time\b"),
+        ("notes", 60, r"\b(notes?|comments?|anything else|remarks?|feedback|how did it (go|feel))\b"),
+        ("session_date", 55, r"\b(when|day)\b"),
+    )
+)
+
+
+def guess_mapping(headers: Sequence[str]) -> dict[str, str]:
+    """field -> header, guessed from header names; each header and each field used at most once."""
+    candidates = []
+    for index, header in enumerate(headers):
+        key = normalise_header(header)
+        if key in _EXACT:
+            f, score = _EXACT[key]
+            candidates.append((score, -index, f, header))
+        for f, score, pattern in _RULES:
+            if pattern.search(key):
+                candidates.append((score, -index, f, header))
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for score, _, f, header in sorted(candidates, reverse=True):
+        if f not in mapping and header not in used:
+            mapping[f] = header
+            used.add(header)
+    return {f: mapping[f] for f in FIELDS if f in mapping}
+
+
+def parse_map_options(options: Sequence[str]) -> dict[str, str]:
+    """``["HEADER=field", ...]`` (the CLI's --map) as header -> field."""
+    parsed = {}
+    for option in options:
+        header, sep, target = option.rpartition("=")
+        if not sep or not header.strip():
+            raise ImportFileError(f"--map {option!r}: write it as \"HEADER=field\"")
+        parsed[header.strip()] = target.strip()
+    return parsed
+
+
+def build_mapping(headers: Sequence[str], saved: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The mapping (field -> header) for a file: the guess, then a saved mapping, then overrides.
+
+    A saved mapping's headers that this file lacks are skipped; an override (header -> field, or
+    header -> "ignore") must name a header of the file and a known field.
+    """
+    mapping = guess_mapping(headers)
+    lookup = {normalise_header(h): h for h in headers}
+
+    def assign(f: str, header: str) -> None:
+        for other in [k for k, v in mapping.items() if v == header]:
+            del mapping[other]
+        mapping[f] = header
+
+    for f, header in (saved or {}).items():
+        found = lookup.get(normalise_header(header))
+        if f in FIELDS and found:
+            assign(f, found)
+    for header, target in (overrides or {}).items():
+        found = header if header in headers else lookup.get(normalise_header(header))
+        if found is None:
+            raise ImportFileError(f"--map: the file has no column {header!r} (columns: {', '.join(headers)})")
+        if target == IGNORE:
+            for f in [k for k, v in mapping.items() if v == found]:
+                del mapping[f]
+        elif target in FIELDS:
+            assign(target, found)
+        else:
+            raise ImportFileError(f"--map: unknown field {target!r} (fields: {', '.join(FIELDS)}, or {IGNORE})")
+    return {f: mapping[f] for f in FIELDS if f in mapping}
+
+
+def check_mapping(headers: Sequence[str], mapping: Mapping[str, str]) -> None:
+    """File-level mapping problems: unknown fields or headers, a header used twice, no client or date."""
+    unknown = [f for f in mapping if f not in FIELDS]
+    if unknown:
+        raise ImportFileError(f"unknown field(s) in the mapping: {', '.join(unknown)}")
+    missing = [h for h in mapping.values() if h not in headers]
+    if missing:
+        raise ImportFileError(f"the file has no column(s) {', '.join(map(repr, missing))}")
+    used = [h for h in mapping.values()]
+    twice = sorted({h for h in used if used.count(h) > 1})
+    if twice:
+        raise ImportFileError(f"column(s) {', '.join(map(repr, twice))} are mapped to more than one field")
+    for f in REQUIRED_FIELDS:
+        if f not in mapping:
+            raise ImportFileError(
+                f"no {f} column: map one, e.g. --map \"HEADER={f}\" (columns: {', '.join(headers)})")
+
+
+# -- saved mappings -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SavedMapping:
+    name: str
+    mapping: dict[str, str]
+    date_order: str | None
+
+
+def save_mapping(store: Store, name: str, mapping: Mapping[str, str], date_order: str | None, actor: str) -> None:
+    """Keep a source's column mapping (and date order) under ``name`` for its next file."""
+    name = name.strip()
+    if not name:
+        raise ValueError("a saved mapping needs a name")
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise ValueError(f"date order must be one of {', '.join(DATE_ORDERS)}")
+    unknown = [f for f in mapping if f not in FIELDS]
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+    require_role(store, actor, STAFF_WRITERS)
+    with store.transaction() as cur:
+        audit_in(cur, actor, "import_mapping_saved", {"name": name})
+        cur.execute(
+            "INSERT INTO import_mappings (name, mapping_json, date_order, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET mapping_json = excluded.mapping_json,"
+            " date_order = excluded.date_order, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            [name, json.dumps(dict(mapping)), date_order, utcnow(), actor],
+        )
+
+
+def get_mapping(store: Store, name: str) -> SavedMapping | None:
+    row = store.rows("SELECT name, mapping_json, date_order FROM import_mappings WHERE name = ?", [name.strip()])
+    return SavedMapping(row[0][0], json.loads(row[0][1]), row[0][2]) if row else None
+
+
+def mapping_names(store: Store) -> list[str]:
+    return [n for (n,) in store.rows("SELECT name FROM import_mappings ORDER BY name")]
+
+
+# -- staging --------------------------------------------------------------------------------------
+
+_SHAPE_REASONS = {
+    "UNQUOTED VALUE": "a quote sits inside a value that does not start with one",
+    "INVALID ENCODING": "the row holds characters that are not valid text",
+    "INVALID UNICODE": "the row holds characters that are not valid text",
+    "LINE SIZE OVER MAXIMUM": "the row is longer than the reader's limit",
+}
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """How to find a rejected row's original values once the file is staged: a SQL expression
+    (a JSON object keyed by the file's headers) and the FROM clause it needs over li_out."""
+
+    values: str
+    source: str
+
+
+def _width_reason(cells: Sequence[str | None], width: int, strict: bool) -> str | None:
+    """A CSV row must have exactly the header's columns; a sheet row may stop early."""
+    extra = any(c not in (None, "") for c in cells[width:])
+    if extra or (strict and len(cells) != width):
+        return f"the row has {len(cells)} value(s) but the header has {width} column(s)"
+    return None
+
+
+def _row_frame(log: LogFile, rows: Iterable[tuple[int, Sequence[str | None], str | None]]) -> pd.DataFrame:
+    """Rows given in Python as a frame: row_no, c0..cN, shape_reason, and for rows with a shape
+    problem their values as read (extra values included) in values_json."""
+    width = len(log.headers)
+    numbers: list[int] = []
+    columns: list[list[str | None]] = [[] for _ in range(width)]
+    reasons: list[str | None] = []
+    originals: list[str | None] = []
+    for number, cells, reason in rows:
+        numbers.append(number)
+        for i in range(width):
+            columns[i].append(cells[i] if i < len(cells) else None)
+        reasons.append(reason)
+        if reason is None:
+            originals.append(None)
+            continue
+        values = {h: (cells[i] if i < len(cells) else None) for i, h in enumerate(log.headers)}
+        values.update({f"(extra {i + 1})": v for i, v in enumerate(cells[width:])})
+        originals.append(json.dumps(values, ensure_ascii=False))
+    return pd.DataFrame({"row_no": pd.Series(numbers, dtype="int64"),
+                         **{f"c{i}": pd.Series(col, dtype="object") for i, col in enumerate(columns)},
+                         "shape_reason": pd.Series(reasons, dtype="object"),
+                         "values_json": pd.Series(originals, dtype="object")})
+
+
+def _load_frame(cur: Any, table: str, frame: pd.DataFrame, width: int) -> None:
+    cur.execute(f"DROP TABLE IF EXISTS {table}")
+    cur.register("li_frame", frame)
+    cols = ", ".join(f"CAST(c{i} AS VARCHAR) AS c{i}" for i in range(width))
+    cur.execute(f"CREATE TEMP TABLE {table} AS SELECT CAST(row_no AS BIGINT) AS row_no, {cols},"
+                " CAST(shape_reason AS VARCHAR) AS shape_reason, CAST(values_json AS VARCHAR) AS values_json"
+                " FROM li_frame")
+    cur.unregister("li_frame")
+
+
+def _mapped(mapping: Mapping[str, str], log: LogFile, alias: str) -> str:
+    index = {h: i for i, h in enumerate(log.headers)}
+    return ", ".join(f"{alias}.c{index[mapping[f]]} AS {f}" if f in mapping else f"CAST(NULL AS VARCHAR) AS {f}"
+                     for f in FIELDS)
+
+
+def _values_json(log: LogFile, alias: str) -> str:
+    return f"coalesce({alias}.values_json, json_object(" + ", ".join(
+        f"?, g.c{i}" for i in range(len(log.headers))) + "))"
+
+
+def _stage_rows(cur: Any, log: LogFile, mapping: Mapping[str, str],
+                rows: Iterable[tuple[int, Sequence[str | None], str | None]]) -> _Staged:
+    """li_raw and li_in from rows read in Python (XLSX, or a CSV DuckDB's reader refused)."""
+    _load_frame(cur, "li_raw", _row_frame(log, rows), len(log.headers))
+    cur.execute(f"CREATE TEMP VIEW li_in AS SELECT g.row_no, {_mapped(mapping, log, 'g')}, g.shape_reason,"
+                " g.row_no AS src FROM li_raw g")
+    return _Staged(_values_json(log, "g"), "li_out o LEFT JOIN li_raw g ON g.row_no = o.src")
+
+
+def _python_csv_rows(log: LogFile) -> Iterator[tuple[int, list[str], str | None]]:
+    """Every record of the CSV by Python's lenient reader, numbered as a spreadsheet would (header 1)."""
+    csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
+    width = len(log.headers)
+    with open(log.path or "", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle, delimiter=log.delimiter or ",")
+        try:
+            next(reader, None)
+            for number, cells in enumerate(reader, start=2):
+                if cells:
+                    yield number, cells, _width_reason(cells, width, strict=True)
+        except csv.Error as exc:
+            raise ImportFileError(f"the CSV cannot be read after line {reader.line_num}: {exc}") from exc
+
+
+def _stage_csv(cur: Any, log: LogFile, mapping: Mapping[str, str]) -> _Staged:
+    """li_raw (c0..cN text) by DuckDB's read_csv; rows it cannot split go to li_shape, kept.
+
+    A file whose structure DuckDB's strict reader refuses outright (a stray carriage return, say)
+    is read row by row in Python instead: slower, but nothing is lost. (Staging runs outside the
+    import's transaction, so the refusal aborts nothing.)
+    """
+    columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(log.headers))) + "}"
+    for name in ("li_raw", "li_shape", "li_rejpos", "li_rej_errors", "li_rej_scans"):
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+    try:
+        cur.execute(
+            f"""
+            CREATE TEMP TABLE li_raw AS SELECT * FROM read_csv(
+                $path, header = true, auto_detect = false, delim = $delim, quote = '"', escape = '"',
+                new_line = '{log.newline}', columns = {columns}, store_rejects = true,
+                rejects_table = 'li_rej_errors', rejects_scan = 'li_rej_scans', max_line_size = 8388608)
+            """,
+            {"path": str(log.path), "delim": log.delimiter},
+        )
+    except duckdb.Error:
+        for name in ("li_raw", "li_rej_errors", "li_rej_scans"):
+            cur.execute(f"DROP TABLE IF EXISTS {name}")
+        return _stage_rows(cur, log, mapping, _python_csv_rows(log))
+    bad = cur.execute(
+        "SELECT line, arg_min(csv_line, error_type), min(error_type)"
+        " FROM li_rej_errors GROUP BY line ORDER BY line").fetchall()
+    # Row ids of a table made inside a transaction start at a large offset; they are consecutive
+    # and in file order, so the offset is the smallest one.
+    good, base = cur.execute("SELECT count(*), coalesce(min(rowid), 0) FROM li_raw").fetchone()
+    if good == 0 and not bad:
+        raise ImportFileError("no rows could be read from the file (check that it is a CSV export)")
+    _load_frame(cur, "li_shape", _row_frame(log, (_rejected_line(log, *b) for b in bad)), len(log.headers))
+    position = f"(g.rowid - {int(base)})"
+    row_no, source = f"{position} + 2", "li_raw g"
+    if bad:
+        # DuckDB numbers rejected lines (header = 1); a good row's number is its position among
+        # good rows, plus the header, plus the rejected lines before it.
+        cur.execute(
+            "CREATE TEMP TABLE li_rejpos AS SELECT line - j - 1 AS before, max(j) AS j"
+            " FROM (SELECT line, row_number() OVER (ORDER BY line) AS j FROM (SELECT DISTINCT line FROM li_rej_errors))"
+            " GROUP BY ALL"
+        )
+        row_no = f"{position} + 2 + coalesce(p.j, 0)"
+        source = f"li_raw g ASOF LEFT JOIN li_rejpos p ON {position} + 1 > p.before"
+    cur.execute(
+        f"""
+        CREATE TEMP VIEW li_in AS
+        SELECT CAST({row_no} AS BIGINT) AS row_no, {_mapped(mapping, log, 'g')}, CAST(NULL AS VARCHAR) AS shape_reason,
+               g.rowid AS src
+        FROM {source}
+        UNION ALL
+        SELECT s.row_no, {_mapped(mapping, log, 's')}, s.shape_reason, CAST(NULL AS BIGINT) FROM li_shape s
+        """
+    )
+    return _Staged(_values_json(log, "s"), "li_out o LEFT JOIN li_shape s ON s.row_no = o.row_no AND o.src IS NULL"
+                                          " LEFT JOIN li_raw g ON g.rowid = o.src")
+
+
+def _rejected_line(log: LogFile, line: int, text: str, kind: str) -> tuple[int, list[str], str]:
+    """A line DuckDB's reader rejected: its values by position as far as they split, and why."""
+    text = (text or "").strip("\r\n")
+    cells = (_leading_rows(text, log.delimiter or ",") or [[text]])[0]
+    reason = _SHAPE_REASONS.get(kind) or _width_reason(cells, len(log.headers), strict=True) \
+        or f"the row could not be read ({kind.lower()})"
+    return line, cells, reason
+
+
+def _stage(cur: Any, log: LogFile, mapping: Mapping[str, str]) -> _Staged:
+    """li_in: the file's rows as canonical text columns, whatever the file's format."""
+    cur.execute("DROP VIEW IF EXISTS li_in")
+    if log.kind == "csv":
+        return _stage_csv(cur, log, mapping)
+    width = len(log.headers)
+    return _stage_rows(cur, log, mapping,
+                       ((n, cells, _width_reason(cells, width, strict=False)) for n, cells in log.rows or []))
+
+
+# -- importing --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to import one file. ``mapping`` None: the saved mapping for ``source``, else the guess."""
+
+    source: str = DEFAULT_SOURCE
+    mapping: Mapping[str, str] | None = None
+    date_order: str | None = None
+    create_clients: bool = False
+    dry_run: bool = False
+    actor: str = "cli"
+    as_of: date | None = None
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, for a dry run, would do)."""
+
+    read: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    batch_id: int | None
+    rejects: list[dict[str, Any]]
+    mapping: dict[str, str]
+    date_order: str | None
+    source: str
+    file_name: str
+    dry_run: bool
+    new_clients: int = 0
+    before_first_assignment: int = 0
+    red_flagged: int = 0
+    preview: pd.DataFrame | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The CLI's contract: exactly these keys."""
+        return {"read": self.read, "accepted": self.accepted, "rejected": self.rejected,
+                "duplicates": self.duplicates, "batch_id": self.batch_id, "rejects": self.rejects}
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.accepted + self.rejected + self.duplicates
+
+
+PREVIEW_COLUMNS = ("row_no", "status", "reasons", *FIELDS, "red_flags")
+
+
+def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[dict[str, Any]]:
+    rows = cur.execute(
+        f"SELECT o.row_no, {staged.values}, to_json(o.reasons) FROM {staged.source}"
+        " WHERE o.status = 'rejected' ORDER BY o.row_no",
+        list(log.headers),
+    ).fetchall()
+    return [{"row": r, "values": json.loads(v), "reasons": json.loads(reasons)} for r, v, reasons in rows]
+
+
+def _quarantine(cur: Any, log: LogFile, staged: _Staged, batch_id: int) -> None:
+    fields = ", ".join(f"'{f}', o.{f}" for f in FIELDS)
+    cur.execute(
+        f"""
+        INSERT INTO quarantined_rows (batch_id, file_name, row_number, values_json, reasons_json, status,
+                                      fields_json, row_hash, source_session_id, red_flags)
+        SELECT ?, ?, o.row_no, {staged.values}, to_json(o.reasons), 'open', json_object({fields}), o.row_hash,
+               o.session_id, o.red_flags
+        FROM {staged.source} WHERE o.status = 'rejected' ORDER BY o.row_no
+        """,
+        [batch_id, log.name, *log.headers],
+    )
+
+
+def _preview(cur: Any, limit: int = 200) -> pd.DataFrame:
+    cols = ", ".join(f"o.{f}" for f in FIELDS)
+    return cur.execute(
+        f"SELECT o.row_no, o.status, array_to_string(o.reasons, '; ') AS reasons, {cols}, o.red_flags"
+        f" FROM li_out o ORDER BY o.row_no LIMIT {int(limit)}"
+    ).df()
+
+
+def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportOptions(),
+                    progress: Progress = _no_progress) -> ImportResult:
+    """Import a read file: validate every row, then store accepted rows, quarantine rejected ones
+    and record the batch — in one transaction (or nothing at all, for a dry run).
+
+    The rows are staged and checked in temporary tables first, outside the transaction (DuckDB
+    scans committed temporary tables in parallel, rows of an open transaction on one thread);
+    only the writes run inside it. Writers take turns (WRITE_LOCK) from the checks to the commit,
+    so no other import can store the same rows in between.
+
+    Raises ImportFileError for file-level problems and session_logs.DateOrderNeeded when the
+    dates could be day-first or month-first and neither the options nor a saved mapping say which.
+    """
+    source = (options.source or DEFAULT_SOURCE).strip()
+    saved = get_mapping(store, source)
+    mapping = dict(options.mapping) if options.mapping is not None else build_mapping(
+        log.headers, saved.mapping if saved else None)
+    check_mapping(log.headers, mapping)
+    if not options.dry_run:
+        require_role(store, options.actor, STAFF_WRITERS)
+    as_of = options.as_of or date.today()
+    progress(0.05, "reading the file")
+    cur = store.cursor()
+    try:
+        with nullcontext() if options.dry_run else WRITE_LOCK:
+            staged = _stage(cur, log, mapping)
+            prepare_rows(cur)
+            order = resolve_date_order(date_evidence(cur), options.date_order, saved.date_order if saved else None)
+            opts = CheckOptions(source=source, as_of=as_of, date_order=order,
+                                create_clients=options.create_clients, quarantine_dedupe=True)
+            progress(0.2, "checking rows")
+            counts: CheckCounts = check_rows(cur, opts, progress)
+            result = ImportResult(
+                counts.read, counts.accepted, counts.rejected, counts.duplicates, None, _rejects(cur, log, staged),
+                mapping, order, source, log.name, options.dry_run, counts.new_clients,
+                counts.before_first_assignment, counts.red_flagged, _preview(cur),
+            )
+            if options.dry_run:
+                progress(1.0, "preview ready: nothing was saved")
+                return result
+            progress(0.7, "saving")
+            with store.transaction(cur):
+                result.batch_id = _write(cur, store, log, staged, result, options)
+                progress(0.95, "committing")
+    finally:
+        cur.close()
+    progress(1.0, "done")
+    return result
+
+
+def _write(cur: Any, store: Store, log: LogFile, staged: _Staged, result: ImportResult,
+           options: ImportOptions) -> int:
+    """The import's writes, inside its transaction: the batch, new clients, logs, quarantine."""
+    batch_id = cur.execute(
+        "INSERT INTO import_batches (source, file_name, file_hash, mapping_json, date_order, imported_by,"
+        " imported_at, rows_read, accepted, rejected, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING id",
+        [result.source, log.name, log.sha256, json.dumps(result.mapping), result.date_order, options.actor,
+         utcnow(), result.read, result.accepted, result.rejected, result.duplicates],
+    ).fetchone()[0]
+    if result.new_clients:
+        created = create_missing_clients(cur, store, options.actor)
+        cur.executemany("INSERT INTO import_batch_clients (batch_id, client_id) VALUES (?, ?)",
+                        [[batch_id, client_id] for client_id, _, _ in created])
+    insert_accepted(cur, result.source, batch_id, options.actor)
+    _quarantine(cur, log, staged, batch_id)
+    audit_in(cur, options.actor, "session_logs_imported", {
+        "batch": batch_id, "file": log.name, "source": result.source, "read": result.read,
+        "accepted": result.accepted, "rejected": result.rejected, "duplicates": result.duplicates})
+    return batch_id
+
+
+def import_file(store: Store, source: Path | str | bytes, options: ImportOptions = ImportOptions(),
+                name: str | None = None, progress: Progress = _no_progress) -> ImportResult:
+    """Read and import a CSV or XLSX file (a path, or the bytes of an upload named ``name``)."""
+    with open_log_file(source, name) as log:
+        return import_log_file(store, log, options, progress)
+
+
+# -- batches ------------------------------------------------------------------------------------------
+
+def list_batches(store: Store, limit: int = 200) -> pd.DataFrame:
+    """Import batches, newest first, with what became of their rejected rows."""
+    return store.query(
+        """
+        SELECT b.id, b.source, b.file_name, b.imported_by, b.imported_at, b.rows_read, b.accepted, b.rejected,
+               b.duplicates, coalesce(q.open, 0) AS still_open, coalesce(q.fixed, 0) AS fixed,
+               coalesce(q.discarded, 0) AS discarded, coalesce(l.n, 0) AS logs_now, b.date_order,
+               b.undone_at, b.undone_by
+        FROM import_batches b
+        LEFT JOIN (SELECT batch_id, count(*) FILTER (status = 'open') AS open,
+                          count(*) FILTER (status = 'resubmitted') AS fixed,
+                          count(*) FILTER (status = 'discarded') AS discarded
+                   FROM quarantined_rows GROUP BY batch_id) q ON q.batch_id = b.id
+        LEFT JOIN (SELECT batch_id, count(*) AS n FROM session_logs WHERE batch_id IS NOT NULL GROUP BY batch_id) l
+               ON l.batch_id = b.id
+        ORDER BY b.id DESC LIMIT ?
+        """,
+        [limit],
+    )
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    batch_id: int
+    removed_logs: int
+    closed_rows: int
+
+    def as_json(self) -> dict[str, int]:
+        return {"batch_id": self.batch_id, "removed_logs": self.removed_logs, "closed_rows": self.closed_rows}
+
+
+def undo_batch(store: Store, batch_id: int, actor: str) -> UndoResult:
+    """Remove every session log a batch stored (including rows fixed later) and close its open
+    quarantined rows. The batch record stays, marked undone; clients it created stay too."""
+    require_role(store, actor, STAFF_WRITERS)
+    with WRITE_LOCK, store.transaction() as cur:
+        row = cur.execute("SELECT undone_at FROM import_batches WHERE id = ?", [batch_id]).fetchone()
+        if row is None:
+            raise BatchError(f"there is no import batch {batch_id}")
+        if row[0] is not None:
+            raise BatchError(f"import batch {batch_id} was already undone on {row[0]:%Y-%m-%d %H:%M}")
+        now = utcnow()
+        removed = cur.execute("DELETE FROM session_logs WHERE batch_id = ?", [batch_id]).fetchone()[0]
+        closed = cur.execute(
+            "UPDATE quarantined_rows SET status = 'discarded', resolution_note = ?, resolved_by = ?, resolved_at = ?"
+            " WHERE batch_id = ? AND status = 'open'",
+            [f"import batch {batch_id} undone", actor, now, batch_id],
+        ).fetchone()[0]
+        cur.execute("UPDATE import_batches SET undone_at = ?, undone_by = ? WHERE id = ?", [now, actor, batch_id])
+        audit_in(cur, actor, "import_batch_undone", {"batch": batch_id, "removed_logs": removed})
+    return UndoResult(batch_id, removed, closed)
+
+
+# -- quarantine -------------------------------------------------------------------------------------
+
+def list_quarantine(store: Store, batch_id: int | None = None, status: str = "open") -> pd.DataFrame:
+    """Quarantined rows of batches that were not undone: the mapped values staff can fix, why each
+    was rejected, and any warning signs in its notes."""
+    fields = ", ".join(f"json_extract_string(q.fields_json, '$.{f}') AS {f}" for f in FIELDS)
+    return store.query(
+        f"""
+        SELECT q.id, q.batch_id, b.source, q.file_name, q.row_number,
+               array_to_string(from_json(q.reasons_json, '["VARCHAR"]'), '; ') AS reasons,
+               {fields}, q.red_flags, q.status, q.resolution_note
+        FROM quarantined_rows q JOIN import_batches b ON b.id = q.batch_id
+        WHERE b.undone_at IS NULL AND (? IS NULL OR q.status = ?) AND (? IS NULL OR q.batch_id = ?)
+        ORDER BY q.batch_id DESC, q.row_number
+        """,
+        [status, status, batch_id, batch_id],
+    )
+
+
+def quarantine_values(store: Store, row_id: int) -> dict[str, Any]:
+    """A quarantined row's original values, exactly as the file held them."""
+    found = store.scalar("SELECT values_json FROM quarantined_rows WHERE id = ?", [row_id])
+    if found is None:
+        raise BatchError(f"there is no quarantined row {row_id}")
+    return json.loads(found)
+
+
+@dataclass
+class ResubmitResult:
+    accepted: int = 0
+    still_rejected: int = 0
+    duplicates: int = 0
+    reasons: dict[int, list[str]] = field(default_factory=dict)   # row id -> reasons, for those still rejected
+
+
+def _open_rows(cur: Any, ids: Sequence[int]) -> dict[int, tuple[int, str, str | None]]:
+    rows = cur.execute(
+        "SELECT q.id, q.batch_id, b.source, b.date_order FROM quarantined_rows q"
+        " JOIN import_batches b ON b.id = q.batch_id"
+        " WHERE q.id IN (SELECT unnest(?::BIGINT[])) AND q.status = 'open' AND b.undone_at IS NULL",
+        [list(ids)],
+    ).fetchall()
+    found = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    missing = sorted(set(ids) - set(found))
+    if missing:
+        raise BatchError(f"row(s) {', '.join(map(str, missing))} are not open in the quarantine")
+    return found
+
+
+def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
+                  as_of: date | None = None) -> ResubmitResult:
+    """Check quarantined rows again, with staff's corrections, and store those that now pass.
+
+    Each item of ``rows`` has ``id`` and any canonical fields to change (fields left out keep their
+    stored value). Corrections are saved even when a row still fails, with its new reasons. A row
+    that now duplicates a stored session is closed as such. One transaction for all of it.
+    """
+    ids = [int(r["id"]) for r in rows]
+    if not ids:
+        return ResubmitResult()
+    require_role(store, actor, STAFF_WRITERS)
+    as_of = as_of or date.today()
+    result = ResubmitResult()
+    now = utcnow()
+    with WRITE_LOCK, store.transaction() as cur:
+        info = _open_rows(cur, ids)
+        stored = {i: json.loads(v) for i, v in cur.execute(
+            "SELECT id, fields_json FROM quarantined_rows WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]).fetchall()}
+        merged = {i: {**stored[i], **{k: v for k, v in r.items() if k in FIELDS}} for i, r in zip(ids, rows)}
+        cur.executemany("UPDATE quarantined_rows SET fields_json = ? WHERE id = ?",
+                        [[json.dumps({f: as_text(merged[i].get(f)) for f in FIELDS}, ensure_ascii=False), i]
+                         for i in ids])
+        for batch_id in sorted({info[i][0] for i in ids}):
+            batch_ids = [i for i in ids if info[i][0] == batch_id]
+            _, source, order = info[batch_ids[0]]
+            stage_values(cur, [merged[i] for i in batch_ids], batch_ids)
+            prepare_rows(cur)
+            check_rows(cur, CheckOptions(source=source, as_of=as_of, date_order=order))
+            insert_accepted(cur, source, batch_id, actor)
+            cur.execute(
+                """
+                UPDATE quarantined_rows q SET
+                    status = CASE o.status WHEN 'accepted' THEN 'resubmitted' WHEN 'duplicate' THEN 'discarded'
+                                  ELSE 'open' END,
+                    reasons_json = to_json(o.reasons), red_flags = o.red_flags,
+                    resolution_note = CASE o.status WHEN 'accepted' THEN 'fixed and re-submitted'
+                                      WHEN 'duplicate' THEN 'already logged: the same session is stored' END,
+                    resolved_by = CASE WHEN o.status <> 'rejected' THEN ? END,
+                    resolved_at = CASE WHEN o.status <> 'rejected' THEN CAST(? AS TIMESTAMP) END
+                FROM li_out o WHERE q.id = o.row_no
+                """,
+                [actor, now],
+            )
+            for row_no, status, reasons in cur.execute("SELECT row_no, status, reasons FROM li_out").fetchall():
+                if status == "accepted":
+                    result.accepted += 1
+                elif status == "duplicate":
+                    result.duplicates += 1
+                else:
+                    result.still_rejected += 1
+                    result.reasons[row_no] = list(reasons)
+        audit_in(cur, actor, "quarantine_resubmitted", {
+            "rows": ids, "accepted": result.accepted, "still_rejected": result.still_rejected,
+            "duplicates": result.duplicates})
+    return result
+
+
+def discard_rows(store: Store, ids: Sequence[int], reason: str, actor: str) -> int:
+    """Close quarantined rows without storing them; the reason is kept with the row."""
+    if not reason or not reason.strip():
+        raise BatchError("say why the rows are discarded")
+    if not ids:
+        return 0
+    require_role(store, actor, STAFF_WRITERS)
+    with WRITE_LOCK, store.transaction() as cur:
+        _open_rows(cur, ids)
+        audit_in(cur, actor, "quarantine_discarded", {"rows": list(ids), "reason": reason.strip()})
+        return cur.execute(
+            "UPDATE quarantined_rows SET status = 'discarded', resolution_note = ?, resolved_by = ?, resolved_at = ?"
+            " WHERE id IN (SELECT unnest(?::BIGINT[])) AND status = 'open'",
+            [reason.strip(), actor, utcnow(), list(ids)],
+        ).fetchone()[0]
+
+
+def template_csv() -> bytes:
+    """The downloadable template: the canonical columns, ready to fill."""
+    return TEMPLATE_PATH.read_bytes()

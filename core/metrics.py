@@ -1,0 +1,1033 @@
+"""Adherence and symptom metrics, exactly as defined in docs/metrics.md.
+
+Every figure staff see about how clients follow their routines and how their pain responds comes
+from here, so each must be reproducible by hand. The work is set-based DuckDB SQL: one cursor
+builds a handful of small private TEMP tables (the assignments in scope, attributed sessions,
+assignment-weeks, per-client and per-assignment results) and every view reads its aggregates from
+those, so only what is drawn reaches Python and nothing is computed in a per-row Python loop.
+
+Conventions (reasoning in docs/metrics.md):
+- the period is the ``days`` days ending on ``as_of``, both inclusive;
+- an assignment runs from ``start_date`` to ``end_date``, or, while that is NULL, to
+  ``start_date + 7 * weeks - 1``; paused days (``assignment_pauses``; an open pause runs on) are
+  not active days;
+- ratios are rounded to 3 decimals and thresholds read the rounded value, so the figure on
+  screen decides the status;
+- sessions are ordered by date, then time (a missing time counts as 00:00), then entry order (id).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import duckdb
+import pandas as pd
+
+from core.store import Store
+
+DEFAULT_DAYS = 28
+MAX_DAYS = 3660
+LAPSE_DAYS = 14          # active at least this long and no session for more than this: lapsed
+ON_TRACK = 0.80
+AT_RISK = 0.50
+BASELINE_SESSIONS = 3    # baseline = mean of the first 3 scored sessions, current = of the last 3
+MIN_SCORED = 4           # fewer scored sessions: insufficient_data
+MCID_POINTS = 2.0        # a change that matters on the 0-10 scale (docs/metrics.md, clinical notes)
+MCID_FRACTION = 0.30
+COHORT_WEEKS = 12
+COHORT_LOOKBACK_DAYS = 182
+
+STATUSES = ("on_track", "at_risk", "low", "lapsed")
+RESPONSES = ("improved", "unchanged", "worse", "insufficient_data")
+GroupBy = Literal["segment", "routine", "therapist"]
+GROUP_BYS: tuple[GroupBy, ...] = ("segment", "routine", "therapist")
+
+
+class MetricsError(ValueError):
+    """Inputs that cannot describe a period or a grouping (e.g. days < 1); the message is for staff."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which clients, assignments and days a metric looks at.
+
+    ``segments`` and ``therapists`` select clients; ``routines`` selects assignments (a client is
+    then in scope through its assignments of those routines only). Empty means "all". Practice
+    views leave out archived clients; ``client_id`` narrows to one client, archived or not.
+    """
+
+    as_of: date
+    days: int = DEFAULT_DAYS
+    segments: tuple[str, ...] = ()
+    therapists: tuple[str, ...] = ()
+    routines: tuple[str, ...] = ()
+    client_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.as_of, date):
+            raise MetricsError(f"as_of must be a date, not {self.as_of!r}")
+        try:
+            days = int(self.days)
+        except (TypeError, ValueError) as exc:
+            raise MetricsError(f"days must be a whole number, not {self.days!r}") from exc
+        if not 1 <= days <= MAX_DAYS:
+            raise MetricsError(f"days must be between 1 and {MAX_DAYS}, not {self.days}")
+        object.__setattr__(self, "days", days)
+        for name in ("segments", "therapists", "routines"):
+            values = getattr(self, name) or ()
+            values = (values,) if isinstance(values, str) else values
+            object.__setattr__(self, name, tuple(sorted({str(v) for v in values if v})))
+
+    @property
+    def period_start(self) -> date:
+        return self.as_of - timedelta(days=self.days - 1)
+
+    def with_days(self, days: int) -> Scope:
+        return replace(self, days=days)
+
+
+# -- running SQL --------------------------------------------------------------------------------
+
+_PARAM = re.compile(r"\$([a-z_]+)")
+
+
+def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``params`` a statement names (DuckDB rejects unused named parameters)."""
+    return {name: params[name] for name in set(_PARAM.findall(sql))}
+
+
+class Pipeline:
+    """One cursor for one computation. Its TEMP tables (m_asg, m_pause, m_agg, m_weeks, m_client,
+    m_pain) are private to the cursor and vanish with it; see ``_prepare`` for their meaning."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+        self.cur = cur
+        self.scope = scope
+        self.params: dict[str, Any] = {
+            "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
+            "segments": list(scope.segments), "therapists": list(scope.therapists),
+            "routines": list(scope.routines), "client_id": scope.client_id,
+        }
+
+    def execute(self, sql: str) -> None:
+        self.cur.execute(sql, _bind(sql, self.params))
+
+    def df(self, sql: str) -> pd.DataFrame:
+        # Arrow is several times faster than DuckDB's own DataFrame conversion for string columns.
+        return self.cur.execute(sql, _bind(sql, self.params)).to_arrow_table().to_pandas()
+
+    def scalar(self, sql: str) -> Any:
+        row = self.cur.execute(sql, _bind(sql, self.params)).fetchone()
+        return row[0] if row else None
+
+
+def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    """A query as a DataFrame through Arrow: dates stay ``datetime.date`` (as in every metrics
+    frame) and string columns convert several times faster than DuckDB's own ``.df()``."""
+    cur = store.cursor()
+    try:
+        return cur.execute(sql, params or []).to_arrow_table().to_pandas()
+    finally:
+        cur.close()
+
+
+@contextmanager
+def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool = True,
+             keep_sessions: bool = False) -> Iterator[Pipeline]:
+    """The metric tables for ``scope``, built in one private cursor; read them inside the block.
+    ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
+    cur = store.cursor()
+    try:
+        run = Pipeline(cur, scope)
+        _prepare(run, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
+        yield run
+    finally:
+        cur.close()
+
+
+# -- the shared pipeline ------------------------------------------------------------------------
+# Effective last day of an assignment: staff's end_date, else the planned end.
+_END = "coalesce(a.end_date, a.start_date + 7 * a.weeks - 1)"
+# The same tests written so DuckDB does not build the end date for every row first (3x faster on
+# a large assignments table): the assignment is not empty and its last day is on or after $param.
+_NOT_EMPTY = "CASE WHEN a.end_date IS NULL THEN a.weeks >= 1 ELSE a.end_date >= a.start_date END"
+
+
+def _ends_from(param: str) -> str:
+    return (f"CASE WHEN a.end_date IS NULL THEN a.start_date >= CAST(${param} AS DATE) - (7 * a.weeks - 1)"
+            f" ELSE a.end_date >= ${param} END")
+# NB: DuckDB's least()/greatest() skip NULLs, so sums over LEFT JOINed pauses filter on p.lo.
+
+
+def client_where_sql(scope: Scope) -> str:
+    """SQL condition on ``clients c`` selecting the scope's clients (parameters: see Pipeline)."""
+    parts = ["c.id = $client_id" if scope.client_id is not None else "c.archived_at IS NULL"]
+    if scope.segments:
+        parts.append("c.id IN (SELECT client_id FROM client_segments WHERE segment IN (SELECT unnest($segments)))")
+    if scope.therapists:
+        parts.append("c.therapist IN (SELECT unnest($therapists))")
+    return " AND ".join(parts)
+
+
+def _filters_clients(scope: Scope) -> bool:
+    return scope.client_id is not None or bool(scope.segments) or bool(scope.therapists)
+
+
+def clients_in_scope_sql(scope: Scope, column: str) -> str:
+    """SQL condition: ``column`` is a client in scope (cheapest form for the unfiltered practice)."""
+    if not _filters_clients(scope):
+        return f"{column} NOT IN (SELECT id FROM clients WHERE archived_at IS NOT NULL)"
+    return f"{column} IN (SELECT c.id FROM clients c WHERE {client_where_sql(scope)})"
+
+
+def _analysis_sql(scope: Scope, started_from: bool = False) -> str:
+    """Assignments in scope: overlapping the period, or (cohorts) started in it."""
+    window = (f"a.start_date BETWEEN $p_start AND $as_of AND {_NOT_EMPTY}" if started_from else
+              f"a.start_date <= $as_of AND {_ends_from('p_start')} AND {_NOT_EMPTY}")
+    routine_filter = "AND a.routine_id IN (SELECT unnest($routines))" if scope.routines else ""
+    return f"""
+        SELECT a.id AS assignment_id, a.client_id, a.routine_id, a.routine_version, a.start_date,
+               {_END} AS end_date, a.sessions_per_week
+        FROM assignments a
+        WHERE {window} {routine_filter} AND {clients_in_scope_sql(scope, "a.client_id")}
+    """
+
+
+# Which assignment a session belongs to (docs/metrics.md, "Attribution"). Candidates are all of
+# the client's assignments whose [start, end] holds the session date, whatever the routine filter,
+# so a filter never re-routes a session. A session naming a routine belongs to that routine's
+# assignment; one naming none to an assignment that is active (not paused) that day; the most
+# recently started wins, then the most recently created. Only clients with two candidates that
+# share a day can need that tie-break, so only their sessions go through the (costly) window.
+# ``{clients}`` is an extra condition on client_id (empty for the unfiltered practice: the filter
+# on m_asg afterwards does the rest).
+_ATTRIBUTION = f"""
+    s AS (
+        SELECT id AS session_id, client_id, routine_id AS named_routine, session_date,
+               coalesce(session_time, TIME '00:00:00') AS session_time,
+               exercises_done, exercises_prescribed, pain_before, pain_after
+        FROM session_logs
+        WHERE session_date BETWEEN $lo AND $as_of {{clients}}
+    ), items AS (
+        SELECT routine_id, version, count(*) AS items FROM routine_items GROUP BY routine_id, version
+    ), cand AS (
+        SELECT a.id AS assignment_id, a.client_id, a.routine_id, a.start_date, {_END} AS end_date, i.items,
+               a.id IN (SELECT assignment_id FROM m_asg) AS in_scope
+        FROM assignments a LEFT JOIN items i ON i.routine_id = a.routine_id AND i.version = a.routine_version
+        WHERE a.start_date <= $as_of AND {_ends_from('lo')} AND {_NOT_EMPTY} {{clients}}
+    ), overlapping AS (
+        SELECT DISTINCT x.client_id FROM cand x JOIN cand y
+          ON x.client_id = y.client_id AND x.assignment_id < y.assignment_id
+         AND x.start_date <= y.end_date AND y.start_date <= x.end_date
+    ), pairs AS (  -- merged pauses do not overlap, so the LEFT JOIN adds at most one row
+        SELECT s.*, c.assignment_id, c.start_date, c.items, c.in_scope, p.lo IS NOT NULL AS paused
+        FROM s JOIN cand c
+          ON c.client_id = s.client_id AND s.session_date BETWEEN c.start_date AND c.end_date
+        LEFT JOIN m_pause p ON p.assignment_id = c.assignment_id AND s.session_date BETWEEN p.lo AND p.hi
+        WHERE (s.named_routine = c.routine_id OR (s.named_routine IS NULL AND p.lo IS NULL))
+    ), chosen AS (
+        SELECT * FROM pairs WHERE client_id NOT IN (SELECT client_id FROM overlapping)
+        UNION ALL
+        SELECT * FROM (
+            SELECT * FROM pairs WHERE client_id IN (SELECT client_id FROM overlapping)
+            QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY start_date DESC, assignment_id DESC) = 1)
+    ), attributed AS (
+        SELECT session_id, client_id, assignment_id, in_scope, start_date, session_date, session_time,
+               pain_before, pain_after, NOT paused AS on_active_day,
+               CASE WHEN exercises_done IS NULL THEN 1.0
+                    WHEN exercises_done <= 0 THEN 0.0
+                    ELSE least(1.0, exercises_done / coalesce(
+                        CASE WHEN exercises_prescribed > 0 THEN exercises_prescribed END,
+                        nullif(items, 0), exercises_done))
+               END AS completion
+        FROM chosen
+    )
+"""
+
+
+def _scoped_clients(scope: Scope, column: str = "client_id") -> str:
+    """``AND <column> IN (clients of m_asg)`` when the scope filters clients, else nothing."""
+    return f"AND {column} IN (SELECT client_id FROM m_asg)" if _filters_clients(scope) else ""
+
+
+_ISO_WEEK = "CAST(date_trunc('week', session_date) AS DATE)"
+# Sessions in order: date, then time (a missing one counts as 00:00), then id, packed in one BIGINT
+# (seconds since 2000 x 2^31 + id; exact for ids below 2^31 and dates before 2100).
+def sort_key(time_sql: str = "session_time", id_sql: str = "session_id") -> str:
+    return (f"(CAST(session_date - DATE '2000-01-01' AS BIGINT) * 86400 + CAST(epoch({time_sql}) AS BIGINT))"
+            f" * 2147483648 + {id_sql} % 2147483648")
+
+
+_SORT_KEY = sort_key()  # attributed sessions: session_time is already coalesced to 00:00
+_PROGRAM_WEEK = "CAST((session_date - start_date) // 7 + 1 AS INTEGER)"
+
+
+def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, adherence: bool = True,
+             keep_sessions: bool = False) -> None:
+    """Build the temp tables every metric reads.
+
+    m_asg    assignments in scope that overlap the period (the analysis set); for cohorts, those
+             started in the period
+    m_pause  pauses merged into non-overlapping [lo, hi] ranges (an open pause ends in 9999)
+    m_agg    attributed sessions of m_asg dated [lo, as_of] (lo: the period start, or the earliest
+             start in m_asg when pain is wanted), aggregated in one pass per assignment
+             (bucket NULL: pain) and per assignment and bucket (ISO week, or program week for
+             cohorts: sessions counted for adherence)
+    m_att    (keep_sessions) every attributed session of the clients in [lo, as_of], unaggregated
+    m_weeks  m_asg x ISO week in the period: active days, expected, completed (raw), credited
+    m_client clients with an active day in the period: expected, completed, adherence, status
+    m_pain   (pain) per m_asg assignment: baseline, current, change, change_pct, response, relief
+    """
+    run.execute(f"CREATE TEMP TABLE m_asg AS {_analysis_sql(scope, started_from=cohort)}")
+    first = run.scalar("SELECT min(start_date) FROM m_asg")
+    run.params["first"] = first or scope.period_start
+    if pain and first is not None and first < run.params["lo"]:
+        run.params["lo"] = first
+    # Gaps and islands: a pause starting inside (or the day after) an earlier one extends it.
+    run.execute("""
+        CREATE TEMP TABLE m_pause AS
+        WITH p AS (
+            SELECT assignment_id, paused_from AS lo, coalesce(paused_until, DATE '9999-12-31') AS hi
+            FROM assignment_pauses
+            WHERE (paused_until IS NULL OR paused_until >= paused_from) AND paused_from <= $as_of
+              AND (paused_until IS NULL OR paused_until >= least($first, $lo))
+        ), touching AS (  -- assignments with two pauses that overlap or meet: only these need merging
+            SELECT DISTINCT x.assignment_id FROM p x JOIN p y
+              ON x.assignment_id = y.assignment_id AND x.lo < y.lo AND y.lo - x.hi <= 1
+        ), ordered AS (
+            SELECT *, max(hi) OVER (PARTITION BY assignment_id ORDER BY lo, hi
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_hi
+            FROM p WHERE assignment_id IN (SELECT assignment_id FROM touching)
+        ), islands AS (
+            SELECT *, sum(CASE WHEN prev_hi IS NULL OR lo - prev_hi > 1 THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY assignment_id ORDER BY lo, hi) AS island
+            FROM ordered
+        )
+        SELECT assignment_id, lo, hi FROM p WHERE assignment_id NOT IN (SELECT assignment_id FROM touching)
+        UNION ALL
+        SELECT assignment_id, min(lo), max(hi) FROM islands GROUP BY assignment_id, island
+    """)
+    bucket = _PROGRAM_WEEK if cohort else _ISO_WEEK
+    # One pass over the attributed sessions, two aggregations: sums per assignment and bucket, and
+    # per assignment the pain figures (the first / last 3 scores by an integer sort key: date,
+    # time, then id; top-3 aggregates on it are far cheaper than a window sort or struct keys).
+    if keep_sessions:  # one client: keep every attributed session for the page's session list
+        run.execute(f"CREATE TEMP TABLE m_att AS WITH {_ATTRIBUTION.format(clients=_scoped_clients(scope))}"
+                    " SELECT * FROM attributed")
+        source = "att AS (SELECT * FROM m_att WHERE in_scope)"
+    else:
+        source = (f"{_ATTRIBUTION.format(clients=_scoped_clients(scope))},"
+                  " att AS MATERIALIZED (SELECT * FROM attributed WHERE in_scope)")
+    run.execute(f"""
+        CREATE TEMP TABLE m_agg AS
+        WITH {source}
+        SELECT assignment_id, {bucket} AS bucket,
+               sum(completion) FILTER (WHERE on_active_day AND session_date >= $p_start) AS completed,
+               count(*) FILTER (WHERE on_active_day AND session_date >= $p_start) AS sessions,
+               count(pain_before) AS scored, sum(pain_before) AS pain_sum,
+               CAST(NULL AS DOUBLE) AS relief_sum, CAST(NULL AS BIGINT) AS relief_n,
+               CAST(NULL AS DOUBLE[]) AS first3, CAST(NULL AS DOUBLE[]) AS last3
+        FROM att GROUP BY assignment_id, bucket
+        UNION ALL
+        SELECT assignment_id, NULL, NULL, NULL, count(pain_before), sum(pain_before),
+               sum(pain_before - pain_after), count(pain_before - pain_after),
+               min_by(pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL),
+               max_by(pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL)
+        FROM att GROUP BY assignment_id
+    """)
+    if adherence and not cohort:
+        _prepare_weeks(run)
+        _prepare_clients(run)
+    if pain:
+        _prepare_pain(run)
+
+
+def _prepare_weeks(run: Pipeline) -> None:
+    """m_weeks: expected_w = sessions_per_week x active days in w / 7; credited = min(completed, expected)."""
+    run.execute("""
+        CREATE TEMP TABLE m_weeks AS
+        WITH spans AS (
+            SELECT assignment_id, client_id, sessions_per_week,
+                   greatest(start_date, $p_start) AS span_lo, least(end_date, $as_of) AS span_hi
+            FROM m_asg
+        ), calendar AS (  -- the ISO weeks (Monday starts) that touch the period
+            SELECT CAST(range AS DATE) AS week_start
+            FROM range(CAST(date_trunc('week', CAST($p_start AS DATE)) AS TIMESTAMP),
+                       CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP), INTERVAL 7 DAY)
+        ), bounded AS (
+            SELECT spans.assignment_id, spans.client_id, spans.sessions_per_week, calendar.week_start,
+                   greatest(calendar.week_start, spans.span_lo) AS d_lo,
+                   least(calendar.week_start + 6, spans.span_hi) AS d_hi
+            FROM spans CROSS JOIN calendar
+            WHERE spans.span_hi >= spans.span_lo
+              AND calendar.week_start <= spans.span_hi AND calendar.week_start + 6 >= spans.span_lo
+        ), paused AS (
+            SELECT b.assignment_id, b.week_start, sum(least(p.hi, b.d_hi) - greatest(p.lo, b.d_lo) + 1) AS days
+            FROM bounded b JOIN m_pause p ON p.assignment_id = b.assignment_id AND p.lo <= b.d_hi AND p.hi >= b.d_lo
+            GROUP BY b.assignment_id, b.week_start
+        ), active AS (
+            SELECT b.assignment_id, b.client_id, b.sessions_per_week, b.week_start,
+                   CAST(b.d_hi - b.d_lo + 1 - coalesce(p.days, 0) AS INTEGER) AS active_days
+            FROM bounded b LEFT JOIN paused p USING (assignment_id, week_start)
+        )
+        SELECT a.assignment_id, a.client_id, a.week_start, a.active_days,
+               a.sessions_per_week * a.active_days / 7.0 AS expected,
+               coalesce(d.completed, 0.0) AS completed, CAST(coalesce(d.sessions, 0) AS INTEGER) AS sessions,
+               least(coalesce(d.completed, 0.0), a.sessions_per_week * a.active_days / 7.0) AS credited
+        FROM active a LEFT JOIN m_agg d ON d.assignment_id = a.assignment_id AND d.bucket = a.week_start
+    """)
+
+
+def _prepare_clients(run: Pipeline) -> None:
+    """m_client: sums over weeks and assignments, the last session (any session, any routine), and
+    the status."""
+    run.execute(f"""
+        CREATE TEMP TABLE m_client AS
+        WITH per AS (
+            SELECT client_id, sum(expected) AS expected, sum(credited) AS credited, sum(completed) AS logged,
+                   sum(sessions) AS sessions, sum(active_days) AS active_days
+            FROM m_weeks GROUP BY client_id HAVING sum(active_days) > 0
+        ), last AS (  -- one grouped scan beats probing a client list row by row
+            SELECT client_id, max(session_date) AS last_session FROM session_logs
+            WHERE session_date <= $as_of {_scoped_clients(run.scope)}
+            GROUP BY client_id
+        ),
+        lapse AS (  -- a program has run LAPSE_DAYS active days, and one is running, unpaused, on as_of
+            SELECT client_id FROM (
+                SELECT g.assignment_id, g.client_id,
+                       (least(g.end_date, $as_of) - g.start_date + 1)
+                       - coalesce(sum(least(p.hi, g.end_date, $as_of) - greatest(p.lo, g.start_date) + 1)
+                                  FILTER (WHERE p.lo IS NOT NULL), 0) AS days_active,
+                       g.end_date >= $as_of AND count(p.lo) FILTER (WHERE $as_of BETWEEN p.lo AND p.hi) = 0
+                           AS running_unpaused
+                FROM m_asg g
+                LEFT JOIN m_pause p ON p.assignment_id = g.assignment_id AND p.lo <= least(g.end_date, $as_of)
+                                   AND p.hi >= g.start_date
+                WHERE g.start_date <= $as_of
+                GROUP BY g.assignment_id, g.client_id, g.start_date, g.end_date
+            )
+            GROUP BY client_id
+            HAVING max(days_active) >= {LAPSE_DAYS} AND bool_or(running_unpaused)
+        ), result AS (
+            SELECT per.*, round(per.credited / nullif(per.expected, 0), 3) AS adherence, last.last_session,
+                   lapse.client_id IS NOT NULL
+                   AND (last.last_session IS NULL OR $as_of - last.last_session > {LAPSE_DAYS}) AS lapsed
+            FROM per LEFT JOIN last USING (client_id) LEFT JOIN lapse USING (client_id)
+        )
+        SELECT client_id, round(expected, 3) AS expected, round(credited, 3) AS completed,
+               round(logged, 3) AS logged, CAST(sessions AS INTEGER) AS sessions,
+               CAST(active_days AS INTEGER) AS active_days, adherence,
+               CASE WHEN lapsed THEN 'lapsed'
+                    WHEN adherence IS NULL THEN NULL
+                    WHEN adherence >= {ON_TRACK} THEN 'on_track'
+                    WHEN adherence >= {AT_RISK} THEN 'at_risk'
+                    ELSE 'low' END AS status,
+               last_session, CAST($as_of - last_session AS INTEGER) AS days_since_last
+        FROM result
+    """)
+
+
+def _prepare_pain(run: Pipeline) -> None:
+    """m_pain: baseline / current from the first / last 3 scored sessions, the response, relief,
+    and for a ``worse`` response the first session of the run of sessions that kept it worse."""
+    run.execute(f"""
+        CREATE TEMP TABLE m_pain AS
+        WITH calc AS (
+            SELECT g.assignment_id, g.client_id, g.routine_id, g.start_date, g.end_date,
+                   CAST(coalesce(a.scored, 0) AS INTEGER) AS scored_sessions,
+                   CASE WHEN a.scored >= {BASELINE_SESSIONS} THEN list_avg(a.first3) END AS baseline,
+                   CASE WHEN a.scored >= {MIN_SCORED} THEN list_avg(a.last3) END AS current,
+                   a.relief_sum / nullif(a.relief_n, 0) AS relief, CAST(coalesce(a.relief_n, 0) AS INTEGER) AS relief_sessions
+            FROM m_asg g LEFT JOIN m_agg a ON a.assignment_id = g.assignment_id AND a.bucket IS NULL
+        )
+        SELECT assignment_id, client_id, routine_id, start_date, end_date, scored_sessions,
+               round(baseline, 3) AS baseline, round(current, 3) AS current,
+               round(round(current - baseline, 6), 3) AS change,
+               round(round((current - baseline) / nullif(baseline, 0), 6), 3) AS change_pct,
+               CASE WHEN current IS NULL THEN 'insufficient_data'
+                    WHEN round(current - baseline, 6) <= -{MCID_POINTS}
+                         AND round((current - baseline) / nullif(baseline, 0), 6) <= -{MCID_FRACTION} THEN 'improved'
+                    WHEN round(current - baseline, 6) >= {MCID_POINTS} THEN 'worse'
+                    ELSE 'unchanged' END AS response,
+               round(relief, 3) AS relief, relief_sessions, baseline AS baseline_exact,
+               CAST(NULL AS DATE) AS worse_since
+        FROM calc
+    """)
+    if not run.scalar("SELECT count(*) FROM m_pain WHERE response = 'worse'"):
+        return
+    # worse since: only the (few) worse assignments need their scored sessions one by one.
+    clients = "AND client_id IN (SELECT client_id FROM m_pain WHERE response = 'worse')"
+    run.execute(f"""
+        UPDATE m_pain SET worse_since = w.since
+        FROM (
+            WITH {_ATTRIBUTION.format(clients=clients)},
+            rows AS (
+                SELECT t.assignment_id, t.session_date, row_number() OVER w AS rn,
+                       avg(t.pain_before) OVER (w ROWS BETWEEN {BASELINE_SESSIONS - 1} PRECEDING AND CURRENT ROW) AS last3
+                FROM attributed t
+                WHERE t.pain_before IS NOT NULL
+                  AND t.assignment_id IN (SELECT assignment_id FROM m_pain WHERE response = 'worse')
+                WINDOW w AS (PARTITION BY t.assignment_id ORDER BY t.session_date, t.session_time, t.session_id)
+            ), start_rn AS (
+                SELECT r.assignment_id,
+                       coalesce(max(r.rn) FILTER (WHERE round(r.last3 - m.baseline_exact, 6) < {MCID_POINTS}),
+                                {MIN_SCORED - 1}) + 1 AS rn
+                FROM rows r JOIN m_pain m USING (assignment_id)
+                WHERE r.rn >= {MIN_SCORED}
+                GROUP BY r.assignment_id
+            )
+            SELECT r.assignment_id, r.session_date AS since
+            FROM rows r JOIN start_rn USING (assignment_id, rn)
+        ) w
+        WHERE m_pain.assignment_id = w.assignment_id
+    """)
+
+
+# -- public: per client and per assignment ------------------------------------------------------
+
+_CLIENT_SELECT = """
+    WITH segs AS (
+        SELECT client_id, string_agg(segment, ', ' ORDER BY segment) AS segments
+        FROM client_segments WHERE client_id IN (SELECT client_id FROM m_client) GROUP BY client_id
+    )
+    SELECT m.client_id, c.code AS client, c.display_name, c.therapist, segs.segments,
+           m.expected, m.completed, m.logged, m.sessions, m.active_days, m.adherence, m.status,
+           m.last_session, m.days_since_last
+    FROM m_client m JOIN clients c ON c.id = m.client_id LEFT JOIN segs USING (client_id)
+    {where}
+    ORDER BY c.code
+"""
+
+_PAIN_SELECT = """
+    SELECT p.assignment_id, p.client_id, c.code AS client, p.routine_id, r.name AS routine_name,
+           p.start_date, p.end_date, p.scored_sessions, p.baseline, p.current, p.change, p.change_pct,
+           p.response, p.relief, p.relief_sessions, p.worse_since
+    FROM m_pain p JOIN clients c ON c.id = p.client_id LEFT JOIN routines r ON r.id = p.routine_id
+    {where}
+    ORDER BY c.code, p.start_date, p.assignment_id
+"""
+
+
+def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
+    """One row per client with an active assignment day in the period, by client code.
+
+    ``expected`` and ``completed`` are sums over weeks and assignments of expected_w and
+    min(completed_w, expected_w), so ``adherence = completed / expected`` (3 decimals);
+    ``logged`` is the uncapped sum of completions.
+    """
+    with pipeline(store, scope, pain=False) as run:
+        return run.df(_CLIENT_SELECT.format(where=""))
+
+
+def assignment_weeks(store: Store, scope: Scope) -> pd.DataFrame:
+    """Assignment x ISO week rows in the period: active days, expected, completed (raw), credited."""
+    with pipeline(store, scope, pain=False) as run:
+        return run.df("""
+            SELECT w.assignment_id, w.client_id, c.code AS client, g.routine_id, w.week_start, w.active_days,
+                   round(w.expected, 3) AS expected, round(w.completed, 3) AS completed, w.sessions,
+                   round(w.credited, 3) AS credited
+            FROM m_weeks w JOIN clients c ON c.id = w.client_id JOIN m_asg g USING (assignment_id)
+            ORDER BY c.code, w.assignment_id, w.week_start
+        """)
+
+
+def pain_responses(store: Store, scope: Scope, *, whole_history: bool = False) -> pd.DataFrame:
+    """Pain response per assignment overlapping the period, by client code and start date.
+
+    With ``whole_history`` every assignment started on or before as_of is included (the period
+    then reaches back to the first start); the response itself never depends on the period.
+    """
+    if whole_history:
+        first = store.scalar("SELECT min(start_date) FROM assignments WHERE start_date <= ?", [scope.as_of])
+        if first is not None and first < scope.period_start:
+            scope = scope.with_days(min(MAX_DAYS, (scope.as_of - first).days + 1))
+    with pipeline(store, scope, pain=True, adherence=False) as run:
+        return run.df(_PAIN_SELECT.format(where=""))
+
+
+# -- public: the practice overview --------------------------------------------------------------
+
+@dataclass
+class Overview:
+    """Everything the practice overview draws for one scope (see docs/metrics.md, "Overview")."""
+
+    scope: Scope
+    kpis: dict[str, Any]
+    weekly: pd.DataFrame
+    by_segment: pd.DataFrame
+    by_routine: pd.DataFrame
+    by_therapist: pd.DataFrame
+    extra: Any = None
+    groups: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.groups = {"segment": self.by_segment, "routine": self.by_routine, "therapist": self.by_therapist}
+
+
+_KPI_SQL = """
+    SELECT (SELECT count(*) FROM m_client) AS active_clients,
+           (SELECT round(avg(adherence), 3) FROM m_client) AS mean_adherence,
+           (SELECT round(avg(CASE WHEN status = 'on_track' THEN 1.0 ELSE 0.0 END), 3) FROM m_client) AS on_track_pct,
+           (SELECT count(*) FROM m_client WHERE status = 'lapsed') AS lapsed,
+           (SELECT count(*) FROM m_pain WHERE response <> 'insufficient_data') AS assessed,
+           (SELECT round(count(*) FILTER (WHERE response = 'improved')
+                         / nullif(count(*) FILTER (WHERE response <> 'insufficient_data'), 0), 3)
+            FROM m_pain) AS improved_pct
+"""
+
+# Practice adherence in week w: the mean over clients of the client's adherence in w (the sum over
+# its assignments of credited / expected in w, rounded), over clients with something expected in w.
+_WEEKLY_SQL = """
+    WITH cw AS (
+        SELECT client_id, week_start, sum(expected) AS e, sum(credited) AS c
+        FROM m_weeks GROUP BY client_id, week_start HAVING sum(expected) > 0
+    )
+    SELECT week_start,
+           CAST(least(week_start + 6, $as_of) - greatest(week_start, $p_start) + 1 AS INTEGER) AS days_in_period,
+           count(*) AS clients, round(sum(e), 3) AS expected, round(sum(c), 3) AS completed,
+           round(avg(round(c / e, 3)), 3) AS adherence
+    FROM cw GROUP BY week_start ORDER BY week_start
+"""
+
+# Units of the group tables: (grp, client_id, adherence, on_track, lapsed) and pain rows
+# (grp, response, change). Segment and therapist tables count clients; the routine table counts
+# assignments (a client's adherence mixes routines, an assignment's does not).
+_GROUP_UNITS: dict[str, tuple[str, str]] = {
+    "segment": (
+        """SELECT coalesce(s.segment, 'none') AS grp, m.client_id, m.adherence,
+                  m.status = 'on_track' AS on_track, m.status = 'lapsed' AS lapsed
+           FROM m_client m LEFT JOIN client_segments s USING (client_id)""",
+        """SELECT coalesce(s.segment, 'none') AS grp, p.response, p.change
+           FROM m_pain p LEFT JOIN client_segments s USING (client_id)""",
+    ),
+    "therapist": (
+        """SELECT coalesce(c.therapist, '(none)') AS grp, m.client_id, m.adherence,
+                  m.status = 'on_track' AS on_track, m.status = 'lapsed' AS lapsed
+           FROM m_client m JOIN clients c ON c.id = m.client_id""",
+        """SELECT coalesce(c.therapist, '(none)') AS grp, p.response, p.change
+           FROM m_pain p JOIN clients c ON c.id = p.client_id""",
+    ),
+    "routine": (
+        f"""SELECT g.routine_id AS grp, a.client_id, a.adherence, a.adherence >= {ON_TRACK} AS on_track,
+                   m.status = 'lapsed' AS lapsed
+            FROM (SELECT assignment_id, any_value(client_id) AS client_id,
+                         round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
+                  FROM m_weeks GROUP BY assignment_id HAVING sum(active_days) > 0) a
+            JOIN m_asg g USING (assignment_id) JOIN m_client m ON m.client_id = a.client_id""",
+        "SELECT routine_id AS grp, response, change FROM m_pain",
+    ),
+}
+
+
+def _group_sql(by: str) -> str:
+    if by not in _GROUP_UNITS:
+        raise MetricsError(f"group by one of {', '.join(GROUP_BYS)}, not {by!r}")
+    units, pain = _GROUP_UNITS[by]
+    return f"""
+        WITH u AS ({units}), p AS ({pain}),
+        a AS (
+            SELECT grp, count(DISTINCT client_id) AS clients, count(*) AS units,
+                   round(avg(adherence), 3) AS mean_adherence,
+                   round(avg(CASE WHEN on_track THEN 1.0 ELSE 0.0 END), 3) AS on_track_pct,
+                   count(DISTINCT client_id) FILTER (WHERE lapsed) AS lapsed
+            FROM u GROUP BY grp
+        ), r AS (
+            SELECT grp, count(*) FILTER (WHERE response <> 'insufficient_data') AS assessed,
+                   round(count(*) FILTER (WHERE response = 'improved')
+                         / nullif(count(*) FILTER (WHERE response <> 'insufficient_data'), 0), 3) AS improved_pct,
+                   round(count(*) FILTER (WHERE response = 'worse')
+                         / nullif(count(*) FILTER (WHERE response <> 'insufficient_data'), 0), 3) AS worse_pct,
+                   round(avg(change), 3) AS mean_change
+            FROM p GROUP BY grp
+        )
+        SELECT coalesce(a.grp, r.grp) AS "group", CAST(coalesce(a.clients, 0) AS INTEGER) AS clients,
+               CAST(coalesce(a.units, 0) AS INTEGER) AS units,
+               a.mean_adherence, a.on_track_pct, CAST(coalesce(a.lapsed, 0) AS INTEGER) AS lapsed,
+               CAST(coalesce(r.assessed, 0) AS INTEGER) AS assessed, r.improved_pct, r.worse_pct, r.mean_change
+        FROM a FULL JOIN r USING (grp)
+        ORDER BY "group"
+    """
+
+
+def overview(store: Store, scope: Scope, *, also: Any = None) -> Overview:
+    """KPIs, weekly adherence and the segment / routine / therapist tables for one scope.
+
+    ``also``, when given, is called with the pipeline before it closes (the alerts use it to read
+    the same tables instead of building them again); its result is ``Overview.extra``.
+    """
+    with pipeline(store, scope, pain=True) as run:
+        kpis = _row(run, _KPI_SQL)
+        result = Overview(
+            scope=scope,
+            kpis=kpis,
+            weekly=run.df(_WEEKLY_SQL),
+            by_segment=run.df(_group_sql("segment")),
+            by_routine=run.df(_group_sql("routine")),
+            by_therapist=run.df(_group_sql("therapist")),
+        )
+        if also is not None:
+            result.extra = also(run)
+        return result
+
+
+def _row(run: Pipeline, sql: str) -> dict[str, Any]:
+    """One result row as plain Python values (a DataFrame row would turn counts into floats)."""
+    cur = run.cur.execute(sql, _bind(sql, run.params))
+    names = [c[0] for c in cur.description]
+    return {name: _plain(value) for name, value in zip(names, cur.fetchone())}
+
+
+def group_table(store: Store, scope: Scope, by: GroupBy) -> pd.DataFrame:
+    """One of the overview's group tables on its own (segment, routine or therapist)."""
+    with pipeline(store, scope, pain=True) as run:
+        return run.df(_group_sql(by))
+
+
+def _plain(value: Any) -> Any:
+    """numpy / pandas scalars to plain Python (None for missing), for JSON and st.metric."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame as JSON-ready dicts: plain Python values, dates as ISO strings, missing as None."""
+    out = []
+    for row in frame.astype(object).itertuples(index=False):
+        out.append({
+            col: (v.isoformat() if isinstance(v, date) else _plain(v))
+            for col, v in zip(frame.columns, row)
+        })
+    return out
+
+
+# -- public: one client -------------------------------------------------------------------------
+
+@dataclass
+class ClientDetail:
+    """What the client page draws, for one client over one period."""
+
+    scope: Scope
+    client: dict[str, Any]
+    summary: dict[str, Any] | None   # the client's row of client_adherence, None if nothing expected
+    weekly: pd.DataFrame             # ISO week: active_days, expected, completed (raw), credited, adherence
+    sessions: pd.DataFrame           # every logged session in the period, with its attribution
+    calendar: pd.DataFrame           # every day of the period: sessions logged, completion
+    pain: pd.DataFrame               # pain response per assignment overlapping the period
+    assignments: pd.DataFrame        # every assignment of the client, newest first
+    findings: pd.DataFrame           # safety findings staff saw or overrode, per assignment
+    extra: Any = None
+
+
+_CLIENT_INFO_SQL = """
+    SELECT c.id AS client_id, c.code AS client, c.display_name, c.email, c.therapist, c.due_date,
+           c.postpartum, c.conditions, c.archived_at,
+           (SELECT string_agg(segment, ', ' ORDER BY segment) FROM client_segments s WHERE s.client_id = c.id)
+               AS segments
+    FROM clients c WHERE c.id = $client_id
+"""
+
+_CLIENT_WEEKLY_SQL = """
+    SELECT week_start, CAST(sum(active_days) AS INTEGER) AS active_days, round(sum(expected), 3) AS expected,
+           round(sum(completed), 3) AS completed, round(sum(credited), 3) AS credited,
+           round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
+    FROM m_weeks GROUP BY week_start ORDER BY week_start
+"""
+
+# Every session of the client in the period, attributed or not (from m_att, kept by the pipeline).
+_CLIENT_SESSIONS_SQL = """
+    CREATE TEMP TABLE m_csess AS
+    SELECT l.id AS session_id, l.session_date, l.session_time, l.routine_id AS named_routine,
+           a.assignment_id, x.routine_id,
+           coalesce(a.on_active_day AND a.assignment_id IN (SELECT assignment_id FROM m_asg), FALSE) AS counted,
+           a.completion, l.exercises_done, l.exercises_prescribed, l.duration_min,
+           l.pain_before, l.pain_after, l.pain_before - l.pain_after AS relief, l.stiffness,
+           l.notes, l.red_flags, l.source
+    FROM session_logs l LEFT JOIN m_att a ON a.session_id = l.id LEFT JOIN assignments x ON x.id = a.assignment_id
+    WHERE l.client_id = $client_id AND l.session_date BETWEEN $p_start AND $as_of
+"""
+
+_CLIENT_CALENDAR_SQL = """
+    WITH d AS (
+        SELECT CAST(range AS DATE) AS day
+        FROM range(CAST(CAST($p_start AS DATE) AS TIMESTAMP), CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP),
+                   INTERVAL 1 DAY)
+    )
+    SELECT d.day, CAST(date_trunc('week', d.day) AS DATE) AS week_start, isodow(d.day) AS weekday,
+           count(s.session_id) AS sessions, round(coalesce(sum(s.completion), 0), 3) AS completion
+    FROM d LEFT JOIN m_csess s ON s.session_date = d.day
+    GROUP BY d.day ORDER BY d.day
+"""
+
+_CLIENT_ASSIGNMENTS_SQL = """
+    WITH adh AS (
+        SELECT assignment_id, round(sum(expected), 3) AS expected, round(sum(credited), 3) AS completed,
+               round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
+        FROM m_weeks GROUP BY assignment_id
+    ), pauses AS (
+        SELECT assignment_id,
+               string_agg(CAST(paused_from AS VARCHAR) || ' to '
+                          || coalesce(CAST(paused_until AS VARCHAR), 'open'), '; ' ORDER BY paused_from) AS pauses
+        FROM assignment_pauses
+        WHERE assignment_id IN (SELECT id FROM assignments WHERE client_id = $client_id)
+        GROUP BY assignment_id
+    ), reviews AS (
+        SELECT assignment_id, count(*) FILTER (WHERE level = 'block') AS blocks,
+               count(*) FILTER (WHERE level = 'warn') AS warnings, count(*) AS findings
+        FROM safety_reviews WHERE client_id = $client_id GROUP BY assignment_id
+    )
+    SELECT a.id AS assignment_id, a.routine_id, coalesce(r.name, a.routine_id) AS routine, a.routine_version,
+           a.start_date, coalesce(a.end_date, a.start_date + 7 * a.weeks - 1) AS last_day, a.weeks,
+           a.sessions_per_week, a.status,
+           CASE WHEN a.status IN ('ended', 'replaced') THEN a.status
+                WHEN $as_of < a.start_date THEN 'upcoming'
+                WHEN $as_of > coalesce(a.end_date, a.start_date + 7 * a.weeks - 1) THEN 'finished'
+                WHEN EXISTS (SELECT 1 FROM assignment_pauses p WHERE p.assignment_id = a.id
+                             AND $as_of BETWEEN p.paused_from AND coalesce(p.paused_until, DATE '9999-12-31'))
+                    THEN 'paused'
+                ELSE 'active' END AS state,
+           pauses.pauses, adh.expected, adh.completed, adh.adherence,
+           pain.response, pain.baseline, pain.current, pain.change,
+           coalesce(reviews.findings, 0) AS findings, coalesce(reviews.blocks, 0) AS blocks,
+           coalesce(reviews.warnings, 0) AS warnings, a.assigned_by, a.assigned_at
+    FROM assignments a LEFT JOIN routines r ON r.id = a.routine_id
+    LEFT JOIN adh ON adh.assignment_id = a.id LEFT JOIN pauses ON pauses.assignment_id = a.id
+    LEFT JOIN m_pain pain ON pain.assignment_id = a.id LEFT JOIN reviews ON reviews.assignment_id = a.id
+    WHERE a.client_id = $client_id
+    ORDER BY a.start_date DESC, a.id DESC
+"""
+
+_CLIENT_FINDINGS_SQL = """
+    SELECT sr.assignment_id, sr.reviewed_at, sr.level, sr.rule_id, coalesce(e.name, sr.exercise_id) AS exercise,
+           sr.reason, sr.override_reason, sr.reviewed_by
+    FROM safety_reviews sr LEFT JOIN exercises e ON e.id = sr.exercise_id
+    WHERE sr.client_id = $client_id
+    ORDER BY sr.reviewed_at DESC, sr.id DESC
+"""
+
+
+def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT_DAYS, *,
+                  also: Any = None) -> ClientDetail | None:
+    """Everything the client page shows; None when there is no such client.
+
+    ``also``, when given, is called with the pipeline before it closes (the alerts reuse it when
+    the period is their window); its result is ``ClientDetail.extra``."""
+    scope = Scope(as_of=as_of, days=days, client_id=int(client_id))
+    with pipeline(store, scope, pain=True, keep_sessions=True) as run:
+        info = run.df(_CLIENT_INFO_SQL)
+        if info.empty:
+            return None
+        summary = run.df(_CLIENT_SELECT.format(where=""))
+        run.execute(_CLIENT_SESSIONS_SQL)
+        sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
+        sessions.insert(sessions.columns.get_loc("red_flags") + 1, "warning_signs",
+                        sessions["red_flags"].map(_warning_signs).astype(object))
+        detail = ClientDetail(
+            scope=scope,
+            client={k: _plain(v) for k, v in info.iloc[0].to_dict().items()},
+            summary=None if summary.empty else {k: _plain(v) for k, v in summary.iloc[0].to_dict().items()},
+            weekly=run.df(_CLIENT_WEEKLY_SQL),
+            sessions=sessions,
+            calendar=run.df(_CLIENT_CALENDAR_SQL),
+            pain=run.df(_PAIN_SELECT.format(where="")),
+            assignments=run.df(_CLIENT_ASSIGNMENTS_SQL),
+            findings=run.df(_CLIENT_FINDINGS_SQL),
+        )
+        if also is not None:
+            detail.extra = also(run)
+        return detail
+
+
+def _warning_signs(tags: Any) -> str | None:
+    """Red-flag tags (core/red_flags.py) as the labels staff read, e.g. "Tingling, Sharp pain"."""
+    from core.red_flags import BY_TAG, parse_tags
+
+    found = parse_tags(tags if isinstance(tags, str) else None)
+    return ", ".join(BY_TAG[t].label if t in BY_TAG else t.replace("_", " ") for t in found) or None
+
+
+def find_client_id(store: Store, code: str) -> int | None:
+    """The id of the client with this code (exact, then ignoring case and outer spaces)."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    found = store.rows(
+        "SELECT id FROM clients WHERE code = ? OR lower(code) = lower(?) ORDER BY code = ? DESC, id LIMIT 1",
+        [code, code, code])
+    return int(found[0][0]) if found else None
+
+
+# -- public: cohorts ----------------------------------------------------------------------------
+
+_COHORT_GROUP = {
+    "segment": ("coalesce(s.segment, 'none')", "LEFT JOIN client_segments s ON s.client_id = u.client_id"),
+    "routine": ("u.routine_id", ""),
+}
+
+
+def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "segment",
+            weeks: int = COHORT_WEEKS) -> pd.DataFrame:
+    """Adherence and pain response by week of program, for assignments started in the period.
+
+    Week k of an assignment is days [start + 7(k-1), start + 7k - 1] (not ISO weeks), so clients
+    who started at different times line up. Per group and k: the assignments with something
+    expected in k, mean adherence in k (mean of credited_k / expected_k), mean pain_before in k,
+    and mean change from the assignment's baseline (docs/metrics.md, "Cohorts").
+    """
+    if by not in _COHORT_GROUP:
+        raise MetricsError(f"cohorts compare segments or routines, not {by!r}")
+    if not 1 <= int(weeks) <= 52:
+        raise MetricsError(f"weeks must be between 1 and 52, not {weeks}")
+    group_expr, group_join = _COHORT_GROUP[by]
+    cur = store.cursor()
+    try:
+        run = Pipeline(cur, scope)
+        _prepare(run, scope, pain=True, cohort=True)
+        return run.df(f"""
+            WITH pw AS (
+                SELECT g.assignment_id, g.client_id, g.routine_id, g.sessions_per_week, g.start_date, r.k,
+                       g.start_date + 7 * CAST(r.k - 1 AS INTEGER) AS w_lo,
+                       least(g.start_date + 7 * CAST(r.k AS INTEGER) - 1, g.end_date, $as_of) AS w_hi
+                FROM m_asg g CROSS JOIN range(1, {int(weeks) + 1}) r(k)
+                WHERE g.start_date + 7 * CAST(r.k - 1 AS INTEGER) <= least(g.end_date, $as_of)
+            ), active AS (
+                SELECT pw.assignment_id, pw.client_id, pw.routine_id, pw.sessions_per_week, pw.k,
+                       (pw.w_hi - pw.w_lo + 1)
+                       - coalesce(sum(least(p.hi, pw.w_hi) - greatest(p.lo, pw.w_lo) + 1)
+                                  FILTER (WHERE p.lo IS NOT NULL), 0) AS active_days
+                FROM pw LEFT JOIN m_pause p ON p.assignment_id = pw.assignment_id AND p.lo <= pw.w_hi AND p.hi >= pw.w_lo
+                GROUP BY pw.assignment_id, pw.client_id, pw.routine_id, pw.sessions_per_week, pw.k, pw.w_lo, pw.w_hi
+            ), by_week AS (  -- m_agg's buckets are program weeks here
+                SELECT assignment_id, bucket AS k, completed, pain_sum / nullif(scored, 0) AS pain
+                FROM m_agg WHERE bucket IS NOT NULL
+            ), u AS (
+                SELECT a.*, a.sessions_per_week * a.active_days / 7.0 AS expected,
+                       least(coalesce(w.completed, 0), a.sessions_per_week * a.active_days / 7.0) AS credited,
+                       w.pain, w.pain - b.baseline AS pain_change
+                FROM active a LEFT JOIN by_week w USING (assignment_id, k)
+                LEFT JOIN m_pain b USING (assignment_id)
+            )
+            SELECT {group_expr} AS "group", CAST(u.k AS INTEGER) AS week,
+                   CAST(count(*) FILTER (WHERE u.expected > 0) AS INTEGER) AS assignments,
+                   round(avg(round(u.credited / u.expected, 3)) FILTER (WHERE u.expected > 0), 3) AS adherence,
+                   CAST(count(u.pain) AS INTEGER) AS scored,
+                   round(avg(u.pain), 3) AS mean_pain,
+                   round(avg(u.pain_change), 3) AS pain_change
+            FROM u {group_join}
+            GROUP BY ALL ORDER BY "group", week
+        """)
+    finally:
+        cur.close()
+
+
+# -- caching ------------------------------------------------------------------------------------
+
+def data_version(store: Store) -> str:
+    """A cheap fingerprint of everything the metrics read; pages key st.cache_data on it, so a
+    write from anywhere (another page, the CLI, an import) shows up without a restart."""
+    row = store.rows("""
+        SELECT (SELECT count(*) || '.' || coalesce(max(id), 0) || '.' || coalesce(CAST(max(created_at) AS VARCHAR), '')
+                FROM session_logs),
+               (SELECT count(*) || '.' || coalesce(sum(hash(id, start_date, end_date, status, weeks,
+                                                             sessions_per_week, routine_version)), 0)
+                FROM assignments),
+               (SELECT count(*) || '.' || coalesce(sum(hash(assignment_id, paused_from, paused_until)), 0)
+                FROM assignment_pauses),
+               (SELECT count(*) || '.' || coalesce(CAST(max(updated_at) AS VARCHAR), '')
+                       || '.' || coalesce(CAST(max(archived_at) AS VARCHAR), '') FROM clients),
+               (SELECT count(*) || '.' || coalesce(sum(hash(client_id, segment)), 0) FROM client_segments),
+               (SELECT count(*) FROM alert_acknowledgements),
+               (SELECT count(*) FROM safety_reviews),
+               (SELECT count(*) FROM routine_versions)
+    """)[0]
+    return "|".join(str(v) for v in row)
+
+
+# -- view filters in the URL --------------------------------------------------------------------
+
+PERIODS: tuple[int, ...] = (28, 56, 91, 182, 365)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def scope_from_query(query: dict[str, list[str]], today: date, *, default_days: int = DEFAULT_DAYS,
+                     client_id: int | None = None,
+                     options: dict[str, list[str]] | None = None) -> tuple[Scope, list[str]]:
+    """The scope a bookmarked URL describes (``days``, ``as_of``, ``segment``, ``therapist``,
+    ``routine``; list values may repeat) and what had to be ignored, in words for the page.
+
+    Anything malformed falls back to the default instead of failing: a link typed by hand must
+    still open a page. With ``options`` (filter_options), values nobody can choose are dropped.
+    """
+    problems: list[str] = []
+
+    def first(name: str) -> str | None:
+        values = [v for v in query.get(name, []) if v not in (None, "")]
+        return str(values[0]).strip() if values else None
+
+    days = default_days
+    if (raw := first("days")) is not None:
+        if raw.isdigit() and 1 <= int(raw) <= MAX_DAYS:
+            days = int(raw)
+        else:
+            problems.append(f"period {raw!r} is not a number of days between 1 and {MAX_DAYS}: using {days}")
+    as_of = today
+    if (raw := first("as_of")) is not None:
+        try:
+            if not _DATE.match(raw):
+                raise ValueError(raw)
+            as_of = date.fromisoformat(raw)
+        except ValueError:
+            problems.append(f"date {raw!r} is not YYYY-MM-DD: using {today.isoformat()}")
+
+    def many(name: str) -> tuple[str, ...]:
+        values = tuple(str(v).strip()[:120] for v in query.get(name, []) if v and str(v).strip())
+        if options is not None:
+            unknown = [v for v in values if v not in options.get(name, [])]
+            if unknown:
+                problems.append(f"unknown {name} {', '.join(repr(v) for v in unknown)}: ignored")
+            values = tuple(v for v in values if v in options.get(name, []))
+        return values
+
+    scope = Scope(as_of=as_of, days=days, segments=many("segment"), therapists=many("therapist"),
+                  routines=many("routine"), client_id=client_id)
+    return scope, problems
+
+
+def scope_to_query(scope: Scope, today: date, *, default_days: int = DEFAULT_DAYS) -> dict[str, list[str]]:
+    """The URL parameters for a scope; defaults are left out so plain URLs stay plain."""
+    query: dict[str, list[str]] = {}
+    if scope.days != default_days:
+        query["days"] = [str(scope.days)]
+    if scope.as_of != today:
+        query["as_of"] = [scope.as_of.isoformat()]
+    for name, values in (("segment", scope.segments), ("therapist", scope.therapists), ("routine", scope.routines)):
+        if values:
+            query[name] = list(values)
+    return query
+
+
+def filter_options(store: Store) -> dict[str, list[str]]:
+    """What the filters can choose from: segments and therapists of current clients, and the
+    routines that have ever been assigned."""
+    return {
+        "segment": [r[0] for r in store.rows(
+            "SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
+            " WHERE c.archived_at IS NULL ORDER BY 1")],
+        "therapist": [r[0] for r in store.rows(
+            "SELECT DISTINCT therapist FROM clients WHERE archived_at IS NULL AND therapist IS NOT NULL"
+            " AND therapist <> '' ORDER BY 1")],
+        "routine": [r[0] for r in store.rows("SELECT DISTINCT routine_id FROM assignments ORDER BY 1")],
+    }
+
+
+def routine_names(store: Store) -> dict[str, str]:
+    return dict(store.rows("SELECT id, name FROM routines"))

@@ -1,0 +1,84 @@
+"""Staff & audit log (owners only): accounts, roles, sign-in locks, single-sign-on emails, and the
+record of who did what."""
+
+import streamlit as st
+
+from core import auth
+from pages.common import act, current_actor, get_store, idle_minutes, show_flash, sso_configured
+
+store = get_store()
+actor = current_actor()
+st.title("Staff & audit log")
+show_flash()
+
+users = auth.users_table(store)
+st.dataframe(users, hide_index=True, width="stretch", column_config={
+    "username": "Username", "name": "Name", "role": "Role", "email": "SSO email", "status": "Status",
+    "sign_in": "Signs in with", "last_login_at": st.column_config.DatetimeColumn("Last sign-in (UTC)"),
+    "created_by": "Created by", "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
+})
+st.caption(f"Owners manage staff and every share link; therapists work with clients, routines and logs "
+           f"and manage their own links; viewers only read. Idle sign-out after {idle_minutes()} minutes. "
+           f"Single sign-on is {'configured' if sso_configured() else 'not configured'} "
+           "(see README, “Staff sign-in”).")
+
+add_tab, change_tab = st.tabs(["Add a staff member", "Change an account"])
+with add_tab:
+    with st.form("add_user", clear_on_submit=True):
+        c1, c2 = st.columns(2)
+        username = c1.text_input("Username", key="new_username", max_chars=auth.MAX_USERNAME)
+        display_name = c2.text_input("Name (optional)", key="new_name", max_chars=120)
+        role = c1.selectbox("Role", auth.ROLES, index=1, format_func=auth.ROLE_LABELS.get, key="new_role")
+        email = c2.text_input("Email for single sign-on (optional)", key="new_email", max_chars=200)
+        password = c1.text_input(f"First password (at least {auth.MIN_PASSWORD} characters; optional with "
+                                 "an SSO email)", type="password", key="new_password", max_chars=auth.MAX_PASSWORD)
+        st.caption("Hand the first password over in person; the staff member can change it after signing in.")
+        if st.form_submit_button("Add staff member", type="primary"):
+            act(lambda: auth.create_user(store, actor, username, role, password or None, email=email or None,
+                                         display_name=display_name),
+                f"Account {auth.normalize_username(username)} created.")
+
+with change_tab:
+    chosen = st.selectbox("Account", list(users["username"]), key="edit_username")
+    user = auth.get_user(store, chosen) if chosen else None
+    if user is not None:
+        c1, c2, c3 = st.columns(3, vertical_alignment="bottom")
+        new_role = c1.selectbox("Role", auth.ROLES, index=auth.ROLES.index(user.role),
+                                format_func=auth.ROLE_LABELS.get, key="edit_role")
+        if c1.button("Save role", key="save_role"):
+            act(lambda: auth.set_role(store, actor, user.username, new_role), f"{user.username} is now {new_role}.")
+        if user.active:
+            if c2.button("Disable account", key="disable_user"):
+                act(lambda: auth.set_active(store, actor, user.username, False), f"{user.username} disabled.")
+        elif c2.button("Enable account", key="enable_user"):
+            act(lambda: auth.set_active(store, actor, user.username, True), f"{user.username} enabled.")
+        if c3.button("Clear sign-in lock", key="unlock_user"):
+            act(lambda: auth.unlock(store, actor, user.username), f"Sign-in lock of {user.username} cleared.")
+        left, right = st.columns(2)
+        with left, st.form("set_password", clear_on_submit=True):
+            new_password = st.text_input("New password", type="password", key="edit_password",
+                                         max_chars=auth.MAX_PASSWORD)
+            repeat = st.text_input("Repeat the new password", type="password", key="edit_repeat",
+                                   max_chars=auth.MAX_PASSWORD)
+            if st.form_submit_button("Set password"):
+                if new_password != repeat:
+                    st.error("The two passwords differ.")
+                else:
+                    act(lambda: auth.set_password(store, actor, user.username, new_password),
+                        f"Password of {user.username} changed.")
+        with right, st.form("set_email"):
+            new_email = st.text_input("Email for single sign-on (empty: none)", value=user.email or "",
+                                      key="edit_email", max_chars=200)
+            if st.form_submit_button("Save email"):
+                act(lambda: auth.set_email(store, actor, user.username, new_email or None),
+                    f"SSO email of {user.username} saved.")
+
+st.subheader("Audit log")
+who = st.selectbox("Actor", ["(everyone)", *users["username"], *sorted(auth.SYSTEM_ACTORS), "(unknown)"],
+                   key="audit_actor")
+entries = auth.audit_entries(store, limit=500, actor=None if who == "(everyone)" else who)
+st.dataframe(entries, hide_index=True, width="stretch", column_config={
+    "event_at": st.column_config.DatetimeColumn("When (UTC)"), "actor": "Who", "action": "What",
+    "detail": "Detail"})
+st.caption("The newest 500 entries. Failed sign-ins with an unknown username are listed as “(unknown)”: "
+           "the name typed is not kept, in case it was a password.")

@@ -1,0 +1,135 @@
+"""Client detail (``/client?client=CODE``): how one client follows the routine and how the pain responds.
+
+Sessions calendar, weekly adherence against expected, pain before / after with the baseline and
+the ±2-point band, relief per session, notes, the assignment history with its safety findings,
+and the client's alerts, which staff acknowledge here with a note. Definitions: docs/metrics.md.
+"""
+
+from datetime import date
+
+import streamlit as st
+
+from core import alerts, charts, metrics
+from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store, table_with_csv
+
+LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
+STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "low": "low", "lapsed": "lapsed", None: "—"}
+
+
+@st.cache_data(show_spinner="Loading the client…", max_entries=128, ttl=3600)
+def client_view(_store, db: str, version: str, client_id: int, as_of: date, days: int):
+    detail, found = alerts.client_view(_store, client_id, as_of, days)
+    return detail, found, alerts.alert_history(_store, client_id)
+
+
+def pct(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+store = get_store()
+db, version, today = str(store.path), metrics.data_version(store), date.today()
+query = {name: st.query_params.get_all(name) for name in st.query_params}
+code = (query.get("client") or [""])[0].strip()
+asked, problems = metrics.scope_from_query(query, today)
+
+st.title("Client")
+picked = st.text_input("Client code", value=code, key="cd_code", placeholder="e.g. C00012",
+                       help="Open a client by code; the address of this page then names the client.")
+client_id = metrics.find_client_id(store, picked)
+if not picked:
+    st.info("Enter a client code, or open a client from the practice overview or the Clients page.")
+    st.stop()
+if client_id is None:
+    st.warning(f"No client with code “{escape_markdown(picked)}”.")
+    st.stop()
+
+for problem in problems:
+    st.warning(f"Link: {problem}.", icon="🔗")
+st.session_state.setdefault("cd_days", asked.days)
+st.session_state.setdefault("cd_as_of", asked.as_of)
+period, day, _ = st.columns([1, 1, 3])
+periods = sorted(set(metrics.PERIODS) | {st.session_state["cd_days"]})
+days = period.selectbox("Period", periods, key="cd_days", format_func=lambda d: f"last {d} days")
+as_of = day.date_input("As of", key="cd_as_of", max_value=date(2100, 1, 1))
+scope = metrics.Scope(as_of=as_of, days=days, client_id=client_id)
+detail, found, history = client_view(store, db, version, client_id, scope.as_of, scope.days)
+st.query_params.from_dict({"client": [detail.client["client"]], **metrics.scope_to_query(scope, today)})
+
+info, summary = detail.client, detail.summary
+archived = " · archived" if info["archived_at"] else ""
+st.header(f"{info['client']} · {escape_markdown(info['display_name'])}{archived}")
+st.caption(" · ".join(escape_markdown(part) for part in (
+    f"Therapist: {info['therapist'] or '—'}", f"Segments: {info['segments'] or '—'}",
+    f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y} (reported by the client)")))
+
+open_alerts = alerts.only_open(found)
+current_pain = detail.pain[detail.pain["response"] != "insufficient_data"].tail(1)
+cards = st.columns(5)
+cards[0].metric("Adherence", pct(summary and summary["adherence"]), border=True,
+                help="Sessions done (at most the expected number each week) / sessions expected, this period.")
+cards[1].metric("Status", STATUS_LABELS.get(summary and summary["status"], "—"), border=True,
+                help="lapsed: active 14+ days and no session for more than 14; on track ≥ 80%; at risk ≥ 50%; else low.")
+cards[2].metric("Sessions counted", "—" if summary is None else f"{summary['completed']:g} of {summary['expected']:g}",
+                border=True, help="Completions counted (capped at the expected number per week) of those expected.")
+cards[3].metric("Pain response", "—" if current_pain.empty else current_pain.iloc[0]["response"],
+                None if current_pain.empty else f"{current_pain.iloc[0]['change']:+g} points", delta_color="inverse",
+                border=True, help="Mean pain before the last 3 scored sessions against the first 3 of the assignment.")
+cards[4].metric("Open alerts", len(open_alerts), border=True)
+if summary is None:
+    st.info("Nothing was expected of this client in this period (no active assignment day).")
+
+left, right = st.columns(2)
+left.plotly_chart(charts.session_calendar(detail.calendar), theme=None, key="cd_calendar")
+right.plotly_chart(charts.weekly_against_expected(detail.weekly), theme=None, key="cd_weekly")
+left, right = st.columns(2)
+left.plotly_chart(charts.pain_over_time(detail.sessions, detail.pain), theme=None, key="cd_pain")
+right.plotly_chart(charts.relief_per_session(detail.sessions), theme=None, key="cd_relief")
+
+st.subheader(f"Alerts ({len(open_alerts)} open)")
+if open_alerts.empty:
+    st.success("No open alerts for this client.")
+writer = can_write()
+for alert in open_alerts.itertuples(index=False):
+    with st.container(border=True):
+        st.markdown(f"{LEVEL_ICONS.get(alert.level, '')} **{alert.level}** · {alert.kind.replace('_', ' ')} ·"
+                    f" since {alert.since:%d %b %Y}  \n{escape_markdown(alert.reason)}")
+        if isinstance(alert.detail, str) and alert.kind == "red_flag":
+            st.caption(f"Note: “{escape_markdown(alert.detail)}”")
+        if writer:
+            with st.form(f"ack_{alert.alert_key}", clear_on_submit=True, border=False):
+                note = st.text_input("What did you do or decide?", key=f"ack_note_{alert.alert_key}")
+                if st.form_submit_button("Acknowledge", icon="✔️"):
+                    try:
+                        alerts.acknowledge(store, alert.alert_key, note, current_actor(), scope.as_of)
+                    except (alerts.AlertError, PermissionError) as exc:
+                        st.error(str(exc))
+                    else:
+                        data_changed()
+                        st.rerun()
+if not history.empty:
+    with st.expander(f"Acknowledged alerts ({len(history)})"):
+        table_with_csv(history[["since", "level", "kind", "reason", "note", "acknowledged_by", "acknowledged_at"]],
+                       f"{info['client']}-alert-history.csv", "cd_history")
+
+st.subheader("Notes")
+notes = detail.sessions[detail.sessions["notes"].notna()].iloc[::-1]
+if notes.empty:
+    st.caption("No notes in this period.")
+else:
+    table_with_csv(notes[["session_date", "named_routine", "notes", "warning_signs", "pain_before", "pain_after"]],
+                   f"{info['client']}-notes.csv", "cd_notes", column_config={
+                       "session_date": "Date", "named_routine": "Routine", "notes": "Note",
+                       "warning_signs": "Warning signs"})
+
+st.subheader("Sessions")
+table_with_csv(detail.sessions.drop(columns=["red_flags"]), f"{info['client']}-sessions.csv", "cd_sessions",
+               column_config={"completion": st.column_config.NumberColumn("Completion", format="%.2f")})
+
+st.subheader("Assignments")
+table_with_csv(detail.assignments, f"{info['client']}-assignments.csv", "cd_assignments", column_config={
+    "adherence": st.column_config.NumberColumn("Adherence (period)", format="percent")})
+if not detail.findings.empty:
+    st.markdown("**Safety findings staff saw or overrode**")
+    table_with_csv(detail.findings, f"{info['client']}-safety-findings.csv", "cd_findings")
+with st.expander("Pain response per assignment"):
+    table_with_csv(detail.pain, f"{info['client']}-pain.csv", "cd_pain_table")

@@ -1,0 +1,69 @@
+"""Cohorts: adherence and pain response by week of program, compared between segments or routines.
+
+Week 1 is each assignment's own first seven days, so clients who started at different times line
+up. Definitions: docs/metrics.md ("Cohorts"). Filters live in the URL like the overview's.
+"""
+
+from datetime import date
+
+import streamlit as st
+
+from core import charts, metrics
+from pages.common import filter_choices, get_store, table_with_csv
+
+BY = {"segment": "Segment", "routine": "Routine"}
+
+
+@st.cache_data(show_spinner="Lining up the cohorts…", max_entries=64, ttl=3600)
+def cohort_view(_store, db: str, version: str, scope: metrics.Scope, by: str, weeks: int):
+    return metrics.cohorts(_store, scope, by=by, weeks=weeks)
+
+
+store = get_store()
+db, version, today = str(store.path), metrics.data_version(store), date.today()
+choices = filter_choices(store, db, version)
+query = {name: st.query_params.get_all(name) for name in st.query_params}
+asked, problems = metrics.scope_from_query(query, today, default_days=metrics.COHORT_LOOKBACK_DAYS, options=choices)
+asked_by = (query.get("by") or ["segment"])[0]
+asked_weeks = (query.get("weeks") or [str(metrics.COHORT_WEEKS)])[0]
+for key, value in (("co_by", asked_by if asked_by in BY else "segment"), ("co_days", asked.days),
+                   ("co_weeks", int(asked_weeks) if asked_weeks.isdigit() and 1 <= int(asked_weeks) <= 52
+                    else metrics.COHORT_WEEKS),
+                   ("co_as_of", asked.as_of), ("co_segment", list(asked.segments)),
+                   ("co_routine", list(asked.routines))):
+    st.session_state.setdefault(key, value)
+
+st.title("Cohorts")
+st.caption("Assignments started in the chosen period, lined up by week since their start. Adherence is the mean"
+           " over assignments of sessions counted / expected in that week; pain change is the mean of (pain before"
+           " sessions that week − the assignment's baseline). Reported by clients.")
+for problem in problems:
+    st.warning(f"Link: {problem}.", icon="🔗")
+names = metrics.routine_names(store)
+a, b, c, d, e, f = st.columns([1.1, 1.2, 1, 1, 1.4, 1.6])
+by = a.segmented_control("Compare", list(BY), key="co_by", format_func=BY.get) or "segment"
+periods = sorted(set(metrics.PERIODS) | {st.session_state["co_days"]})
+days = b.selectbox("Started in the last", periods, key="co_days", format_func=lambda n: f"{n} days")
+weeks = c.number_input("Weeks", min_value=1, max_value=52, step=1, key="co_weeks")
+as_of = d.date_input("As of", key="co_as_of", max_value=date(2100, 1, 1))
+segments = e.multiselect("Segment", choices["segment"], key="co_segment", placeholder="all segments")
+routines = f.multiselect("Routine", choices["routine"], key="co_routine", placeholder="all routines",
+                         format_func=lambda r: names.get(r, r))
+scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), routines=tuple(routines))
+url = metrics.scope_to_query(scope, today, default_days=metrics.COHORT_LOOKBACK_DAYS)
+if by != "segment":
+    url["by"] = [by]
+if int(weeks) != metrics.COHORT_WEEKS:
+    url["weeks"] = [str(int(weeks))]
+st.query_params.from_dict(url)
+
+found = cohort_view(store, db, version, scope, by, int(weeks))
+if by == "routine":
+    found = found.assign(name=found["group"].map(names))
+left, right = st.columns(2)
+left.plotly_chart(charts.cohort_lines(found, "adherence"), theme=None, key="co_adherence")
+right.plotly_chart(charts.cohort_lines(found, "pain_change"), theme=None, key="co_pain")
+st.caption("Later weeks hold fewer assignments (only those that have reached them); read small n with care.")
+table_with_csv(found, f"cohorts-by-{by}.csv", "co_table", column_config={
+    "group": BY[by], "adherence": st.column_config.NumberColumn("Adherence", format="percent"),
+    "pain_change": st.column_config.NumberColumn("Pain change", format="%+.2f")})

@@ -1,0 +1,279 @@
+"""Data: bring session logs in from real exports, fix what was rejected, undo an import.
+
+Thin on purpose: reading files, mapping, checking, de-duplicating, quarantining and undoing all
+live in core.logs_import and core.session_logs (the CLI uses the same functions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+
+from core import logs_import as li
+from core.red_flags import BY_TAG, parse_tags
+from core.session_logs import DATE_ORDER_LABELS, DATE_ORDERS, FIELD_HELP, FIELDS, REQUIRED_FIELDS, DateOrderNeeded
+from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store
+
+store = get_store()
+writer = can_write()
+NOT_IN_FILE = "— not in the file —"
+FILE_KEY = "data_file"          # session_state: (upload file_id, LogFile) of the file on screen
+RESULT_KEY = "data_result"      # session_state: the last preview or import, for this file
+FLASH_KEY = "data_flash"
+
+st.title("Session logs in")
+if flash := st.session_state.pop(FLASH_KEY, None):
+    st.success(flash)
+
+
+def _write(action, message) -> None:
+    """Run a core write: on success say what it did (``message(result)``) after a rerun, so every
+    table shows the change; on a refusal (bad input, role) show why — nothing was changed."""
+    try:
+        result = action()
+    except (ValueError, PermissionError) as exc:
+        st.error(str(exc))
+        return
+    data_changed()
+    st.session_state[FLASH_KEY] = message(result)
+    st.rerun()
+
+
+def _log_file(upload) -> li.LogFile | None:
+    """The uploaded file, read once per upload (the temporary copy is removed when it is replaced)."""
+    held = st.session_state.get(FILE_KEY)
+    if held and held[0] == upload.file_id:
+        return held[1]
+    if held:
+        held[1].close()
+        st.session_state.pop(FILE_KEY, None)
+    st.session_state.pop(RESULT_KEY, None)
+    try:
+        log = li.read_log_file(upload.getvalue(), upload.name)
+    except li.ImportFileError as exc:
+        st.error(f"This file cannot be imported: {exc}. Nothing was saved.")
+        return None
+    st.session_state[FILE_KEY] = (upload.file_id, log)
+    return log
+
+
+def _mapping_widgets(log: li.LogFile, source: str, saved: li.SavedMapping | None) -> dict[str, str]:
+    """One picker per field, pre-set from the saved mapping for this source, else the guess."""
+    start = li.build_mapping(log.headers, saved.mapping if saved else None)
+    options = [NOT_IN_FILE, *log.headers]
+    mapping = {}
+    columns = st.columns(3)
+    for i, field in enumerate(FIELDS):
+        label = field + (" *" if field in REQUIRED_FIELDS else "")
+        chosen = columns[i % 3].selectbox(
+            label, options, index=options.index(start[field]) if field in start else 0,
+            key=f"data_map_{field}_{log.sha256[:12]}_{source}", help=FIELD_HELP[field])
+        if chosen != NOT_IN_FILE:
+            mapping[field] = chosen
+    return mapping
+
+
+def _show_result(result: li.ImportResult) -> None:
+    done = "Preview — nothing saved yet" if result.dry_run else f"Imported as batch {result.batch_id}"
+    st.markdown(f"**{done}** · `{escape_markdown(result.file_name)}` · source `{escape_markdown(result.source)}`"
+                + (f" · dates read {DATE_ORDER_LABELS[result.date_order]}" if result.date_order else ""))
+    cols = st.columns(4)
+    for col, label, value in zip(cols, ("Rows read", "Accepted", "Rejected", "Duplicates"),
+                                 (result.read, result.accepted, result.rejected, result.duplicates)):
+        col.metric(label, f"{value:,}")
+    st.caption(f"{result.read:,} read = {result.accepted:,} accepted + {result.rejected:,} rejected + "
+               f"{result.duplicates:,} duplicates: nothing lost, nothing doubled.")
+    notes = []
+    if result.new_clients:
+        notes.append(f"{result.new_clients} new client(s) {'would be' if result.dry_run else 'were'} created")
+    if result.before_first_assignment:
+        notes.append(f"{result.before_first_assignment} session(s) before the client's first program (kept, marked)")
+    if result.red_flagged:
+        notes.append(f"{result.red_flagged} session(s) whose notes mention warning signs")
+    if notes:
+        st.info(" · ".join(notes))
+    if result.rejected:
+        st.warning(f"{result.rejected} row(s) rejected" + ("" if result.dry_run else
+                   ": they wait in the Quarantine tab to be fixed and re-submitted, or discarded."))
+    if result.preview is not None and not result.preview.empty:
+        with st.expander("Rows as they will be stored (first 200)", expanded=result.dry_run):
+            st.dataframe(result.preview, hide_index=True, width="stretch", key="data_preview_table")
+
+
+def _run_import(log: li.LogFile, options: li.ImportOptions) -> None:
+    """Preview or import with a progress bar; a date-order question or file problem is shown, not raised."""
+    label = "Checking every row…" if options.dry_run else "Importing…"
+    with st.status(label, expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+        try:
+            result = li.import_log_file(store, log, options, progress=lambda f, m: bar.progress(f, text=m))
+        except DateOrderNeeded as exc:
+            st.session_state["data_order_examples"] = exc.examples
+            st.rerun()  # ask the question at the date-order choice above
+        except (li.ImportFileError, PermissionError) as exc:
+            status.update(label="Nothing was saved", state="error")
+            st.error(str(exc))
+            return
+        status.update(label="Preview ready" if options.dry_run else f"Imported as batch {result.batch_id}",
+                      state="complete")
+    st.session_state[RESULT_KEY] = (log.sha256, result)
+    if not options.dry_run:
+        data_changed()
+
+
+def import_tab() -> None:
+    upload = st.file_uploader("Session-log export (CSV — comma, semicolon or tab — or XLSX)",
+                              type=["csv", "txt", "tsv", "xlsx"], key="data_upload")
+    if upload is None:
+        st.caption("Download the template in the Template tab, or upload your form, spreadsheet or booking-system "
+                   "export as it is: the columns are matched below and you can correct the match.")
+        return
+    log = _log_file(upload)
+    if log is None:
+        return
+    st.caption(f"Read as {log.describe()}. First rows:")
+    st.dataframe(log.sample_frame(), hide_index=True, width="stretch", key="data_sample")
+
+    names = li.mapping_names(store)
+    source = st.text_input("Source (where the file comes from)", value=names[0] if len(names) == 1 else
+                           li.DEFAULT_SOURCE, key="data_source",
+                           help="Session ids are unique per source, and each source keeps its own saved "
+                                "mapping" + (f". Saved: {', '.join(names)}." if names else ".")).strip()
+    saved = li.get_mapping(store, source) if source else None
+    st.markdown("**Columns** — which column holds each field (* required)"
+                + (f" · using the saved mapping `{escape_markdown(source)}`" if saved else " · guessed from the headers"))
+    mapping = _mapping_widgets(log, source, saved)
+
+    examples = st.session_state.get("data_order_examples")
+    orders = ["", *DATE_ORDERS]
+    default_order = saved.date_order if saved and saved.date_order else ""
+    if examples:
+        st.warning(f"Dates such as {', '.join(map(str, examples))} could be day-first or month-first. "
+                   "Which does this file use?")
+    order = st.radio("Date order", orders, index=orders.index(default_order), horizontal=True, key="data_order",
+                     format_func=lambda o: DATE_ORDER_LABELS.get(o, "Decide from the dates"),
+                     help="Used only for dates like 04/03/2024; dates such as 2024-03-04 or 25/03/2024 are "
+                          "clear either way.") or None
+    create = st.checkbox("Create missing clients", key="data_create_clients", disabled=not writer,
+                         help="A row naming a client we do not know is rejected unless this is ticked; then "
+                              "a client is created with a new code and the name from the file.")
+    options = li.ImportOptions(source=source or li.DEFAULT_SOURCE, mapping=mapping, date_order=order,
+                               create_clients=create, actor=current_actor())
+
+    preview, go, save = st.columns([1, 1, 2])
+    if preview.button("Preview", key="data_preview", icon="🔎"):
+        st.session_state.pop("data_order_examples", None)
+        _run_import(log, replace(options, dry_run=True))
+    if writer and go.button("Import", key="data_import", type="primary", icon="📥"):
+        st.session_state.pop("data_order_examples", None)
+        _run_import(log, options)
+    if writer:
+        with save.popover("Save this mapping", icon="💾"):
+            name = st.text_input("Name (usually the source)", value=source, key=f"data_mapping_name_{source}")
+            if st.button("Save mapping", key="data_mapping_save"):
+                try:
+                    li.save_mapping(store, name, mapping, order, current_actor())
+                    st.success(f"Mapping saved as “{name}”: the next file from this source starts from it.")
+                except (ValueError, PermissionError) as exc:
+                    st.error(str(exc))
+
+    held = st.session_state.get(RESULT_KEY)
+    if held and held[0] == log.sha256:
+        _show_result(held[1])
+
+
+def quarantine_tab() -> None:
+    rows = li.list_quarantine(store)
+    if rows.empty:
+        st.success("No rejected rows are waiting.")
+        return
+    batches = sorted(rows["batch_id"].unique().tolist(), reverse=True)
+    chosen = st.selectbox("Batch", ["all", *batches], key="quarantine_batch",
+                          format_func=lambda b: "All batches" if b == "all" else f"Batch {b}")
+    if chosen != "all":
+        rows = rows[rows["batch_id"] == chosen].reset_index(drop=True)
+    flagged = rows[rows["red_flags"].notna()]
+    if not flagged.empty:
+        signs = sorted({BY_TAG[t].label for tags in flagged["red_flags"] for t in parse_tags(tags) if t in BY_TAG})
+        st.error(f"{len(flagged)} rejected row(s) mention warning signs ({', '.join(signs)}): read them now, "
+                 "even before fixing them.", icon="⚠️")
+    st.caption(f"{len(rows)} row(s) waiting. Correct values in the table, tick “pick”, then re-submit — or "
+               "discard picked rows with a reason. The file's original values are kept either way.")
+    shown = rows[["id", "batch_id", "row_number", "reasons", *FIELDS, "red_flags"]].astype(
+        {f: "object" for f in FIELDS}).assign(pick=False)
+    edited = st.data_editor(
+        shown, hide_index=True, width="stretch", key="quarantine_editor", disabled=not writer or [
+            "id", "batch_id", "row_number", "reasons", "red_flags"],
+        column_order=["pick", "row_number", "reasons", *FIELDS, "red_flags", "batch_id", "id"],
+        column_config={"pick": st.column_config.CheckboxColumn("pick", help="Re-submit or discard this row"),
+                       "row_number": "Row", "batch_id": "Batch", "id": "Id", "reasons": "Why it was rejected",
+                       "red_flags": "Warning signs",
+                       **{f: st.column_config.TextColumn(f, help=FIELD_HELP[f]) for f in FIELDS}})
+    if not writer:
+        return
+    changed = (edited[list(FIELDS)].fillna("").astype(str) != shown[list(FIELDS)].fillna("").astype(str)).any(axis=1)
+    picked = edited[edited["pick"] | changed]
+    resubmit, discard = st.columns(2)
+    if resubmit.button(f"Re-submit {len(picked)} picked or corrected row(s)", key="quarantine_resubmit",
+                       disabled=picked.empty, type="primary"):
+        records = picked[["id", *FIELDS]].astype(object).where(picked[["id", *FIELDS]].notna(), None)
+        _write(lambda: li.resubmit_rows(store, records.to_dict("records"), current_actor()),
+               lambda done: f"Re-submitted: {done.accepted} stored, {done.still_rejected} still rejected (with their "
+                            f"new reasons), {done.duplicates} already logged.")
+    with discard.popover(f"Discard {int(edited['pick'].sum())} picked row(s)", icon="🗑️"):
+        reason = st.text_input("Why are they discarded?", key="quarantine_discard_reason")
+        if st.button("Discard", key="quarantine_discard"):
+            _write(lambda: li.discard_rows(store, edited.loc[edited["pick"], "id"].astype(int).tolist(), reason,
+                                           current_actor()),
+                   lambda count: f"Discarded {count} row(s): “{reason.strip()}”.")
+    with st.expander("A row exactly as the file held it"):
+        row_id = st.selectbox("Row", rows["id"].tolist(), key="quarantine_original",
+                              format_func=lambda i: f"batch {rows.loc[rows['id'] == i, 'batch_id'].iloc[0]}, "
+                                                    f"row {rows.loc[rows['id'] == i, 'row_number'].iloc[0]}")
+        st.json(li.quarantine_values(store, int(row_id)))
+
+
+def batches_tab() -> None:
+    batches = li.list_batches(store)
+    if batches.empty:
+        st.caption("No imports yet.")
+        return
+    st.dataframe(batches, hide_index=True, width="stretch", key="batches_table",
+                 column_config={"id": "Batch", "rows_read": "Read", "still_open": "Still in quarantine",
+                                "fixed": "Fixed later", "discarded": "Discarded", "logs_now": "Logs stored now",
+                                "imported_at": st.column_config.DatetimeColumn("Imported (UTC)"),
+                                "undone_at": st.column_config.DatetimeColumn("Undone (UTC)")})
+    live = batches[batches["undone_at"].isna()]
+    if not writer or live.empty:
+        return
+    st.markdown("**Undo a batch** — removes every session it stored (also rows fixed later) and closes its "
+                "quarantined rows. Clients it created stay.")
+    left, right = st.columns([2, 1])
+    batch = left.selectbox("Batch to undo", live["id"].tolist(), key="undo_batch",
+                           format_func=lambda b: f"Batch {b}: "
+                           + str(live.loc[live["id"] == b, "file_name"].iloc[0] or live.loc[live["id"] == b, "source"].iloc[0]))
+    sure = right.checkbox("Yes, remove its sessions", key="undo_confirm")
+    if st.button("Undo batch", key="undo_go", disabled=not sure, icon="↩️"):
+        _write(lambda: li.undo_batch(store, int(batch), current_actor()),
+               lambda done: f"Batch {done.batch_id} undone: {done.removed_logs} session log(s) removed, "
+                            f"{done.closed_rows} quarantined row(s) closed.")
+
+
+def template_tab() -> None:
+    st.download_button("Download the template CSV", data=li.template_csv(), file_name="session-log-template.csv",
+                       mime="text/csv", key="template_download", icon="⬇️")
+    st.markdown("One row per session. Only **client** and **session_date** are required; see "
+                "`docs/import-format.md` for every rule.")
+    st.dataframe(pd.DataFrame({"column": list(FIELDS), "what it holds": [FIELD_HELP[f] for f in FIELDS]}),
+                 hide_index=True, width="stretch", key="template_fields")
+
+
+# Only the open tab runs (the tab stays open across reruns, e.g. after a re-submit).
+SECTIONS = {"Import a file": import_tab, "Quarantine": quarantine_tab, "Import batches": batches_tab,
+            "Template": template_tab}
+for tab, render in zip(st.tabs(list(SECTIONS), key="data_tab", on_change="rerun"), SECTIONS.values()):
+    if tab.open:
+        with tab:
+            render()

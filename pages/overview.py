@@ -1,0 +1,127 @@
+"""Practice overview: who is slipping, whose pain is rising, what works for whom.
+
+Every figure is defined in docs/metrics.md and computed in core.metrics / core.alerts. The filters
+live in the URL (``?days=56&segment=runner&...``) so a view can be bookmarked and shared with a
+colleague; results are cached per filter set and data version.
+"""
+
+from datetime import date
+
+import streamlit as st
+
+from core import alerts, charts, metrics
+from pages.common import escape_markdown, filter_choices, get_store, table_with_csv
+
+LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
+KIND_LABELS = {"red_flag": "Red flag in notes", "pain_worse": "Pain worse", "pain_high": "High pain",
+               "lapsed": "Lapsed", "low_adherence": "Low adherence", "safety": "Safety finding"}
+SHOWN_ALERTS = 25
+
+
+@st.cache_data(show_spinner="Computing the overview…", max_entries=64, ttl=3600)
+def practice_view(_store, db: str, version: str, as_of: date, days: int, segments: tuple, therapists: tuple,
+                  routines: tuple):
+    scope = metrics.Scope(as_of=as_of, days=days, segments=segments, therapists=therapists, routines=routines)
+    return alerts.practice_overview(_store, scope)
+
+
+@st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
+def clients_table(_store, db: str, version: str, scope: metrics.Scope):
+    return metrics.client_adherence(_store, scope)
+
+
+def pct(value) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+store = get_store()
+db, version, today = str(store.path), metrics.data_version(store), date.today()
+choices = filter_choices(store, db, version)
+query = {name: st.query_params.get_all(name) for name in st.query_params}
+asked, problems = metrics.scope_from_query(query, today, options=choices)
+
+# Widgets start from the URL when the page opens; afterwards the widgets are the truth.
+for key, value in (("ov_days", asked.days), ("ov_as_of", asked.as_of), ("ov_segment", list(asked.segments)),
+                   ("ov_therapist", list(asked.therapists)), ("ov_routine", list(asked.routines))):
+    st.session_state.setdefault(key, value)
+
+st.title("Practice overview")
+for problem in problems:
+    st.warning(f"Link: {problem}.", icon="🔗")
+names = metrics.routine_names(store)
+period, day, seg, ther, rout = st.columns([1.1, 1, 1.3, 1.3, 1.6])
+periods = sorted(set(metrics.PERIODS) | {st.session_state["ov_days"]})
+days = period.selectbox("Period", periods, key="ov_days", format_func=lambda d: f"last {d} days")
+as_of = day.date_input("As of", key="ov_as_of", max_value=date(2100, 1, 1))
+segments = seg.multiselect("Segment", choices["segment"], key="ov_segment", placeholder="all segments")
+therapists = ther.multiselect("Therapist", choices["therapist"], key="ov_therapist", placeholder="all therapists")
+routines = rout.multiselect("Routine", choices["routine"], key="ov_routine", placeholder="all routines",
+                            format_func=lambda r: names.get(r, r))
+scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), therapists=tuple(therapists),
+                      routines=tuple(routines))
+st.query_params.from_dict(metrics.scope_to_query(scope, today))
+
+view, open_alerts = practice_view(store, db, version, scope.as_of, scope.days, scope.segments, scope.therapists,
+                                  scope.routines)
+st.caption(
+    f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y}. Adherence and pain are what clients reported in"
+    " their session logs (self-reports tend to run high). Definitions: docs/metrics.md."
+)
+
+k = view.kpis
+cards = st.columns(5)
+cards[0].metric("Active clients", k["active_clients"], border=True,
+                help="Clients with at least one active (not paused) assignment day in the period.")
+cards[1].metric("Mean adherence", pct(k["mean_adherence"]), border=True,
+                help="Mean over clients of: sessions done (at most the expected number each week) / sessions expected.")
+cards[2].metric("On track", pct(k["on_track_pct"]), border=True,
+                help="Share of active clients with adherence of 80% or more (lapsed clients are not on track).")
+cards[3].metric("Pain improved", pct(k["improved_pct"]), border=True,
+                help=f"Of {k['assessed']} assignments with at least 4 scored sessions: pain before sessions down by"
+                     " 2 points and 30% or more from the first 3 sessions to the last 3.")
+cards[4].metric("Open alerts", len(open_alerts), border=True, help="Alerts from the last 28 days nobody has acknowledged.")
+
+st.subheader("Adherence over time")
+st.plotly_chart(charts.weekly_adherence(view.weekly), theme=None, key="ov_weekly_chart")
+with st.expander("Weekly figures"):
+    table_with_csv(view.weekly, "adherence-by-week.csv", "ov_weekly")
+
+st.subheader("By segment, routine and therapist")
+for tab, by in zip(st.tabs(["Segment", "Routine", "Therapist"]), metrics.GROUP_BYS):
+    with tab:
+        table = view.groups[by]
+        if by == "routine":
+            table = table.assign(name=table["group"].map(names))
+        left, right = st.columns(2)
+        left.plotly_chart(charts.group_adherence(table, by), theme=None, key=f"ov_{by}_adherence")
+        right.plotly_chart(charts.group_pain(table, by), theme=None, key=f"ov_{by}_pain")
+        table_with_csv(table, f"by-{by}.csv", f"ov_{by}", column_config={
+            "group": by.capitalize(), "units": "Assignments" if by == "routine" else None,
+            "mean_adherence": st.column_config.NumberColumn("Mean adherence", format="percent"),
+            "on_track_pct": st.column_config.NumberColumn("On track", format="percent"),
+            "improved_pct": st.column_config.NumberColumn("Pain improved", format="percent"),
+            "worse_pct": st.column_config.NumberColumn("Pain worse", format="percent"),
+            "mean_change": st.column_config.NumberColumn("Mean pain change", format="%+.2f"),
+        })
+
+st.subheader(f"Open alerts ({len(open_alerts)})")
+st.caption("Alerts look at the last 28 days up to the date above, whatever the period. Open a client to"
+           " read the notes and acknowledge an alert.")
+if open_alerts.empty:
+    st.success("No open alerts for these clients.")
+for alert in open_alerts.head(SHOWN_ALERTS).itertuples(index=False):
+    level, who, when, why = st.columns([1.2, 1.6, 0.9, 5.3], vertical_alignment="center")
+    level.markdown(f"{LEVEL_ICONS.get(alert.level, '')} **{alert.level}**  \n{KIND_LABELS.get(alert.kind, alert.kind)}")
+    who.page_link("pages/client_dashboard.py", label=f"{alert.client} · {escape_markdown(alert.display_name)}",
+                  query_params={"client": alert.client}, icon="👤")
+    when.caption(f"since {alert.since:%d %b %Y}")
+    why.markdown(escape_markdown(alert.reason))
+if len(open_alerts) > SHOWN_ALERTS:
+    st.caption(f"The {SHOWN_ALERTS} most urgent are listed; the table below has all {len(open_alerts)}.")
+with st.expander(f"All open alerts ({len(open_alerts)})"):
+    table_with_csv(open_alerts[["level", "kind", "client", "display_name", "since", "reason"]], "open-alerts.csv",
+                   "ov_alerts")
+
+if st.toggle("Show every client in this view", key="ov_show_clients"):
+    table_with_csv(clients_table(store, db, version, scope), "clients-adherence.csv", "ov_clients", column_config={
+        "client_id": None, "adherence": st.column_config.NumberColumn("Adherence", format="percent")})

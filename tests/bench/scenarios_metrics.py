@@ -1,0 +1,294 @@
+"""Benchmark scenarios for the analytics (issue 5), called by tests/bench/bench.py on the chain-sized
+demo practice. Each returns the figures it computed, so the bench can check that both ways agree.
+
+- ``scenario_overview``: every query behind the practice overview page, as the page runs them
+  (filter options, data version, metrics, alerts with the safety check), default filters.
+- ``scenario_metrics_only``: the overview metrics without alerts — the same work as the pandas
+  baseline, for the speed ratio.
+- ``scenario_client_detail``: everything the client page reads for one client.
+- ``scenario_pandas_baseline``: the same metrics computed the straightforward way: read the tables
+  into pandas, then merge / group / filter in pandas (load and compute times reported apart).
+
+``compare(sql, pandas)`` lists the figures on which the two disagree (empty when they agree); the
+unit tests run it on a small demo practice, so the baseline is a real second implementation of
+docs/metrics.md, not a stand-in.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core import alerts, metrics
+from core.store import Store
+
+DAYS = metrics.DEFAULT_DAYS
+
+
+def _summary(kpis: dict[str, Any], weekly: pd.DataFrame, groups: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    return {
+        **{k: kpis[k] for k in ("active_clients", "mean_adherence", "on_track_pct", "lapsed", "assessed",
+                                "improved_pct")},
+        "weekly_adherence": [float(v) for v in weekly["adherence"]],
+        **{f"{by}_mean_adherence": {str(g): (None if pd.isna(v) else float(v))
+                                    for g, v in zip(frame["group"], frame["mean_adherence"])}
+           for by, frame in groups.items()},
+    }
+
+
+def scenario_overview(store: Store, as_of: date) -> dict[str, Any]:
+    """All queries behind the overview page (no Streamlit cache): the figures and the alert count."""
+    metrics.filter_options(store)
+    metrics.data_version(store)
+    view, open_now = alerts.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
+    return {**_summary(view.kpis, view.weekly, view.groups), "open_alerts": len(open_now)}
+
+
+def scenario_metrics_only(store: Store, as_of: date) -> dict[str, Any]:
+    view = metrics.overview(store, metrics.Scope(as_of=as_of, days=DAYS))
+    return _summary(view.kpis, view.weekly, view.groups)
+
+
+def scenario_client_detail(store: Store, as_of: date, client_code: str | None = None) -> dict[str, Any]:
+    """Everything the client page reads, for one client (by default the lowest client code)."""
+    code = client_code or store.scalar("SELECT min(code) FROM clients")
+    client_id = metrics.find_client_id(store, code)
+    metrics.data_version(store)
+    detail, found = alerts.client_view(store, client_id, as_of, DAYS)
+    alerts.alert_history(store, client_id)
+    return {"client": code, "adherence": detail.summary and detail.summary["adherence"],
+            "sessions": len(detail.sessions), "assignments": len(detail.assignments), "alerts": len(found)}
+
+
+# -- the straightforward pandas implementation --------------------------------------------------
+
+def _load(store: Store) -> dict[str, pd.DataFrame]:
+    """Whole tables into pandas, the way a notebook would start."""
+    return {
+        "clients": store.query("SELECT id AS client_id, therapist, archived_at FROM clients"),
+        "segments": store.query("SELECT client_id, segment FROM client_segments"),
+        "assignments": store.query(
+            "SELECT id AS assignment_id, client_id, routine_id, routine_version, start_date, weeks,"
+            " sessions_per_week, end_date FROM assignments"),
+        "pauses": store.query("SELECT assignment_id, paused_from, paused_until FROM assignment_pauses"),
+        "items": store.query("SELECT routine_id, version AS routine_version, count(*) AS items FROM routine_items"
+                             " GROUP BY ALL"),
+        "logs": store.query(
+            "SELECT id AS session_id, client_id, routine_id AS named_routine, session_date, session_time,"
+            " exercises_done, exercises_prescribed, pain_before, pain_after FROM session_logs"),
+    }
+
+
+def _merged_pauses(pauses: pd.DataFrame) -> pd.DataFrame:
+    p = pauses[pauses["paused_until"].isna() | (pauses["paused_until"] >= pauses["paused_from"])].copy()
+    p["lo"] = pd.to_datetime(p["paused_from"])
+    p["hi"] = pd.to_datetime(p["paused_until"]).fillna(pd.Timestamp("2262-01-01"))
+    p = p.sort_values(["assignment_id", "lo", "hi"])
+    prev = p.groupby("assignment_id")["hi"].transform(lambda s: s.cummax().shift())
+    p["island"] = (prev.isna() | ((p["lo"] - prev).dt.days > 1)).groupby(p["assignment_id"]).cumsum()
+    return p.groupby(["assignment_id", "island"], as_index=False).agg(lo=("lo", "min"), hi=("hi", "max"))
+
+
+def _paused_days(merged: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
+    """(assignment_id, day) for every paused day in [lo, hi]."""
+    p = merged.assign(lo=merged["lo"].clip(lower=lo), hi=merged["hi"].clip(upper=hi))
+    p = p[p["hi"] >= p["lo"]]
+    if p.empty:
+        return pd.DataFrame({"assignment_id": pd.Series(dtype="int64"), "day": pd.Series(dtype="datetime64[ns]")})
+    p = p.assign(day=[pd.date_range(a, b) for a, b in zip(p["lo"], p["hi"])]).explode("day")
+    return p[["assignment_id", "day"]].drop_duplicates().astype({"day": "datetime64[ns]"})
+
+
+def _round(x: pd.Series | float) -> Any:
+    return np.round(x + 0.0, 3)
+
+
+def scenario_pandas_baseline(store: Store, as_of: date) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    t = _load(store)
+    t1 = time.perf_counter()
+    result = _pandas_metrics(t, as_of)
+    t2 = time.perf_counter()
+    return {**result, "load_ms": round((t1 - t0) * 1000, 1), "compute_ms": round((t2 - t1) * 1000, 1)}
+
+
+def _pandas_metrics(t: dict[str, pd.DataFrame], as_of: date) -> dict[str, Any]:
+    end = pd.Timestamp(as_of)
+    start = end - pd.Timedelta(days=DAYS - 1)
+    clients = t["clients"][t["clients"]["archived_at"].isna()]
+    a = t["assignments"].copy()
+    a["start"] = pd.to_datetime(a["start_date"])
+    a["last"] = pd.to_datetime(a["end_date"]).fillna(a["start"] + pd.to_timedelta(7 * a["weeks"] - 1, unit="D"))
+    a = a[a["client_id"].isin(clients["client_id"]) & (a["last"] >= a["start"])]
+    asg = a[(a["start"] <= end) & (a["last"] >= start)]
+    merged = _merged_pauses(t["pauses"])
+
+    # active days, one row per assignment-day of the period
+    days = asg.assign(day=[pd.date_range(max(s, start), min(e, end)) for s, e in zip(asg["start"], asg["last"])])
+    days = days.explode("day").dropna(subset=["day"]).astype({"day": "datetime64[ns]"})
+    paused = _paused_days(merged, start, end)
+    days = days.merge(paused.assign(paused=True), on=["assignment_id", "day"], how="left")
+    days = days[days["paused"].isna()]
+    days["week"] = days["day"] - pd.to_timedelta(days["day"].dt.day_of_week, unit="D")
+    weeks = days.groupby(["assignment_id", "client_id", "routine_id", "week"], as_index=False).agg(
+        active=("day", "size"), spw=("sessions_per_week", "first"))
+    weeks["expected"] = weeks["spw"] * weeks["active"] / 7.0
+
+    # attribution of sessions in [lo, as_of]
+    lo = min(start, asg["start"].min()) if len(asg) else start
+    logs = t["logs"].astype({"exercises_done": "float64", "exercises_prescribed": "float64",
+                             "pain_before": "float64", "pain_after": "float64"})
+    logs["date"] = pd.to_datetime(logs["session_date"])
+    logs = logs[(logs["date"] >= lo) & (logs["date"] <= end)]
+    cand = a[(a["start"] <= end) & (a["last"] >= lo)]
+    pairs = logs.merge(cand[["assignment_id", "client_id", "routine_id", "routine_version", "start", "last"]],
+                       on="client_id")
+    pairs = pairs[(pairs["date"] >= pairs["start"]) & (pairs["date"] <= pairs["last"])]
+    all_paused = _paused_days(merged, lo, end).rename(columns={"day": "date"})
+    pairs = pairs.merge(all_paused.assign(paused=True), on=["assignment_id", "date"], how="left")
+    pairs["paused"] = pairs["paused"].fillna(False).astype(bool)
+    pairs = pairs[(pairs["named_routine"] == pairs["routine_id"]) | (pairs["named_routine"].isna() & ~pairs["paused"])]
+    pairs = pairs.sort_values(["session_id", "start", "assignment_id"], ascending=[True, False, False])
+    attr = pairs.drop_duplicates("session_id").merge(t["items"], on=["routine_id", "routine_version"], how="left")
+    attr["items"] = attr["items"].astype("float64")
+    prescribed = attr["exercises_prescribed"].where(attr["exercises_prescribed"] > 0)
+    prescribed = prescribed.fillna(attr["items"].where(attr["items"] > 0)).fillna(attr["exercises_done"])
+    attr["completion"] = np.where(attr["exercises_done"].isna(), 1.0,
+                                  np.where(attr["exercises_done"] <= 0, 0.0,
+                                           np.minimum(1.0, attr["exercises_done"] / prescribed)))
+    attr = attr[attr["assignment_id"].isin(asg["assignment_id"])]
+
+    counted = attr[~attr["paused"] & (attr["date"] >= start)].copy()
+    counted["week"] = counted["date"] - pd.to_timedelta(counted["date"].dt.day_of_week, unit="D")
+    done = counted.groupby(["assignment_id", "week"], as_index=False)["completion"].sum()
+    weeks = weeks.merge(done, on=["assignment_id", "week"], how="left").fillna({"completion": 0.0})
+    weeks["credited"] = np.minimum(weeks["completion"], weeks["expected"])
+
+    # per client: adherence, last session, lapse, status
+    per = weeks.groupby("client_id", as_index=False).agg(expected=("expected", "sum"), credited=("credited", "sum"),
+                                                         active=("active", "sum"))
+    per = per[per["active"] > 0]
+    per["adherence"] = _round(per["credited"] / per["expected"])
+    all_logs = t["logs"][pd.to_datetime(t["logs"]["session_date"]) <= end]
+    last = all_logs.groupby("client_id")["session_date"].max().rename("last_session")
+    per = per.merge(last, left_on="client_id", right_index=True, how="left")
+    started = asg[asg["start"] <= end].copy()
+    started["upto"] = started["last"].clip(upper=end)
+    overlap = merged.merge(started[["assignment_id", "start", "upto"]], on="assignment_id")
+    overlap["n"] = ((overlap[["hi", "upto"]].min(axis=1) - overlap[["lo", "start"]].max(axis=1)).dt.days + 1).clip(lower=0)
+    overlap["now"] = (overlap["lo"] <= end) & (overlap["hi"] >= end)
+    pz = overlap.groupby("assignment_id").agg(n=("n", "sum"), now=("now", "any"))
+    started = started.merge(pz, left_on="assignment_id", right_index=True, how="left").fillna({"n": 0, "now": False})
+    started["days_active"] = (started["upto"] - started["start"]).dt.days + 1 - started["n"]
+    started["running"] = (started["last"] >= end) & ~started["now"].astype(bool)
+    by_client = started.groupby("client_id").agg(days=("days_active", "max"), running=("running", "any"))
+    eligible = set(by_client[(by_client["days"] >= metrics.LAPSE_DAYS) & by_client["running"]].index)
+    gap = (end - pd.to_datetime(per["last_session"])).dt.days
+    per["lapsed"] = per["client_id"].isin(eligible) & (per["last_session"].isna() | (gap > metrics.LAPSE_DAYS))
+    per["status"] = np.select(
+        [per["lapsed"], per["adherence"] >= metrics.ON_TRACK, per["adherence"] >= metrics.AT_RISK],
+        ["lapsed", "on_track", "at_risk"], default="low")
+
+    # pain response per assignment
+    scored = attr[attr["pain_before"].notna()].copy()
+    scored["time"] = scored["session_time"].astype(str).where(scored["session_time"].notna(), "00:00:00")
+    scored = scored.sort_values(["assignment_id", "date", "time", "session_id"])
+    g = scored.groupby("assignment_id")
+    pain = pd.DataFrame({"n": g.size(), "base": g.head(3).groupby("assignment_id")["pain_before"].mean(),
+                         "cur": g.tail(3).groupby("assignment_id")["pain_before"].mean()})
+    pain = pain.reindex(asg["assignment_id"]).fillna({"n": 0})
+    change = np.round(pain["cur"] - pain["base"], 6)
+    pct = np.round((pain["cur"] - pain["base"]) / pain["base"].replace(0, np.nan), 6)
+    pain["response"] = np.select(
+        [pain["n"] < metrics.MIN_SCORED, (change <= -metrics.MCID_POINTS) & (pct <= -metrics.MCID_FRACTION),
+         change >= metrics.MCID_POINTS], ["insufficient_data", "improved", "worse"], default="unchanged")
+    assessed = pain[pain["response"] != "insufficient_data"]
+
+    # overview figures
+    cw = weeks.groupby(["client_id", "week"], as_index=False)[["expected", "credited"]].sum()
+    cw = cw[cw["expected"] > 0]
+    cw["adherence"] = _round(cw["credited"] / cw["expected"])
+    weekly = cw.groupby("week")["adherence"].mean().sort_index()
+    segs = per.merge(t["segments"], on="client_id", how="left").fillna({"segment": "none"})
+    ther = per.merge(clients, on="client_id", how="left").fillna({"therapist": "(none)"})
+    by_asg = weeks.groupby(["assignment_id", "routine_id"], as_index=False).agg(
+        e=("expected", "sum"), c=("credited", "sum"), active=("active", "sum"))
+    by_asg = by_asg[by_asg["active"] > 0]
+    by_asg["adherence"] = _round(by_asg["c"] / by_asg["e"])
+    kpis = {
+        "active_clients": int(len(per)),
+        "mean_adherence": None if per.empty else float(_round(per["adherence"].mean())),
+        "on_track_pct": None if per.empty else float(_round((per["status"] == "on_track").mean())),
+        "lapsed": int((per["status"] == "lapsed").sum()),
+        "assessed": int(len(assessed)),
+        "improved_pct": None if assessed.empty else float(_round((assessed["response"] == "improved").mean())),
+    }
+    groups = {
+        "segment": segs.groupby("segment")["adherence"].mean(),
+        "routine": by_asg.groupby("routine_id")["adherence"].mean(),
+        "therapist": ther.groupby("therapist")["adherence"].mean(),
+    }
+    return {
+        **kpis,
+        "weekly_adherence": [float(v) for v in _round(weekly)],
+        **{f"{by}_mean_adherence": {str(k): float(_round(v)) for k, v in s.items()} for by, s in groups.items()},
+    }
+
+
+def compare(sql: dict[str, Any], pandas: dict[str, Any], tolerance: float = 0.0015) -> list[str]:
+    """The figures on which the two implementations disagree (beyond rounding of a mean)."""
+    problems = []
+    for key, want in sql.items():
+        if key in ("open_alerts", "load_ms", "compute_ms"):
+            continue
+        got = pandas.get(key)
+        if isinstance(want, dict):
+            for group in sorted(set(want) | set(got or {})):
+                a, b = want.get(group), (got or {}).get(group)
+                if a is None or b is None or abs(a - b) > tolerance:
+                    if not (a is None and b is None):
+                        problems.append(f"{key}[{group}]: sql {a} pandas {b}")
+        elif isinstance(want, list):
+            if len(want) != len(got or []) or any(abs(x - y) > tolerance for x, y in zip(want, got)):
+                problems.append(f"{key}: sql {want} pandas {got}")
+        elif isinstance(want, float) or isinstance(got, float):
+            if want is None or got is None or abs(want - got) > tolerance:
+                problems.append(f"{key}: sql {want} pandas {got}")
+        elif want != got:
+            problems.append(f"{key}: sql {want} pandas {got}")
+    return problems
+
+
+def bench(store: Store, as_of: date, runs: int = 5) -> dict[str, Any]:
+    """Median timings of every scenario on ``store`` plus the speed ratio and the agreement check;
+    for running this file on its own: ``python -m tests.bench.scenarios_metrics DB AS_OF``."""
+    def median_ms(fn) -> tuple[float, Any]:
+        samples, out = [], None
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            out = fn()
+            samples.append((time.perf_counter() - t0) * 1000)
+        return round(float(np.median(samples)), 1), out
+
+    overview_ms, overview = median_ms(lambda: scenario_overview(store, as_of))
+    metrics_ms, sql = median_ms(lambda: scenario_metrics_only(store, as_of))
+    client_ms, _ = median_ms(lambda: scenario_client_detail(store, as_of))
+    pandas_ms, frame = median_ms(lambda: scenario_pandas_baseline(store, as_of))
+    return {"overview_ms": overview_ms, "metrics_only_ms": metrics_ms, "client_detail_ms": client_ms,
+            "pandas_ms": pandas_ms, "pandas_load_ms": frame["load_ms"], "pandas_compute_ms": frame["compute_ms"],
+            "ratio_pandas_over_sql": round(pandas_ms / metrics_ms, 1) if metrics_ms else None,
+            "ratio_pandas_compute_over_sql": round(frame["compute_ms"] / metrics_ms, 1) if metrics_ms else None,
+            "open_alerts": overview["open_alerts"], "disagreements": compare(sql, frame)}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    with Store(sys.argv[1]) as s:
+        day = date.fromisoformat(sys.argv[2]) if len(sys.argv) > 2 else date.today()
+        print(json.dumps(bench(s, day), indent=2, default=str))

@@ -1,0 +1,52 @@
+"""In a real browser: sign in, land on the practice overview, click an alert, arrive on that client."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from core import auth
+from core.content import sync_library
+from core.store import Store
+from tests.practice_rows import add_assignment, add_client, add_routine, add_session
+
+PASSWORD = "a long enough test password"
+
+
+@pytest.fixture
+def flagged_practice(db_path: Path) -> str:
+    """An owner account and two clients on a routine; Rosa's note of three days ago mentions saddle
+    numbness (a critical alert). Dates are relative to today, the page's default as_of."""
+    today = date.today()
+    with Store(db_path) as store:
+        sync_library(store)
+        auth.create_user(store, "cli", "olga", "owner", PASSWORD)
+        add_routine(store, "r-three", 3)
+        rosa = add_client(store, "RF1", name="Rosa Flag", segments=("runner",))
+        calm = add_client(store, "OK1", name="Otto Calm", segments=("runner",))
+        for cid in (rosa, calm):
+            add_assignment(store, cid, "r-three", today - timedelta(days=20), weeks=6, sessions_per_week=3)
+            add_session(store, cid, today - timedelta(days=5), "r-three")
+        add_session(store, rosa, today - timedelta(days=3), "r-three", notes="numb in the saddle area",
+                    red_flags="saddle_numbness")
+    return "RF1"
+
+
+def test_click_an_alert_on_the_overview_and_land_on_that_client(flagged_practice: str, db_path: Path,
+                                                                live_app: str, page) -> None:
+    page.goto(live_app)
+    page.get_by_label("Username").fill("olga")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Practice overview")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("possible cauda equina signs").first).to_be_visible()
+    page.get_by_role("link", name="RF1 · Rosa Flag").first.click()
+
+    expect(page).to_have_url(re.compile(r"/client\?client=RF1$"), timeout=30_000)
+    expect(page.get_by_role("heading", name="RF1 · Rosa Flag")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Acknowledge").first).to_be_visible()

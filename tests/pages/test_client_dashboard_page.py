@@ -1,0 +1,118 @@
+"""The client page in AppTest: reached with ?client=CODE, figures as computed by hand, charts, notes,
+history, and acknowledging an alert with a note (owners and therapists only).
+
+Client Z (as_of Sun 2025-03-23 from the URL, 14 days = W11 and W12): r-six 7/wk from 03-10 for
+2 weeks, sessions 03-11, 03-18 and 03-20 -> 3 of 14 expected -> 0.214 ("21%"), low. The 03-20
+note is tagged saddle_numbness: a critical red-flag alert; low adherence is a medium alert.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.store import Store
+from tests.practice_rows import add_assignment, add_client, add_routine, add_session
+
+URL = {"client": "Z", "as_of": "2025-03-23", "days": "14"}
+
+
+@pytest.fixture
+def practice_db(app_db: Path) -> dict[str, int]:
+    from core.content import sync_library
+
+    with Store(app_db) as store:
+        sync_library(store)
+        add_routine(store, "r-six", 6)
+        z = add_client(store, "Z", segments=("runner",), therapist="Ana", name="Zoë Cole")
+        other = add_client(store, "Q", name="Quinn")
+        aid = add_assignment(store, z, "r-six", date(2025, 3, 10), weeks=2, sessions_per_week=7)
+        add_session(store, z, date(2025, 3, 11), "r-six", pain_before=5, pain_after=4)
+        add_session(store, z, date(2025, 3, 18), "r-six", pain_before=5, pain_after=3.5)
+        red = add_session(store, z, date(2025, 3, 20), "r-six", pain_before=6, pain_after=6,
+                          notes="numb in the **saddle** area", red_flags="saddle_numbness")
+    return {"client": z, "other": other, "assignment": aid, "red_session": red}
+
+
+def open_client(at: AppTest, **query: str) -> AppTest:
+    at.run()
+    at.switch_page("pages/client_dashboard.py")
+    at.query_params = dict(query)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def table(at: AppTest, column: str):
+    """The first table with this column (tables are not widgets, so they have no key in AppTest)."""
+    return next(df.value for df in at.dataframe if column in df.value.columns)
+
+
+def test_client_page_shows_the_clients_figures_and_charts(app: AppTest, practice_db: dict) -> None:
+    at = open_client(app, **URL)
+    assert at.header[0].value == "Z · Zoë Cole"
+    got = shown(at)
+    assert (got["Adherence"], got["Status"], got["Sessions counted"], got["Open alerts"]) == ("21%", "low", "3 of 14", "2")
+    assert len(at.get("plotly_chart")) == 4            # calendar, weekly, pain, relief
+    notes = table(at, "warning_signs")
+    assert list(notes["notes"]) == ["numb in the **saddle** area"]
+    assert list(notes["warning_signs"]) == ["Numbness in the saddle area"]
+    sessions = table(at, "counted")
+    assert list(sessions["relief"]) == [1.0, 1.5, 0.0] and list(sessions["counted"]) == [True, True, True]
+    assignments = table(at, "state")
+    assert list(assignments["routine_id"]) == ["r-six"] and list(assignments["state"]) == ["active"]   # its last day
+    assert at.query_params == URL
+    assert len(at.get("download_button")) == len(at.dataframe)
+
+
+def test_acknowledging_an_alert_moves_it_to_history(app: AppTest, app_db: Path, practice_db: dict) -> None:
+    at = open_client(app, **URL)
+    key = f"red_flag:c{practice_db['client']}:s{practice_db['red_session']}"
+    at.text_input(key=f"ack_note_{key}").input("Phoned her; GP appointment today")
+    at.button(key=f"FormSubmitter:ack_{key}-Acknowledge").click().run()
+    assert not at.exception, at.exception
+    assert shown(at)["Open alerts"] == "1"
+    history = table(at, "acknowledged_by")
+    assert list(history["note"]) == ["Phoned her; GP appointment today"]
+    assert list(history["acknowledged_by"]) == ["owner"]
+    from pages.common import get_store                            # the app's own open store
+
+    assert get_store().scalar("SELECT note FROM alert_acknowledgements") == "Phoned her; GP appointment today"
+
+
+def test_a_blank_note_is_refused_and_nothing_is_written(app: AppTest, practice_db: dict) -> None:
+    at = open_client(app, **URL)
+    key = f"red_flag:c{practice_db['client']}:s{practice_db['red_session']}"
+    at.button(key=f"FormSubmitter:ack_{key}-Acknowledge").click().run()
+    assert "write a short note" in at.error[0].value
+    assert shown(at)["Open alerts"] == "2"
+
+
+def test_viewers_see_alerts_but_cannot_acknowledge(app_as, practice_db: dict) -> None:
+    at = open_client(app_as("viewer"), **URL)
+    assert shown(at)["Open alerts"] == "2"
+    assert not [b for b in at.button if "Acknowledge" in (b.label or "")]
+
+
+def test_unknown_or_missing_client(app_as, practice_db: dict) -> None:
+    at = open_client(app_as("owner"), client="NOPE")
+    assert "No client with code" in at.warning[0].value and not at.metric
+    at = open_client(app_as("owner"))
+    assert "Enter a client code" in at.info[0].value and not at.metric
+
+
+def test_typing_a_code_opens_that_client_and_names_it_in_the_url(app: AppTest, practice_db: dict) -> None:
+    at = open_client(app, as_of="2025-03-23")
+    at.text_input(key="cd_code").input(" q ").run()
+    assert not at.exception
+    assert at.header[0].value == "Q · Quinn"
+    assert shown(at)["Adherence"] == "—"
+    assert "Nothing was expected" in at.info[0].value
+    assert at.query_params == {"client": "Q", "as_of": "2025-03-23"}

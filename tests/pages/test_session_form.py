@@ -1,0 +1,67 @@
+"""The "Log a session" form on the client page (AppTest): same checks as an import, warning signs."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from core.content import sync_library
+from core.store import Store, utcnow
+from pages.common import get_store
+
+TODAY = date.today()
+
+
+def prepare(db_path: Path) -> None:
+    """ANA on the daily psoas routine (6 exercises) since two weeks ago; BOB without a program."""
+    now = utcnow()
+    with Store(db_path) as store:
+        sync_library(store)
+        with store.transaction() as cur:
+            cur.execute("INSERT INTO clients (code, display_name, created_at, updated_at)"
+                        " VALUES ('ANA', 'Ana Silva', ?, ?), ('BOB', 'Bob Ray', ?, ?)", [now] * 4)
+            cur.execute("INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks,"
+                        " sessions_per_week, status, assigned_at) SELECT id, 'daily-psoas-routine', 1, ?, 6, 5,"
+                        " 'active', ? FROM clients WHERE code = 'ANA'", [TODAY - timedelta(days=14), now])
+
+
+def client_page(app_as, app_db: Path, code: str) -> AppTest:
+    at = app_as("therapist", "olga")
+    prepare(app_db)
+    at.run()
+    at.query_params["client"] = code
+    at.switch_page("pages/clients.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def submit(at: AppTest, code: str, **values) -> AppTest:
+    key = f"session_log_{code}"
+    for name, value in values.items():
+        widget = at.get(name.split(":")[0])
+        next(w for w in widget if w.key == f"{key}_{name.split(':')[1]}").set_value(value)
+    next(b for b in at.button if b.label == "Log session").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_typed_session_is_stored_with_defaults_and_flags(app_as, app_db: Path) -> None:
+    at = client_page(app_as, app_db, "ANA")
+    submit(at, "ANA", **{"number_input:done": 5, "number_input:before": 4.5, "number_input:after": 3.0,
+                         "text_area:notes": "felt dizzy when getting up"})
+    assert any(s.value.startswith("Session logged.") for s in at.success)
+    assert any("Dizziness or faintness" in w.value for w in at.warning)
+    rows = get_store().rows("SELECT session_date, routine_id, exercises_done, exercises_prescribed, pain_before,"
+                            " red_flags, source, entered_by FROM session_logs")
+    assert rows == [(TODAY, "daily-psoas-routine", 5, 6, 4.5, "dizziness", "manual", "olga")]
+
+
+def test_the_import_checks_refuse_a_session_without_a_routine_to_attach_to(app_as, app_db: Path) -> None:
+    at = client_page(app_as, app_db, "BOB")
+    submit(at, "BOB", **{"number_input:done": 3})
+    assert any("no routine given and the client has 0 active assignments" in e.value for e in at.error)
+    assert get_store().scalar("SELECT count(*) FROM session_logs") == 0
+    submit(at, "BOB", **{"selectbox:routine": "four-stretch-routine", "number_input:done": 3})
+    assert any("before the client's first program" in s.value for s in at.success)

@@ -1,0 +1,83 @@
+"""Plain-SQL rows for the analytics tests: clients, routines, assignments, pauses, session logs.
+
+The metrics and alerts tests build tiny practices whose every figure is computed by hand in the
+test's comments. They insert rows directly (no service functions), so they test the definitions
+alone and do not depend on the clients / routines / import code.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+from typing import Any
+
+from core.store import Store, utcnow
+
+
+def add_routine(store: Store, routine_id: str, items: int, *, sessions_per_week: int = 3, weeks: int = 4,
+                version: int = 1) -> None:
+    """A routine version with ``items`` exercises (exercise ids need not exist for the metrics)."""
+    now = utcnow()
+    with store.transaction() as cur:
+        if not cur.execute("SELECT 1 FROM routines WHERE id = ?", [routine_id]).fetchone():
+            cur.execute("INSERT INTO routines VALUES (?, ?, 'general', NULL, 'custom', NULL, ?, NULL, ?)",
+                        [routine_id, routine_id.replace("-", " ").title(), version, now])
+        cur.execute("INSERT INTO routine_versions VALUES (?, ?, ?, NULL, 1, ?, NULL, 'test', ?)",
+                    [routine_id, version, sessions_per_week, weeks, now])
+        for position in range(items):
+            cur.execute(
+                "INSERT INTO routine_items (routine_id, version, position, exercise_id) VALUES (?, ?, ?, ?)",
+                [routine_id, version, position, f"exercise-{position}"])
+
+
+def add_client(store: Store, code: str, *, segments: tuple[str, ...] = (), therapist: str | None = None,
+               name: str | None = None, archived: bool = False) -> int:
+    now = utcnow()
+    with store.transaction() as cur:
+        client_id = cur.execute(
+            "INSERT INTO clients (code, display_name, therapist, archived_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            [code, name or f"Client {code}", therapist, now if archived else None, now, now],
+        ).fetchone()[0]
+        for segment in segments:
+            cur.execute("INSERT INTO client_segments VALUES (?, ?)", [client_id, segment])
+    return int(client_id)
+
+
+def add_assignment(store: Store, client_id: int, routine_id: str, start: date, *, weeks: int = 4,
+                   sessions_per_week: int = 3, end_date: date | None = None, version: int = 1,
+                   status: str = "active") -> int:
+    with store.transaction() as cur:
+        return int(cur.execute(
+            "INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks,"
+            " sessions_per_week, end_date, status, assigned_by, assigned_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'test', ?) RETURNING id",
+            [client_id, routine_id, version, start, weeks, sessions_per_week, end_date, status, utcnow()],
+        ).fetchone()[0])
+
+
+def add_pause(store: Store, assignment_id: int, paused_from: date, paused_until: date | None) -> None:
+    with store.transaction() as cur:
+        cur.execute("INSERT INTO assignment_pauses VALUES (?, ?, ?)", [assignment_id, paused_from, paused_until])
+
+
+def add_session(store: Store, client_id: int, day: date, routine_id: str | None = None, *,
+                done: int | None = None, prescribed: int | None = None, pain_before: float | None = None,
+                pain_after: float | None = None, notes: str | None = None, red_flags: str | None = None,
+                at: time | None = None) -> int:
+    with store.transaction() as cur:
+        return int(cur.execute(
+            "INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,"
+            " exercises_prescribed, pain_before, pain_after, notes, red_flags, source, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', ?) RETURNING id",
+            [client_id, routine_id, day, at, done, prescribed, pain_before, pain_after, notes, red_flags, utcnow()],
+        ).fetchone()[0])
+
+
+def add_sessions(store: Store, client_id: int, days: list[date], routine_id: str | None = None,
+                 **values: Any) -> list[int]:
+    return [add_session(store, client_id, d, routine_id, **values) for d in days]
+
+
+def days(first: date, count: int, step: int = 1) -> list[date]:
+    """``count`` dates from ``first``, ``step`` days apart."""
+    return [first + timedelta(days=i * step) for i in range(count)]

