@@ -531,7 +531,8 @@ def _import_errors() -> Iterator[None]:
 def _cmd_logs_import(args: argparse.Namespace) -> Result:
     from core import logs_import as li
 
-    with _import_errors(), li.open_log_file(args.file) as log, _open_store(args) as store:
+    with _import_errors(), _open_store(args) as store:
+        log = li.read_log_file(args.file)
         saved = li.get_mapping(store, args.source)
         mapping = li.build_mapping(log.headers, saved.mapping if saved else None, li.parse_map_options(args.map))
         options = li.ImportOptions(source=args.source, mapping=mapping, date_order=args.date_order,

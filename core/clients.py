@@ -419,7 +419,7 @@ def _code_taken(store: Store, code: str, except_id: int | None = None) -> bool:
         [code, except_id]) > 0
 
 
-def _event(cur: Any, client_id: int, event: str, actor: str, detail: str | None = None) -> None:
+def record_client_event(cur: Any, client_id: int, event: str, actor: str, detail: str | None = None) -> None:
     cur.execute("INSERT INTO client_events (client_id, event, detail, actor, event_at) VALUES (?, ?, ?, ?, ?)",
                 [client_id, event, detail, actor, utcnow()])
 
@@ -436,10 +436,10 @@ def _write_sets(cur: Any, client_id: int, segments: tuple[str, ...], flags: tupl
         "SELECT flag FROM client_flags WHERE client_id = ?", [client_id]).fetchall()}
     for flag in sorted(old_flags - set(flags)):
         cur.execute("DELETE FROM client_flags WHERE client_id = ? AND flag = ?", [client_id, flag])
-        _event(cur, client_id, "flag_removed", actor, flag)
+        record_client_event(cur, client_id, "flag_removed", actor, flag)
     for flag in [f for f in flags if f not in old_flags]:
         cur.execute("INSERT INTO client_flags (client_id, flag) VALUES (?, ?)", [client_id, flag])
-        _event(cur, client_id, "flag_added", actor, flag)
+        record_client_event(cur, client_id, "flag_added", actor, flag)
 
 
 def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, as_of: date | None = None) -> Client:
@@ -459,7 +459,7 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
             [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
              "postpartum" in checked.flags, d.conditions, d.notes, now, now],
         ).fetchone()[0]
-        _event(cur, client_id, "created", actor)
+        record_client_event(cur, client_id, "created", actor)
         _write_sets(cur, client_id, checked.segments, checked.flags, actor)
     return get_client(store, client_id)
 
@@ -498,7 +498,7 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
             [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
              after["postpartum"], d.conditions, d.notes, utcnow(), client_id],
         )
-        _event(cur, client_id, "updated", actor, ",".join(changed))
+        record_client_event(cur, client_id, "updated", actor, ",".join(changed))
         _write_sets(cur, client_id, checked.segments, checked.flags, actor)
     return get_client(store, client_id)
 
@@ -527,7 +527,7 @@ def mark_pregnancy_ended(store: Store, client_id: int, ended_on: date, actor: st
         fields["flags"] = [*fields["flags"], "postpartum"]
     updated = update_client(store, client_id, fields, actor, as_of)
     with store.transaction() as cur:
-        _event(cur, client_id, "pregnancy_ended", actor, ended_on.isoformat())
+        record_client_event(cur, client_id, "pregnancy_ended", actor, ended_on.isoformat())
     return updated
 
 
@@ -541,7 +541,7 @@ def _set_archived(store: Store, client_id: int, archived: bool, actor: str) -> C
     with store.transaction() as cur:
         cur.execute("UPDATE clients SET archived_at = ?, updated_at = ? WHERE id = ?",
                     [utcnow() if archived else None, utcnow(), client_id])
-        _event(cur, client_id, "archived" if archived else "restored", actor)
+        record_client_event(cur, client_id, "archived" if archived else "restored", actor)
     return get_client(store, client_id)
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from core.assignments import review_unreviewed_assignments
 from core.auth import ensure_demo_owner
+from core.red_flags import tag_session_logs
 from core.store import Store, utcnow
 
 DEMO_SOURCE = "demo"
@@ -40,7 +41,7 @@ NEUTRAL_NOTES = (
     "Easier than last week.",
     "Did it after my run.",
 )
-# Notes that a person must look at; the importer's red-flag tagger recognises them.
+# Notes that a person must look at; core/red_flags.py tags them, as it does imported notes.
 WORRYING_NOTES = (
     "Some tingling in the left foot afterwards.",
     "Sharp pain in the hip on the lunge, stopped.",
@@ -342,6 +343,7 @@ def _insert(cur: Any, clients: pd.DataFrame, plans: pd.DataFrame, logs: pd.DataF
         """,
         [DEMO_SOURCE, batch_id, now],
     )
+    tag_session_logs(cur, "source = ?", [DEMO_SOURCE])  # the same tagger the importer uses
     for name in ("demo_clients", "demo_plans", "demo_logs"):
         cur.unregister(name)
     cur.execute("DROP TABLE demo_ids")

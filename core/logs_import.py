@@ -64,8 +64,10 @@ class BatchError(ValueError):
 class LogFile:
     """A session-log file, read far enough to map its columns.
 
-    For CSV, ``path`` is a UTF-8 copy DuckDB can read (the file itself when it already is UTF-8);
-    for XLSX, ``rows`` holds every non-empty row as text with its sheet row number.
+    A CSV is kept as UTF-8: ``path`` when the file on disk already is, else ``utf8`` (an upload,
+    or a file in another encoding, converted); DuckDB reads a temporary copy of ``utf8`` only
+    while the import stages it, so nothing is left behind. For XLSX, ``rows`` holds every
+    non-empty row as text with its sheet row number.
     """
 
     name: str
@@ -77,13 +79,8 @@ class LogFile:
     delimiter: str | None = None
     newline: str | None = None
     path: Path | None = None
+    utf8: bytes | None = field(default=None, repr=False)
     rows: list[tuple[int, list[str | None]]] | None = None
-    _temp: list[Path] = field(default_factory=list, repr=False)
-
-    def close(self) -> None:
-        for temp in self._temp:
-            temp.unlink(missing_ok=True)
-        self._temp.clear()
 
     def sample_frame(self) -> pd.DataFrame:
         """The first rows as a table under the file's headers, for the mapping screen."""
@@ -211,10 +208,7 @@ def _read_xlsx(raw: bytes) -> tuple[list[str], list[tuple[int, list[str | None]]
 
 
 def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFile:
-    """Read a CSV or XLSX export far enough to map it; raises ImportFileError for a bad file.
-
-    Call ``close()`` (or use ``open_log_file``) to remove the temporary UTF-8 copy, if one was made.
-    """
+    """Read a CSV or XLSX export far enough to map it; raises ImportFileError for a bad file."""
     if isinstance(source, bytes):
         raw, path = source, None
         name = name or "upload"
@@ -248,20 +242,20 @@ def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFil
     if path is not None and encoding in ("utf-8", "utf-8-sig"):
         log.path = path
     else:
-        with tempfile.NamedTemporaryFile("wb", suffix=".csv", prefix="routine-desk-import-", delete=False) as out:
-            out.write(text.lstrip("\ufeff").encode("utf-8"))
-        log.path = Path(out.name)
-        log._temp.append(log.path)
+        log.utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.lstrip("\ufeff").encode("utf-8")
     return log
 
 
 @contextmanager
-def open_log_file(source: Path | str | bytes, name: str | None = None) -> Iterator[LogFile]:
-    log = read_log_file(source, name)
-    try:
-        yield log
-    finally:
-        log.close()
+def _csv_path(log: LogFile) -> Iterator[Path]:
+    """A path DuckDB can read the CSV from: the file itself, or a temporary UTF-8 copy removed after."""
+    if log.path is not None:
+        yield log.path
+        return
+    with tempfile.NamedTemporaryFile("wb", suffix=".csv", prefix="routine-desk-import-") as out:
+        out.write(log.utf8 or b"")
+        out.flush()
+        yield Path(out.name)
 
 
 # -- column mapping -------------------------------------------------------------------------------
@@ -520,7 +514,8 @@ def _python_csv_rows(log: LogFile) -> Iterator[tuple[int, list[str], str | None]
     """Every record of the CSV by Python's lenient reader, numbered as a spreadsheet would (header 1)."""
     csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
     width = len(log.headers)
-    with open(log.path or "", encoding="utf-8-sig", newline="") as handle:
+    source = open(log.path, "rb") if log.path is not None else io.BytesIO(log.utf8 or b"")
+    with io.TextIOWrapper(source, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=log.delimiter or ",")
         try:
             next(reader, None)
@@ -542,15 +537,16 @@ def _stage_csv(cur: Any, log: LogFile, mapping: Mapping[str, str]) -> _Staged:
     for name in ("li_raw", "li_shape", "li_rejpos", "li_rej_errors", "li_rej_scans"):
         cur.execute(f"DROP TABLE IF EXISTS {name}")
     try:
-        cur.execute(
-            f"""
-            CREATE TEMP TABLE li_raw AS SELECT * FROM read_csv(
-                $path, header = true, auto_detect = false, delim = $delim, quote = '"', escape = '"',
-                new_line = '{log.newline}', columns = {columns}, store_rejects = true,
-                rejects_table = 'li_rej_errors', rejects_scan = 'li_rej_scans', max_line_size = 8388608)
-            """,
-            {"path": str(log.path), "delim": log.delimiter},
-        )
+        with _csv_path(log) as path:
+            cur.execute(
+                f"""
+                CREATE TEMP TABLE li_raw AS SELECT * FROM read_csv(
+                    $path, header = true, auto_detect = false, delim = $delim, quote = '"', escape = '"',
+                    new_line = '{log.newline}', columns = {columns}, store_rejects = true,
+                    rejects_table = 'li_rej_errors', rejects_scan = 'li_rej_scans', max_line_size = 8388608)
+                """,
+                {"path": str(path), "delim": log.delimiter},
+            )
     except duckdb.Error:
         for name in ("li_raw", "li_rej_errors", "li_rej_scans"):
             cur.execute(f"DROP TABLE IF EXISTS {name}")
@@ -654,9 +650,6 @@ class ImportResult:
         return self.read == self.accepted + self.rejected + self.duplicates
 
 
-PREVIEW_COLUMNS = ("row_no", "status", "reasons", *FIELDS, "red_flags")
-
-
 def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[dict[str, Any]]:
     rows = cur.execute(
         f"SELECT o.row_no, {staged.values}, to_json(o.reasons) FROM {staged.source}"
@@ -680,11 +673,21 @@ def _quarantine(cur: Any, log: LogFile, staged: _Staged, batch_id: int) -> None:
     )
 
 
+# Preview columns: the value as it will be stored (dates ISO, numbers read), else the text as written.
+_PREVIEW_VALUES = {
+    "client": "o.client", "session_date": "CAST(o.d AS VARCHAR)", "session_time": "CAST(o.t AS VARCHAR)",
+    "routine": "o.routine_id", "exercises_done": "CAST(o.done AS VARCHAR)",
+    "exercises_prescribed": "CAST(o.prescribed_i AS VARCHAR)", "duration_min": "CAST(o.duration_min_n AS VARCHAR)",
+    "pain_before": "CAST(o.pain_before_n AS VARCHAR)", "pain_after": "CAST(o.pain_after_n AS VARCHAR)",
+    "stiffness": "CAST(o.stiffness_n AS VARCHAR)", "notes": "o.notes", "session_id": "o.session_id",
+}
+
+
 def _preview(cur: Any, limit: int = 200) -> pd.DataFrame:
-    cols = ", ".join(f"o.{f}" for f in FIELDS)
+    cols = ", ".join(f"CASE WHEN o.status = 'rejected' THEN o.{f} ELSE {_PREVIEW_VALUES[f]} END AS {f}" for f in FIELDS)
     return cur.execute(
-        f"SELECT o.row_no, o.status, array_to_string(o.reasons, '; ') AS reasons, {cols}, o.red_flags"
-        f" FROM li_out o ORDER BY o.row_no LIMIT {int(limit)}"
+        f"SELECT o.row_no AS row, o.status, array_to_string(o.reasons, '; ') AS reasons, {cols},"
+        f" o.red_flags AS warning_signs FROM li_out o ORDER BY o.row_no LIMIT {int(limit)}"
     ).df()
 
 
@@ -763,8 +766,7 @@ def _write(cur: Any, store: Store, log: LogFile, staged: _Staged, result: Import
 def import_file(store: Store, source: Path | str | bytes, options: ImportOptions = ImportOptions(),
                 name: str | None = None, progress: Progress = _no_progress) -> ImportResult:
     """Read and import a CSV or XLSX file (a path, or the bytes of an upload named ``name``)."""
-    with open_log_file(source, name) as log:
-        return import_log_file(store, log, options, progress)
+    return import_log_file(store, read_log_file(source, name), options, progress)
 
 
 # -- batches ------------------------------------------------------------------------------------------

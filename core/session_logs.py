@@ -2,8 +2,9 @@
 
 A file import, a quarantined row that staff fixed, and a session typed into the client page all
 become rows of the same canonical shape (``FIELDS``, text as the source wrote it) in a temporary
-table ``li_in``; ``check_rows`` then validates, resolves and de-duplicates them in a few set-based
-DuckDB statements and leaves the verdict per row in ``li_out``. There is no second validator.
+table ``li_in``; ``prepare_rows`` reads their texts, ``check_rows`` validates, resolves and
+de-duplicates them in a few set-based DuckDB statements and leaves the verdict per row in
+``li_out``. There is no second validator.
 
 The rules (docs/import-format.md):
 
@@ -26,7 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -53,14 +54,12 @@ FIELD_HELP: dict[str, str] = {
     "notes": "what the client wrote",
     "session_id": "the source system's id for the session",
 }
-DateOrder = Literal["dmy", "mdy", "ymd"]
 DATE_ORDERS: tuple[str, ...] = ("dmy", "mdy", "ymd")
 DATE_ORDER_LABELS = {"dmy": "day-first (31/12/2024)", "mdy": "month-first (12/31/2024)",
                      "ymd": "year-first (24/12/31)"}
 
 MAX_COUNT = 200            # exercises in one session; more is a typo, and keeps INTEGER safe
 MAX_DURATION_MIN = 1440    # a session cannot last longer than a day
-EARLIEST_DATE = date(1900, 1, 1)
 
 # One process writes the database; imports, fixes and manual entries take turns so two of them
 # cannot both decide the same row is new.
@@ -183,19 +182,17 @@ def _number(column: str, scale: bool = False) -> str:
     return f"CASE WHEN isfinite({value}) THEN {value} END"
 
 
-def _hour(hh: str, ap: str) -> str:
-    """24-hour clock hour from the hour text and an optional am/pm marker (NULL when invalid)."""
+def _hour24(hh: str, ap: str) -> str:
+    """24-hour clock hour from an hour text and an am/pm marker text ('' when none); NULL when invalid."""
     hour = f"try_cast({hh} AS INTEGER)"
-    return (f"CASE WHEN {ap} = '' THEN {hour} WHEN {hour} NOT BETWEEN 1 AND 12 THEN NULL"
-            f" WHEN lower(left({ap}, 1)) = 'a' THEN {hour} % 12 ELSE {hour} % 12 + 12 END")
+    return (f"CASE WHEN {ap} = '' THEN {hour} WHEN {hour} BETWEEN 1 AND 12"
+            f" THEN {hour} % 12 + CASE WHEN lower(left({ap}, 1)) = 'p' THEN 12 ELSE 0 END END")
 
 
-def _time(h: str, mi: str, ss: str) -> str:
-    """TIME from hour, minute and second (texts for minute and second); NULL when out of range."""
-    m = f"try_cast({mi} AS INTEGER)"
-    s = f"try_cast(coalesce(nullif({ss}, ''), '0') AS INTEGER)"
-    return (f"CASE WHEN {h} BETWEEN 0 AND 23 AND {m} BETWEEN 0 AND 59 AND {s} BETWEEN 0 AND 59"
-            f" THEN make_time({h}, {m}, {s}) END")
+def _clock(h: str, mi: str, ss: str) -> str:
+    """TIME from hour, minute and second integers; NULL when out of range."""
+    return (f"CASE WHEN {h} BETWEEN 0 AND 23 AND {mi} BETWEEN 0 AND 59 AND {ss} BETWEEN 0 AND 59"
+            f" THEN make_time({h}, {mi}, {ss}) END")
 
 
 def _date_groups(column: str) -> str:
@@ -239,20 +236,31 @@ def prepare_rows(cur: Any) -> None:
     cleaned = ", ".join(f"{_clean(f)} AS {f}" for f in FIELDS)
     numbers = ", ".join(f"{_number(f, scale=f in SCALES)} AS {f}_n"
                         for f in ("exercises_done", "exercises_prescribed", "duration_min", *SCALES))
+    # Layers: texts cleaned; then the date and time patterns and numbers; then their parts as
+    # integers (each converted once); then the clock times.
     cur.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW li_p AS
-        SELECT *, dm.a <> '' AS numeric_date,
-               try_cast(dm.a AS INTEGER) AS da, try_cast(dm.b AS INTEGER) AS db, try_cast(dm.c AS INTEGER) AS dc,
-               length(dm.a) AS la, length(dm.c) AS lc
+        SELECT * EXCLUDE (dh, dmi, dss, th, tmi, tss),
+               {_clock('dh', 'dmi', 'dss')} AS clock_in_date, {_clock('th', 'tmi', 'tss')} AS clock_own
         FROM (
-            SELECT *, {_date_groups('session_date')} AS dm,
-                   CASE WHEN session_time IS NOT NULL
-                        THEN regexp_extract(session_time, {_lit(_TIME_RE)}, ['hh', 'mi', 'ss', 'ap']) END AS tm,
-                   CASE WHEN regexp_full_match(session_date, '[0-9]{{5}}([.][0-9]+)?')
-                        THEN try_cast(session_date AS DOUBLE) END AS serial,
-                   {numbers}
-            FROM (SELECT row_no, src, shape_reason, {cleaned} FROM li_in)
+            SELECT * EXCLUDE (dm, tm), dm.a <> '' AS numeric_date, dm.hh <> '' AS has_clock,
+                   try_cast(dm.a AS INTEGER) AS da, try_cast(dm.b AS INTEGER) AS db, try_cast(dm.c AS INTEGER) AS dc,
+                   length(dm.a) AS la, length(dm.c) AS lc,
+                   {_hour24('dm.hh', 'dm.ap')} AS dh, try_cast(dm.mi AS INTEGER) AS dmi,
+                   coalesce(try_cast(nullif(dm.ss, '') AS INTEGER), 0) AS dss,
+                   CASE WHEN tm.hh <> '' AND (tm.mi <> '' OR tm.ap <> '') THEN {_hour24('tm.hh', 'tm.ap')} END AS th,
+                   coalesce(try_cast(nullif(tm.mi, '') AS INTEGER), 0) AS tmi,
+                   coalesce(try_cast(nullif(tm.ss, '') AS INTEGER), 0) AS tss
+            FROM (
+                SELECT *, {_date_groups('session_date')} AS dm,
+                       CASE WHEN session_time IS NOT NULL
+                            THEN regexp_extract(session_time, {_lit(_TIME_RE)}, ['hh', 'mi', 'ss', 'ap']) END AS tm,
+                       CASE WHEN regexp_full_match(session_date, '[0-9]{{5}}([.][0-9]+)?')
+                            THEN try_cast(session_date AS DOUBLE) END AS serial,
+                       {numbers}
+                FROM (SELECT row_no, src, shape_reason, {cleaned} FROM li_in)
+            )
         )
         """
     )
@@ -437,7 +445,7 @@ def _parse_sql(opts: CheckOptions) -> str:
     is_serial = f"p.serial BETWEEN {_EXCEL_SERIAL[0]} AND {_EXCEL_SERIAL[1]}"
     text_formats = "[" + ", ".join(_lit(f) for f in _TEXT_DATE_FORMATS) + "]"
     return f"""
-        SELECT p.* EXCLUDE (dm, tm, serial, da, db, dc, la, lc, numeric_date),
+        SELECT p.* EXCLUDE (serial, da, db, dc, la, lc, numeric_date, has_clock, clock_in_date, clock_own),
                cm.client_id, coalesce(cm.matches, 0) AS client_matches,
                CASE WHEN {create} AND cm.matches = 0 AND length(cm.key) <= 120 THEN cm.key END AS new_client_key,
                rm.routine_id AS named_routine_id, coalesce(rm.matches, 0) AS routine_matches,
@@ -449,14 +457,11 @@ def _parse_sql(opts: CheckOptions) -> str:
                     ELSE CAST(try_strptime(p.session_date, {text_formats}) AS DATE)
                END AS d_raw,
                {_SHORT_SHAPE} AS short_shape,
-               CASE WHEN p.session_time IS NOT NULL THEN
-                        CASE WHEN p.tm.hh <> '' AND (p.tm.mi <> '' OR p.tm.ap <> '')
-                             THEN {_time(_hour('p.tm.hh', 'p.tm.ap'), "coalesce(nullif(p.tm.mi, ''), '0')", 'p.tm.ss')}
-                        END
-                    WHEN p.dm.hh <> '' THEN {_time(_hour('p.dm.hh', 'p.dm.ap'), 'p.dm.mi', 'p.dm.ss')}
+               CASE WHEN p.session_time IS NOT NULL THEN p.clock_own
+                    WHEN p.has_clock THEN p.clock_in_date
                     WHEN {is_serial} AND p.serial <> floor(p.serial) THEN CAST({serial_ts} AS TIME)
                END AS t,
-               (p.session_time IS NOT NULL OR p.dm.hh <> '') AS has_time
+               (p.session_time IS NOT NULL OR p.has_clock) AS has_time
         FROM li_p p
         LEFT JOIN li_cm cm ON cm.raw = p.client
         LEFT JOIN li_rm rm ON rm.raw = p.routine
@@ -656,7 +661,7 @@ def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int
     as the log wrote it, and the email when the text is one. Runs in the import's transaction, so
     an import that fails creates nobody.
     """
-    from core.clients import _event as record_client_event
+    from core.clients import record_client_event
     from core.clients import next_client_code
 
     start = int(next_client_code(store)[1:])

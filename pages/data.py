@@ -42,13 +42,11 @@ def _write(action, message) -> None:
 
 
 def _log_file(upload) -> li.LogFile | None:
-    """The uploaded file, read once per upload (the temporary copy is removed when it is replaced)."""
+    """The uploaded file, read once per upload."""
     held = st.session_state.get(FILE_KEY)
     if held and held[0] == upload.file_id:
         return held[1]
-    if held:
-        held[1].close()
-        st.session_state.pop(FILE_KEY, None)
+    st.session_state.pop(FILE_KEY, None)
     st.session_state.pop(RESULT_KEY, None)
     try:
         log = li.read_log_file(upload.getvalue(), upload.name)
@@ -127,6 +125,7 @@ def import_tab() -> None:
     upload = st.file_uploader("Session-log export (CSV — comma, semicolon or tab — or XLSX)",
                               type=["csv", "txt", "tsv", "xlsx"], key="data_upload")
     if upload is None:
+        st.session_state.pop(FILE_KEY, None)
         st.caption("Download the template in the Template tab, or upload your form, spreadsheet or booking-system "
                    "export as it is: the columns are matched below and you can correct the match.")
         return

@@ -45,3 +45,13 @@ def test_demo_data_is_consistent(store: Store) -> None:
     assert store.scalar("SELECT count(*) FROM clients c JOIN client_segments s ON s.client_id = c.id AND s.segment = 'pregnant' WHERE c.due_date IS NULL") == 0
     # assignments reference existing routine versions
     assert store.scalar("SELECT count(*) FROM assignments a LEFT JOIN routine_versions v ON v.routine_id = a.routine_id AND v.version = a.routine_version WHERE v.routine_id IS NULL") == 0
+
+
+def test_demo_notes_with_warning_signs_are_tagged_like_imported_ones(store: Store) -> None:
+    create_demo_practice(store, DemoSpec(clients=400, days=200, seed=5, as_of=date(2026, 3, 1)))
+    tagged = store.rows("SELECT notes, red_flags FROM session_logs WHERE red_flags IS NOT NULL AND red_flags <> ''")
+    assert tagged, "the demo should contain a few notes that need a person's attention"
+    assert {n for n, _ in tagged} <= {"Some tingling in the left foot afterwards.",
+                                       "Sharp pain in the hip on the lunge, stopped.", "Felt dizzy when I stood up."}
+    assert store.scalar("SELECT count(*) FROM session_logs WHERE notes = 'Felt looser afterwards.'"
+                        " AND coalesce(red_flags, '') <> ''") == 0

@@ -154,7 +154,7 @@ def test_file_reader_reports_what_it_found() -> None:
     log = li.read_log_file(csv_bytes(GOOD_ROWS, delimiter="\t", encoding="cp1252"), "export.txt")
     assert (log.delimiter, log.encoding) == ("\t", "cp1252")
     assert log.sample[0][8] == "Felt looser – “much” better"
-    log.close()
+    assert log.path is None and log.utf8.decode("utf-8").startswith("client\t")
 
 
 @pytest.mark.parametrize(("data", "message"), [
