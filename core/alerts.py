@@ -209,7 +209,10 @@ def _safety_alerts(store: Store, run: Pipeline) -> None:
     issue 3) into m_alerts: one alert per assignment, rule and level, naming its exercises."""
     from core.assignments import safety_changes_since_assignment
 
-    found = safety_changes_since_assignment(store, run.scope.as_of)
+    if run.scope.client_id is None:
+        found = safety_changes_since_assignment(store, run.scope.as_of)
+    else:  # one client's page: check only that client's assignments
+        found = safety_changes_since_assignment(store, run.scope.as_of, client_ids=run.scope.client_id)
     if found.empty:
         return
     in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_asg)" if run.scope.routines

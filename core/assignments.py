@@ -14,6 +14,7 @@ reviewed yet; the alerts list shows it and "review safety now" records it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -402,14 +403,21 @@ def move_to_latest_version(store: Store, assignment_id: int, on: date, actor: st
 
 # -- safety after assignment ---------------------------------------------------------------------
 
-def _active_subjects_sql() -> str:
-    """Active assignments on the date bound to ``?`` (three times), with their last safety check."""
+def _active_subjects_sql(client_ids: tuple[int, ...] | None = None) -> str:
+    """Active assignments on the date bound to ``?`` (three times), with their last safety check;
+    only those of ``client_ids`` when given. The last check is grouped from the events of those
+    assignments only (a correlated subquery would group the events of every assignment ever made)."""
+    clients = "" if client_ids is None else f" AND a.client_id IN ({', '.join(str(int(c)) for c in client_ids) or 'NULL'})"
     return (
-        "SELECT a.id AS subject_id, a.client_id, CAST(? AS DATE) AS on_date,"
-        " coalesce((SELECT max(ev.effective_date) FROM assignment_events ev WHERE ev.assignment_id = a.id"
-        "   AND ev.event IN ('assigned', 'safety_reviewed')), a.start_date) AS checked_on"
+        "WITH act AS (SELECT a.id, a.client_id, a.start_date"
         " FROM assignments a JOIN clients c ON c.id = a.client_id"
-        " WHERE c.archived_at IS NULL AND " + ACTIVE_ON_SQL.format(d="CAST(? AS DATE)")
+        " WHERE c.archived_at IS NULL AND " + ACTIVE_ON_SQL.format(d="CAST(? AS DATE)") + clients + "),"
+        " checks AS (SELECT ev.assignment_id, max(ev.effective_date) AS checked FROM assignment_events ev"
+        "   WHERE ev.event IN ('assigned', 'safety_reviewed') AND ev.assignment_id IN (SELECT id FROM act)"
+        "   GROUP BY ev.assignment_id)"
+        " SELECT act.id AS subject_id, act.client_id, CAST(? AS DATE) AS on_date,"
+        " coalesce(checks.checked, act.start_date) AS checked_on"
+        " FROM act LEFT JOIN checks ON checks.assignment_id = act.id"
     )
 
 
@@ -425,14 +433,19 @@ _NOT_REVIEWED = (
 )
 
 
-def safety_changes_since_assignment(store: Store, as_of: date) -> pd.DataFrame:
+def safety_changes_since_assignment(store: Store, as_of: date,
+                                    client_ids: int | Iterable[int] | None = None) -> pd.DataFrame:
     """Findings on ``as_of`` for active assignments that staff have not reviewed yet.
 
     One row per finding: client_id, assignment_id, rule_id, exercise_id, level, reason, since
     (the day it began to apply, never before the assignment's last safety check). The alerts
-    (issue 5) show these; "review safety now" on the client page clears them.
+    (issue 5) show these; "review safety now" on the client page clears them. ``client_ids`` (one
+    id or several) checks only those clients' assignments: the client page need not re-check the
+    whole practice.
     """
-    sql = findings_sql(_active_subjects_sql(), _ASSIGNMENT_ITEMS_SQL)
+    if client_ids is not None:
+        client_ids = (int(client_ids),) if isinstance(client_ids, int) else tuple(sorted({int(c) for c in client_ids}))
+    sql = findings_sql(_active_subjects_sql(client_ids), _ASSIGNMENT_ITEMS_SQL)
     return store.query(
         f"SELECT f.client_id, f.subject_id AS assignment_id, f.rule_id, f.exercise_id, f.level, f.reason, f.since"
         f" FROM ({sql}) f WHERE {_NOT_REVIEWED} ORDER BY f.client_id, f.subject_id, CASE f.level WHEN 'block' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END,"

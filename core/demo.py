@@ -140,10 +140,11 @@ def _clients(rng: np.random.Generator, n: int, as_of: date) -> pd.DataFrame:
         "knee_pain": rng.random(n) < 0.08,
         "hypermobility": rng.random(n) < 0.04,
         # adherence and pain story
-        "adherence0": rng.beta(6, 2, n),
-        "decay_per_week": rng.uniform(0.0, 0.06, n),
-        "drop_out_day": np.where(rng.random(n) < 0.15, rng.integers(20, 150, n), 10**6),
-        "pain0": np.round(rng.uniform(3, 7.5, n) * 2) / 2,
+        # about a third keep their habit; the others fade slowly, and one in eight stops reporting
+        "adherence0": rng.beta(14, 2, n),
+        "decay_per_week": np.where(rng.random(n) < 0.35, 0.0, rng.uniform(0.0, 0.035, n)),
+        "drop_out_day": np.where(rng.random(n) < 0.12, rng.integers(20, 150, n), 10**6),
+        "pain0": np.round(rng.uniform(2.5, 6.5, n) * 2) / 2,
         "pain_slope": np.select(
             [rng.random(n) < 0.6, rng.random(n) < 0.6], [rng.uniform(-0.35, -0.15, n), np.zeros(n)],
             default=rng.uniform(0.12, 0.3, n),
@@ -238,7 +239,7 @@ def _session_logs(rng: np.random.Generator, clients: pd.DataFrame, plans: pd.Dat
     day = day[keep]
     weeks_in = weeks_in[keep]
     prescribed = plan["item_count"].to_numpy()
-    partial = rng.random(n) < 0.2
+    partial = rng.random(n) < 0.12
     done = np.where(partial, np.maximum(0, prescribed - rng.integers(1, 4, n)), prescribed)
     pain = np.clip(client["pain0"].to_numpy() + client["pain_slope"].to_numpy() * weeks_in + rng.normal(0, 0.6, n), 0, 10)
     pain_before = np.round(pain * 2) / 2

@@ -236,14 +236,9 @@ def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(_lit(v) for v in values) + ")"
 
 
-def _reason_sql(rule: Rule) -> str:
-    """The reason text as a SQL expression, with {flags} and {count} filled in from the data."""
-    fills = {
-        "{flags}": ("(SELECT string_agg(l.label, ', ' ORDER BY l.label) FROM client_flags cf"
-                    " JOIN flag_labels l ON l.flag = cf.flag"
-                    f" WHERE cf.client_id = s.client_id AND cf.flag IN {_in(rule.flags_any or ('',))})"),
-        "{count}": "CAST(k.n AS VARCHAR)",
-    }
+def _reason_sql(rule: Rule, n: int) -> str:
+    """The reason text as a SQL expression, with {flags} (``state.labels_<n>``) and {count} filled in."""
+    fills = {"{flags}": f"s.labels_{n}", "{count}": "CAST(k.n AS VARCHAR)"}
     parts, text = [], rule.reason
     while True:
         found = [(text.find(k), k) for k in fills if k in text]
@@ -256,8 +251,8 @@ def _reason_sql(rule: Rule) -> str:
     return "(" + " || ".join(p for p in parts if p != "''") + ")"
 
 
-def _rule_sql(rule: Rule) -> str:
-    """One SELECT producing this rule's findings from the ``state``/``facts``/``items`` CTEs."""
+def _client_condition(rule: Rule, n: int) -> list[str]:
+    """The rule's conditions on the client (state columns; ``flags_<n>`` is computed in ``state``)."""
     where: list[str] = []
     if rule.pregnancy == "pregnant":
         where.append("s.pregnant")
@@ -271,23 +266,44 @@ def _rule_sql(rule: Rule) -> str:
     if rule.max_week is not None:
         where.append(f"s.week < {int(rule.max_week)}")
     if rule.flags_any:
-        where.append("EXISTS (SELECT 1 FROM client_flags cf WHERE cf.client_id = s.client_id"
-                     f" AND cf.flag IN {_in(rule.flags_any)})")
+        where.append(f"coalesce(s.flags_{n}, FALSE)")
+    return where
+
+
+def _flags_sql(rule: Rule, n: int) -> str:
+    """``flagged`` columns for the ``n``th rule, from one pass over the subjects' flags: whether the
+    client has one of its flags, their labels for the reason, and when the earliest of them was
+    last added (for ``since``)."""
+    among = f"flag IN {_in(rule.flags_any)}"
+    return (f"count(*) FILTER (WHERE {among}) > 0 AS flags_{n},"
+            f" string_agg(label, ', ' ORDER BY label) FILTER (WHERE {among}) AS labels_{n},"
+            f" CAST(min(last_added) FILTER (WHERE {among}) AS DATE) AS added_{n}")
+
+
+def _exercise_sql(rule: Rule, n: int) -> str:
+    """``facts`` column: the exercise has what this exercise rule reacts to (computed once per
+    exercise in the library, so each rule only joins the items it can fire on)."""
+    tagged = []
+    if rule.cautions_any:
+        tagged.append("EXISTS (SELECT 1 FROM exercise_tags t WHERE t.exercise_id = e.id"
+                      f" AND t.facet = 'caution' AND t.value IN {_in(rule.cautions_any)})")
+    if rule.positions_any:
+        tagged.append(f"e.position IN {_in(rule.positions_any)}")
+    where = ["(" + " OR ".join(tagged) + ")"] if tagged else []
+    if rule.lacks_audience:
+        where.append("NOT EXISTS (SELECT 1 FROM exercise_tags t WHERE t.exercise_id = e.id"
+                     f" AND t.facet = 'audience' AND t.value = {_lit(rule.lacks_audience)})")
+    return f"({' AND '.join(where) or 'TRUE'}) AS hit_{n}"
+
+
+def _rule_sql(rule: Rule, n: int) -> str:
+    """One SELECT producing this rule's (the ``n``th's) findings from the ``state``/``facts``/``items`` CTEs."""
+    where = _client_condition(rule, n)
     exercise, item_no, source = "CAST(NULL AS VARCHAR)", "CAST(NULL AS INTEGER)", "state s"
     if rule.scope == "exercise":
         exercise, item_no = "f.exercise_id", "f.item_no"
         source = "state s JOIN facts f ON f.subject_id = s.subject_id"
-        tagged = []
-        if rule.cautions_any:
-            tagged.append("EXISTS (SELECT 1 FROM exercise_tags t WHERE t.exercise_id = f.exercise_id"
-                          f" AND t.facet = 'caution' AND t.value IN {_in(rule.cautions_any)})")
-        if rule.positions_any:
-            tagged.append(f"f.body_position IN {_in(rule.positions_any)}")
-        if tagged:
-            where.append("(" + " OR ".join(tagged) + ")")
-        if rule.lacks_audience:
-            where.append("NOT EXISTS (SELECT 1 FROM exercise_tags t WHERE t.exercise_id = f.exercise_id"
-                         f" AND t.facet = 'audience' AND t.value = {_lit(rule.lacks_audience)})")
+        where.append(f"f.hit_{n}")
     elif rule.max_items_per_session is not None:
         source = ("state s JOIN (SELECT subject_id, coalesce(slot, '') AS slot, count(*) AS n FROM items"
                   " GROUP BY subject_id, coalesce(slot, '')) k ON k.subject_id = s.subject_id")
@@ -298,14 +314,10 @@ def _rule_sql(rule: Rule) -> str:
     if rule.min_week is not None:
         since.append(f"coalesce(s.due_date - {PREGNANCY_DAYS} + {7 * int(rule.min_week)}, s.checked_on)")
     if rule.flags_any:
-        since.append(
-            "coalesce((SELECT CAST(min(last_added) AS DATE) FROM (SELECT max(ev.event_at) AS last_added"
-            " FROM client_events ev JOIN client_flags cf ON cf.client_id = ev.client_id AND cf.flag = ev.detail"
-            f" WHERE ev.client_id = s.client_id AND ev.event = 'flag_added' AND ev.detail IN {_in(rule.flags_any)}"
-            " GROUP BY ev.detail) la), s.checked_on)")
+        since.append(f"coalesce(s.added_{n}, s.checked_on)")
     return (
         f"SELECT s.subject_id, s.client_id, {_lit(rule.id)} AS rule_id, {_lit(rule.level)} AS level,"
-        f" {exercise} AS exercise_id, {item_no} AS item_no, {_reason_sql(rule)} AS reason,"
+        f" {exercise} AS exercise_id, {item_no} AS item_no, {_reason_sql(rule, n)} AS reason,"
         f" least(greatest({', '.join(since)}), s.on_date) AS since"
         f" FROM {source} WHERE {' AND '.join(where) or 'TRUE'}"
     )
@@ -320,26 +332,45 @@ def findings_sql(subjects_sql: str, items_sql: str, rules: tuple[Rule, ...] = RU
     rule_id, level, exercise_id, item_no, reason, since. ``since`` is the day the finding began to
     hold as far as the data tells (pregnancy start, the week reached, the flag added), never before
     ``checked_on`` and never after ``on_date``.
+
+    Each rule's flag test is a column of ``state`` (once per subject) and each exercise rule's tag
+    test a column of ``facts`` (once per library exercise), so checking every active assignment of
+    a chain-sized practice joins only the items a rule can fire on.
     """
     preg = pregnancy_sql("c", "s.on_date")
     labels = ", ".join(f"({_lit(k)}, {_lit(v)})" for k, v in HEALTH_FLAGS.items())
     order = " ".join(f"WHEN {_lit(level)} THEN {n}" for n, level in enumerate(LEVELS))
+    flagged = [n for n, rule in enumerate(rules) if rule.flags_any]
+    flag_columns = "".join(f", {_flags_sql(rules[n], n)}" for n in flagged) or ", TRUE AS none"
+    flag_select = "".join(f", f.flags_{n}, f.labels_{n}, f.added_{n}" for n in flagged)
+    hit_columns = "".join(f", {_exercise_sql(rule, n)}" for n, rule in enumerate(rules) if rule.scope == "exercise")
     return f"""
         WITH subjects AS ({subjects_sql}),
         items AS ({items_sql}),
         flag_labels(flag, label) AS (VALUES {labels}),
-        state AS (
+        client_flag AS (  -- the subjects' flags: label, and when each was last added
+            SELECT cf.client_id, cf.flag, l.label,
+                   (SELECT max(ev.event_at) FROM client_events ev WHERE ev.client_id = cf.client_id
+                      AND ev.event = 'flag_added' AND ev.detail = cf.flag) AS last_added
+            FROM client_flags cf LEFT JOIN flag_labels l ON l.flag = cf.flag
+            WHERE cf.client_id IN (SELECT client_id FROM subjects)
+        ),
+        flagged AS (SELECT client_id{flag_columns} FROM client_flag GROUP BY client_id),
+        state AS MATERIALIZED (
             SELECT s.subject_id, s.client_id, s.on_date, s.checked_on, c.due_date,
                    {preg['pregnant']} AS pregnant, {preg['week']} AS week, {preg['over']} AS pregnancy_over,
                    (c.due_date IS NULL AND EXISTS (SELECT 1 FROM client_segments g
-                        WHERE g.client_id = c.id AND g.segment = 'pregnant')) AS stage_unknown
-            FROM subjects s JOIN clients c ON c.id = s.client_id
+                        WHERE g.client_id = c.id AND g.segment = 'pregnant')) AS stage_unknown{flag_select}
+            FROM subjects s JOIN clients c ON c.id = s.client_id LEFT JOIN flagged f ON f.client_id = s.client_id
         ),
-        facts AS (
-            SELECT i.subject_id, i.item_no, i.exercise_id, e.position AS body_position
-            FROM items i JOIN exercises e ON e.id = i.exercise_id
+        library AS (
+            SELECT e.id AS exercise_id, e.position AS body_position{hit_columns} FROM exercises e
         ),
-        found AS ({' UNION ALL '.join(_rule_sql(rule) for rule in rules)})
+        facts AS MATERIALIZED (
+            SELECT i.subject_id, i.item_no, i.exercise_id, e.* EXCLUDE (exercise_id)
+            FROM items i JOIN library e ON e.exercise_id = i.exercise_id
+        ),
+        found AS ({' UNION ALL '.join(_rule_sql(rule, n) for n, rule in enumerate(rules))})
         SELECT * FROM found
         ORDER BY subject_id, CASE level {order} END, item_no NULLS FIRST, rule_id
     """
