@@ -81,6 +81,7 @@ _EMAIL_SQL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 COUNTS = {"exercises_done": 0, "exercises_prescribed": 1}    # field -> lowest allowed
 SCALES = ("pain_before", "pain_after", "stiffness")          # 0-10 in half points
+_DATE_FIELDS = ("session_date", "session_time")              # read once per distinct text (li_dk)
 
 
 class DateOrderNeeded(ValueError):
@@ -220,12 +221,17 @@ _SHORT_SHAPE = "(numeric_date AND la <= 2 AND lc IN (2, 4))"
 # -- preparing rows -------------------------------------------------------------------------------
 
 _WORK_TABLES = ("li_status", "li_v", "li_cm", "li_rm", "li_cover", "li_dated", "li_asg", "li_ci", "li_given",
-                "li_items")
+                "li_items", "li_dk", "li_dd")
 
 
 def prepare_rows(cur: Any) -> None:
-    """li_p, a view over li_in: texts trimmed (blank is NULL), dates split into their parts,
-    numbers read. A view, not a table: each later statement reads only the columns it needs.
+    """li_p, a view over li_in: texts trimmed (blank is NULL), numbers read; and li_dk, each
+    distinct (session_date, session_time) text pair of the input with its date split into parts.
+
+    A file holds far fewer distinct dates than rows, so the date and time patterns run once per
+    distinct text and the rows join back to them (li_p's ``sd_raw``/``st_raw`` are the join keys:
+    the texts as the file wrote them). li_p is a view, not a table: each later statement reads only
+    the columns it needs.
 
     ``li_in`` must have ``row_no`` (unique), ``src`` (where the row came from, or NULL), the text
     columns in ``FIELDS`` and ``shape_reason`` (a problem found while reading the row, or NULL).
@@ -233,14 +239,22 @@ def prepare_rows(cur: Any) -> None:
     cur.execute("DROP VIEW IF EXISTS li_out")
     for name in _WORK_TABLES:
         cur.execute(f"DROP TABLE IF EXISTS {name}")
-    cleaned = ", ".join(f"{_clean(f)} AS {f}" for f in FIELDS)
+    cleaned = ", ".join(f"{_clean(f)} AS {f}" for f in FIELDS if f not in _DATE_FIELDS)
     numbers = ", ".join(f"{_number(f, scale=f in SCALES)} AS {f}_n"
                         for f in ("exercises_done", "exercises_prescribed", "duration_min", *SCALES))
-    # Layers: texts cleaned; then the date and time patterns and numbers; then their parts as
-    # integers (each converted once); then the clock times.
     cur.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW li_p AS
+        SELECT *, {numbers}
+        FROM (SELECT row_no, src, shape_reason, session_date AS sd_raw, session_time AS st_raw, {cleaned} FROM li_in)
+        """
+    )
+    # Layers: texts cleaned; then the date and time patterns; then their parts as integers (each
+    # converted once); then the clock times. first_rows: the key's first three row numbers (for
+    # the examples a date-order question shows).
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE li_dk AS
         SELECT * EXCLUDE (dh, dmi, dss, th, tmi, tss),
                {_clock('dh', 'dmi', 'dss')} AS clock_in_date, {_clock('th', 'tmi', 'tss')} AS clock_own
         FROM (
@@ -257,9 +271,12 @@ def prepare_rows(cur: Any) -> None:
                        CASE WHEN session_time IS NOT NULL
                             THEN regexp_extract(session_time, {_lit(_TIME_RE)}, ['hh', 'mi', 'ss', 'ap']) END AS tm,
                        CASE WHEN regexp_full_match(session_date, '[0-9]{{5}}([.][0-9]+)?')
-                            THEN try_cast(session_date AS DOUBLE) END AS serial,
-                       {numbers}
-                FROM (SELECT row_no, src, shape_reason, {cleaned} FROM li_in)
+                            THEN try_cast(session_date AS DOUBLE) END AS serial
+                FROM (SELECT sd_raw, st_raw, n, first_rows, {_clean('sd_raw')} AS session_date,
+                             {_clean('st_raw')} AS session_time
+                      FROM (SELECT session_date AS sd_raw, session_time AS st_raw, count(*) AS n,
+                                   min(row_no, 3) AS first_rows
+                            FROM li_in GROUP BY ALL))
             )
         )
         """
@@ -270,19 +287,25 @@ def date_evidence(cur: Any) -> DateEvidence:
     """Count the d/m/y-like dates of the prepared rows that only one order can read.
 
     Only the numeric day/month forms matter here, so a short regex serves (the full date
-    pattern costs several times more per row).
+    pattern costs several times more per row). It runs once per distinct date text (li_dk), each
+    counted as often as rows hold it.
     """
     short, day_first, month_first, examples = cur.execute(
         f"""
-        SELECT count(*) FILTER (short), count(*) FILTER (short AND a > 12 AND b <= 12),
-               count(*) FILTER (short AND b > 12 AND a <= 12), min_by(session_date, row_no, 3) FILTER (short)
-        FROM (SELECT row_no, session_date, x.a <> '' AS short, try_cast(x.a AS INTEGER) AS a,
-                     try_cast(x.b AS INTEGER) AS b
-              FROM (SELECT row_no, session_date,
-                           regexp_extract(session_date, {_lit(_SHORT_DATE_RE)}, ['a', 'b']) AS x FROM li_p))
+        WITH k AS (
+            SELECT session_date, n, first_rows, x.a <> '' AS short, try_cast(x.a AS INTEGER) AS a,
+                   try_cast(x.b AS INTEGER) AS b
+            FROM (SELECT session_date, n, first_rows,
+                         regexp_extract(session_date, {_lit(_SHORT_DATE_RE)}, ['a', 'b']) AS x FROM li_dk)
+        )
+        SELECT (SELECT coalesce(sum(n), 0) FROM k WHERE short),
+               (SELECT coalesce(sum(n), 0) FROM k WHERE short AND a > 12 AND b <= 12),
+               (SELECT coalesce(sum(n), 0) FROM k WHERE short AND b > 12 AND a <= 12),
+               (SELECT min_by(session_date, row_no, 3)
+                FROM (SELECT session_date, unnest(first_rows) AS row_no FROM k WHERE short))
         """
     ).fetchone()
-    return DateEvidence(short, day_first, month_first, tuple(examples or ()))
+    return DateEvidence(int(short), int(day_first), int(month_first), tuple(examples or ()))
 
 
 def resolve_date_order(evidence: DateEvidence, requested: str | None, fallback: str | None = None) -> str | None:
@@ -437,34 +460,48 @@ def _assignment_tables(cur: Any) -> None:
     )
 
 
-def _parse_sql(opts: CheckOptions) -> str:
-    """The SELECT reading each prepared row: client and named routine matched, date and time read
-    under the file's order."""
-    create = "TRUE" if opts.create_clients else "FALSE"
-    serial_ts = "TIMESTAMP '1899-12-30' + to_microseconds(CAST(round(p.serial * 86400000000) AS BIGINT))"
-    is_serial = f"p.serial BETWEEN {_EXCEL_SERIAL[0]} AND {_EXCEL_SERIAL[1]}"
+def _date_table(cur: Any, opts: CheckOptions) -> None:
+    """li_dd: each distinct date text pair of li_dk read under the file's order (date, time, and
+    the flags the reasons need), once per pair rather than once per row."""
+    serial_ts = "TIMESTAMP '1899-12-30' + to_microseconds(CAST(round(serial * 86400000000) AS BIGINT))"
+    is_serial = f"serial BETWEEN {_EXCEL_SERIAL[0]} AND {_EXCEL_SERIAL[1]}"
     text_formats = "[" + ", ".join(_lit(f) for f in _TEXT_DATE_FORMATS) + "]"
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE li_dd AS
+        SELECT sd_raw, st_raw, session_date, session_time,
+               CASE WHEN session_date IS NULL THEN NULL
+                    WHEN numeric_date THEN {_short_date(opts.date_order)}
+                    WHEN {is_serial} THEN CAST({serial_ts} AS DATE)
+                    WHEN regexp_full_match(session_date, '[0-9]{{8}}')
+                        THEN CAST(try_strptime(session_date, '%Y%m%d') AS DATE)
+                    ELSE CAST(try_strptime(session_date, {text_formats}) AS DATE)
+               END AS d_raw,
+               {_SHORT_SHAPE} AS short_shape,
+               CASE WHEN session_time IS NOT NULL THEN clock_own
+                    WHEN has_clock THEN clock_in_date
+                    WHEN {is_serial} AND serial <> floor(serial) THEN CAST({serial_ts} AS TIME)
+               END AS t,
+               (session_time IS NOT NULL OR has_clock) AS has_time
+        FROM li_dk
+        """
+    )
+
+
+def _parse_sql(opts: CheckOptions) -> str:
+    """The SELECT reading each prepared row: client and named routine matched, date and time
+    (li_dd) joined by the texts the row holds."""
+    create = "TRUE" if opts.create_clients else "FALSE"
     return f"""
-        SELECT p.* EXCLUDE (serial, da, db, dc, la, lc, numeric_date, has_clock, clock_in_date, clock_own),
+        SELECT p.* EXCLUDE (sd_raw, st_raw), dd.session_date, dd.session_time,
                cm.client_id, coalesce(cm.matches, 0) AS client_matches,
                CASE WHEN {create} AND cm.matches = 0 AND length(cm.key) <= 120 THEN cm.key END AS new_client_key,
                rm.routine_id AS named_routine_id, coalesce(rm.matches, 0) AS routine_matches,
-               CASE WHEN p.session_date IS NULL THEN NULL
-                    WHEN p.numeric_date THEN {_short_date(opts.date_order)}
-                    WHEN {is_serial} THEN CAST({serial_ts} AS DATE)
-                    WHEN regexp_full_match(p.session_date, '[0-9]{{8}}')
-                        THEN CAST(try_strptime(p.session_date, '%Y%m%d') AS DATE)
-                    ELSE CAST(try_strptime(p.session_date, {text_formats}) AS DATE)
-               END AS d_raw,
-               {_SHORT_SHAPE} AS short_shape,
-               CASE WHEN p.session_time IS NOT NULL THEN p.clock_own
-                    WHEN p.has_clock THEN p.clock_in_date
-                    WHEN {is_serial} AND p.serial <> floor(p.serial) THEN CAST({serial_ts} AS TIME)
-               END AS t,
-               (p.session_time IS NOT NULL OR p.has_clock) AS has_time
+               dd.d_raw, dd.short_shape, dd.t, dd.has_time
         FROM li_p p
         LEFT JOIN li_cm cm ON cm.raw = p.client
         LEFT JOIN li_rm rm ON rm.raw = p.routine
+        LEFT JOIN li_dd dd ON dd.sd_raw IS NOT DISTINCT FROM p.sd_raw AND dd.st_raw IS NOT DISTINCT FROM p.st_raw
     """
 
 
@@ -477,8 +514,9 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
     client was given in more than one version (the one started last on or before the day). They
     are resolved first, into small tables, re-reading only those rows.
     """
-    for name in ("li_asg", "li_ci", "li_given", "li_items", "li_cover", "li_dated"):
+    for name in ("li_asg", "li_ci", "li_given", "li_items", "li_cover", "li_dated", "li_dd"):
         cur.execute(f"DROP TABLE IF EXISTS {name}")
+    _date_table(cur, opts)
     cur.execute("CREATE TEMP TABLE li_items AS SELECT routine_id, version, count(*) AS n FROM routine_items GROUP BY ALL")
     _assignment_tables(cur)
     dated = f"SELECT *, CASE WHEN d_raw BETWEEN DATE '1900-01-01' AND $as_of THEN d_raw END AS d FROM ({_parse_sql(opts)})"
