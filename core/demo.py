@@ -24,6 +24,8 @@ from core.red_flags import tag_session_logs
 from core.store import Store, utcnow
 
 DEMO_SOURCE = "demo"
+# Bump when the generator's output changes, so cached benchmark practices are rebuilt.
+GENERATOR_VERSION = 2
 
 FIRST_NAMES = (
     "Amira", "Ben", "Carla", "Dev", "Elif", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kaia", "Liam",

@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from core.content import sync_library  # noqa: E402
-from core.demo import DemoSpec, create_demo_practice  # noqa: E402
+from core.demo import GENERATOR_VERSION, DemoSpec, create_demo_practice  # noqa: E402
 from core.store import Store  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
@@ -48,7 +48,7 @@ def timed(fn: Callable[[], object], runs: int = RUNS) -> float:
 
 def chain_db() -> Path:
     """The chain-sized practice, built once and reused by later bench runs."""
-    path = BENCH_DIR / f"chain-{CHAIN_SPEC.clients}-{CHAIN_SPEC.days}-{CHAIN_SPEC.seed}.duckdb"
+    path = BENCH_DIR / f"chain-v{GENERATOR_VERSION}-{CHAIN_SPEC.clients}-{CHAIN_SPEC.days}-{CHAIN_SPEC.seed}.duckdb"
     if not path.exists():
         BENCH_DIR.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
