@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.auth import ROLES
 from core.store import StoreError
 from pages.common import account_box, get_store, staff_session
 
-STAFF = ("owner", "therapist", "viewer")
+STAFF = ROLES  # every staff role
 
 
 @dataclass(frozen=True)
