@@ -32,7 +32,7 @@ from core.demo import GENERATOR_VERSION, DemoSpec, create_demo_practice  # noqa:
 from core.store import Store  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
-CHAIN_SPEC = DemoSpec(clients=10_000, days=1400, seed=11, as_of=date(2026, 11, 1))  # ~2,000,000 logs
+CHAIN_SPEC = DemoSpec(clients=10_000, days=570, seed=11, as_of=date(2026, 11, 1))  # ~2,000,000 logs
 RUNS = 5
 
 
