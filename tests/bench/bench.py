@@ -11,6 +11,7 @@ cached under var/bench/.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import resource
 import shutil
@@ -61,8 +62,11 @@ def chain_db() -> Path:
 
 
 def working_copy(name: str) -> Path:
-    """A private copy of the chain database, so write scenarios never touch the cache."""
-    target = Path(tempfile.mkdtemp(prefix="rd-bench-")) / f"{name}.duckdb"
+    """A private copy of the chain database, so write scenarios never touch the cache; removed
+    when the scenario's process exits."""
+    folder = tempfile.mkdtemp(prefix="rd-bench-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    target = Path(folder) / f"{name}.duckdb"
     shutil.copyfile(chain_db(), target)
     return target
 
@@ -133,11 +137,21 @@ def scenario_analytics() -> dict:
         return bench(store, CHAIN_SPEC.as_of)
 
 
+def scenario_analytics_app() -> dict:
+    """Issue 5 through Streamlit: an AppTest run of the overview, and a real server's peak memory
+    after a browser opened the overview and a client (see scenarios_app.py)."""
+    from scenarios_app import scenario_overview_apptest, scenario_server_memory
+
+    db = working_copy("app")
+    return {**scenario_overview_apptest(db, CHAIN_SPEC.as_of), **scenario_server_memory(db, CHAIN_SPEC.as_of)}
+
+
 SCENARIOS: dict[str, Callable[[], dict]] = {
     "library_load": scenario_library_load,
     "demo_generation": scenario_demo_generation,
     "log_import": scenario_log_import,
     "analytics": scenario_analytics,
+    "analytics_app": scenario_analytics_app,
 }
 
 

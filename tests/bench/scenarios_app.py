@@ -1,0 +1,134 @@
+"""Bench scenarios for issue 5 measured through Streamlit, on a copy of the chain-sized practice:
+
+- ``scenario_overview_apptest``: an AppTest run of the practice overview (the default page),
+  signed in as the demo owner, with empty Streamlit caches (first open) and again with warm caches.
+- ``scenario_server_memory``: ``streamlit run`` serving the practice; headless Chromium signs in
+  and opens the overview and one client's dashboard; the server's peak resident memory (VmHWM)
+  is read from /proc.
+
+Both open the overview "as of" the chain's last day (the ``as_of`` URL parameter), so the figures
+are computed over the generated logs rather than the weeks after them. Not tests: they measure,
+they never assert.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from core.auth import DEMO_OWNER, DEMO_OWNER_PASSWORD  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _sign_in_as_demo_owner(at) -> None:
+    from core.auth import get_user, start_session
+    from pages.common import SESSION_KEY, get_store
+
+    at.session_state[SESSION_KEY] = start_session(get_user(get_store(), DEMO_OWNER))
+
+
+def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
+    """Wall time of AppTest runs of the overview: cold (caches cleared before each run) and warm."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["ROUTINE_DESK_DB"] = str(db)
+
+    def one_run(clear: bool) -> tuple[float, object]:
+        if clear:
+            st.cache_data.clear()
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+        _sign_in_as_demo_owner(at)
+        at.query_params["as_of"] = as_of.isoformat()
+        start = time.perf_counter()
+        at.run()
+        return (time.perf_counter() - start) * 1000, at
+
+    one_run(clear=True)  # opens the store (once per process, as the server does) and imports the pages
+    cold = sorted(one_run(clear=True)[0] for _ in range(runs))
+    warm_ms, at = one_run(clear=False)
+    problems = [e.value for e in at.exception]
+    return {"apptest_overview_cold_ms": round(cold[len(cold) // 2]), "apptest_overview_warm_ms": round(warm_ms),
+            "apptest_title": at.title[0].value if at.title else None, "apptest_exceptions": problems}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _peak_rss_mb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    return -1
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer on {url}")
+
+
+def scenario_server_memory(db: Path, as_of: date) -> dict:
+    """Peak memory of a real server after the overview and a client dashboard were drawn."""
+    if not CHROMIUM.exists():
+        return {"server_peak_rss_mb": None, "note": "chromium not installed (make test installs it)"}
+    from playwright.sync_api import expect, sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ROUTINE_DESK_DB": str(db)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(url, proc)
+        idle_mb = _peak_rss_mb(proc.pid)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+            start = time.perf_counter()
+            page.goto(f"{url}/?as_of={as_of.isoformat()}")
+            page.get_by_label("Username").fill(DEMO_OWNER)
+            page.get_by_role("textbox", name="Password").fill(DEMO_OWNER_PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text(f"{as_of:%d %b %Y}. Adherence and pain")).to_be_visible()
+            expect(page.get_by_role("heading", name="Open alerts")).to_be_visible()
+            overview_s = time.perf_counter() - start
+            after_overview_mb = _peak_rss_mb(proc.pid)
+            page.get_by_role("link", name=re.compile(r"^C\d+ · ")).first.click()  # the first alert's client
+            expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+            browser.close()
+        return {"server_idle_rss_mb": idle_mb, "server_peak_after_overview_mb": after_overview_mb,
+                "server_peak_rss_mb": _peak_rss_mb(proc.pid), "browser_overview_first_open_s": round(overview_s, 2)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
