@@ -440,11 +440,25 @@ def safety_changes_since_assignment(store: Store, as_of: date,
     One row per finding: client_id, assignment_id, rule_id, exercise_id, level, reason, since
     (the day it began to apply, never before the assignment's last safety check). The alerts
     (issue 5) show these; "review safety now" on the client page clears them. ``client_ids`` (one
-    id or several) checks only those clients' assignments: the client page need not re-check the
-    whole practice.
+    id or several) limits the rows to those clients.
+
+    The practice-wide check is one large query (DuckDB spends about half of it planning), and
+    nothing but a write changes its answer for a date: it is remembered until the next write
+    (``Store.remember``), and a client page reuses it when the overview already ran it. Do not
+    mutate the frame returned.
     """
     if client_ids is not None:
         client_ids = (int(client_ids),) if isinstance(client_ids, int) else tuple(sorted({int(c) for c in client_ids}))
+    key = ("safety_changes_since_assignment", as_of)
+    if client_ids is None:
+        return store.remember(key, lambda: _unreviewed_findings(store, as_of, None))
+    everyone = store.recall(key)
+    if everyone is None:
+        return _unreviewed_findings(store, as_of, client_ids)
+    return everyone[everyone["client_id"].isin(client_ids)].reset_index(drop=True)
+
+
+def _unreviewed_findings(store: Store, as_of: date, client_ids: tuple[int, ...] | None) -> pd.DataFrame:
     sql = findings_sql(_active_subjects_sql(client_ids), _ASSIGNMENT_ITEMS_SQL)
     return store.query(
         f"SELECT f.client_id, f.subject_id AS assignment_id, f.rule_id, f.exercise_id, f.level, f.reason, f.since"

@@ -932,24 +932,9 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
 # -- caching ------------------------------------------------------------------------------------
 
 def data_version(store: Store) -> str:
-    """A cheap fingerprint of everything the metrics read; pages key st.cache_data on it, so a
-    write from anywhere (another page, the CLI, an import) shows up without a restart."""
-    row = store.rows("""
-        SELECT (SELECT count(*) || '.' || coalesce(max(id), 0) || '.' || coalesce(CAST(max(created_at) AS VARCHAR), '')
-                FROM session_logs),
-               (SELECT count(*) || '.' || coalesce(sum(hash(id, start_date, end_date, status, weeks,
-                                                             sessions_per_week, routine_version)), 0)
-                FROM assignments),
-               (SELECT count(*) || '.' || coalesce(sum(hash(assignment_id, paused_from, paused_until)), 0)
-                FROM assignment_pauses),
-               (SELECT count(*) || '.' || coalesce(CAST(max(updated_at) AS VARCHAR), '')
-                       || '.' || coalesce(CAST(max(archived_at) AS VARCHAR), '') FROM clients),
-               (SELECT count(*) || '.' || coalesce(sum(hash(client_id, segment)), 0) FROM client_segments),
-               (SELECT count(*) FROM alert_acknowledgements),
-               (SELECT count(*) FROM safety_reviews),
-               (SELECT count(*) FROM routine_versions)
-    """)[0]
-    return "|".join(str(v) for v in row)
+    """What the pages key st.cache_data on: ``Store.version``, which changes with every committed
+    write of this process (and no other process can write while the app holds the file)."""
+    return store.version
 
 
 # -- view filters in the URL --------------------------------------------------------------------

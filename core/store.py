@@ -11,17 +11,19 @@ takes a fresh cursor from it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -31,6 +33,10 @@ DEFAULT_DB_PATH = Path("var") / "routine-desk.duckdb"
 DUCKDB_VERSION = "v1.5.5"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
+_MEMO_ENTRIES = 64
+
+T = TypeVar("T")
 
 
 class StoreError(RuntimeError):
@@ -100,6 +106,10 @@ class Store:
 
     def __init__(self, path: Path | str, *, encryption_key: str | None = None) -> None:
         self.path = Path(path)
+        self._number = next(_STORES)
+        self._writes = 0
+        self._memo: dict[Hashable, tuple[str, Any]] = {}
+        self._lock = threading.Lock()
         self._conn = duckdb.connect(":memory:")
         try:
             load_extensions(self._conn)
@@ -162,8 +172,44 @@ class Store:
                 cur.close()
             raise
         cur.execute("COMMIT")
+        with self._lock:
+            self._writes += 1
+            self._memo.clear()
         if cursor is None:
             cur.close()
+
+    # -- derived figures that only change with the data ------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """Changes with every committed transaction of this Store, and differs between Store objects.
+
+        Every write goes through ``transaction()`` and DuckDB lets only one process open a file for
+        writing, so nothing changes this database without changing ``version``: caches of derived
+        figures (the pages' st.cache_data, ``remember``) key on it instead of re-reading tables.
+        """
+        return f"{self._number}.{self._writes}"
+
+    def remember(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, reused for ``key`` until the next write. Callers must not mutate the value."""
+        version = self.version
+        with self._lock:
+            found = self._memo.get(key)
+        if found is not None and found[0] == version:
+            return found[1]
+        value = compute()
+        with self._lock:
+            if self.version == version:  # a write in between would make the value stale at once
+                if len(self._memo) >= _MEMO_ENTRIES:
+                    self._memo.pop(next(iter(self._memo)))
+                self._memo[key] = (version, value)
+        return value
+
+    def recall(self, key: Hashable) -> Any | None:
+        """What ``remember`` holds for ``key`` since the last write, else None."""
+        with self._lock:
+            found = self._memo.get(key)
+            return found[1] if found is not None and found[0] == self.version else None
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()

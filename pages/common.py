@@ -287,8 +287,8 @@ def escape_markdown(text: object) -> str:
 
 def data_changed() -> None:
     """Call after a write that changes what the analytics show. Drops every st.cache_data entry;
-    the cached metrics are also keyed on core.metrics.data_version, which notices writes made
-    elsewhere (another session, the CLI, an import)."""
+    the cached metrics are also keyed on core.metrics.data_version (Store.version), which changes
+    with every write of this process, whichever session or page made it."""
     st.cache_data.clear()
 
 

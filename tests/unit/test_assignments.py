@@ -266,3 +266,16 @@ def test_bulk_loaded_assignments_get_their_start_reviewed_once(store: Store) -> 
     assert A.safety_changes_since_assignment(store, ON).empty
     assert store.scalar("SELECT count(*) FROM safety_reviews WHERE assignment_id = ?", [assignment_id]) > 0
     assert A.review_unreviewed_assignments(store, "demo", "demo data") == 0
+
+
+def test_one_clients_safety_changes_agree_with_the_practice_wide_check(store: Store) -> None:
+    ana, ben = client(store, 18), client(store, 18)
+    for c in (ana, ben):
+        A.assign(store, c.code, "pregnancy-first-trimester", ON, "cli", ON)
+    later = ON + timedelta(days=20)
+    alone = A.safety_changes_since_assignment(store, later, client_ids=ana.id)      # computed for Ana only
+    everyone = A.safety_changes_since_assignment(store, later)                      # then remembered
+    reused = A.safety_changes_since_assignment(store, later, client_ids=[ana.id])
+    assert set(everyone["client_id"]) == {ana.id, ben.id}
+    assert alone.to_dict("records") == reused.to_dict("records") != []
+    assert set(alone["client_id"]) == {ana.id}

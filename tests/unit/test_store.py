@@ -97,3 +97,41 @@ def test_a_migration_that_arrived_late_is_still_applied(store: Store) -> None:
     assert store.migrate([later]) == [901]
     assert store.migrate([earlier, later]) == [900]
     assert store.scalar("SELECT count(*) FROM schema_version WHERE version IN (900, 901)") == 2
+
+
+# -- version and remembered figures -----------------------------------------------------------------------------
+
+def test_version_changes_with_each_committed_write_only(db_path: Path) -> None:
+    with Store(db_path) as store:
+        first = store.version
+        assert store.scalar("SELECT count(*) FROM schema_version") > 0
+        assert store.version == first                      # reads do not count
+        with pytest.raises(RuntimeError), store.transaction() as cur:
+            cur.execute("INSERT INTO import_mappings (name, mapping_json, updated_at) VALUES ('x', '{}', now())")
+            raise RuntimeError("rolled back")
+        assert store.version == first                      # nor do rolled-back writes
+        with store.transaction() as cur:
+            cur.execute("INSERT INTO import_mappings (name, mapping_json, updated_at) VALUES ('x', '{}', now())")
+        assert store.version != first
+    with Store(db_path) as again:                          # another Store object never shares a version
+        assert again.version != first
+
+
+def test_remember_computes_once_until_the_next_write(db_path: Path) -> None:
+    calls = []
+
+    def count_mappings() -> int:
+        calls.append(1)
+        return store.scalar("SELECT count(*) FROM import_mappings")
+
+    with Store(db_path) as store:
+        assert store.recall("n") is None
+        assert store.remember("n", count_mappings) == 0
+        assert store.remember("n", count_mappings) == 0
+        assert store.recall("n") == 0
+        assert len(calls) == 1
+        with store.transaction() as cur:
+            cur.execute("INSERT INTO import_mappings (name, mapping_json, updated_at) VALUES ('x', '{}', now())")
+        assert store.recall("n") is None
+        assert store.remember("n", count_mappings) == 1
+        assert len(calls) == 2
