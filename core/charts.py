@@ -34,8 +34,10 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
     paper_bgcolor=BACKGROUND,
     plot_bgcolor=BACKGROUND,
     colorway=list(SERIES),
-    margin={"l": 56, "r": 24, "t": 48, "b": 48},
-    title={"font": {"size": 16}, "x": 0, "xanchor": "left"},
+    # The title sits at the top of the figure and the legend in a row of its own between title and
+    # plot: in a half-width column a legend beside the title would run over it.
+    margin={"l": 56, "r": 24, "t": 80, "b": 48},
+    title={"font": {"size": 16}, "x": 0, "xanchor": "left", "yref": "container", "y": 0.98, "yanchor": "top"},
     xaxis={"gridcolor": GRID, "zeroline": False, "linecolor": GRID},
     yaxis={"gridcolor": GRID, "zeroline": False, "linecolor": GRID},
     legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},

@@ -64,7 +64,7 @@ st.caption(" · ".join(escape_markdown(part) for part in (
 
 open_alerts = alerts.only_open(found)
 current_pain = detail.pain[detail.pain["response"] != "insufficient_data"].tail(1)
-cards = st.columns(5)
+cards = st.columns([1, 1, 1.15, 1.45, 0.9])  # room for "unchanged" in the pain card
 cards[0].metric("Adherence", pct(summary and summary["adherence"]), border=True,
                 help="Sessions done (at most the expected number each week) / sessions expected, this period.")
 cards[1].metric("Status", STATUS_LABELS.get(summary and summary["status"], "—"), border=True,
