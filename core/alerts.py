@@ -171,6 +171,11 @@ def _red_flag_rows(run: Pipeline) -> pd.DataFrame:
     """)
 
 
+# Notes that mention these may be a nerve problem: the advice asks about the cauda equina signs
+# (clinical notes: NICE CKS; people rarely volunteer saddle numbness).
+_NERVE_SIGNS = frozenset({"numbness", "tingling", "pins_and_needles"})
+
+
 def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """One alert per flagged session, at the level of its most urgent tag (unknown tags: high)."""
     from core.red_flags import BY_TAG, parse_tags
@@ -190,9 +195,13 @@ def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
         elif critical:
             advice = ("a pregnancy warning sign: she should stop exercising and contact her care provider."
                       " Contact the client today.")
+        elif any(t in _NERVE_SIGNS for t in tags):
+            advice = ("read the note and ask the client, also about numbness in the saddle area and bladder or"
+                      " bowel changes (people rarely mention these unasked). One-sided tingling that is not"
+                      " getting worse is for the therapist to review, not an emergency; nerve symptoms that"
+                      " keep getting worse are a red flag for a medical assessment.")
         else:
-            advice = ("read the note and ask the client. One-sided tingling that is not getting worse is for"
-                      " the therapist to review, not an emergency.")
+            advice = "read the note and ask the client about it before the next session; review the load."
         alerts.append({
             "client_id": int(r.client_id), "assignment_id": None, "session_id": int(r.session_id),
             "level": "critical" if critical else "high", "kind": "red_flag",

@@ -38,8 +38,8 @@ TEMPLATE = go.layout.Template(layout=go.Layout(
     # plot: in a half-width column a legend beside the title would run over it.
     margin={"l": 56, "r": 24, "t": 80, "b": 48},
     title={"font": {"size": 16}, "x": 0, "xanchor": "left", "yref": "container", "y": 0.98, "yanchor": "top"},
-    xaxis={"gridcolor": GRID, "zeroline": False, "linecolor": GRID},
-    yaxis={"gridcolor": GRID, "zeroline": False, "linecolor": GRID},
+    xaxis={"gridcolor": GRID, "zeroline": False, "linecolor": GRID, "automargin": True},
+    yaxis={"gridcolor": GRID, "zeroline": False, "linecolor": GRID, "automargin": True},  # long category names
     legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1},
     hoverlabel={"bgcolor": "white", "font": {"color": TEXT}},
     bargap=0.25,

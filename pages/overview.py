@@ -110,7 +110,7 @@ st.caption("Alerts look at the last 28 days up to the date above, whatever the p
 if open_alerts.empty:
     st.success("No open alerts for these clients.")
 for alert in open_alerts.head(SHOWN_ALERTS).itertuples(index=False):
-    level, who, when, why = st.columns([1.2, 1.6, 0.9, 5.3], vertical_alignment="center")
+    level, who, when, why = st.columns([1.1, 2.0, 0.9, 5.0], vertical_alignment="center")
     level.markdown(f"{LEVEL_ICONS.get(alert.level, '')} **{alert.level}**  \n{KIND_LABELS.get(alert.kind, alert.kind)}")
     who.page_link("pages/client_dashboard.py", label=f"{alert.client} · {escape_markdown(alert.display_name)}",
                   query_params={"client": alert.client}, icon="👤")

@@ -44,6 +44,7 @@ def test_red_flag_notes_alert_at_the_level_of_their_most_urgent_tag(practice):
     add_session(practice, r1, d(3, 21), notes="tingly toes", red_flags="tingling")
     add_session(practice, r1, d(3, 22), notes="dizzy and tingly", red_flags="dizziness,tingling")
     add_session(practice, r1, d(3, 23), notes="odd", red_flags="something_new")   # unknown tag -> high
+    add_session(practice, r1, d(3, 19), notes="sharp pain in the hip", red_flags="sharp_pain")
     add_session(practice, r1, d(2, 10), notes="bleeding", red_flags="bleeding")     # before the window
     add_session(practice, r1, d(3, 24), notes="all fine", red_flags="")
     found = alerts.current_alerts(practice, SCOPE)
@@ -52,6 +53,7 @@ def test_red_flag_notes_alert_at_the_level_of_their_most_urgent_tag(practice):
         ("red_flag", "critical", d(3, 20)),
         ("red_flag", "high", d(3, 23)),
         ("red_flag", "high", d(3, 21)),
+        ("red_flag", "high", d(3, 19)),
     ]
     first = found[found["session_id"] == saddle].iloc[0]
     assert first["alert_key"] == f"red_flag:c{r1}:s{saddle}"
@@ -60,7 +62,9 @@ def test_red_flag_notes_alert_at_the_level_of_their_most_urgent_tag(practice):
     pregnancy = found[(found["since"] == d(3, 22))].iloc[0]
     assert "stop exercising and contact her care provider" in pregnancy["reason"]
     tingling = found[(found["since"] == d(3, 21))].iloc[0]
-    assert "not an emergency" in tingling["reason"]
+    assert "not an emergency" in tingling["reason"] and "saddle area" in tingling["reason"]
+    sharp = found[(found["since"] == d(3, 19))].iloc[0]
+    assert "mentions sharp pain" in sharp["reason"] and "tingling" not in sharp["reason"]
 
 
 def test_high_pain_alert_dates_the_run_of_high_scores(practice):
