@@ -30,7 +30,7 @@ import pandas as pd
 
 from core import metrics
 from core.metrics import Pipeline, Scope
-from core.store import Store, utcnow
+from core.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, Store, utcnow
 
 ALERT_DAYS = 28
 PAIN_HIGH = 7.0
@@ -253,18 +253,20 @@ _ALERT_TABLE = """
 
 _ALERT_SELECT = f"""
     SELECT a.alert_key, a.client_id, c.code AS client, c.display_name, a.level, a.kind, a.reason, a.since,
-           a.assignment_id, a.session_id, a.detail,
-           k.alert_key IS NOT NULL AS acknowledged, k.note, k.acknowledged_by, k.acknowledged_at
+           a.assignment_id, a.session_id, a.detail
     FROM m_alerts a JOIN clients c ON c.id = a.client_id
-    LEFT JOIN alert_acknowledgements k ON k.alert_key = a.alert_key
     ORDER BY CASE a.level {" ".join(f"WHEN '{lvl}' THEN {i}" for i, lvl in enumerate(LEVELS))} END,
              a.since DESC, c.code, a.alert_key
 """
 
+# What the alerts and the figures beside them are computed from: remembered until a write touches
+# one of these (Store.remember). Acknowledging an alert does not: acknowledgements are read afresh.
+ALERT_INPUTS = (PRACTICE, SESSION_LOGS)
+
 
 def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
-    """Every current alert (open and acknowledged) for the pipeline's scope, most urgent first,
-    then newest first, then by client code.
+    """Every current alert for the pipeline's scope (COLUMNS, without whether it was acknowledged:
+    ``with_acknowledgements``), most urgent first, then newest first, then by client code.
 
     The pipeline must cover the last ALERT_DAYS days (``alert_scope``) with pain tables built.
     """
@@ -287,18 +289,34 @@ def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
 def _typed(found: pd.DataFrame) -> pd.DataFrame:
     """Stable dtypes whether or not there are alerts (an empty object column would turn boolean
     indexing into column selection)."""
-    return found.astype({"client_id": "int64", "assignment_id": "Int64", "session_id": "Int64",
-                         "acknowledged": bool})
+    types = {"client_id": "int64", "assignment_id": "Int64", "session_id": "Int64", "acknowledged": bool}
+    return found.astype({c: t for c, t in types.items() if c in found.columns})
 
 
 def _empty() -> pd.DataFrame:
     return _typed(pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS + ACK_COLUMNS}))
 
 
-def current_alerts(store: Store, scope: Scope) -> pd.DataFrame:
-    """Every current alert, open or acknowledged, for the scope's clients as of ``scope.as_of``."""
+def with_acknowledgements(store: Store, found: pd.DataFrame) -> pd.DataFrame:
+    """``found`` (from ``alerts_from``) with ACK_COLUMNS: who acknowledged each alert, when, and why."""
+    acks = metrics.frame(
+        store,
+        "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements"
+        " WHERE alert_key IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+        [found["alert_key"].tolist()])
+    merged = found[COLUMNS].merge(acks, on="alert_key", how="left")
+    merged["acknowledged"] = merged["acknowledged_by"].notna()
+    return _typed(merged[COLUMNS + ACK_COLUMNS])
+
+
+def _alerts(store: Store, scope: Scope) -> pd.DataFrame:
     with metrics.pipeline(store, alert_scope(scope), pain=True) as run:
         return alerts_from(run, store)
+
+
+def current_alerts(store: Store, scope: Scope) -> pd.DataFrame:
+    """Every current alert, open or acknowledged, for the scope's clients as of ``scope.as_of``."""
+    return with_acknowledgements(store, _alerts(store, scope))
 
 
 def open_alerts(store: Store, scope: Scope) -> pd.DataFrame:
@@ -312,29 +330,36 @@ def only_open(found: pd.DataFrame) -> pd.DataFrame:
 
 
 def practice_overview(store: Store, scope: Scope) -> tuple[metrics.Overview, pd.DataFrame]:
-    """The overview and its open alerts, from one pipeline when the period is the alert window."""
-    if scope.days == ALERT_DAYS:
-        view = metrics.overview(store, scope, also=lambda run: alerts_from(run, store))
-        found = view.extra
-    else:
-        view = metrics.overview(store, scope)
-        found = current_alerts(store, scope)
-    return view, only_open(found)
+    """The overview and its open alerts, from one pipeline when the period is the alert window.
+
+    Remembered until a write touches ALERT_INPUTS, so staff working down the alert list
+    (acknowledge, back to the overview, next one) do not wait for the practice to be recomputed.
+    """
+    def compute() -> tuple[metrics.Overview, pd.DataFrame]:
+        if scope.days == ALERT_DAYS:
+            view = metrics.overview(store, scope, also=lambda run: alerts_from(run, store))
+            return view, view.extra
+        return metrics.overview(store, scope), _alerts(store, scope)
+
+    view, found = store.remember(("practice_overview", scope), compute, depends_on=ALERT_INPUTS)
+    return view, only_open(with_acknowledgements(store, found))
 
 
 def client_view(store: Store, client_id: int, as_of: date,
                 days: int = metrics.DEFAULT_DAYS) -> tuple[metrics.ClientDetail | None, pd.DataFrame]:
     """The client page's figures and the client's current alerts (open and acknowledged), from one
-    pipeline when the period is the alert window."""
-    if days == ALERT_DAYS:
-        detail = metrics.client_detail(store, client_id, as_of, days, also=lambda run: alerts_from(run, store))
-        if detail is not None:
-            return detail, detail.extra
-    else:
+    pipeline when the period is the alert window; remembered like ``practice_overview``."""
+    def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
+        if days == ALERT_DAYS:
+            detail = metrics.client_detail(store, client_id, as_of, days, also=lambda run: alerts_from(run, store))
+            return detail, detail and detail.extra
         detail = metrics.client_detail(store, client_id, as_of, days)
+        return detail, detail and _alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+
+    detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS)
     if detail is None:
         return None, _empty()
-    return detail, current_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+    return detail, with_acknowledgements(store, found)
 
 
 # -- acknowledging ------------------------------------------------------------------------------
@@ -373,7 +398,7 @@ def acknowledge(store: Store, alert_key: str, note: str, actor: str, as_of: date
     if match.empty:
         raise AlertError("this alert is no longer open as of " + as_of.isoformat() + " (the data changed); reload the page")
     a = match.iloc[0]
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACKNOWLEDGEMENTS, ACCOUNTS)) as cur:
         ack_id = cur.execute(
             """
             INSERT INTO alert_acknowledgements (alert_key, client_id, assignment_id, session_id, level, kind,

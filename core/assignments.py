@@ -25,7 +25,7 @@ from core.auth import STAFF_WRITERS, audit_in, require_role
 from core.clients import Client, ClientError, PREGNANCY_DAYS, require_client
 from core.routines import RoutineError, RoutineVersion, get_version
 from core.safety import RULES, Finding, blocks, check_routine, findings_sql
-from core.store import Store, utcnow
+from core.store import PRACTICE, Store, utcnow
 
 MAX_SESSIONS_PER_WEEK = 21
 MAX_WEEKS = 52
@@ -443,15 +443,15 @@ def safety_changes_since_assignment(store: Store, as_of: date,
     id or several) limits the rows to those clients.
 
     The practice-wide check is one large query (DuckDB spends about half of it planning), and
-    nothing but a write changes its answer for a date: it is remembered until the next write
-    (``Store.remember``), and a client page reuses it when the overview already ran it. Do not
-    mutate the frame returned.
+    only a write to clients, programs or the library changes its answer for a date: it is remembered
+    until such a write (``Store.remember``; logging sessions or acknowledging alerts keeps it), and a
+    client page reuses it when the overview already ran it. Do not mutate the frame returned.
     """
     if client_ids is not None:
         client_ids = (int(client_ids),) if isinstance(client_ids, int) else tuple(sorted({int(c) for c in client_ids}))
     key = ("safety_changes_since_assignment", as_of)
     if client_ids is None:
-        return store.remember(key, lambda: _unreviewed_findings(store, as_of, None))
+        return store.remember(key, lambda: _unreviewed_findings(store, as_of, None), depends_on=(PRACTICE,))
     everyone = store.recall(key)
     if everyone is None:
         return _unreviewed_findings(store, as_of, client_ids)

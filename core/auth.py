@@ -42,7 +42,7 @@ import pandas as pd
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from core.store import Store, utcnow
+from core.store import ACCOUNTS, Store, utcnow
 
 ROLES: tuple[str, ...] = ("owner", "therapist", "viewer")
 ROLE_LABELS = {"owner": "Owner", "therapist": "Therapist", "viewer": "Viewer (read-only)"}
@@ -205,7 +205,7 @@ def audit_in(cur: duckdb.DuckDBPyConnection, actor: str, action: str, detail: An
 
 def audit(store: Store, actor: str, action: str, detail: Any = None) -> None:
     """Record who did what, now. ``detail`` is a small dict (never a password or token)."""
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         audit_in(cur, actor, action, detail)
 
 
@@ -355,7 +355,7 @@ def create_user(store: Store, actor: str, username: str, role: str, password: st
     """A new staff account (owners and system actors only). ``email`` maps single sign-on."""
     require_role(store, actor, OWNER)
     name, password_hash, address = _check_new_account(store, username, role, password, email)
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         _insert_user(cur, name, role, password_hash, address, display_name, actor)
         audit_in(cur, actor, "user_created", {"username": name, "role": role, "email": address})
     return get_user(store, name)
@@ -369,7 +369,7 @@ def create_first_owner(store: Store, username: str, password: str, email: str | 
         raise AuthError("the owner account already exists: sign in instead")
     name, password_hash, address = _check_new_account(store, username, "owner", password, email)
     try:
-        with store.transaction() as cur:
+        with store.transaction(touches=(ACCOUNTS,)) as cur:
             if cur.execute("SELECT count(*) FROM users").fetchone()[0]:
                 raise AuthError("the owner account already exists: sign in instead")
             cur.execute("INSERT INTO first_owner_claim VALUES (1, ?, ?)", [name, utcnow()])
@@ -420,7 +420,7 @@ def set_role(store: Store, actor: str, username: str, role: str) -> User:
         return user
     if role != "owner":
         _keep_an_owner(store, user)
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("UPDATE users SET role = ? WHERE id = ?", [role, user.id])
         audit_in(cur, actor, "user_role_changed", {"username": user.username, "from": user.role, "to": role})
     return get_user(store, user.username)
@@ -434,7 +434,7 @@ def set_active(store: Store, actor: str, username: str, active: bool) -> User:
         return user
     if not active:
         _keep_an_owner(store, user)
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("UPDATE users SET disabled_at = ? WHERE id = ?", [None if active else utcnow(), user.id])
         audit_in(cur, actor, "user_enabled" if active else "user_disabled", {"username": user.username})
     return get_user(store, user.username)
@@ -446,7 +446,7 @@ def set_password(store: Store, actor: str, username: str, password: str) -> User
     if actor != user.username:
         require_role(store, actor, OWNER)
     validate_password(password, user.username)
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?",
                     [hash_password(password), utcnow(), user.id])
         audit_in(cur, actor, "password_changed", {"username": user.username})
@@ -473,7 +473,7 @@ def set_email(store: Store, actor: str, username: str, email: str | None) -> Use
         raise AuthError(f"{user.username} signs in only through SSO: set a password before removing the email")
     if _email_taken(store, address, user.username):
         raise AuthError(f"email: '{address}' already belongs to another account")
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("UPDATE users SET email = ? WHERE id = ?", [address, user.id])
         audit_in(cur, actor, "user_email_changed", {"username": user.username, "email": address})
     return get_user(store, user.username)
@@ -520,7 +520,7 @@ def _best_effort(store: Store, sql: str, params: list[Any]) -> None:
     """A write that may lose to a concurrent one on the same row without harm (two sign-ins of one
     account at the same moment both stamp last_login_at; either stamp is right)."""
     try:
-        with store.transaction() as cur:
+        with store.transaction(touches=(ACCOUNTS,)) as cur:
             cur.execute(sql, params)
     except duckdb.TransactionException:
         pass
@@ -533,7 +533,7 @@ def _record_attempt(store: Store, key: str, outcome: str, now: datetime,
     # Failures against unknown names are logged without the name: it may be a mistyped password.
     actor = user.username if user else "(unknown)"
     locked = False
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("INSERT INTO login_attempts (username_key, outcome, attempted_at) VALUES (?, ?, ?)",
                     [key, outcome, now])
         if outcome == "failed" and _failures_in_a_row(cur, key) >= MAX_FAILURES:
@@ -588,7 +588,7 @@ def unlock(store: Store, actor: str, username: str) -> bool:
     name = normalize_username(username)
     if locked_until(store, name) is None:
         return False
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("UPDATE login_lockouts SET cleared_by = ?, cleared_at = ?"
                     " WHERE username_key = ? AND cleared_at IS NULL AND locked_until > ?",
                     [actor, utcnow(), _username_key(name), utcnow()])

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from core.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
-from core.store import Store, utcnow
+from core.store import ACCOUNTS, Store, utcnow
 
 SCOPE_KINDS: tuple[str, ...] = ("practice", "client", "segment")
 DEFAULT_DAYS = 7
@@ -146,7 +146,7 @@ def create_link(store: Store, actor: str, scope: ShareScope | str, *, days: int 
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = now or utcnow()
     expires = now + timedelta(days=days)
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         link_id = cur.execute(
             "INSERT INTO share_links (token_sha256, scope_kind, scope_value, client_id, label, deidentify,"
             " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -196,7 +196,7 @@ def resolve(store: Store, token: Any, now: datetime | None = None) -> SharedLink
 
 
 def record_open(store: Store, link_id: int, now: datetime | None = None) -> None:
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("INSERT INTO share_link_opens (link_id, opened_at) VALUES (?, ?)", [link_id, now or utcnow()])
 
 
@@ -248,7 +248,7 @@ def revoke(store: Store, actor: str, link_id: int) -> bool:
         raise PermissionDenied("therapists can revoke only the links they made")
     if revoked_at is not None:
         return False
-    with store.transaction() as cur:
+    with store.transaction(touches=(ACCOUNTS,)) as cur:
         cur.execute("UPDATE share_links SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
                     [utcnow(), actor, int(link_id)])
         audit_in(cur, actor, "share_link_revoked", {"link_id": int(link_id)})

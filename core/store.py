@@ -34,7 +34,16 @@ DUCKDB_VERSION = "v1.5.5"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
-_MEMO_ENTRIES = 64
+_MEMO_ENTRIES = 16            # remembered figures (an overview with its alerts is a few MB at chain size)
+
+# What a write may change, for the figures derived from it (Store.remember). A transaction that
+# does not say what it touches counts as touching everything.
+PRACTICE = "practice"                # clients, assignments, routines, library, safety reviews
+SESSION_LOGS = "session_logs"        # session logs (imports, manual entry, undo)
+ACKNOWLEDGEMENTS = "acknowledgements"  # acknowledged alerts
+ACCOUNTS = "accounts"                # staff accounts, sign-ins, share links, audit log
+IMPORTS = "imports"                  # saved column mappings and the quarantine
+AREAS: tuple[str, ...] = (PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACCOUNTS, IMPORTS)
 
 T = TypeVar("T")
 
@@ -108,7 +117,8 @@ class Store:
         self.path = Path(path)
         self._number = next(_STORES)
         self._writes = 0
-        self._memo: dict[Hashable, tuple[str, Any]] = {}
+        self._area_writes = dict.fromkeys(AREAS, 0)
+        self._memo: dict[Hashable, tuple[tuple[str, ...], str, Any]] = {}
         self._lock = threading.Lock()
         self._conn = duckdb.connect(":memory:")
         try:
@@ -156,12 +166,17 @@ class Store:
         return cur
 
     @contextmanager
-    def transaction(self, cursor: duckdb.DuckDBPyConnection | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, cursor: duckdb.DuckDBPyConnection | None = None, *,
+                    touches: Sequence[str] = AREAS) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN ... COMMIT; any exception rolls everything back.
 
         ``cursor``: run the transaction on a cursor the caller holds (from ``cursor()``), e.g. one
-        whose TEMP tables were filled before BEGIN; the caller closes it.
+        whose TEMP tables were filled before BEGIN; the caller closes it. ``touches``: the AREAS
+        the transaction may change (all by default); figures remembered from other areas stay.
         """
+        unknown = set(touches) - set(AREAS)
+        if unknown or not touches:
+            raise ValueError(f"transaction(touches=...) takes some of {AREAS}, not {sorted(unknown) or touches}")
         cur = cursor or self.cursor()
         cur.execute("BEGIN TRANSACTION")
         try:
@@ -174,7 +189,10 @@ class Store:
         cur.execute("COMMIT")
         with self._lock:
             self._writes += 1
-            self._memo.clear()
+            for area in touches:
+                self._area_writes[area] += 1
+            for key in [k for k, (areas, _, _) in self._memo.items() if set(areas) & set(touches)]:
+                del self._memo[key]  # stale now: free it at once
         if cursor is None:
             cur.close()
 
@@ -186,30 +204,44 @@ class Store:
 
         Every write goes through ``transaction()`` and DuckDB lets only one process open a file for
         writing, so nothing changes this database without changing ``version``: caches of derived
-        figures (the pages' st.cache_data, ``remember``) key on it instead of re-reading tables.
+        figures (the pages' st.cache_data) key on it instead of re-reading tables.
         """
         return f"{self._number}.{self._writes}"
 
-    def remember(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """``compute()``, reused for ``key`` until the next write. Callers must not mutate the value."""
-        version = self.version
+    def version_of(self, areas: Sequence[str]) -> str:
+        """Like ``version``, but changes only with writes that touch one of ``areas``."""
+        return f"{self._number}." + ".".join(str(self._area_writes[a]) for a in areas)
+
+    def remember(self, key: Hashable, compute: Callable[[], T], *, depends_on: Sequence[str] = AREAS) -> T:
+        """``compute()``, reused for ``key`` until a write touches one of ``depends_on``.
+
+        For figures that cost a large query and that most writes leave alone: the practice-wide
+        safety re-check does not change when a session is logged or an alert acknowledged. Callers
+        must not mutate the value.
+        """
+        areas = tuple(sorted(depends_on))
+        stamp = self.version_of(areas)
         with self._lock:
             found = self._memo.get(key)
-        if found is not None and found[0] == version:
-            return found[1]
+        if found is not None and found[:2] == (areas, stamp):
+            return found[2]
         value = compute()
         with self._lock:
-            if self.version == version:  # a write in between would make the value stale at once
+            if self.version_of(areas) == stamp:  # a write in between would make the value stale at once
+                self._memo.pop(key, None)
                 if len(self._memo) >= _MEMO_ENTRIES:
                     self._memo.pop(next(iter(self._memo)))
-                self._memo[key] = (version, value)
+                self._memo[key] = (areas, stamp, value)
         return value
 
     def recall(self, key: Hashable) -> Any | None:
-        """What ``remember`` holds for ``key`` since the last write, else None."""
+        """What ``remember`` holds for ``key`` if it is still valid, else None."""
         with self._lock:
             found = self._memo.get(key)
-            return found[1] if found is not None and found[0] == self.version else None
+            if found is None:
+                return None
+            areas, stamp, value = found
+            return value if self.version_of(areas) == stamp else None
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()

@@ -185,6 +185,27 @@ def test_acknowledging_moves_an_alert_to_history_with_its_note(practice):
     assert len(alerts.alert_history(practice)) == 1               # the old one stays in history
 
 
+def test_overview_is_remembered_across_acknowledgements_but_not_across_new_sessions(practice, monkeypatch):
+    cid = add_client(practice, "MEM")
+    add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
+    add_session(practice, cid, d(3, 5), "r-three")
+    computed = []
+    real_overview = metrics.overview
+    monkeypatch.setattr(metrics, "overview", lambda *a, **k: computed.append(1) or real_overview(*a, **k))
+
+    view, open_now = alerts.practice_overview(practice, SCOPE)
+    assert len(open_now) == 1 and len(computed) == 1
+    alerts.acknowledge(practice, open_now["alert_key"].iloc[0], "Called her", "ana", AS_OF)
+    again, still_open = alerts.practice_overview(practice, SCOPE)
+    assert still_open.empty and again is view and len(computed) == 1     # only acknowledgements re-read
+    detail, found = alerts.client_view(practice, cid, AS_OF)
+    assert found["acknowledged"].tolist() == [True] and found["note"].tolist() == ["Called her"]
+
+    add_session(practice, cid, d(3, 25), "r-three")                      # a write to session logs
+    fresh, _ = alerts.practice_overview(practice, SCOPE)
+    assert len(computed) == 2 and fresh is not view
+
+
 def test_acknowledge_refuses_bad_input_and_writes_nothing(practice):
     cid = add_client(practice, "BAD")
     sid = add_session(practice, cid, d(3, 20), red_flags="tingling")

@@ -135,3 +135,23 @@ def test_remember_computes_once_until_the_next_write(db_path: Path) -> None:
         assert store.recall("n") is None
         assert store.remember("n", count_mappings) == 1
         assert len(calls) == 2
+
+
+def test_remembered_figures_stay_until_a_write_touches_what_they_depend_on(db_path: Path) -> None:
+    from core.store import ACCOUNTS, PRACTICE, SESSION_LOGS
+
+    with Store(db_path) as store:
+        assert store.remember("logs", lambda: "first", depends_on=(SESSION_LOGS,)) == "first"
+        assert store.remember("programs", lambda: "first", depends_on=(PRACTICE,)) == "first"
+        assert store.remember("all", lambda: "first") == "first"      # depends on every area
+        with store.transaction(touches=(ACCOUNTS,)):
+            pass
+        assert store.recall("logs") == store.recall("programs") == "first" and store.recall("all") is None
+        with store.transaction(touches=(PRACTICE,)):
+            pass
+        assert store.recall("logs") == "first" and store.recall("programs") is None
+        with store.transaction():                       # not saying what it touches: everything
+            pass
+        assert store.recall("logs") is None
+        with pytest.raises(ValueError, match="touches"), store.transaction(touches=("sessions",)):
+            pass
