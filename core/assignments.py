@@ -454,7 +454,8 @@ def safety_changes_since_assignment(store: Store, as_of: date,
         return store.remember(key, lambda: _unreviewed_findings(store, as_of, None), depends_on=(PRACTICE,))
     everyone = store.recall(key)
     if everyone is None:
-        return _unreviewed_findings(store, as_of, client_ids)
+        return store.remember((*key, client_ids), lambda: _unreviewed_findings(store, as_of, client_ids),
+                              depends_on=(PRACTICE,))
     return everyone[everyone["client_id"].isin(client_ids)].reset_index(drop=True)
 
 

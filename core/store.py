@@ -34,7 +34,7 @@ DUCKDB_VERSION = "v1.5.5"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
-_MEMO_ENTRIES = 16            # remembered figures (an overview with its alerts is a few MB at chain size)
+_MEMO_ENTRIES = 32            # remembered figures (an overview with its alerts is a few MB at chain size)
 
 # What a write may change, for the figures derived from it (Store.remember). A transaction that
 # does not say what it touches counts as touching everything.
