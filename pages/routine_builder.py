@@ -134,7 +134,8 @@ def item_editor(n: int, item: R.DraftItem, view: dict[str, Any], count: int) -> 
         usual = view["exercise_dose"]
         cols = st.columns(8)
         fields: dict[str, tuple[int | None, int | None]] = {}
-        for i, (name, label) in enumerate((("hold_s", "Hold s"), ("reps", "Reps"), ("sets", "Sets"))):
+        for i, (name, label) in enumerate((("hold_s", "Hold s"), ("reps", "Reps"), ("sets", "Sets"),
+                                           ("breaths", "Breaths"))):
             lo, hi = _pair(item.dose, name)
             placeholder = usual.get(name) or ["–", "–"]
             fields[name] = (
@@ -145,14 +146,14 @@ def item_editor(n: int, item: R.DraftItem, view: dict[str, Any], count: int) -> 
             )
         side_default = "default" if item.dose is None or item.dose.per_side is None else (
             "yes" if item.dose.per_side else "no")
-        side = cols[6].selectbox("Sides", list(PER_SIDE), index=list(PER_SIDE).index(side_default),
-                                 format_func=PER_SIDE.get, key=key + "side")
-        slot = cols[7].text_input("Slot", value=item.slot or "", key=key + "slot", placeholder="e.g. morning")
-        note = st.text_input("Note for the client", value=item.note or "", key=key + "note")
-        breaths = _pair(item.dose, "breaths")
+        side_col, slot_col, note_col = st.columns([1, 1, 4])
+        side = side_col.selectbox("Sides", list(PER_SIDE), index=list(PER_SIDE).index(side_default),
+                                  format_func=PER_SIDE.get, key=key + "side")
+        slot = slot_col.text_input("Slot", value=item.slot or "", key=key + "slot", placeholder="e.g. morning")
+        note = note_col.text_input("Note for the client", value=item.note or "", key=key + "note")
         try:
             dose = R.dose_from_fields(hold_s=fields["hold_s"], reps=fields["reps"], sets=fields["sets"],
-                                      breaths=breaths, per_side=None if side == "default" else side == "yes")
+                                      breaths=fields["breaths"], per_side=None if side == "default" else side == "yes")
         except R.RoutineError as exc:
             st.error(f"{view['name']}: {exc}")
             return None
@@ -162,7 +163,7 @@ def item_editor(n: int, item: R.DraftItem, view: dict[str, Any], count: int) -> 
 
 st.subheader("Exercises")
 views = {v["uid"]: v for v in R.draft_items(store, draft)}
-dose_errors = 0
+dose_errors, edits = 0, 0
 for n, item in enumerate(draft.items):
     with st.container(border=True):
         edited = item_editor(n, item, views[item.uid], len(draft.items))
@@ -170,6 +171,7 @@ for n, item in enumerate(draft.items):
         dose_errors += 1
     elif edited != item:
         draft = R.set_item(draft, item.uid, dose=edited.dose, slot=edited.slot, note=edited.note)
+        edits += 1
 
 library = list_exercises(store)
 a1, a2, a3 = st.columns([4, 2, 1], vertical_alignment="bottom")
@@ -180,6 +182,8 @@ if a3.button("Add", disabled=new_exercise is None, key=k + "add"):
     set_draft(R.add_item(draft, new_exercise, new_slot))
     st.rerun()
 set_draft(draft)
+if edits:
+    st.rerun()  # the item headers above were drawn before the edit: draw them with the new dose
 
 
 # -- estimate, safety and saving -------------------------------------------------------------------------

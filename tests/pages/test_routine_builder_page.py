@@ -106,3 +106,18 @@ def test_start_empty_and_viewers_cannot_save(app_as, app_db: Path) -> None:
     assert metric(at, "Exercises") == "0"
     assert any("cannot" in i.value or "not save" in i.value for i in at.info)
     assert "builder_save_new" not in {b.key for b in at.button}
+
+
+def test_breath_counts_can_be_set_in_the_builder(app_as, app_db: Path) -> None:
+    at = load(open_builder(app_as, app_db), "four-stretch-routine")
+    assert metric(at, "Estimated minutes per session") == "3.9"                      # 235 s
+    first = item_buttons(at, "_up")[0].key.removesuffix("up")          # the first item's widget keys
+    at.number_input(key=first + "breaths_min").set_value(4)
+    at.number_input(key=first + "breaths_max").set_value(4).run()
+    # kneeling hip flexor stretch: 1 set x 2 sides x 4 breaths x 5 s = +40 s -> 275 s = 4.6 min
+    assert metric(at, "Estimated minutes per session") == "4.6"
+    assert "1 × 20–30 s + 4 breaths per side" in item_titles_with_dose(at)[0]     # the header follows the edit
+
+
+def item_titles_with_dose(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value[:2] == "**" and ". " in m.value[:6]]
