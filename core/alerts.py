@@ -338,7 +338,8 @@ def practice_overview(store: Store, scope: Scope) -> tuple[metrics.Overview, pd.
     def compute() -> tuple[metrics.Overview, pd.DataFrame]:
         if scope.days == ALERT_DAYS:
             view = metrics.overview(store, scope, also=lambda run: alerts_from(run, store))
-            return view, view.extra
+            found, view.extra = view.extra, None  # kept once, beside the view (a few MB at chain size)
+            return view, found
         return metrics.overview(store, scope), _alerts(store, scope)
 
     view, found = store.remember(("practice_overview", scope), compute, depends_on=ALERT_INPUTS)
@@ -352,7 +353,10 @@ def client_view(store: Store, client_id: int, as_of: date,
     def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
         if days == ALERT_DAYS:
             detail = metrics.client_detail(store, client_id, as_of, days, also=lambda run: alerts_from(run, store))
-            return detail, detail and detail.extra
+            if detail is None:
+                return None, None
+            found, detail.extra = detail.extra, None
+            return detail, found
         detail = metrics.client_detail(store, client_id, as_of, days)
         return detail, detail and _alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
 

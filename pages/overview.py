@@ -18,7 +18,7 @@ KIND_LABELS = {"red_flag": "Red flag in notes", "pain_worse": "Pain worse", "pai
 SHOWN_ALERTS = 25
 
 
-@st.cache_data(show_spinner="Computing the overview…", max_entries=64, ttl=3600)
+@st.cache_data(show_spinner="Computing the overview…", max_entries=16, ttl=3600)  # ~5 MB each at chain size
 def practice_view(_store, db: str, version: str, as_of: date, days: int, segments: tuple, therapists: tuple,
                   routines: tuple):
     scope = metrics.Scope(as_of=as_of, days=days, segments=segments, therapists=therapists, routines=routines)
