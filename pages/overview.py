@@ -21,8 +21,18 @@ SHOWN_ALERTS = 25
 @st.cache_data(show_spinner="Computing the overview…", max_entries=16, ttl=3600)  # ~5 MB each at chain size
 def practice_view(_store, db: str, version: str, as_of: date, days: int, segments: tuple, therapists: tuple,
                   routines: tuple):
+    """The overview, its open alerts, the group tables and their charts: cached built, because a
+    Plotly figure takes several times longer to build than to unpickle."""
     scope = metrics.Scope(as_of=as_of, days=days, segments=segments, therapists=therapists, routines=routines)
-    return alerts.practice_overview(_store, scope)
+    view, open_alerts = alerts.practice_overview(_store, scope)
+    names = metrics.routine_names(_store)
+    groups = {by: view.groups[by].assign(name=view.groups[by]["group"].map(names)) if by == "routine"
+              else view.groups[by] for by in metrics.GROUP_BYS}
+    figures = {"weekly": charts.weekly_adherence(view.weekly)}
+    for by, table in groups.items():
+        figures[f"{by}_adherence"] = charts.group_adherence(table, by)
+        figures[f"{by}_pain"] = charts.group_pain(table, by)
+    return view, open_alerts, groups, figures
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
@@ -61,8 +71,8 @@ scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), therapis
                       routines=tuple(routines))
 st.query_params.from_dict(metrics.scope_to_query(scope, today))
 
-view, open_alerts = practice_view(store, db, version, scope.as_of, scope.days, scope.segments, scope.therapists,
-                                  scope.routines)
+view, open_alerts, groups, figures = practice_view(store, db, version, scope.as_of, scope.days, scope.segments,
+                                                  scope.therapists, scope.routines)
 st.caption(
     f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y}. Adherence and pain are what clients reported in"
     " their session logs (self-reports tend to run high). Definitions: docs/metrics.md."
@@ -82,19 +92,17 @@ cards[3].metric("Pain improved", pct(k["improved_pct"]), border=True,
 cards[4].metric("Open alerts", len(open_alerts), border=True, help="Alerts from the last 28 days nobody has acknowledged.")
 
 st.subheader("Adherence over time")
-st.plotly_chart(charts.weekly_adherence(view.weekly), theme=None, key="ov_weekly_chart")
+st.plotly_chart(figures["weekly"], theme=None, key="ov_weekly_chart")
 with st.expander("Weekly figures"):
     table_with_csv(view.weekly, "adherence-by-week.csv", "ov_weekly")
 
 st.subheader("By segment, routine and therapist")
 for tab, by in zip(st.tabs(["Segment", "Routine", "Therapist"]), metrics.GROUP_BYS):
     with tab:
-        table = view.groups[by]
-        if by == "routine":
-            table = table.assign(name=table["group"].map(names))
+        table = groups[by]
         left, right = st.columns(2)
-        left.plotly_chart(charts.group_adherence(table, by), theme=None, key=f"ov_{by}_adherence")
-        right.plotly_chart(charts.group_pain(table, by), theme=None, key=f"ov_{by}_pain")
+        left.plotly_chart(figures[f"{by}_adherence"], theme=None, key=f"ov_{by}_adherence")
+        right.plotly_chart(figures[f"{by}_pain"], theme=None, key=f"ov_{by}_pain")
         table_with_csv(table, f"by-{by}.csv", f"ov_{by}", column_config={
             "group": by.capitalize(), "units": "Assignments" if by == "routine" else None,
             "mean_adherence": st.column_config.NumberColumn("Mean adherence", format="percent"),
