@@ -18,8 +18,12 @@ STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "low": "low", "la
 
 @st.cache_data(show_spinner="Loading the client…", max_entries=128, ttl=3600)
 def client_view(_store, db: str, version: str, client_id: int, as_of: date, days: int):
+    """The client's figures, alerts, alert history and charts (cached built, like the overview's)."""
     detail, found = alerts.client_view(_store, client_id, as_of, days)
-    return detail, found, alerts.alert_history(_store, client_id)
+    figures = None if detail is None else {
+        "calendar": charts.session_calendar(detail.calendar), "weekly": charts.weekly_against_expected(detail.weekly),
+        "pain": charts.pain_over_time(detail.sessions, detail.pain), "relief": charts.relief_per_session(detail.sessions)}
+    return detail, found, alerts.alert_history(_store, client_id), figures
 
 
 def pct(value) -> str:
@@ -52,7 +56,7 @@ periods = sorted(set(metrics.PERIODS) | {st.session_state["cd_days"]})
 days = period.selectbox("Period", periods, key="cd_days", format_func=lambda d: f"last {d} days")
 as_of = day.date_input("As of", key="cd_as_of", max_value=date(2100, 1, 1))
 scope = metrics.Scope(as_of=as_of, days=days, client_id=client_id)
-detail, found, history = client_view(store, db, version, client_id, scope.as_of, scope.days)
+detail, found, history, figures = client_view(store, db, version, client_id, scope.as_of, scope.days)
 st.query_params.from_dict({"client": [detail.client["client"]], **metrics.scope_to_query(scope, today)})
 
 info, summary = detail.client, detail.summary
@@ -79,11 +83,11 @@ if summary is None:
     st.info("Nothing was expected of this client in this period (no active assignment day).")
 
 left, right = st.columns(2)
-left.plotly_chart(charts.session_calendar(detail.calendar), theme=None, key="cd_calendar")
-right.plotly_chart(charts.weekly_against_expected(detail.weekly), theme=None, key="cd_weekly")
+left.plotly_chart(figures["calendar"], theme=None, key="cd_calendar")
+right.plotly_chart(figures["weekly"], theme=None, key="cd_weekly")
 left, right = st.columns(2)
-left.plotly_chart(charts.pain_over_time(detail.sessions, detail.pain), theme=None, key="cd_pain")
-right.plotly_chart(charts.relief_per_session(detail.sessions), theme=None, key="cd_relief")
+left.plotly_chart(figures["pain"], theme=None, key="cd_pain")
+right.plotly_chart(figures["relief"], theme=None, key="cd_relief")
 
 st.subheader(f"Alerts ({len(open_alerts)} open)")
 if open_alerts.empty:
