@@ -37,7 +37,7 @@ from core.session_logs import (
     stage_values,
 )
 from core.auth import STAFF_WRITERS, audit_in, require_role
-from core.store import Store, utcnow
+from core.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, Store, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
@@ -220,7 +220,7 @@ def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFil
         except OSError as exc:
             raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
     digest = hashlib.sha256(raw).hexdigest()
-    if not raw.strip():
+    if not raw or raw.isspace():            # (not raw.strip(): that copies the whole file)
         raise ImportFileError("the file is empty")
     if raw.startswith(b"PK\x03\x04"):
         headers, rows = _read_xlsx(raw)
@@ -409,7 +409,7 @@ def save_mapping(store: Store, name: str, mapping: Mapping[str, str], date_order
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(unknown)}")
     require_role(store, actor, STAFF_WRITERS)
-    with store.transaction() as cur:
+    with store.transaction(touches=(IMPORTS, ACCOUNTS)) as cur:
         audit_in(cur, actor, "import_mapping_saved", {"name": name})
         cur.execute(
             "INSERT INTO import_mappings (name, mapping_json, date_order, updated_at, updated_by) VALUES (?, ?, ?, ?, ?)"
@@ -441,7 +441,8 @@ _SHAPE_REASONS = {
 @dataclass(frozen=True)
 class _Staged:
     """How to find a rejected row's original values once the file is staged: a SQL expression
-    (a JSON object keyed by the file's headers) and the FROM clause it needs over li_out."""
+    (a JSON object keyed by the file's headers) and the FROM clause it needs over li_rejected
+    (the rejected rows of li_out)."""
 
     values: str
     source: str
@@ -507,7 +508,7 @@ def _stage_rows(cur: Any, log: LogFile, mapping: Mapping[str, str],
     _load_frame(cur, "li_raw", _row_frame(log, rows), len(log.headers))
     cur.execute(f"CREATE TEMP VIEW li_in AS SELECT g.row_no, {_mapped(mapping, log, 'g')}, g.shape_reason,"
                 " g.row_no AS src FROM li_raw g")
-    return _Staged(_values_json(log, "g"), "li_out o LEFT JOIN li_raw g ON g.row_no = o.src")
+    return _Staged(_values_json(log, "g"), "li_rejected o LEFT JOIN li_raw g ON g.row_no = o.src")
 
 
 def _python_csv_rows(log: LogFile) -> Iterator[tuple[int, list[str], str | None]]:
@@ -582,7 +583,7 @@ def _stage_csv(cur: Any, log: LogFile, mapping: Mapping[str, str]) -> _Staged:
         SELECT s.row_no, {_mapped(mapping, log, 's')}, s.shape_reason, CAST(NULL AS BIGINT) FROM li_shape s
         """
     )
-    return _Staged(_values_json(log, "s"), "li_out o LEFT JOIN li_shape s ON s.row_no = o.row_no AND o.src IS NULL"
+    return _Staged(_values_json(log, "s"), "li_rejected o LEFT JOIN li_shape s ON s.row_no = o.row_no AND o.src IS NULL"
                                           " LEFT JOIN li_raw g ON g.rowid = o.src")
 
 
@@ -651,25 +652,32 @@ class ImportResult:
 
 
 def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[dict[str, Any]]:
-    rows = cur.execute(
-        f"SELECT o.row_no, {staged.values}, to_json(o.reasons) FROM {staged.source}"
-        " WHERE o.status = 'rejected' ORDER BY o.row_no",
+    """The rejected rows, with their original values and reasons; kept in li_rej for _quarantine
+    (the file is read back once, for these rows only)."""
+    fields = ", ".join(f"'{f}', o.{f}" for f in FIELDS)
+    cur.execute("DROP TABLE IF EXISTS li_rej")
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE li_rej AS
+        SELECT o.row_no, {staged.values} AS values_json, to_json(o.reasons) AS reasons_json,
+               json_object({fields}) AS fields_json, o.row_hash, o.session_id, o.red_flags
+        FROM {staged.source}
+        """,
         list(log.headers),
-    ).fetchall()
+    )
+    rows = cur.execute("SELECT row_no, values_json, reasons_json FROM li_rej ORDER BY row_no").fetchall()
     return [{"row": r, "values": json.loads(v), "reasons": json.loads(reasons)} for r, v, reasons in rows]
 
 
-def _quarantine(cur: Any, log: LogFile, staged: _Staged, batch_id: int) -> None:
-    fields = ", ".join(f"'{f}', o.{f}" for f in FIELDS)
+def _quarantine(cur: Any, batch_id: int, file_name: str) -> None:
     cur.execute(
-        f"""
+        """
         INSERT INTO quarantined_rows (batch_id, file_name, row_number, values_json, reasons_json, status,
                                       fields_json, row_hash, source_session_id, red_flags)
-        SELECT ?, ?, o.row_no, {staged.values}, to_json(o.reasons), 'open', json_object({fields}), o.row_hash,
-               o.session_id, o.red_flags
-        FROM {staged.source} WHERE o.status = 'rejected' ORDER BY o.row_no
+        SELECT ?, ?, row_no, values_json, reasons_json, 'open', fields_json, row_hash, session_id, red_flags
+        FROM li_rej ORDER BY row_no
         """,
-        [batch_id, log.name, *log.headers],
+        [batch_id, file_name],
     )
 
 
@@ -687,7 +695,8 @@ def _preview(cur: Any, limit: int = 200) -> pd.DataFrame:
     cols = ", ".join(f"CASE WHEN o.status = 'rejected' THEN o.{f} ELSE {_PREVIEW_VALUES[f]} END AS {f}" for f in FIELDS)
     return cur.execute(
         f"SELECT o.row_no AS row, o.status, array_to_string(o.reasons, '; ') AS reasons, {cols},"
-        f" o.red_flags AS warning_signs FROM li_out o ORDER BY o.row_no LIMIT {int(limit)}"
+        f" o.red_flags AS warning_signs FROM li_out o"
+        f" WHERE o.row_no IN (SELECT row_no FROM li_v ORDER BY row_no LIMIT {int(limit)}) ORDER BY o.row_no"
     ).df()
 
 
@@ -731,9 +740,10 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
             if options.dry_run:
                 progress(1.0, "preview ready: nothing was saved")
                 return result
+            _release_file(cur)
             progress(0.7, "saving")
-            with store.transaction(cur):
-                result.batch_id = _write(cur, store, log, staged, result, options)
+            with store.transaction(cur, touches=_IMPORT_TOUCHES + ((PRACTICE,) if counts.new_clients else ())):
+                result.batch_id = _write(cur, store, log, result, options)
                 progress(0.95, "committing")
     finally:
         cur.close()
@@ -741,8 +751,20 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
     return result
 
 
-def _write(cur: Any, store: Store, log: LogFile, staged: _Staged, result: ImportResult,
-           options: ImportOptions) -> int:
+# What an import, an undo or a re-submit changes (Store.transaction); an import that creates
+# clients touches the practice too. Figures read from clients and programs stay remembered.
+_IMPORT_TOUCHES = (SESSION_LOGS, IMPORTS, ACCOUNTS)
+
+
+def _release_file(cur: Any) -> None:
+    """Free the staged file before the writes (a large file's text is the biggest table held): from
+    here on only the checked rows (li_v) and the rejected rows' values (li_rej) are read."""
+    cur.execute("DROP VIEW IF EXISTS li_in")
+    for name in ("li_raw", "li_shape", "li_rejpos", "li_rej_errors", "li_rej_scans"):
+        cur.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _write(cur: Any, store: Store, log: LogFile, result: ImportResult, options: ImportOptions) -> int:
     """The import's writes, inside its transaction: the batch, new clients, logs, quarantine."""
     batch_id = cur.execute(
         "INSERT INTO import_batches (source, file_name, file_hash, mapping_json, date_order, imported_by,"
@@ -756,7 +778,7 @@ def _write(cur: Any, store: Store, log: LogFile, staged: _Staged, result: Import
         cur.executemany("INSERT INTO import_batch_clients (batch_id, client_id) VALUES (?, ?)",
                         [[batch_id, client_id] for client_id, _, _ in created])
     insert_accepted(cur, result.source, batch_id, options.actor)
-    _quarantine(cur, log, staged, batch_id)
+    _quarantine(cur, batch_id, log.name)
     audit_in(cur, options.actor, "session_logs_imported", {
         "batch": batch_id, "file": log.name, "source": result.source, "read": result.read,
         "accepted": result.accepted, "rejected": result.rejected, "duplicates": result.duplicates})
@@ -806,7 +828,7 @@ def undo_batch(store: Store, batch_id: int, actor: str) -> UndoResult:
     """Remove every session log a batch stored (including rows fixed later) and close its open
     quarantined rows. The batch record stays, marked undone; clients it created stay too."""
     require_role(store, actor, STAFF_WRITERS)
-    with WRITE_LOCK, store.transaction() as cur:
+    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES) as cur:
         row = cur.execute("SELECT undone_at FROM import_batches WHERE id = ?", [batch_id]).fetchone()
         if row is None:
             raise BatchError(f"there is no import batch {batch_id}")
@@ -888,7 +910,7 @@ def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
     as_of = as_of or date.today()
     result = ResubmitResult()
     now = utcnow()
-    with WRITE_LOCK, store.transaction() as cur:
+    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES) as cur:
         info = _open_rows(cur, ids)
         stored = {i: json.loads(v) for i, v in cur.execute(
             "SELECT id, fields_json FROM quarantined_rows WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]).fetchall()}
@@ -938,7 +960,7 @@ def discard_rows(store: Store, ids: Sequence[int], reason: str, actor: str) -> i
     if not ids:
         return 0
     require_role(store, actor, STAFF_WRITERS)
-    with WRITE_LOCK, store.transaction() as cur:
+    with WRITE_LOCK, store.transaction(touches=(IMPORTS, ACCOUNTS)) as cur:
         _open_rows(cur, ids)
         audit_in(cur, actor, "quarantine_discarded", {"rows": list(ids), "reason": reason.strip()})
         return cur.execute(

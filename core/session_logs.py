@@ -33,7 +33,7 @@ import pandas as pd
 
 from core.auth import STAFF_WRITERS, audit_in, require_role
 from core.red_flags import parse_tags, red_flags_sql
-from core.store import Store, utcnow
+from core.store import ACCOUNTS, SESSION_LOGS, Store, utcnow
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -183,6 +183,19 @@ def _number(column: str, scale: bool = False) -> str:
     return f"CASE WHEN isfinite({value}) THEN {value} END"
 
 
+def _read_number(fast: str, cleaned: str, scale: bool = False) -> str:
+    """``_number`` of a cleaned text, given ``fast``, the plain ``try_cast`` to DOUBLE of the text
+    as written. Most values are plain numbers: when the cast alone gives a finite number, cleaning
+    and the other forms would give the same one (the cast ignores edge whitespace and reads no
+    decimal comma or "/10"), so ``cleaned`` is only needed, and only computed, for the others."""
+    return f"CASE WHEN isfinite({fast}) THEN {fast} ELSE {_number(cleaned, scale)} END"
+
+
+def _unless_number(raw: str, fast: str) -> str:
+    """The cleaned text of a value that ``fast`` (its plain cast) does not read (else NULL)."""
+    return f"CASE WHEN {raw} IS NOT NULL AND NOT coalesce(isfinite({fast}), FALSE) THEN {_clean(raw)} END"
+
+
 def _hour24(hh: str, ap: str) -> str:
     """24-hour clock hour from an hour text and an am/pm marker text ('' when none); NULL when invalid."""
     hour = f"try_cast({hh} AS INTEGER)"
@@ -220,35 +233,50 @@ _SHORT_SHAPE = "(numeric_date AND la <= 2 AND lc IN (2, 4))"
 
 # -- preparing rows -------------------------------------------------------------------------------
 
-_WORK_TABLES = ("li_status", "li_v", "li_cm", "li_rm", "li_cover", "li_dated", "li_asg", "li_ci", "li_given",
-                "li_items", "li_dk", "li_dd")
+_WORK_TABLES = ("li_drop", "li_dup", "li_bad", "li_v", "li_pair", "li_pr", "li_cm", "li_rm", "li_cover", "li_dated",
+                "li_asg", "li_ci", "li_given", "li_items", "li_dk", "li_dd")
+# Counts and measures, read as numbers in li_p (their texts are cleaned only for rejected rows).
+_NUMBERS = ("exercises_done", "exercises_prescribed", "duration_min", *SCALES)
+# Texts cleaned in li_p for every row (stored); client and routine are cleaned once per distinct
+# text by their match tables (li_cm, li_rm), dates by li_dk.
+_CLEANED = ("notes", "session_id")
+
+
+def _prepared_sql(source: str) -> str:
+    """li_p's SELECT over ``source`` (li_in, or some of its rows)."""
+    numbers = ", ".join(f"{f}_raw, {_read_number(f'{f}_fast', f'{f}_other', scale=f in SCALES)} AS {f}_n"
+                        for f in _NUMBERS)
+    others = ", ".join(f"{_unless_number(f'{f}_raw', f'{f}_fast')} AS {f}_other" for f in _NUMBERS)
+    raw = ", ".join(f"CAST({f} AS VARCHAR) AS {f}_raw, try_cast({f} AS DOUBLE) AS {f}_fast" for f in _NUMBERS)
+    cleaned = ", ".join(f"{_clean(f)} AS {f}" for f in _CLEANED)
+    return f"""
+        SELECT row_no, src, shape_reason, sd_raw, st_raw, client_raw, routine_raw, {', '.join(_CLEANED)}, {numbers}
+        FROM (SELECT *, {others}
+              FROM (SELECT row_no, src, shape_reason, session_date AS sd_raw, session_time AS st_raw,
+                           CAST(client AS VARCHAR) AS client_raw, CAST(routine AS VARCHAR) AS routine_raw,
+                           {cleaned}, {raw}
+                    FROM {source}))
+    """
 
 
 def prepare_rows(cur: Any) -> None:
-    """li_p, a view over li_in: texts trimmed (blank is NULL), numbers read; and li_dk, each
-    distinct (session_date, session_time) text pair of the input with its date split into parts.
+    """li_p, a view over li_in: numbers read, notes and session ids trimmed (blank is NULL), the
+    other texts as written (``*_raw``); and li_dk, each distinct (session_date, session_time) text
+    pair of the input with its date split into parts.
 
-    A file holds far fewer distinct dates than rows, so the date and time patterns run once per
-    distinct text and the rows join back to them (li_p's ``sd_raw``/``st_raw`` are the join keys:
-    the texts as the file wrote them). li_p is a view, not a table: each later statement reads only
-    the columns it needs.
+    A file holds far fewer distinct dates, clients and routines than rows, so their patterns and
+    matching run once per distinct text and the rows join back by the texts as the file wrote them
+    (``sd_raw``/``st_raw``, ``client_raw``, ``routine_raw``). li_p is a view, not a table: each
+    later statement reads only the columns it needs.
 
     ``li_in`` must have ``row_no`` (unique), ``src`` (where the row came from, or NULL), the text
     columns in ``FIELDS`` and ``shape_reason`` (a problem found while reading the row, or NULL).
     """
-    cur.execute("DROP VIEW IF EXISTS li_out")
+    for name in ("li_out", "li_rejected"):
+        cur.execute(f"DROP VIEW IF EXISTS {name}")
     for name in _WORK_TABLES:
         cur.execute(f"DROP TABLE IF EXISTS {name}")
-    cleaned = ", ".join(f"{_clean(f)} AS {f}" for f in FIELDS if f not in _DATE_FIELDS)
-    numbers = ", ".join(f"{_number(f, scale=f in SCALES)} AS {f}_n"
-                        for f in ("exercises_done", "exercises_prescribed", "duration_min", *SCALES))
-    cur.execute(
-        f"""
-        CREATE OR REPLACE TEMP VIEW li_p AS
-        SELECT *, {numbers}
-        FROM (SELECT row_no, src, shape_reason, session_date AS sd_raw, session_time AS st_raw, {cleaned} FROM li_in)
-        """
-    )
+    cur.execute(f"CREATE OR REPLACE TEMP VIEW li_p AS {_prepared_sql('li_in')}")
     # Layers: texts cleaned; then the date and time patterns; then their parts as integers (each
     # converted once); then the clock times. first_rows: the key's first three row numbers (for
     # the examples a date-order question shows).
@@ -331,16 +359,19 @@ def resolve_date_order(evidence: DateEvidence, requested: str | None, fallback: 
 # -- the checks -----------------------------------------------------------------------------------
 
 def _match_table(cur: Any, table: str, column: str, target: str, keys: dict[str, str], id_column: str) -> None:
-    """``table``: each distinct text of ``column`` with the one ``target`` row it names (by the
-    first of ``keys`` that matches, live rows before archived ones) and how many it could mean."""
+    """``table``: each distinct text of ``column`` as written (``raw``, li_pr's ``{column}_raw``) with
+    its cleaned text (named ``column``), the one ``target`` row it names (by the first of ``keys``
+    that matches, live rows before archived ones), how many it could mean, and how many input rows
+    hold it. Texts that are blank once cleaned are kept too (with no match), NULL among them."""
     matches = "\n              UNION ALL ".join(
         f"SELECT kn.raw, t.id, t.live, {rank} AS how FROM kn JOIN t ON t.{key} = kn.key"
         for rank, key in enumerate(keys, start=1))
     cur.execute(
         f"""
         CREATE TEMP TABLE {table} AS
-        WITH kn AS (SELECT raw, {norm_sql('raw')} AS key
-                    FROM (SELECT DISTINCT {column} AS raw FROM li_p) WHERE raw IS NOT NULL),
+        WITH texts AS (SELECT raw, {_clean('raw')} AS {column}, rows
+                       FROM (SELECT {column}_raw AS raw, sum(rows) AS rows FROM li_pr GROUP BY ALL)),
+        kn AS (SELECT raw, {norm_sql(column)} AS key FROM texts WHERE {column} IS NOT NULL),
         t AS (SELECT id, archived_at IS NULL AS live, {', '.join(f'{norm_sql(src)} AS {key}' for key, src in keys.items())}
               FROM {target}),
         m AS ({matches}),
@@ -349,29 +380,29 @@ def _match_table(cur: Any, table: str, column: str, target: str, keys: dict[str,
                         CASE WHEN count(DISTINCT id) FILTER (live) = 1 THEN min(id) FILTER (live)
                              WHEN count(DISTINCT id) = 1 THEN min(id) END AS {id_column}
                  FROM best GROUP BY raw)
-        SELECT kn.raw, kn.key, pick.{id_column},
+        SELECT texts.raw, texts.{column}, texts.rows, kn.key, pick.{id_column},
                coalesce(CASE WHEN pick.n_live >= 2 THEN pick.n_live ELSE pick.n END, 0) AS matches
-        FROM kn LEFT JOIN pick USING (raw)
+        FROM texts LEFT JOIN kn USING (raw) LEFT JOIN pick USING (raw)
         """
     )
 
 
 def _count_reasons(name: str, low: int) -> str:
-    n = f"{name}_n"
+    n, text = f"{name}_n", name
     below = "is negative" if low == 0 else f"must be at least {low}"
-    return (f"CASE WHEN {name} IS NULL THEN NULL"
-            f" WHEN {n} IS NULL THEN format('{name} ''{{}}'' is not a number', {name})"
-            f" WHEN {n} <> floor({n}) THEN format('{name} ''{{}}'' is not a whole number', {name})"
-            f" WHEN {n} < {low} THEN format('{name} {{}} {below}', {name})"
-            f" WHEN {n} > {MAX_COUNT} THEN format('{name} {{}} is more than {MAX_COUNT}', {name}) END")
+    return (f"CASE WHEN {text} IS NULL THEN NULL"
+            f" WHEN {n} IS NULL THEN format('{name} ''{{}}'' is not a number', {text})"
+            f" WHEN {n} <> floor({n}) THEN format('{name} ''{{}}'' is not a whole number', {text})"
+            f" WHEN {n} < {low} THEN format('{name} {{}} {below}', {text})"
+            f" WHEN {n} > {MAX_COUNT} THEN format('{name} {{}} is more than {MAX_COUNT}', {text}) END")
 
 
 def _scale_reasons(name: str) -> str:
-    n = f"{name}_n"
-    return (f"CASE WHEN {name} IS NULL THEN NULL"
-            f" WHEN {n} IS NULL THEN format('{name} ''{{}}'' is not a number', {name})"
-            f" WHEN {n} < 0 OR {n} > 10 THEN format('{name} {{}} is outside 0–10', {name})"
-            f" WHEN {n} * 2 <> round({n} * 2) THEN format('{name} {{}} is not a whole or half point', {name}) END")
+    n, text = f"{name}_n", name
+    return (f"CASE WHEN {text} IS NULL THEN NULL"
+            f" WHEN {n} IS NULL THEN format('{name} ''{{}}'' is not a number', {text})"
+            f" WHEN {n} < 0 OR {n} > 10 THEN format('{name} {{}} is outside 0–10', {text})"
+            f" WHEN {n} * 2 <> round({n} * 2) THEN format('{name} {{}} is not a whole or half point', {text}) END")
 
 
 def _reasons(opts: CheckOptions) -> str:
@@ -383,6 +414,7 @@ def _reasons(opts: CheckOptions) -> str:
                  " session_date)")
     else:
         short = f"format('session_date ''{{}}'' is not a valid date in the {order_label} order', session_date)"
+    done, duration = "exercises_done", "duration_min"
     parts = [
         "shape_reason",
         "CASE WHEN client IS NULL THEN 'client is missing'"
@@ -409,15 +441,36 @@ def _reasons(opts: CheckOptions) -> str:
         _count_reasons("exercises_done", COUNTS["exercises_done"]),
         _count_reasons("exercises_prescribed", COUNTS["exercises_prescribed"]),
         "CASE WHEN exercises_done_n > prescribed AND exercises_done_n BETWEEN 0 AND " + str(MAX_COUNT)
-        + " THEN format('exercises_done {} is more than exercises_prescribed {}', exercises_done,"
+        + f" THEN format('exercises_done {{}} is more than exercises_prescribed {{}}', {done},"
         " CAST(prescribed AS BIGINT)) END",
-        "CASE WHEN duration_min IS NULL THEN NULL"
-        " WHEN duration_min_n IS NULL THEN format('duration_min ''{}'' is not a number', duration_min)"
-        " WHEN duration_min_n < 0 THEN format('duration_min {} is negative', duration_min)"
-        f" WHEN duration_min_n > {MAX_DURATION_MIN} THEN format('duration_min {{}} is longer than a day', duration_min) END",
+        f"CASE WHEN {duration} IS NULL THEN NULL"
+        f" WHEN duration_min_n IS NULL THEN format('duration_min ''{{}}'' is not a number', {duration})"
+        f" WHEN duration_min_n < 0 THEN format('duration_min {{}} is negative', {duration})"
+        f" WHEN duration_min_n > {MAX_DURATION_MIN} THEN format('duration_min {{}} is longer than a day', {duration}) END",
         *(_scale_reasons(s) for s in SCALES),
     ]
     return "concat_ws(chr(31), " + ",\n".join(parts) + ")"
+
+
+def _may_fail() -> str:
+    """TRUE for every row ``_reasons`` gives a reason (and perhaps for a few it gives none): a cheap
+    test on the values, so that reasons are only worked out for those rows. Each term is TRUE
+    (not NULL) whenever its part of ``_reasons`` yields a text; NULL counts as FALSE."""
+    def unread(name: str) -> str:        # text that did not read as a number (blank text included)
+        return f"({name}_n IS NULL AND {name}_raw IS NOT NULL)"
+
+    terms = [
+        "shape_reason IS NOT NULL",
+        "(client_id IS NULL AND new_client_key IS NULL)",     # a missing client matches none
+        "d IS NULL",                                          # missing, unread or out of range
+        "(has_time AND t IS NULL)",
+        "routine_id IS NULL",
+        *(f"{unread(c)} OR {c}_n <> floor({c}_n) OR {c}_n < {low} OR {c}_n > {MAX_COUNT}" for c, low in COUNTS.items()),
+        f"(exercises_done_n > prescribed AND exercises_done_n BETWEEN 0 AND {MAX_COUNT})",
+        f"{unread('duration_min')} OR duration_min_n < 0 OR duration_min_n > {MAX_DURATION_MIN}",
+        *(f"{unread(c)} OR {c}_n < 0 OR {c}_n > 10 OR {c}_n * 2 <> round({c}_n * 2)" for c in SCALES),
+    ]
+    return " OR ".join(terms)
 
 
 # The natural key of a session without a session id, in li_v and in session_logs.
@@ -425,8 +478,11 @@ _NATURAL_KEY = ("client_id", "d", "t", "routine_id", "done", "prescribed_i", "du
                 "pain_before_n", "pain_after_n", "stiffness_n", "notes")
 _STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "exercises_done", "exercises_prescribed",
                "duration_min", "pain_before", "pain_after", "stiffness", "notes")
+# li_v's rows that are accepted: no reason, not a duplicate.
+_ACCEPTED = "row_no NOT IN (SELECT row_no FROM li_drop)"
 # Texts kept for every row (stored, or needed to name a new client); the others only for rejected rows.
 _KEPT_TEXTS = ("client", "notes", "session_id")
+_BAD_TEXTS = tuple(f for f in FIELDS if f not in _KEPT_TEXTS)
 
 
 def _assignment_tables(cur: Any) -> None:
@@ -488,44 +544,112 @@ def _date_table(cur: Any, opts: CheckOptions) -> None:
     )
 
 
-def _parse_sql(opts: CheckOptions) -> str:
-    """The SELECT reading each prepared row: client and named routine matched, date and time
-    (li_dd) joined by the texts the row holds."""
+def _pair_table(cur: Any, opts: CheckOptions) -> None:
+    """li_pair: each distinct (client, routine) text pair of the input, as written, with all that
+    follows from the pair alone: the client and named routine matched (li_cm, li_rm), the client's
+    assignments (li_ci) and what it was given of that routine (li_given). One join per row then
+    brings them all."""
     create = "TRUE" if opts.create_clients else "FALSE"
-    return f"""
-        SELECT p.* EXCLUDE (sd_raw, st_raw), dd.session_date, dd.session_time,
+    cur.execute("DROP TABLE IF EXISTS li_pair")
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE li_pair AS
+        SELECT pr.client_raw, pr.routine_raw, cm.client, rm.routine,
                cm.client_id, coalesce(cm.matches, 0) AS client_matches,
                CASE WHEN {create} AND cm.matches = 0 AND length(cm.key) <= 120 THEN cm.key END AS new_client_key,
                rm.routine_id AS named_routine_id, coalesce(rm.matches, 0) AS routine_matches,
-               dd.d_raw, dd.short_shape, dd.t, dd.has_time
-        FROM li_p p
-        LEFT JOIN li_cm cm ON cm.raw = p.client
-        LEFT JOIN li_rm rm ON rm.raw = p.routine
+               ci.active_n, ci.first_start, ci.active_routine, ci.active_version,
+               g.versions AS given_versions, g.version AS given_version, g.first_version AS given_first_version,
+               g.items AS given_n, rt.current_version
+        FROM li_pr pr
+        LEFT JOIN li_cm cm ON cm.raw = pr.client_raw
+        LEFT JOIN li_rm rm ON rm.raw = pr.routine_raw
+        LEFT JOIN li_ci ci ON ci.client_id = cm.client_id
+        LEFT JOIN li_given g ON g.client_id = cm.client_id AND g.routine_id = rm.routine_id
+        LEFT JOIN routines rt ON rt.id = rm.routine_id
+        """
+    )
+
+
+def _parse_sql(source: str = "li_p") -> str:
+    """The SELECT reading each prepared row (of li_p, or ``source`` in its shape): its client and
+    routine pair (li_pair), date and time (li_dd) joined by the texts the row holds."""
+    return f"""
+        SELECT p.* EXCLUDE (sd_raw, st_raw, client_raw, routine_raw), pr.* EXCLUDE (client_raw, routine_raw),
+               dd.session_date, dd.session_time, dd.d_raw, dd.short_shape, dd.t, dd.has_time
+        FROM {source} p
+        LEFT JOIN li_pair pr ON pr.client_raw IS NOT DISTINCT FROM p.client_raw
+                            AND pr.routine_raw IS NOT DISTINCT FROM p.routine_raw
         LEFT JOIN li_dd dd ON dd.sd_raw IS NOT DISTINCT FROM p.sd_raw AND dd.st_raw IS NOT DISTINCT FROM p.st_raw
+    """
+
+
+def _dated_sql(source: str = "li_p") -> str:
+    return (f"SELECT *, CASE WHEN d_raw BETWEEN DATE '1900-01-01' AND $as_of THEN d_raw END AS d"
+            f" FROM ({_parse_sql(source)})")
+
+
+def _resolved_sql(opts: CheckOptions, source: str = "li_p") -> str:
+    """Each row resolved: the routine and version it belongs to, the exercises prescribed (given,
+    or the routine's count), and ``may_fail`` (``_may_fail``)."""
+    return f"""
+        SELECT *, {_may_fail()} AS may_fail
+        FROM (
+            SELECT r.*, coalesce(r.exercises_prescribed_n, r.given_items, items.n) AS prescribed
+            FROM (
+                SELECT b.*, cover.n AS cover_n,
+                       CASE WHEN b.named_routine_id IS NOT NULL THEN b.named_routine_id
+                            WHEN b.routine IS NOT NULL THEN NULL
+                            WHEN cover.n = 1 THEN cover.routine_id
+                            WHEN cover.n IS NULL AND b.active_n = 1 THEN b.active_routine END AS routine_id,
+                       CASE WHEN b.named_routine_id IS NOT NULL THEN
+                                CASE WHEN b.given_versions = 1 THEN b.given_version
+                                     ELSE coalesce(dated.version, b.given_first_version, b.current_version) END
+                            WHEN b.routine IS NOT NULL THEN NULL
+                            WHEN cover.n = 1 THEN cover.version
+                            WHEN cover.n IS NULL AND b.active_n = 1 THEN b.active_version END AS version,
+                       CASE WHEN b.named_routine_id IS NOT NULL AND b.given_versions = 1
+                            THEN b.given_n END AS given_items
+                FROM ({_dated_sql(source)}) b
+                LEFT JOIN li_cover cover ON cover.row_no = b.row_no
+                LEFT JOIN li_dated dated ON dated.row_no = b.row_no
+            ) r
+            LEFT JOIN li_items items ON items.routine_id = r.routine_id AND items.version = r.version
+        )
     """
 
 
 def _resolve(cur: Any, opts: CheckOptions) -> None:
     """li_v: each row's client, date and time under the file's order, the routine and version it
-    belongs to, the defaults that follow, every reason it cannot be stored, and its keys.
+    belongs to, the defaults that follow, and its hash ``h``; li_bad: the rows with a reason, with
+    every reason and their texts.
 
     Two kinds of row need a look at the assignment dates, and most files have neither: a row that
     names no routine (the client's assignment that day decides), and a row naming a routine the
     client was given in more than one version (the one started last on or before the day). They
-    are resolved first, into small tables, re-reading only those rows.
+    are resolved first, into small tables, re-reading only those rows (none when there are none).
+
+    li_v holds every row, with as few columns as the later steps allow (each costs for every row):
+    the values to store and ``may_fail`` (``_may_fail``). The reasons are then worked out in a
+    second pass over only the rows that may fail, into li_bad, with their texts as cleaned (the
+    quarantine keeps them for staff to fix) and ``row_hash``. A row is rejected when it is in li_bad.
+
+    ``h`` groups equal rows of the input: the session id, or else the natural key. Rows with equal
+    texts have equal values, so rejected rows that are the same fall into the same group too.
     """
-    for name in ("li_asg", "li_ci", "li_given", "li_items", "li_cover", "li_dated", "li_dd"):
+    for name in ("li_asg", "li_ci", "li_given", "li_items", "li_cover", "li_dated", "li_dd", "li_pair"):
         cur.execute(f"DROP TABLE IF EXISTS {name}")
     _date_table(cur, opts)
     cur.execute("CREATE TEMP TABLE li_items AS SELECT routine_id, version, count(*) AS n FROM routine_items GROUP BY ALL")
     _assignment_tables(cur)
-    dated = f"SELECT *, CASE WHEN d_raw BETWEEN DATE '1900-01-01' AND $as_of THEN d_raw END AS d FROM ({_parse_sql(opts)})"
+    _pair_table(cur, opts)
+    unnamed = cur.execute("SELECT coalesce(sum(rows), 0) FROM li_rm WHERE routine IS NULL").fetchone()[0]
     cur.execute(
         f"""
         CREATE TEMP TABLE li_cover AS
         SELECT b.row_no, count(*) AS n, min(a.routine_id) AS routine_id, min(a.version) AS version
-        FROM ({dated}) b JOIN li_asg a ON a.client_id = b.client_id AND b.d BETWEEN a.start_date AND a.last_day
-        WHERE b.routine IS NULL
+        FROM ({_dated_sql()}) b JOIN li_asg a ON a.client_id = b.client_id AND b.d BETWEEN a.start_date AND a.last_day
+        WHERE b.routine IS NULL AND {'TRUE' if unnamed else 'FALSE'}
         GROUP BY b.row_no
         """,
         {"as_of": opts.as_of},
@@ -535,7 +659,7 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
         f"""
         CREATE TEMP TABLE li_dated AS
         SELECT b.row_no, arg_max(a.version, a.start_date) AS version
-        FROM ({dated}) b
+        FROM ({_dated_sql()}) b
         JOIN li_given g ON g.client_id = b.client_id AND g.routine_id = b.named_routine_id AND g.versions > 1
         JOIN li_asg a ON a.client_id = b.client_id AND a.routine_id = b.named_routine_id AND a.start_date <= b.d
         WHERE {'TRUE' if several else 'FALSE'}
@@ -543,125 +667,141 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
         """,
         {"as_of": opts.as_of},
     )
-    texts = ", ".join(f if f in _KEPT_TEXTS else f"CASE WHEN reasons_text <> '' THEN {f} END AS {f}" for f in FIELDS)
     cur.execute(
         f"""
         CREATE TEMP TABLE li_v AS
-        WITH r AS (
-            SELECT b.*, cover.n AS cover_n, ci.active_n, ci.first_start,
-                   CASE WHEN b.named_routine_id IS NOT NULL THEN b.named_routine_id
-                        WHEN b.routine IS NOT NULL THEN NULL
-                        WHEN cover.n = 1 THEN cover.routine_id
-                        WHEN cover.n IS NULL AND ci.active_n = 1 THEN ci.active_routine END AS routine_id,
-                   CASE WHEN b.named_routine_id IS NOT NULL THEN
-                            CASE WHEN g.versions = 1 THEN g.version
-                                 ELSE coalesce(dated.version, g.first_version, rt.current_version) END
-                        WHEN b.routine IS NOT NULL THEN NULL
-                        WHEN cover.n = 1 THEN cover.version
-                        WHEN cover.n IS NULL AND ci.active_n = 1 THEN ci.active_version END AS version,
-                   CASE WHEN b.named_routine_id IS NOT NULL AND g.versions = 1 THEN g.items END AS given_items
-            FROM ({dated}) b
-            LEFT JOIN li_cover cover ON cover.row_no = b.row_no
-            LEFT JOIN li_dated dated ON dated.row_no = b.row_no
-            LEFT JOIN li_ci ci ON ci.client_id = b.client_id
-            LEFT JOIN li_given g ON g.client_id = b.client_id AND g.routine_id = b.named_routine_id
-            LEFT JOIN routines rt ON rt.id = b.named_routine_id
-        ),
-        checked AS (
-            SELECT *, {_reasons(opts)} AS reasons_text
-            FROM (SELECT r.*, coalesce(r.exercises_prescribed_n, r.given_items, items.n) AS prescribed
-                  FROM r LEFT JOIN li_items items ON items.routine_id = r.routine_id AND items.version = r.version)
-        ),
-        typed AS (
-            SELECT row_no, src, {texts}, client_id, new_client_key, d, t, routine_id,
+        SELECT *, CASE WHEN session_id IS NOT NULL THEN hash(session_id)
+                       ELSE hash(new_client_key, {', '.join(_NATURAL_KEY)}) END AS h
+        FROM (
+            SELECT row_no, src, {', '.join(_KEPT_TEXTS)}, client_id, new_client_key, d, t, routine_id,
                    try_cast(exercises_done_n AS INTEGER) AS done, try_cast(prescribed AS INTEGER) AS prescribed_i,
-                   duration_min_n, pain_before_n, pain_after_n, stiffness_n, reasons_text,
-                   reasons_text = '' AND (first_start IS NULL OR d < first_start) AS before_first,
-                   CASE WHEN session_id IS NOT NULL THEN 'sid' WHEN reasons_text = '' THEN 'ok' ELSE 'bad' END AS kind,
-                   CASE WHEN reasons_text <> '' THEN md5(to_json([{', '.join(FIELDS)}])) END AS row_hash
-            FROM checked
+                   duration_min_n, pain_before_n, pain_after_n, stiffness_n,
+                   (first_start IS NULL OR d < first_start) AS early, may_fail, {red_flags_sql('notes')} AS red_flags
+            FROM ({_resolved_sql(opts)})
         )
-        SELECT *, {red_flags_sql('notes')} AS red_flags,
-               CASE kind WHEN 'sid' THEN hash('sid', session_id) WHEN 'bad' THEN hash('bad', row_hash)
-                         ELSE hash('ok', new_client_key, {', '.join(_NATURAL_KEY)}) END AS h,
-               CASE WHEN kind = 'ok' AND client_id IS NOT NULL THEN hash({', '.join(_NATURAL_KEY)}) END AS h_nat
-        FROM typed
+        """,
+        {"as_of": opts.as_of},
+    )
+    maybe = "(SELECT * FROM li_in WHERE row_no IN (SELECT row_no FROM li_v WHERE may_fail))"
+    number_texts = ", ".join(f"{_clean(f + '_raw')} AS {f}" for f in _NUMBERS)
+    cur.execute(
+        f"""
+        CREATE TEMP TABLE li_bad AS
+        SELECT row_no, session_id IS NOT NULL AS has_sid, {', '.join(_BAD_TEXTS)}, reasons_text,
+               md5(to_json([{', '.join(FIELDS)}])) AS row_hash
+        FROM (SELECT *, nullif({_reasons(opts)}, '') AS reasons_text
+              FROM (SELECT *, {number_texts} FROM ({_resolved_sql(opts, f'({_prepared_sql(maybe)})')})))
+        WHERE reasons_text IS NOT NULL
         """,
         {"as_of": opts.as_of},
     )
 
 
 def _verdict(cur: Any, opts: CheckOptions) -> None:
-    """li_status: each row's status (accepted | rejected | duplicate); the view li_out joins it to
-    li_v and splits the reasons into a list.
+    """li_dup: the rows that are duplicates; the view li_out joins li_v, li_bad and li_dup into each
+    row's values, texts, status (accepted | rejected | duplicate) and reasons (a list).
 
-    Within the input the first of equal rows wins. A row with a session id is a duplicate when its
-    source already has that id; a valid row without one when a stored log has the same natural key
-    (client, date, time, routine and values, from any source); a rejected row without one when the
-    same row is already held in quarantine for this source (file imports only). Rows are compared
-    by a hash first and then, for the few whose hashes meet, column by column.
+    Within the input the first of equal rows wins: rows are grouped by their hash ``h`` first and
+    then, for the few whose hashes meet, column by column. A row with a session id is a duplicate
+    when its source already has that id; a valid row without one when a stored log has the same
+    natural key (client, date, time, routine and values, from any source), found by a join on all of
+    them, of only the stored logs of the input's clients on the input's days (picked first by two
+    integer columns, cheap to read); a rejected row without one when the same row is already held
+    in quarantine for this source (file imports only).
     """
+    kind = "CASE WHEN session_id IS NOT NULL THEN 'sid' WHEN bad THEN 'bad' ELSE 'ok' END"
+    same_in_input = ", ".join(f"CASE WHEN session_id IS NULL AND NOT bad THEN {c} END"
+                              for c in ("new_client_key", *_NATURAL_KEY))
+    same_as_stored = " AND ".join(f"s.{s} IS NOT DISTINCT FROM v.{n}" for s, n in zip(_STORED_KEY, _NATURAL_KEY))
     quarantine = (
         """
-            WHEN v.kind = 'sid' AND v.session_id IN (
+            UNION ALL
+            SELECT row_no FROM li_v WHERE session_id IN (
                 SELECT q.source_session_id FROM quarantined_rows q JOIN import_batches b ON b.id = q.batch_id
-                WHERE b.source = $source AND b.undone_at IS NULL AND q.source_session_id IS NOT NULL) THEN 'duplicate'
-            WHEN v.kind = 'bad' AND v.row_hash IN (
+                WHERE b.source = $source AND b.undone_at IS NULL AND q.source_session_id IS NOT NULL)
+            UNION ALL
+            SELECT row_no FROM li_bad WHERE NOT has_sid AND row_hash IN (
                 SELECT q.row_hash FROM quarantined_rows q JOIN import_batches b ON b.id = q.batch_id
-                WHERE b.source = $source AND b.undone_at IS NULL AND q.row_hash IS NOT NULL) THEN 'duplicate'
+                WHERE b.source = $source AND b.undone_at IS NULL AND q.row_hash IS NOT NULL)
         """ if opts.quarantine_dedupe else ""
     )
-    same_in_input = ", ".join(f"CASE WHEN v.kind = 'ok' THEN v.{c} END" for c in ("new_client_key", *_NATURAL_KEY))
-    same_as_stored = " AND ".join(f"s.{s} IS NOT DISTINCT FROM c.{n}" for s, n in zip(_STORED_KEY, _NATURAL_KEY))
-    low, high = cur.execute("SELECT min(d), max(d) FROM li_v WHERE h_nat IS NOT NULL").fetchone()
+    valid = "v.session_id IS NULL AND v.client_id IS NOT NULL AND v.row_no NOT IN (SELECT row_no FROM li_bad)"
+    low, high = cur.execute(f"SELECT min(d), max(d) FROM li_v v WHERE {valid}").fetchone()
     cur.execute(
         f"""
-        CREATE TEMP TABLE li_status AS
-        WITH grp AS (SELECT h, count(*) AS n FROM li_v GROUP BY h HAVING count(*) > 1),
+        CREATE TEMP TABLE li_dup AS
+        WITH same AS (
+            SELECT v.*, b.row_hash, b.row_no IS NOT NULL AS bad
+            FROM li_v v LEFT JOIN li_bad b ON b.row_no = v.row_no
+            WHERE v.h IN (SELECT h FROM li_v GROUP BY h HAVING count(*) > 1)
+        ),
         firsts AS (
-            SELECT min(v.row_no) AS row_no FROM li_v v JOIN grp USING (h)
-            GROUP BY v.kind, CASE v.kind WHEN 'sid' THEN v.session_id WHEN 'bad' THEN v.row_hash END, {same_in_input}
-        ),
-        candidates AS (
-            SELECT row_no, {', '.join(_NATURAL_KEY)} FROM li_v
-            WHERE h_nat IN (SELECT hash({', '.join(_STORED_KEY)}) FROM session_logs
-                            WHERE session_date BETWEEN $low AND $high)
-        ),
-        stored AS (
-            SELECT DISTINCT c.row_no FROM candidates c JOIN session_logs s
-            ON s.client_id = c.client_id AND s.session_date = c.d AND {same_as_stored}
+            SELECT min(row_no) AS row_no FROM same
+            GROUP BY {kind}, CASE WHEN session_id IS NOT NULL THEN session_id ELSE row_hash END, {same_in_input}
         )
-        SELECT v.row_no,
-            CASE
-                WHEN v.h IN (SELECT h FROM grp) AND v.row_no NOT IN (SELECT row_no FROM firsts) THEN 'duplicate'
-                WHEN v.kind = 'sid' AND v.session_id IN (
-                    SELECT source_session_id FROM session_logs
-                    WHERE source = $source AND source_session_id IS NOT NULL) THEN 'duplicate'
-                {quarantine}
-                WHEN v.row_no IN (SELECT row_no FROM stored) THEN 'duplicate'
-                WHEN v.reasons_text = '' THEN 'accepted'
-                ELSE 'rejected'
-            END AS status
-        FROM li_v v
+        SELECT DISTINCT row_no FROM (
+            SELECT row_no FROM same WHERE row_no NOT IN (SELECT row_no FROM firsts)
+            UNION ALL
+            SELECT row_no FROM li_v WHERE session_id IN (
+                SELECT source_session_id FROM session_logs WHERE source = $source AND source_session_id IS NOT NULL)
+            {quarantine}
+            UNION ALL
+            SELECT v.row_no FROM li_v v
+            JOIN (SELECT * FROM session_logs
+                  WHERE session_date BETWEEN $low AND $high
+                    AND (client_id, session_date) IN (SELECT client_id, d FROM li_v v WHERE {valid})) s
+              ON s.client_id = v.client_id AND s.session_date = v.d AND {same_as_stored}
+            WHERE {valid}
+        )
         """,
         {"source": opts.source, "low": low, "high": high},
     )
+    # The rows not stored, rejected or duplicate (few): the accepted rows are all the others.
+    cur.execute("CREATE TEMP TABLE li_drop AS SELECT row_no FROM li_bad UNION SELECT row_no FROM li_dup")
+    texts = ", ".join(f"b.{f}" for f in _BAD_TEXTS)
     cur.execute(
-        "CREATE TEMP VIEW li_out AS SELECT v.*, s.status, CASE WHEN v.reasons_text = '' THEN []::VARCHAR[]"
-        " ELSE string_split(v.reasons_text, chr(31)) END AS reasons FROM li_v v JOIN li_status s USING (row_no)"
+        f"""
+        CREATE TEMP VIEW li_out AS
+        SELECT v.* EXCLUDE (early, may_fail), {texts}, b.reasons_text, b.row_hash,
+               v.early AND b.row_no IS NULL AS before_first,
+               CASE WHEN d.row_no IS NOT NULL THEN 'duplicate' WHEN b.row_no IS NULL THEN 'accepted'
+                    ELSE 'rejected' END AS status,
+               CASE WHEN b.row_no IS NULL THEN []::VARCHAR[] ELSE string_split(b.reasons_text, chr(31)) END AS reasons
+        FROM li_v v LEFT JOIN li_bad b ON b.row_no = v.row_no LEFT JOIN li_dup d ON d.row_no = v.row_no
+        """
+    )
+    # The rejected rows of li_out, found from li_bad (few rows) rather than by every row's status.
+    cur.execute(
+        f"""
+        CREATE TEMP VIEW li_rejected AS
+        SELECT v.* EXCLUDE (early, may_fail), {texts}, b.reasons_text, b.row_hash, FALSE AS before_first,
+               'rejected' AS status, string_split(b.reasons_text, chr(31)) AS reasons
+        FROM li_bad b JOIN li_v v ON v.row_no = b.row_no
+        WHERE b.row_no NOT IN (SELECT row_no FROM li_dup)
+        """
     )
 
 
-def _unmade_clients(cur: Any) -> None:
-    """A new client is only created for rows that are kept; their other rows say the client is unknown."""
+def _unmade_clients(cur: Any, opts: CheckOptions) -> None:
+    """A new client is only created for rows that are kept; their other rows say the client is unknown.
+    (Only when new clients may be created: otherwise no row has a new client's key.)"""
+    if not opts.create_clients:
+        return
+    cur.execute("DROP TABLE IF EXISTS li_unmade")
     cur.execute(
         """
-        UPDATE li_v SET reasons_text = concat_ws(chr(31),
-            format('unknown client ''{}'': no client has this code, email or name', client), nullif(reasons_text, ''))
-        WHERE new_client_key IS NOT NULL
-          AND row_no IN (SELECT row_no FROM li_status WHERE status = 'rejected')
+        CREATE TEMP TABLE li_unmade AS
+        SELECT row_no, client FROM li_out
+        WHERE status = 'rejected' AND new_client_key IS NOT NULL
           AND new_client_key NOT IN (SELECT new_client_key FROM li_out
                                      WHERE status = 'accepted' AND new_client_key IS NOT NULL)
+        """
+    )
+    cur.execute(
+        """
+        UPDATE li_bad SET reasons_text = concat_ws(chr(31),
+            format('unknown client ''{}'': no client has this code, email or name', u.client), li_bad.reasons_text)
+        FROM li_unmade u WHERE u.row_no = li_bad.row_no
         """
     )
 
@@ -669,6 +809,8 @@ def _unmade_clients(cur: Any) -> None:
 def check_rows(cur: Any, opts: CheckOptions, progress: Progress = _no_progress) -> CheckCounts:
     """Validate, resolve and de-duplicate the prepared rows (``prepare_rows``) into ``li_out``;
     writes nothing. Runs on the caller's cursor so a whole import shares one transaction."""
+    # Each distinct (client, routine) text pair with its rows: the input is read once for both.
+    cur.execute("CREATE TEMP TABLE li_pr AS SELECT client_raw, routine_raw, count(*) AS rows FROM li_p GROUP BY ALL")
     _match_table(cur, "li_cm", "client", "clients",
                  {"code_k": "code", "email_k": "email", "name_k": "display_name"}, "client_id")
     _match_table(cur, "li_rm", "routine", "routines", {"id_k": "id", "name_k": "name"}, "routine_id")
@@ -676,17 +818,17 @@ def check_rows(cur: Any, opts: CheckOptions, progress: Progress = _no_progress) 
     _resolve(cur, opts)
     progress(0.55, "looking for duplicates")
     _verdict(cur, opts)
-    _unmade_clients(cur)
-    row = cur.execute(
-        """
-        SELECT count(*), count(*) FILTER (status = 'accepted'), count(*) FILTER (status = 'rejected'),
-               count(*) FILTER (status = 'duplicate'),
-               count(DISTINCT new_client_key) FILTER (status = 'accepted'),
-               count(*) FILTER (status = 'accepted' AND before_first),
-               count(*) FILTER (status = 'accepted' AND red_flags IS NOT NULL)
-        FROM li_out
+    _unmade_clients(cur, opts)
+    read, rejected, duplicates = cur.execute(
+        "SELECT (SELECT count(*) FROM li_v), (SELECT count(*) FROM li_rejected), (SELECT count(*) FROM li_dup)"
+    ).fetchone()
+    new_clients, before_first, red_flagged = cur.execute(
+        f"""
+        SELECT count(DISTINCT new_client_key), count(*) FILTER (early), count(*) FILTER (red_flags IS NOT NULL)
+        FROM li_v WHERE {_ACCEPTED}
         """
     ).fetchone()
+    row = (read, read - rejected - duplicates, rejected, duplicates, new_clients, before_first, red_flagged)
     return CheckCounts(*row)
 
 
@@ -736,14 +878,14 @@ def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int
 def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> int:
     """Store the accepted rows of ``li_out`` as session logs, in input order."""
     return cur.execute(
-        """
+        f"""
         INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
                                   red_flags, before_first_assignment, source, source_session_id, batch_id,
                                   entered_by, created_at)
         SELECT client_id, routine_id, d, t, done, prescribed_i, duration_min_n, pain_before_n, pain_after_n,
-               stiffness_n, notes, red_flags, before_first, $source, session_id, $batch, $actor, $now
-        FROM li_v WHERE row_no IN (SELECT row_no FROM li_status WHERE status = 'accepted') ORDER BY row_no
+               stiffness_n, notes, red_flags, early, $source, session_id, $batch, $actor, $now
+        FROM li_v WHERE {_ACCEPTED} ORDER BY row_no
         """,
         {"source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
     ).fetchone()[0]
@@ -798,7 +940,7 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
     """
     require_role(store, actor, STAFF_WRITERS)
     opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or date.today())
-    with WRITE_LOCK, store.transaction() as cur:
+    with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS)) as cur:
         stage_values(cur, [values], [1])
         prepare_rows(cur)
         check_rows(cur, opts)
