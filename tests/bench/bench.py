@@ -142,8 +142,9 @@ def scenario_analytics_app() -> dict:
     after a browser opened the overview and a client (see scenarios_app.py)."""
     from scenarios_app import scenario_overview_apptest, scenario_server_memory
 
-    db = working_copy("app")
-    return {**scenario_overview_apptest(db, CHAIN_SPEC.as_of), **scenario_server_memory(db, CHAIN_SPEC.as_of)}
+    # two copies: the AppTest's store keeps its file open (DuckDB allows one process per file)
+    served = scenario_server_memory(working_copy("served"), CHAIN_SPEC.as_of)
+    return {**scenario_overview_apptest(working_copy("apptest"), CHAIN_SPEC.as_of), **served}
 
 
 SCENARIOS: dict[str, Callable[[], dict]] = {
