@@ -118,7 +118,7 @@ class Store:
         self._number = next(_STORES)
         self._writes = 0
         self._area_writes = dict.fromkeys(AREAS, 0)
-        self._memo: dict[Hashable, tuple[tuple[str, ...], str, Any]] = {}
+        self._memo: dict[Hashable, tuple[frozenset[str], Any]] = {}  # key: (areas it depends on, value)
         self._lock = threading.Lock()
         self._conn = duckdb.connect(":memory:")
         try:
@@ -191,8 +191,8 @@ class Store:
             self._writes += 1
             for area in touches:
                 self._area_writes[area] += 1
-            for key in [k for k, (areas, _, _) in self._memo.items() if set(areas) & set(touches)]:
-                del self._memo[key]  # stale now: free it at once
+            for key in [k for k, (areas, _) in self._memo.items() if areas & set(touches)]:
+                del self._memo[key]  # stale now
         if cursor is None:
             cur.close()
 
@@ -208,9 +208,9 @@ class Store:
         """
         return f"{self._number}.{self._writes}"
 
-    def version_of(self, areas: Sequence[str]) -> str:
-        """Like ``version``, but changes only with writes that touch one of ``areas``."""
-        return f"{self._number}." + ".".join(str(self._area_writes[a]) for a in areas)
+    def _writes_to(self, areas: frozenset[str]) -> int:
+        """How many committed writes touched one of ``areas`` (call it holding the lock)."""
+        return sum(self._area_writes[a] for a in areas)
 
     def remember(self, key: Hashable, compute: Callable[[], T], *, depends_on: Sequence[str] = AREAS) -> T:
         """``compute()``, reused for ``key`` until a write touches one of ``depends_on``.
@@ -219,29 +219,26 @@ class Store:
         safety re-check does not change when a session is logged or an alert acknowledged. Callers
         must not mutate the value.
         """
-        areas = tuple(sorted(depends_on))
-        stamp = self.version_of(areas)
+        areas = frozenset(depends_on)
         with self._lock:
             found = self._memo.get(key)
-        if found is not None and found[:2] == (areas, stamp):
-            return found[2]
+            stamp = self._writes_to(areas)
+        if found is not None and found[0] == areas:
+            return found[1]
         value = compute()
         with self._lock:
-            if self.version_of(areas) == stamp:  # a write in between would make the value stale at once
+            if self._writes_to(areas) == stamp:  # a write in between would make it stale at once
                 self._memo.pop(key, None)
                 if len(self._memo) >= _MEMO_ENTRIES:
                     self._memo.pop(next(iter(self._memo)))
-                self._memo[key] = (areas, stamp, value)
+                self._memo[key] = (areas, value)
         return value
 
     def recall(self, key: Hashable) -> Any | None:
-        """What ``remember`` holds for ``key`` if it is still valid, else None."""
+        """What ``remember`` holds for ``key`` (entries leave when a write touches them), else None."""
         with self._lock:
             found = self._memo.get(key)
-            if found is None:
-                return None
-            areas, stamp, value = found
-            return value if self.version_of(areas) == stamp else None
+        return None if found is None else found[1]
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()

@@ -20,14 +20,13 @@ SHOWN_ALERTS = 25
 
 @st.cache_data(show_spinner="Computing the overview…", max_entries=16, ttl=3600)  # ~5 MB each at chain size
 def practice_view(_store, db: str, version: str, as_of: date, days: int, segments: tuple, therapists: tuple,
-                  routines: tuple):
+                  routines: tuple, names: dict[str, str]):
     """The overview, its open alerts, the group tables and their charts: cached built, because a
     Plotly figure takes several times longer to build than to unpickle."""
     scope = metrics.Scope(as_of=as_of, days=days, segments=segments, therapists=therapists, routines=routines)
     view, open_alerts = alerts.practice_overview(_store, scope)
-    names = metrics.routine_names(_store)
-    groups = {by: view.groups[by].assign(name=view.groups[by]["group"].map(names)) if by == "routine"
-              else view.groups[by] for by in metrics.GROUP_BYS}
+    groups = dict(view.groups)
+    groups["routine"] = groups["routine"].assign(name=groups["routine"]["group"].map(names))
     figures = {"weekly": charts.weekly_adherence(view.weekly)}
     for by, table in groups.items():
         figures[f"{by}_adherence"] = charts.group_adherence(table, by)
@@ -72,7 +71,7 @@ scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), therapis
 st.query_params.from_dict(metrics.scope_to_query(scope, today))
 
 view, open_alerts, groups, figures = practice_view(store, db, version, scope.as_of, scope.days, scope.segments,
-                                                  scope.therapists, scope.routines)
+                                                  scope.therapists, scope.routines, names)
 st.caption(
     f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y}. Adherence and pain are what clients reported in"
     " their session logs (self-reports tend to run high). Definitions: docs/metrics.md."

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -29,9 +26,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from core.auth import DEMO_OWNER, DEMO_OWNER_PASSWORD  # noqa: E402
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+from tests.live_server import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
 
 
 def _sign_in_as_demo_owner(at) -> None:
@@ -70,30 +65,11 @@ def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
             "apptest_title": at.title[0].value if at.title else None, "apptest_exceptions": problems}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _peak_rss_mb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024)
     return -1
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer on {url}")
 
 
 def scenario_server_memory(db: Path, as_of: date) -> dict:
@@ -102,17 +78,8 @@ def scenario_server_memory(db: Path, as_of: date) -> dict:
         return {"server_peak_rss_mb": None, "note": "chromium not installed (make test installs it)"}
     from playwright.sync_api import expect, sync_playwright
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ROUTINE_DESK_DB": str(db)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_healthy(url, proc)
-        idle_mb = _peak_rss_mb(proc.pid)
+    with serve(db) as (url, server):
+        idle_mb = _peak_rss_mb(server.pid)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -125,15 +92,9 @@ def scenario_server_memory(db: Path, as_of: date) -> dict:
             expect(page.get_by_text(f"{as_of:%d %b %Y}. Adherence and pain")).to_be_visible()
             expect(page.get_by_role("heading", name="Open alerts")).to_be_visible()
             overview_s = time.perf_counter() - start
-            after_overview_mb = _peak_rss_mb(proc.pid)
+            after_overview_mb = _peak_rss_mb(server.pid)
             page.get_by_role("link", name=re.compile(r"^C\d+ · ")).first.click()  # the first alert's client
             expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
             browser.close()
         return {"server_idle_rss_mb": idle_mb, "server_peak_after_overview_mb": after_overview_mb,
-                "server_peak_rss_mb": _peak_rss_mb(proc.pid), "browser_overview_first_open_s": round(overview_s, 2)}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+                "server_peak_rss_mb": _peak_rss_mb(server.pid), "browser_overview_first_open_s": round(overview_s, 2)}
