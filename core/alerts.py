@@ -218,10 +218,12 @@ def _safety_alerts(store: Store, run: Pipeline) -> None:
     issue 3) into m_alerts: one alert per assignment, rule and level, naming its exercises."""
     from core.assignments import safety_changes_since_assignment
 
-    if run.scope.client_id is None:
-        found = safety_changes_since_assignment(store, run.scope.as_of)
-    else:  # one client's page: check only that client's assignments
-        found = safety_changes_since_assignment(store, run.scope.as_of, client_ids=run.scope.client_id)
+    scope = run.scope
+    if scope.client_id is None and not scope.clients:
+        found = safety_changes_since_assignment(store, scope.as_of)
+    else:  # one client's page, or some clients recomputed: check only their assignments
+        found = safety_changes_since_assignment(
+            store, scope.as_of, client_ids=scope.clients if scope.client_id is None else scope.client_id)
     if found.empty:
         return
     in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_asg)" if run.scope.routines
@@ -270,6 +272,17 @@ def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
 
     The pipeline must cover the last ALERT_DAYS days (``alert_scope``) with pain tables built.
     """
+    build_alert_table(run, store)
+    return select_alerts(run)
+
+
+def select_alerts(run: Pipeline) -> pd.DataFrame:
+    """The alerts of the run's m_alerts table, ordered (see ``alerts_from``)."""
+    return _typed(run.df(_ALERT_SELECT))
+
+
+def build_alert_table(run: Pipeline, store: Store) -> None:
+    """m_alerts: one row per alert of the pipeline's clients (see ``alerts_from``)."""
     if run.scope.days != ALERT_DAYS:
         raise ValueError(f"alerts read a {ALERT_DAYS}-day pipeline, not {run.scope.days} days")
     run.execute(_ALERT_TABLE)
@@ -283,7 +296,6 @@ def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
         finally:
             run.cur.unregister("m_flagged")
     _safety_alerts(store, run)
-    return _typed(run.df(_ALERT_SELECT))
 
 
 def _typed(found: pd.DataFrame) -> pd.DataFrame:
@@ -299,24 +311,25 @@ def _empty() -> pd.DataFrame:
 
 def with_acknowledgements(store: Store, found: pd.DataFrame) -> pd.DataFrame:
     """``found`` (from ``alerts_from``) with ACK_COLUMNS: who acknowledged each alert, when, and why."""
-    acks = metrics.frame(
-        store,
-        "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements"
-        " WHERE alert_key IN (SELECT unnest(CAST(? AS VARCHAR[])))",
-        [found["alert_key"].tolist()])
-    merged = found[COLUMNS].merge(acks, on="alert_key", how="left")
-    merged["acknowledged"] = merged["acknowledged_by"].notna()
-    return _typed(merged[COLUMNS + ACK_COLUMNS])
+    # Acknowledgements are few (people make them one at a time): all of them, looked up by key.
+    acks = metrics.frame(store, "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements")
+    acks = acks.set_index("alert_key")
+    out = found[COLUMNS].copy()
+    for column in ("note", "acknowledged_by", "acknowledged_at"):
+        out[column] = out["alert_key"].map(acks[column]) if not acks.empty else None
+    out["acknowledged"] = out["acknowledged_by"].notna()
+    return _typed(out[COLUMNS + ACK_COLUMNS])
 
 
-def _alerts(store: Store, scope: Scope) -> pd.DataFrame:
+def computed_alerts(store: Store, scope: Scope) -> pd.DataFrame:
+    """Every current alert for ``scope``'s clients (``alerts_from``), from a pipeline of its own."""
     with metrics.pipeline(store, alert_scope(scope), pain=True) as run:
         return alerts_from(run, store)
 
 
 def current_alerts(store: Store, scope: Scope) -> pd.DataFrame:
     """Every current alert, open or acknowledged, for the scope's clients as of ``scope.as_of``."""
-    return with_acknowledgements(store, _alerts(store, scope))
+    return with_acknowledgements(store, computed_alerts(store, scope))
 
 
 def open_alerts(store: Store, scope: Scope) -> pd.DataFrame:
@@ -329,27 +342,10 @@ def only_open(found: pd.DataFrame) -> pd.DataFrame:
     return found.loc[~found["acknowledged"].astype(bool)].reset_index(drop=True)
 
 
-def practice_overview(store: Store, scope: Scope) -> tuple[metrics.Overview, pd.DataFrame]:
-    """The overview and its open alerts, from one pipeline when the period is the alert window.
-
-    Remembered until a write touches ALERT_INPUTS, so staff working down the alert list
-    (acknowledge, back to the overview, next one) do not wait for the practice to be recomputed.
-    """
-    def compute() -> tuple[metrics.Overview, pd.DataFrame]:
-        if scope.days == ALERT_DAYS:
-            view = metrics.overview(store, scope, also=lambda run: alerts_from(run, store))
-            found, view.extra = view.extra, None  # kept once, beside the view (a few MB at chain size)
-            return view, found
-        return metrics.overview(store, scope), _alerts(store, scope)
-
-    view, found = store.remember(("practice_overview", scope), compute, depends_on=ALERT_INPUTS)
-    return view, only_open(with_acknowledgements(store, found))
-
-
 def client_view(store: Store, client_id: int, as_of: date,
                 days: int = metrics.DEFAULT_DAYS) -> tuple[metrics.ClientDetail | None, pd.DataFrame]:
     """The client page's figures and the client's current alerts (open and acknowledged), from one
-    pipeline when the period is the alert window; remembered like ``practice_overview``."""
+    pipeline when the period is the alert window; remembered like ``core.overview.practice_overview``."""
     def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
         if days == ALERT_DAYS:
             detail = metrics.client_detail(store, client_id, as_of, days, also=lambda run: alerts_from(run, store))
@@ -358,7 +354,7 @@ def client_view(store: Store, client_id: int, as_of: date,
             found, detail.extra = detail.extra, None
             return detail, found
         detail = metrics.client_detail(store, client_id, as_of, days)
-        return detail, detail and _alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+        return detail, detail and computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
 
     detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS)
     if detail is None:

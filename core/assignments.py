@@ -272,7 +272,7 @@ def assign(store: Store, client_ref: str | int, routine_id: str, start: date, ac
     preview = preview_assignment(store, client_ref, routine_id, start, on, version, sessions_per_week, weeks)
     reason = _require_override(preview.findings, override_reason)
     _check_no_twin(store, preview)
-    with store.transaction() as cur:
+    with store.transaction(clients=(preview.client.id,)) as cur:
         assignment_id = _insert(cur, preview, actor, reason)
     return AssignResult(get_assignment(store, assignment_id), preview.findings, preview.ahead)
 
@@ -308,7 +308,7 @@ def end_assignment(store: Store, assignment_id: int, last_day: date, actor: str,
     if last_day > current.planned_end:
         raise AssignmentError(
             f"the last day {last_day.isoformat()} is after the planned end {current.planned_end.isoformat()}")
-    with store.transaction() as cur:
+    with store.transaction(clients=(current.client_id,)) as cur:
         cur.execute("UPDATE assignments SET status = 'ended', end_date = ? WHERE id = ?", [last_day, assignment_id])
         _close_pause_by(cur, assignment_id, last_day)
         _event(cur, assignment_id, "ended", last_day, actor, note)
@@ -330,7 +330,7 @@ def pause_assignment(store: Store, assignment_id: int, from_day: date, actor: st
         [assignment_id, from_day])
     if overlap is not None:
         raise AssignmentError(f"an earlier pause runs until {overlap.isoformat()}; start after it")
-    with store.transaction() as cur:
+    with store.transaction(clients=(current.client_id,)) as cur:
         cur.execute("INSERT INTO assignment_pauses (assignment_id, paused_from, paused_until) VALUES (?, ?, NULL)",
                     [assignment_id, from_day])
         _event(cur, assignment_id, "paused", from_day, actor, note)
@@ -339,13 +339,13 @@ def pause_assignment(store: Store, assignment_id: int, from_day: date, actor: st
 def resume_assignment(store: Store, assignment_id: int, on: date, actor: str, note: str | None = None) -> None:
     """Resume on ``on`` (the first day with sessions again); resuming on the pause's first day undoes it."""
     require_role(store, actor, STAFF_WRITERS)
-    _active(store, assignment_id)
+    current = _active(store, assignment_id)
     paused_from = _open_pause(store, assignment_id)
     if paused_from is None:
         raise AssignmentError(f"assignment {assignment_id} is not paused")
     if on < paused_from:
         raise AssignmentError(f"cannot resume on {on.isoformat()}, before the pause began on {paused_from.isoformat()}")
-    with store.transaction() as cur:
+    with store.transaction(clients=(current.client_id,)) as cur:
         if on == paused_from:
             cur.execute("DELETE FROM assignment_pauses WHERE assignment_id = ? AND paused_from = ?",
                         [assignment_id, paused_from])
@@ -364,7 +364,7 @@ def _replace_with(store: Store, old: Assignment, preview: Preview, actor: str, o
     reason = _require_override(preview.findings, override_reason)
     _check_no_twin(store, preview, except_id=old.id)
     old_last = min(old.last_day, preview.start_date - timedelta(days=1))
-    with store.transaction() as cur:
+    with store.transaction(clients=(old.client_id, preview.client.id)) as cur:
         new_id = _insert(cur, preview, actor, reason)
         cur.execute("UPDATE assignments SET status = 'replaced', end_date = ?, replaced_by = ? WHERE id = ?",
                     [old_last, new_id, old.id])
@@ -488,7 +488,7 @@ def review_assignment_safety(store: Store, assignment_id: int, on: date, actor: 
     current = _active(store, assignment_id)
     new = unreviewed_findings(store, assignment_id, on)
     reason = _require_override(new, override_reason)
-    with store.transaction() as cur:
+    with store.transaction(clients=(current.client_id,)) as cur:
         _record_reviews(cur, assignment_id, current.client_id, current.routine_id, current.routine_version,
                         new, actor, reason)
         _event(cur, assignment_id, "safety_reviewed", on, actor, reason)

@@ -451,7 +451,8 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
     if _code_taken(store, code):
         raise ClientError(f"client code '{code}' is already used")
     now = utcnow()
-    with store.transaction() as cur:
+    created: set[int] = set()
+    with store.transaction(clients=created) as cur:
         client_id = cur.execute(
             "INSERT INTO clients (code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
             " conditions, notes, archived_at, created_at, updated_at)"
@@ -459,6 +460,7 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
             [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
              "postpartum" in checked.flags, d.conditions, d.notes, now, now],
         ).fetchone()[0]
+        created.add(client_id)
         record_client_event(cur, client_id, "created", actor)
         _write_sets(cur, client_id, checked.segments, checked.flags, actor)
     return get_client(store, client_id)
@@ -491,7 +493,7 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
     changed = [name for name in _EDITABLE if old[name] != after[name]]
     if not changed:
         return before
-    with store.transaction() as cur:
+    with store.transaction(clients=(client_id,)) as cur:
         cur.execute(
             "UPDATE clients SET code = ?, display_name = ?, email = ?, therapist = ?, due_date = ?,"
             " pregnancy_ended_on = ?, postpartum = ?, conditions = ?, notes = ?, updated_at = ? WHERE id = ?",
@@ -526,7 +528,7 @@ def mark_pregnancy_ended(store: Store, client_id: int, ended_on: date, actor: st
     if postpartum and "postpartum" not in fields["flags"]:
         fields["flags"] = [*fields["flags"], "postpartum"]
     updated = update_client(store, client_id, fields, actor, as_of)
-    with store.transaction() as cur:
+    with store.transaction(clients=(client_id,)) as cur:
         record_client_event(cur, client_id, "pregnancy_ended", actor, ended_on.isoformat())
     return updated
 
@@ -538,7 +540,7 @@ def _set_archived(store: Store, client_id: int, archived: bool, actor: str) -> C
         raise ClientError(f"unknown client id {client_id}")
     if client.archived == archived:
         return client
-    with store.transaction() as cur:
+    with store.transaction(clients=(client_id,)) as cur:
         cur.execute("UPDATE clients SET archived_at = ?, updated_at = ? WHERE id = ?",
                     [utcnow() if archived else None, utcnow(), client_id])
         record_client_event(cur, client_id, "archived" if archived else "restored", actor)

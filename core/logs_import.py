@@ -33,8 +33,8 @@ import pandas as pd
 
 from core.session_logs import (
     DATE_ORDERS, FIELDS, REQUIRED_FIELDS, WRITE_LOCK, CheckCounts, CheckOptions, Progress, _no_progress,
-    as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows, resolve_date_order,
-    stage_values,
+    accepted_clients, as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
+    resolve_date_order, stage_values,
 )
 from core.auth import STAFF_WRITERS, audit_in, require_role
 from core.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, Store, utcnow
@@ -742,8 +742,11 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
                 return result
             _release_file(cur)
             progress(0.7, "saving")
-            with store.transaction(cur, touches=_IMPORT_TOUCHES + ((PRACTICE,) if counts.new_clients else ())):
+            written: set[int] = set()
+            with store.transaction(cur, touches=_IMPORT_TOUCHES + ((PRACTICE,) if counts.new_clients else ()),
+                                   clients=written):
                 result.batch_id = _write(cur, store, log, result, options)
+                written |= accepted_clients(cur)
                 progress(0.95, "committing")
     finally:
         cur.close()
@@ -828,13 +831,16 @@ def undo_batch(store: Store, batch_id: int, actor: str) -> UndoResult:
     """Remove every session log a batch stored (including rows fixed later) and close its open
     quarantined rows. The batch record stays, marked undone; clients it created stay too."""
     require_role(store, actor, STAFF_WRITERS)
-    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES) as cur:
+    written: set[int] = set()
+    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES, clients=written) as cur:
         row = cur.execute("SELECT undone_at FROM import_batches WHERE id = ?", [batch_id]).fetchone()
         if row is None:
             raise BatchError(f"there is no import batch {batch_id}")
         if row[0] is not None:
             raise BatchError(f"import batch {batch_id} was already undone on {row[0]:%Y-%m-%d %H:%M}")
         now = utcnow()
+        written.update(c for (c,) in cur.execute(
+            "SELECT DISTINCT client_id FROM session_logs WHERE batch_id = ?", [batch_id]).fetchall())
         removed = cur.execute("DELETE FROM session_logs WHERE batch_id = ?", [batch_id]).fetchone()[0]
         closed = cur.execute(
             "UPDATE quarantined_rows SET status = 'discarded', resolution_note = ?, resolved_by = ?, resolved_at = ?"
@@ -910,7 +916,8 @@ def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
     as_of = as_of or date.today()
     result = ResubmitResult()
     now = utcnow()
-    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES) as cur:
+    written: set[int] = set()
+    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES, clients=written) as cur:
         info = _open_rows(cur, ids)
         stored = {i: json.loads(v) for i, v in cur.execute(
             "SELECT id, fields_json FROM quarantined_rows WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]).fetchall()}
@@ -925,6 +932,7 @@ def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
             prepare_rows(cur)
             check_rows(cur, CheckOptions(source=source, as_of=as_of, date_order=order))
             insert_accepted(cur, source, batch_id, actor)
+            written |= accepted_clients(cur)
             cur.execute(
                 """
                 UPDATE quarantined_rows q SET

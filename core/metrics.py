@@ -58,7 +58,8 @@ class Scope:
 
     ``segments`` and ``therapists`` select clients; ``routines`` selects assignments (a client is
     then in scope through its assignments of those routines only). Empty means "all". Practice
-    views leave out archived clients; ``client_id`` narrows to one client, archived or not.
+    views leave out archived clients; ``client_id`` narrows to one client, archived or not;
+    ``clients`` to some clients of the practice view (to recompute only those: core.overview).
     """
 
     as_of: date
@@ -67,6 +68,7 @@ class Scope:
     therapists: tuple[str, ...] = ()
     routines: tuple[str, ...] = ()
     client_id: int | None = None
+    clients: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.as_of, date):
@@ -82,6 +84,7 @@ class Scope:
             values = getattr(self, name) or ()
             values = (values,) if isinstance(values, str) else values
             object.__setattr__(self, name, tuple(sorted({str(v) for v in values if v})))
+        object.__setattr__(self, "clients", tuple(sorted({int(c) for c in self.clients or ()})))
 
     @property
     def period_start(self) -> date:
@@ -111,7 +114,7 @@ class Pipeline:
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
-            "routines": list(scope.routines), "client_id": scope.client_id,
+            "routines": list(scope.routines), "client_id": scope.client_id, "clients": list(scope.clients),
         }
 
     def execute(self, sql: str) -> None:
@@ -171,11 +174,13 @@ def client_where_sql(scope: Scope) -> str:
         parts.append("c.id IN (SELECT client_id FROM client_segments WHERE segment IN (SELECT unnest($segments)))")
     if scope.therapists:
         parts.append("c.therapist IN (SELECT unnest($therapists))")
+    if scope.clients:
+        parts.append("c.id IN (SELECT unnest($clients))")
     return " AND ".join(parts)
 
 
 def _filters_clients(scope: Scope) -> bool:
-    return scope.client_id is not None or bool(scope.segments) or bool(scope.therapists)
+    return scope.client_id is not None or bool(scope.segments) or bool(scope.therapists) or bool(scope.clients)
 
 
 def clients_in_scope_sql(scope: Scope, column: str) -> str:
@@ -521,7 +526,12 @@ def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
     ``logged`` is the uncapped sum of completions.
     """
     with pipeline(store, scope, pain=False) as run:
-        return run.df(_CLIENT_SELECT.format(where=""))
+        return client_adherence_from(run)
+
+
+def client_adherence_from(run: Pipeline) -> pd.DataFrame:
+    """``client_adherence`` read from the run's m_client table (built, or kept: core.overview)."""
+    return run.df(_CLIENT_SELECT.format(where=""))
 
 
 def assignment_weeks(store: Store, scope: Scope) -> pd.DataFrame:
@@ -661,18 +671,23 @@ def overview(store: Store, scope: Scope, *, also: Any = None) -> Overview:
     the same tables instead of building them again); its result is ``Overview.extra``.
     """
     with pipeline(store, scope, pain=True) as run:
-        kpis = _row(run, _KPI_SQL)
-        result = Overview(
-            scope=scope,
-            kpis=kpis,
-            weekly=run.df(_WEEKLY_SQL),
-            by_segment=run.df(_group_sql("segment")),
-            by_routine=run.df(_group_sql("routine")),
-            by_therapist=run.df(_group_sql("therapist")),
-        )
+        result = overview_from(run)
         if also is not None:
             result.extra = also(run)
         return result
+
+
+def overview_from(run: Pipeline) -> Overview:
+    """The overview read from the run's tables (m_asg, m_weeks, m_client, m_pain: built by the
+    pipeline, or views on figures kept per client, core.overview)."""
+    return Overview(
+        scope=run.scope,
+        kpis=_row(run, _KPI_SQL),
+        weekly=run.df(_WEEKLY_SQL),
+        by_segment=run.df(_group_sql("segment")),
+        by_routine=run.df(_group_sql("routine")),
+        by_therapist=run.df(_group_sql("therapist")),
+    )
 
 
 def _row(run: Pipeline, sql: str) -> dict[str, Any]:

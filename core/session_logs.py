@@ -875,6 +875,11 @@ def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int
     return created
 
 
+def accepted_clients(cur: Any) -> set[int]:
+    """The clients of the accepted rows of ``li_out`` (after ``create_missing_clients``)."""
+    return {c for (c,) in cur.execute(f"SELECT DISTINCT client_id FROM li_v WHERE {_ACCEPTED}").fetchall()}
+
+
 def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> int:
     """Store the accepted rows of ``li_out`` as session logs, in input order."""
     return cur.execute(
@@ -940,14 +945,16 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
     """
     require_role(store, actor, STAFF_WRITERS)
     opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or date.today())
-    with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS)) as cur:
+    logged_for: set[int] = set()
+    with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients=logged_for) as cur:
         stage_values(cur, [values], [1])
         prepare_rows(cur)
         check_rows(cur, opts)
-        status, reasons, flags, before = cur.execute(
-            "SELECT status, reasons, red_flags, before_first FROM li_out").fetchone()
+        status, reasons, flags, before, client_id = cur.execute(
+            "SELECT status, reasons, red_flags, before_first, client_id FROM li_out").fetchone()
         log_id = None
         if status == "accepted":
+            logged_for.add(client_id)
             insert_accepted(cur, MANUAL_SOURCE, None, actor)
             log_id = cur.execute("SELECT currval('session_log_id_seq')").fetchone()[0]
             audit_in(cur, actor, "session_logged", {"log": log_id, "client": str(values.get("client"))})

@@ -1,6 +1,6 @@
 """Practice overview: who is slipping, whose pain is rising, what works for whom.
 
-Every figure is defined in docs/metrics.md and computed in core.metrics / core.alerts. The filters
+Every figure is defined in docs/metrics.md and computed in core.metrics / core.alerts (kept per client by core.overview). The filters
 live in the URL (``?days=56&segment=runner&...``) so a view can be bookmarked and shared with a
 colleague; results are cached per filter set and data version.
 """
@@ -9,7 +9,7 @@ from datetime import date
 
 import streamlit as st
 
-from core import alerts, charts, metrics
+from core import charts, metrics, overview
 from pages.common import escape_markdown, filter_choices, get_store, table_with_csv
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
@@ -24,7 +24,7 @@ def practice_view(_store, db: str, version: str, as_of: date, days: int, segment
     """The overview, its open alerts, the group tables and their charts: cached built, because a
     Plotly figure takes several times longer to build than to unpickle."""
     scope = metrics.Scope(as_of=as_of, days=days, segments=segments, therapists=therapists, routines=routines)
-    view, open_alerts = alerts.practice_overview(_store, scope)
+    view, open_alerts = overview.practice_overview(_store, scope)
     groups = dict(view.groups)
     groups["routine"] = groups["routine"].assign(name=groups["routine"]["group"].map(names))
     figures = {"weekly": charts.weekly_adherence(view.weekly)}
@@ -36,7 +36,7 @@ def practice_view(_store, db: str, version: str, as_of: date, days: int, segment
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
 def clients_table(_store, db: str, version: str, scope: metrics.Scope):
-    return metrics.client_adherence(_store, scope)
+    return overview.client_adherence(_store, scope)
 
 
 def pct(value) -> str:

@@ -2,7 +2,8 @@
 
 The metrics and alerts tests build tiny practices whose every figure is computed by hand in the
 test's comments. They insert rows directly (no service functions), so they test the definitions
-alone and do not depend on the clients / routines / import code.
+alone and do not depend on the clients / routines / import code. Like the service functions, each
+write says which client it changes (Store.transaction), so figures kept per client follow them.
 """
 
 from __future__ import annotations
@@ -32,12 +33,14 @@ def add_routine(store: Store, routine_id: str, items: int, *, sessions_per_week:
 def add_client(store: Store, code: str, *, segments: tuple[str, ...] = (), therapist: str | None = None,
                name: str | None = None, archived: bool = False) -> int:
     now = utcnow()
-    with store.transaction() as cur:
+    created: set[int] = set()
+    with store.transaction(clients=created) as cur:
         client_id = cur.execute(
             "INSERT INTO clients (code, display_name, therapist, archived_at, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             [code, name or f"Client {code}", therapist, now if archived else None, now, now],
         ).fetchone()[0]
+        created.add(client_id)
         for segment in segments:
             cur.execute("INSERT INTO client_segments VALUES (?, ?)", [client_id, segment])
     return int(client_id)
@@ -46,7 +49,7 @@ def add_client(store: Store, code: str, *, segments: tuple[str, ...] = (), thera
 def add_assignment(store: Store, client_id: int, routine_id: str, start: date, *, weeks: int = 4,
                    sessions_per_week: int = 3, end_date: date | None = None, version: int = 1,
                    status: str = "active") -> int:
-    with store.transaction() as cur:
+    with store.transaction(clients=(client_id,)) as cur:
         return int(cur.execute(
             "INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks,"
             " sessions_per_week, end_date, status, assigned_by, assigned_at)"
@@ -56,7 +59,8 @@ def add_assignment(store: Store, client_id: int, routine_id: str, start: date, *
 
 
 def add_pause(store: Store, assignment_id: int, paused_from: date, paused_until: date | None) -> None:
-    with store.transaction() as cur:
+    client_id = store.scalar("SELECT client_id FROM assignments WHERE id = ?", [assignment_id])
+    with store.transaction(clients=(client_id,)) as cur:
         cur.execute("INSERT INTO assignment_pauses VALUES (?, ?, ?)", [assignment_id, paused_from, paused_until])
 
 
@@ -64,7 +68,7 @@ def add_session(store: Store, client_id: int, day: date, routine_id: str | None 
                 done: int | None = None, prescribed: int | None = None, pain_before: float | None = None,
                 pain_after: float | None = None, notes: str | None = None, red_flags: str | None = None,
                 at: time | None = None) -> int:
-    with store.transaction() as cur:
+    with store.transaction(clients=(client_id,)) as cur:
         return int(cur.execute(
             "INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,"
             " exercises_prescribed, pain_before, pain_after, notes, red_flags, source, created_at)"

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import alerts, metrics
+from core import alerts, metrics, overview
 from core.store import Store
 
 DAYS = metrics.DEFAULT_DAYS
@@ -48,7 +48,7 @@ def scenario_overview(store: Store, as_of: date) -> dict[str, Any]:
     """All queries behind the overview page (no Streamlit cache): the figures and the alert count."""
     metrics.filter_options(store)
     metrics.data_version(store)
-    view, open_now = alerts.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
+    view, open_now = overview.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
     return {**_summary(view.kpis, view.weekly, view.groups), "open_alerts": len(open_now)}
 
 
@@ -57,7 +57,7 @@ def scenario_overview_after_acknowledging(store: Store, as_of: date) -> float:
     timed), then the overview again. Returns the overview's milliseconds."""
     from core.auth import DEMO_OWNER
 
-    _, open_now = alerts.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
+    _, open_now = overview.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
     alerts.acknowledge(store, open_now["alert_key"].iloc[0], "bench: called the client", DEMO_OWNER, as_of)
     start = time.perf_counter()
     scenario_overview(store, as_of)
@@ -74,6 +74,31 @@ def scenario_overview_after_logging(store: Store, as_of: date, n: int) -> float:
     log_session(store, {"client": code, "session_date": as_of, "pain_before": 3, "pain_after": 2}, DEMO_OWNER, as_of)
     start = time.perf_counter()
     scenario_overview(store, as_of)
+    return (time.perf_counter() - start) * 1000
+
+
+def scenario_overview_after_pausing(store: Store, as_of: date, n: int) -> tuple[float, float]:
+    """A therapist pauses one client's program, then the overview again. The pause brings the kept
+    overview figures of that client up to date (core.overview). Returns (pause ms, overview ms)."""
+    from core.assignments import pause_assignment
+    from core.auth import DEMO_OWNER
+
+    assignment_id = store.scalar(
+        "SELECT a.id FROM assignments a WHERE a.status = 'active' AND a.start_date <= $d"
+        " AND coalesce(a.end_date, a.start_date + 7 * a.weeks - 1) >= $d"
+        " AND NOT EXISTS (SELECT 1 FROM assignment_pauses p WHERE p.assignment_id = a.id AND p.paused_until IS NULL)"
+        " ORDER BY a.id LIMIT 1 OFFSET $n", {"d": as_of, "n": n})
+    start = time.perf_counter()
+    pause_assignment(store, assignment_id, as_of, DEMO_OWNER, "bench: away for a week")
+    paused = time.perf_counter()
+    scenario_overview(store, as_of)
+    return (paused - start) * 1000, (time.perf_counter() - paused) * 1000
+
+
+def scenario_new_filter(store: Store, as_of: date, segment: str) -> float:
+    """The overview for one segment, opened for the first time since the last write."""
+    start = time.perf_counter()
+    overview.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS, segments=(segment,)))
     return (time.perf_counter() - start) * 1000
 
 
@@ -296,8 +321,8 @@ def bench(store: Store, as_of: date, runs: int = 5) -> dict[str, Any]:
     """Median timings of every scenario on ``store`` plus the speed ratio and the agreement check;
     for running this file on its own: ``python -m tests.bench.scenarios_metrics DB AS_OF``."""
     def median_ms(fn, after_write: bool = True) -> tuple[float, Any]:
-        """``after_write``: each run starts right after a (empty) write, as the first view after an
-        import or an edit does, so nothing remembered by the Store (Store.remember) is reused."""
+        """``after_write``: each run starts right after an (empty) write that does not say which
+        clients it changed, as after an import: nothing remembered or kept is reused."""
         samples, out = [], None
         for _ in range(runs):
             if after_write:
@@ -308,8 +333,10 @@ def bench(store: Store, as_of: date, runs: int = 5) -> dict[str, Any]:
             samples.append((time.perf_counter() - t0) * 1000)
         return round(float(np.median(samples)), 1), out
 
-    overview_ms, overview = median_ms(lambda: scenario_overview(store, as_of))
+    overview_ms, overview_figures = median_ms(lambda: scenario_overview(store, as_of))
     no_write_ms, _ = median_ms(lambda: scenario_overview(store, as_of), after_write=False)
+    segments = [s for (s,) in store.rows("SELECT DISTINCT segment FROM client_segments ORDER BY 1")]
+    new_filter_ms = round(float(np.median([scenario_new_filter(store, as_of, s) for s in segments])), 1)
     metrics_ms, sql = median_ms(lambda: scenario_metrics_only(store, as_of))
     client_ms, _ = median_ms(lambda: scenario_client_detail(store, as_of))
     scenario_overview(store, as_of)  # remembers the practice-wide safety check; then clients not opened yet
@@ -321,13 +348,18 @@ def bench(store: Store, as_of: date, runs: int = 5) -> dict[str, Any]:
     after_ack_ms = round(float(np.median([scenario_overview_after_acknowledging(store, as_of)
                                           for _ in range(runs)])), 1)
     after_log_ms = round(float(np.median([scenario_overview_after_logging(store, as_of, n) for n in range(runs)])), 1)
-    return {"overview_ms": overview_ms, "overview_no_write_since_ms": no_write_ms, "metrics_only_ms": metrics_ms,
+    pauses = np.array([scenario_overview_after_pausing(store, as_of, n) for n in range(runs)])
+    pause_ms, after_pause_ms = (round(float(v), 1) for v in np.median(pauses, axis=0))
+    return {"overview_from_scratch_ms": overview_ms, "overview_no_write_since_ms": no_write_ms,
             "overview_after_acknowledging_ms": after_ack_ms, "overview_after_logging_a_session_ms": after_log_ms,
+            "overview_after_pausing_a_program_ms": after_pause_ms, "pausing_a_program_ms": pause_ms,
+            "overview_new_segment_filter_ms": new_filter_ms,
+            "metrics_only_ms": metrics_ms,
             "client_detail_ms": client_ms, "client_detail_after_overview_ms": client_after_overview_ms,
             "pandas_ms": pandas_ms, "pandas_load_ms": frame["load_ms"], "pandas_compute_ms": frame["compute_ms"],
             "ratio_pandas_over_sql": round(pandas_ms / metrics_ms, 1) if metrics_ms else None,
             "ratio_pandas_compute_over_sql": round(frame["compute_ms"] / metrics_ms, 1) if metrics_ms else None,
-            "open_alerts": overview["open_alerts"], "disagreements": compare(sql, frame)}
+            "open_alerts": overview_figures["open_alerts"], "disagreements": compare(sql, frame)}
 
 
 if __name__ == "__main__":

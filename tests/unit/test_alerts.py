@@ -10,7 +10,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from core import alerts, metrics
+from core import alerts, metrics, overview
 from core.alerts import AlertError
 from core.auth import PermissionDenied, create_user
 from core.metrics import Scope
@@ -151,9 +151,9 @@ def test_alerts_follow_the_client_filters(practice):
 def test_alerts_use_their_own_window_whatever_the_page_period(practice):
     cid = add_client(practice, "LONG")
     add_session(practice, cid, d(1, 20), red_flags="tingling")   # 65 days back: outside 28 days
-    view, open_now = alerts.practice_overview(practice, Scope(as_of=AS_OF, days=91))
+    view, open_now = overview.practice_overview(practice, Scope(as_of=AS_OF, days=91))
     assert open_now.empty
-    view28, open28 = alerts.practice_overview(practice, Scope(as_of=AS_OF, days=28))
+    view28, open28 = overview.practice_overview(practice, Scope(as_of=AS_OF, days=28))
     assert open28.empty and view28.kpis["active_clients"] == 0
 
 
@@ -190,19 +190,19 @@ def test_overview_is_remembered_across_acknowledgements_but_not_across_new_sessi
     add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
     add_session(practice, cid, d(3, 5), "r-three")
     computed = []
-    real_overview = metrics.overview
-    monkeypatch.setattr(metrics, "overview", lambda *a, **k: computed.append(1) or real_overview(*a, **k))
+    real_overview = metrics.overview_from
+    monkeypatch.setattr(metrics, "overview_from", lambda *a, **k: computed.append(1) or real_overview(*a, **k))
 
-    view, open_now = alerts.practice_overview(practice, SCOPE)
+    view, open_now = overview.practice_overview(practice, SCOPE)
     assert len(open_now) == 1 and len(computed) == 1
     alerts.acknowledge(practice, open_now["alert_key"].iloc[0], "Called her", "ana", AS_OF)
-    again, still_open = alerts.practice_overview(practice, SCOPE)
+    again, still_open = overview.practice_overview(practice, SCOPE)
     assert still_open.empty and again is view and len(computed) == 1     # only acknowledgements re-read
     detail, found = alerts.client_view(practice, cid, AS_OF)
     assert found["acknowledged"].tolist() == [True] and found["note"].tolist() == ["Called her"]
 
     add_session(practice, cid, d(3, 25), "r-three")                      # a write to session logs
-    fresh, _ = alerts.practice_overview(practice, SCOPE)
+    fresh, _ = overview.practice_overview(practice, SCOPE)
     assert len(computed) == 2 and fresh is not view
 
 
@@ -265,7 +265,7 @@ def test_overview_and_alerts_share_one_pipeline(practice):
     cid = add_client(practice, "ONE")
     add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
     add_session(practice, cid, d(3, 5), "r-three", red_flags="sharp_pain")
-    view, open_now = alerts.practice_overview(practice, SCOPE)
+    view, open_now = overview.practice_overview(practice, SCOPE)
     assert view.kpis["active_clients"] == 1
     assert sorted(open_now["kind"]) == ["lapsed", "red_flag"]
     assert open_now.equals(alerts.open_alerts(practice, SCOPE))

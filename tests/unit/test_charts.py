@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core import alerts, charts, metrics
+from core import alerts, charts, metrics, overview
 from core.metrics import Scope
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session, days
 
@@ -155,7 +155,7 @@ def test_every_figure_of_real_metrics_uses_the_one_theme(store):
     for day, pain in zip(days(date(2025, 3, 3), 8, step=2), [6, 6, 5.5, 5, 4, 3.5, 3.5, 3]):
         add_session(store, cid, day, "r-three", pain_before=pain, pain_after=pain - 1)
     scope = Scope(as_of=date(2025, 3, 26))
-    view, _ = alerts.practice_overview(store, scope)
+    view, _ = overview.practice_overview(store, scope)
     detail = metrics.client_detail(store, cid, scope.as_of)
     cohorts = metrics.cohorts(store, scope.with_days(56))
     figures = [

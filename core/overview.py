@@ -1,0 +1,218 @@
+"""The practice overview, kept up to date client by client.
+
+Everything the overview shows is summed from figures per client and per assignment (metrics'
+m_asg, m_weeks, m_client, m_pain and alerts' m_alerts), and a write changes a few clients at most:
+an assignment, a pause, a session logged, a client's details. Recomputing the whole chain-sized
+practice costs about half a second; recomputing one client, a few milliseconds. So the practice's
+tables are kept for each (as_of, days) in an in-memory database beside the practice, and before a
+read only the clients written since (``Store.clients_written_since``) are recomputed and their rows
+replaced. A write that does not say which clients it changed (an import, a library sync) makes
+the next read recompute everything.
+
+Segment and therapist filters only choose clients: a filtered overview reads the kept rows of the
+clients it shows. A routine filter changes the client figures themselves (a client's adherence
+then sums that routine's assignments only), so those overviews are computed afresh.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from core import alerts, metrics
+from core.alerts import ALERT_DAYS, ALERT_INPUTS
+from core.metrics import Overview, Pipeline, Scope
+from core.store import Store
+
+log = logging.getLogger(__name__)
+
+KEPT_DB = "rd_kept"
+# Tables kept per client, by the name the metric and alert queries read them under.
+_FIGURES = ("m_asg", "m_weeks", "m_client", "m_pain")
+_KEPT_PERIODS = 4          # (as_of, days) pairs kept: today's default period and a few others
+# Recomputing this many clients costs about as much as the whole practice.
+_RECOMPUTE_AT_MOST = 2000
+
+
+class _Kept:
+    """One (as_of, days)'s tables in KEPT_DB, and the Store write they reflect."""
+
+    def __init__(self, number: int, as_of: date, days: int) -> None:
+        self.scope = Scope(as_of=as_of, days=days)
+        self.prefix = f"{KEPT_DB}.p{number}_"
+        self.tables = _FIGURES + (("m_alerts",) if days == ALERT_DAYS else ())
+        self.synced: int | None = None
+        self.lock = threading.Lock()
+
+    def sync(self, store: Store) -> None:
+        """Recompute the clients written since the last sync (all of them the first time).
+        Call it holding ``lock``, and read while still holding it."""
+        mark = store.writes
+        changed = None if self.synced is None else store.clients_written_since(self.synced, ALERT_INPUTS)
+        if changed == frozenset():
+            return
+        self.synced = None  # until this sync is through
+        if changed is None or len(changed) > _RECOMPUTE_AT_MOST:
+            self._compute(store, self.scope, changed=None)
+        else:
+            self._compute(store, replace(self.scope, clients=tuple(changed)), changed=changed)
+        self.synced = mark
+
+    def _compute(self, store: Store, scope: Scope, changed: frozenset[int] | None) -> None:
+        with metrics.pipeline(store, scope, pain=True) as run:
+            if "m_alerts" in self.tables:
+                alerts.build_alert_table(run, store)
+            cur = run.cur
+            if changed is None:
+                for name in self.tables:
+                    cur.execute(f"CREATE OR REPLACE TABLE {self.prefix}{name} AS SELECT * FROM {name}")
+                return
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for name in self.tables:
+                    cur.execute(f"DELETE FROM {self.prefix}{name} WHERE client_id IN (SELECT unnest($ids))",
+                                {"ids": sorted(changed)})
+                    cur.execute(f"INSERT INTO {self.prefix}{name} SELECT * FROM {name}")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def read(self, store: Store, scope: Scope) -> Pipeline:
+        """A pipeline whose m_* names are views on the kept rows of ``scope``'s clients (the
+        caller closes ``run.cur``)."""
+        cur = store.cursor()
+        run = Pipeline(cur, scope)
+        where = ""
+        if scope.segments or scope.therapists:
+            run.execute(f"CREATE TEMP TABLE m_in_scope AS SELECT c.id AS client_id FROM clients c"
+                        f" WHERE {metrics.client_where_sql(scope)}")
+            where = " WHERE client_id IN (SELECT client_id FROM m_in_scope)"
+        for name in self.tables:
+            cur.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {self.prefix}{name}{where}")
+        return run
+
+    def drop(self, cur: duckdb.DuckDBPyConnection) -> None:
+        for name in self.tables:
+            cur.execute(f"DROP TABLE IF EXISTS {self.prefix}{name}")
+
+
+class _KeptPeriods:
+    """The kept (as_of, days) pairs of one Store, the least recently read dropped first.
+
+    The most recently read one is brought up to date by the write itself when the write names its
+    clients (a few tens of milliseconds a client, paid once by the writer instead of by the next
+    reader); the others catch up when they are read.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._numbers = itertools.count(1)
+        self._periods: OrderedDict[tuple[date, int], _Kept] = OrderedDict()
+        self._lock = threading.Lock()
+        cur = store.cursor()
+        try:
+            cur.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {KEPT_DB}")
+        finally:
+            cur.close()
+        store.after_commit(self._written)
+
+    def _written(self, areas: frozenset[str], clients: frozenset[int] | None) -> None:
+        if clients is None or len(clients) > _RECOMPUTE_AT_MOST or not areas & set(ALERT_INPUTS):
+            return  # the next read recomputes everything: not at the writer's expense
+        with self._lock:
+            recent = next(reversed(self._periods.values()), None)
+        if recent is None:
+            return
+        with recent.lock:
+            if recent.synced is None:
+                return
+            try:
+                recent.sync(self._store)
+            except Exception:  # the write stands; the next read recomputes everything
+                recent.synced = None
+                log.exception("could not bring the kept overview figures up to date; recomputing on next read")
+
+    def get(self, as_of: date, days: int) -> _Kept:
+        with self._lock:
+            kept = self._periods.pop((as_of, days), None) or _Kept(next(self._numbers), as_of, days)
+            self._periods[(as_of, days)] = kept
+            stale = [self._periods.popitem(last=False)[1] for _ in range(len(self._periods) - _KEPT_PERIODS)]
+        if stale:
+            cur = self._store.cursor()
+            try:
+                for old in stale:
+                    with old.lock:
+                        old.drop(cur)
+            finally:
+                cur.close()
+        return kept
+
+
+@contextmanager
+def _reading(store: Store, scope: Scope) -> Iterator[Pipeline]:
+    """The kept figures of ``scope``'s period brought up to date, as a pipeline to read."""
+    kept = store.kept("overview.kept_periods", lambda: _KeptPeriods(store)).get(scope.as_of, scope.days)
+    with kept.lock:
+        kept.sync(store)
+        run = kept.read(store, scope)
+        try:
+            yield run
+        finally:
+            run.cur.close()
+
+
+def _from_kept(store: Store, scope: Scope) -> tuple[Overview, pd.DataFrame]:
+    with _reading(store, scope) as run:
+        view = metrics.overview_from(run)
+        if scope.days == ALERT_DAYS:
+            return view, alerts.select_alerts(run)
+    with _reading(store, alerts.alert_scope(scope)) as run:
+        return view, alerts.select_alerts(run)
+
+
+def _afresh(store: Store, scope: Scope) -> tuple[Overview, pd.DataFrame]:
+    """The overview and its alerts computed from scratch (one pipeline when the period is the
+    alert window)."""
+    if scope.days == ALERT_DAYS:
+        view = metrics.overview(store, scope, also=lambda run: alerts.alerts_from(run, store))
+        found, view.extra = view.extra, None  # kept once, beside the view (a few MB at chain size)
+        return view, found
+    return metrics.overview(store, scope), alerts.computed_alerts(store, scope)
+
+
+def practice_overview(store: Store, scope: Scope, *, afresh: bool = False) -> tuple[Overview, pd.DataFrame]:
+    """The overview and its open alerts for ``scope``.
+
+    Read from the figures kept per client (recomputing the clients written since), unless the
+    scope filters routines or ``afresh`` asks for a computation from scratch (the two agree; the
+    tests hold them to it). The result is also remembered until a write touches ALERT_INPUTS, so
+    staff working down the alert list (acknowledge, back to the overview, next one) wait for
+    nothing; acknowledgements are read afresh each time.
+    """
+    def compute() -> tuple[Overview, pd.DataFrame]:
+        return _afresh(store, scope) if afresh or scope.routines else _from_kept(store, scope)
+
+    if afresh:
+        view, found = compute()
+    else:
+        view, found = store.remember(("practice_overview", scope), compute, depends_on=ALERT_INPUTS)
+    return view, alerts.only_open(alerts.with_acknowledgements(store, found))
+
+
+def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
+    """``metrics.client_adherence`` for the overview's client table, from the kept figures when the
+    scope does not filter routines."""
+    if scope.routines:
+        return metrics.client_adherence(store, scope)
+    with _reading(store, scope) as run:
+        return metrics.client_adherence_from(run)

@@ -1,0 +1,142 @@
+"""core.overview: the figures kept per client agree with the practice computed from scratch after
+every kind of write, and a write recomputes only the clients it names.
+
+as_of = Wed 2025-03-26 (the alerts' 28 days: 2025-02-27 .. 2025-03-26).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from core import clients, metrics, overview
+from core.auth import create_user
+from core.metrics import Scope
+from core.session_logs import log_session
+from tests.practice_rows import add_assignment, add_client, add_pause, add_routine, add_session, add_sessions, days
+
+AS_OF = date(2025, 3, 26)
+SCOPES = (
+    Scope(as_of=AS_OF),
+    Scope(as_of=AS_OF, days=56),
+    Scope(as_of=AS_OF, segments=("runner",)),
+    Scope(as_of=AS_OF, therapists=("Ana",)),
+)
+
+
+def d(month: int, day: int) -> date:
+    return date(2025, month, day)
+
+
+@pytest.fixture
+def practice(store):
+    add_routine(store, "r-three", 3)
+    add_routine(store, "r-five", 5)
+    create_user(store, "cli", "ana", "therapist", "a-long-enough-password")
+    run = add_client(store, "RUN", segments=("runner",), therapist="Ana")
+    a = add_assignment(store, run, "r-three", d(2, 3), weeks=12, sessions_per_week=3)
+    add_sessions(store, run, days(d(2, 3), 26, 2), "r-three", done=3, pain_before=3, pain_after=2)
+    desk = add_client(store, "DESK", segments=("desk_worker",), therapist="Ben")
+    add_assignment(store, desk, "r-five", d(1, 6), weeks=20, sessions_per_week=5)
+    add_sessions(store, desk, days(d(1, 6), 18, 3), "r-five", done=2, pain_before=2)
+    add_sessions(store, desk, days(d(3, 2), 6, 4), "r-five", done=5, pain_before=6)
+    lapse = add_client(store, "LAPSE", segments=("runner",), therapist="Ben")
+    add_assignment(store, lapse, "r-three", d(1, 13), weeks=16, sessions_per_week=2)
+    add_sessions(store, lapse, days(d(1, 13), 8, 5), "r-three", pain_before=4)
+    flag = add_client(store, "FLAG", therapist="Ana")
+    add_session(store, flag, d(3, 20), notes="tingling in my foot", red_flags="tingling")
+    add_pause(store, a, d(3, 10), d(3, 14))
+    return store
+
+
+def assert_kept_equals_afresh(store) -> None:
+    for scope in SCOPES:
+        kept, kept_alerts = overview.practice_overview(store, scope)
+        fresh, fresh_alerts = overview.practice_overview(store, scope, afresh=True)
+        assert kept.kpis == fresh.kpis, scope
+        pd.testing.assert_frame_equal(kept.weekly, fresh.weekly)
+        for by in metrics.GROUP_BYS:
+            pd.testing.assert_frame_equal(kept.groups[by], fresh.groups[by])
+        pd.testing.assert_frame_equal(kept_alerts, fresh_alerts)
+        pd.testing.assert_frame_equal(overview.client_adherence(store, scope), metrics.client_adherence(store, scope))
+
+
+def client_id(store, code: str) -> int:
+    return metrics.find_client_id(store, code)
+
+
+def test_kept_figures_follow_every_kind_of_write(practice):
+    assert_kept_equals_afresh(practice)
+    # pain rising on a logged session (manual entry), a new assignment, a pause, a new client
+    log_session(practice, {"client": "RUN", "session_date": d(3, 25), "routine": "r-three", "pain_before": 8},
+                "ana", AS_OF)
+    add_assignment(practice, client_id(practice, "FLAG"), "r-five", d(3, 2), weeks=4, sessions_per_week=2)
+    lapse = client_id(practice, "LAPSE")
+    add_pause(practice, practice.scalar("SELECT id FROM assignments WHERE client_id = ?", [lapse]), d(3, 1), None)
+    new = add_client(practice, "NEW", segments=("runner",), therapist="Ana")
+    add_assignment(practice, new, "r-three", d(3, 16), weeks=4)
+    add_session(practice, new, d(3, 18), "r-three", notes="saddle numbness", red_flags="saddle_numbness")
+    assert_kept_equals_afresh(practice)
+    # details that only choose clients: segment and therapist changes, archiving
+    desk = client_id(practice, "DESK")
+    details = clients.client_input(clients.get_client(practice, desk))
+    clients.update_client(practice, desk, details | {"segments": ["runner"], "therapist": "Ana"}, "ana", AS_OF)
+    clients.archive_client(practice, client_id(practice, "RUN"), "ana")
+    assert_kept_equals_afresh(practice)
+    # a write that names no client (a routine changes): everything is recomputed
+    add_routine(practice, "r-three", 4, version=2)
+    add_assignment(practice, client_id(practice, "FLAG"), "r-three", d(3, 20), version=2, weeks=2)
+    assert_kept_equals_afresh(practice)
+
+
+def test_a_write_recomputes_only_the_clients_it_names(practice, monkeypatch):
+    overview.practice_overview(practice, SCOPES[0])
+    seen: list[Scope] = []
+    real = metrics.pipeline
+    monkeypatch.setattr(metrics, "pipeline", lambda store, scope, **k: seen.append(scope) or real(store, scope, **k))
+
+    add_session(practice, client_id(practice, "LAPSE"), d(3, 25), "r-three", pain_before=2)
+    _, open_now = overview.practice_overview(practice, SCOPES[0])
+    assert [s.clients for s in seen] == [(client_id(practice, "LAPSE"),)]
+    lapse_alerts = open_now.loc[open_now["client"] == "LAPSE", "kind"].tolist()
+    assert "lapsed" not in lapse_alerts and "low_adherence" in lapse_alerts  # no longer lapsed
+
+    seen.clear()
+    overview.practice_overview(practice, SCOPES[2])                  # a new filter: read, not computed
+    assert seen == []
+
+    add_routine(practice, "r-six", 6)                                # names no client
+    overview.practice_overview(practice, SCOPES[0])
+    assert [s.clients for s in seen] == [()]
+
+
+def test_store_tells_which_clients_were_written(store):
+    mark = store.writes
+    assert store.clients_written_since(mark) == frozenset()
+    one = add_client(store, "ONE")
+    two = add_client(store, "TWO")
+    add_session(store, one, d(3, 1))
+    assert store.clients_written_since(mark) == {one, two}
+    with store.transaction(touches=("accounts",)):
+        pass                                                         # not a practice write
+    assert store.clients_written_since(mark, ("practice", "session_logs")) == {one, two}
+    with store.transaction():
+        pass                                                         # names no client
+    assert store.clients_written_since(mark) is None
+
+
+def test_imports_and_undo_name_the_clients_they_change(practice):
+    from core import logs_import
+
+    assert_kept_equals_afresh(practice)
+    mark = practice.writes
+    export = b"client,session_date,routine,pain_before\nRUN,2025-03-25,r-three,9\nLAPSE,2025-03-24,r-three,2\n"
+    options = logs_import.ImportOptions(source="form", as_of=AS_OF, actor="ana")
+    result = logs_import.import_file(practice, export, options, name="week.csv")
+    assert result.accepted == 2
+    assert practice.clients_written_since(mark) == {client_id(practice, "RUN"), client_id(practice, "LAPSE")}
+    assert_kept_equals_afresh(practice)
+    logs_import.undo_batch(practice, result.batch_id, "ana")
+    assert_kept_equals_afresh(practice)
