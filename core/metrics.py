@@ -28,7 +28,7 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 
-from core.store import Store
+from core.store import PRACTICE, Store
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 3660
@@ -1017,16 +1017,19 @@ def scope_to_query(scope: Scope, today: date, *, default_days: int = DEFAULT_DAY
 
 def filter_options(store: Store) -> dict[str, list[str]]:
     """What the filters can choose from: segments and therapists of current clients, and the
-    routines that have ever been assigned."""
-    return {
-        "segment": [r[0] for r in store.rows(
-            "SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
-            " WHERE c.archived_at IS NULL ORDER BY 1")],
-        "therapist": [r[0] for r in store.rows(
-            "SELECT DISTINCT therapist FROM clients WHERE archived_at IS NULL AND therapist IS NOT NULL"
-            " AND therapist <> '' ORDER BY 1")],
-        "routine": [r[0] for r in store.rows("SELECT DISTINCT routine_id FROM assignments ORDER BY 1")],
-    }
+    routines that have ever been assigned. Remembered until a write to the practice (do not mutate)."""
+    def compute() -> dict[str, list[str]]:
+        return {
+            "segment": [r[0] for r in store.rows(
+                "SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
+                " WHERE c.archived_at IS NULL ORDER BY 1")],
+            "therapist": [r[0] for r in store.rows(
+                "SELECT DISTINCT therapist FROM clients WHERE archived_at IS NULL AND therapist IS NOT NULL"
+                " AND therapist <> '' ORDER BY 1")],
+            "routine": [r[0] for r in store.rows("SELECT DISTINCT routine_id FROM assignments ORDER BY 1")],
+        }
+
+    return store.remember(("filter_options",), compute, depends_on=(PRACTICE,))
 
 
 def routine_names(store: Store) -> dict[str, str]:

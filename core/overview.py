@@ -72,13 +72,12 @@ class _Kept:
             if "m_alerts" in self.tables:
                 alerts.build_alert_table(run, store)
             cur = run.cur
-            if changed is None:
-                for name in self.tables:
-                    cur.execute(f"CREATE OR REPLACE TABLE {self.prefix}{name} AS SELECT * FROM {name}")
-                return
             cur.execute("BEGIN TRANSACTION")
             try:
                 for name in self.tables:
+                    if changed is None:
+                        cur.execute(f"CREATE OR REPLACE TABLE {self.prefix}{name} AS SELECT * FROM {name}")
+                        continue
                     cur.execute(f"DELETE FROM {self.prefix}{name} WHERE client_id IN (SELECT unnest($ids))",
                                 {"ids": sorted(changed)})
                     cur.execute(f"INSERT INTO {self.prefix}{name} SELECT * FROM {name}")

@@ -37,19 +37,28 @@ def _sign_in_as_demo_owner(at) -> None:
 
 
 def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
-    """Wall time of AppTest runs of the overview: cold (caches cleared before each run) and warm."""
+    """Wall time of AppTest runs of the overview: cold (after a write naming no client: everything
+    recomputed), after a session was logged (one client recomputed), and warm."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     os.environ["ROUTINE_DESK_DB"] = str(db)
 
-    def one_run(clear: bool) -> tuple[float, object]:
-        if clear:  # as after a write: no page cache, nothing remembered by the store
-            from pages.common import get_store
+    def one_run(clear: bool, logged: int | None = None) -> tuple[float, object]:
+        from pages.common import get_store
 
+        if clear:  # as after an import: no page cache, nothing remembered or kept by the store
             st.cache_data.clear()
             with get_store().transaction():
                 pass
+        if logged is not None:  # a therapist logs a session: the page caches are cleared, one client changed
+            from core.auth import DEMO_OWNER
+            from core.session_logs import log_session
+
+            store = get_store()
+            code = store.scalar("SELECT code FROM clients ORDER BY code LIMIT 1 OFFSET ?", [logged])
+            log_session(store, {"client": code, "session_date": as_of, "pain_before": 3}, DEMO_OWNER, as_of)
+            st.cache_data.clear()
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
         _sign_in_as_demo_owner(at)
         at.query_params["as_of"] = as_of.isoformat()
@@ -59,9 +68,12 @@ def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
 
     one_run(clear=False)  # opens the store (once per process, as the server does) and imports the pages
     cold = sorted(one_run(clear=True)[0] for _ in range(runs))
+    logged = sorted(one_run(clear=False, logged=n)[0] for n in range(runs))
     warm_ms, at = one_run(clear=False)
     problems = [e.value for e in at.exception]
-    return {"apptest_overview_cold_ms": round(cold[len(cold) // 2]), "apptest_overview_warm_ms": round(warm_ms),
+    return {"apptest_overview_cold_ms": round(cold[len(cold) // 2]),
+            "apptest_overview_after_logging_a_session_ms": round(logged[len(logged) // 2]),
+            "apptest_overview_warm_ms": round(warm_ms),
             "apptest_title": at.title[0].value if at.title else None, "apptest_exceptions": problems}
 
 
