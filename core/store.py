@@ -156,11 +156,6 @@ class Store:
         return cls(path or default_db_path(), encryption_key=key)
 
     def close(self) -> None:
-        for value in self._kept.values():
-            close = getattr(value, "close", None)
-            if close is not None:
-                close()
-        self._kept.clear()
         self._conn.close()
 
     def __enter__(self) -> Store:
@@ -260,9 +255,8 @@ class Store:
             self._listeners.append(listener)
 
     def kept(self, key: Hashable, make: Callable[[], T]) -> T:
-        """The object kept under ``key`` for this Store's life, made by ``make()`` the first time
-        (closed with the Store when it has ``close()``). For state that follows writes itself,
-        unlike ``remember``'s figures, which writes drop."""
+        """The object kept under ``key`` for this Store's life, made by ``make()`` the first time.
+        For state that follows writes itself, unlike ``remember``'s figures, which writes drop."""
         with self._kept_lock:  # not self._lock: make() may use the Store
             if key not in self._kept:
                 self._kept[key] = make()
