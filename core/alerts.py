@@ -305,7 +305,7 @@ def _typed(found: pd.DataFrame) -> pd.DataFrame:
     return found.astype({c: t for c, t in types.items() if c in found.columns})
 
 
-def _empty() -> pd.DataFrame:
+def empty_alerts() -> pd.DataFrame:
     return _typed(pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS + ACK_COLUMNS}))
 
 
@@ -340,26 +340,6 @@ def open_alerts(store: Store, scope: Scope) -> pd.DataFrame:
 def only_open(found: pd.DataFrame) -> pd.DataFrame:
     """The rows of an alerts frame nobody has acknowledged."""
     return found.loc[~found["acknowledged"].astype(bool)].reset_index(drop=True)
-
-
-def client_view(store: Store, client_id: int, as_of: date,
-                days: int = metrics.DEFAULT_DAYS) -> tuple[metrics.ClientDetail | None, pd.DataFrame]:
-    """The client page's figures and the client's current alerts (open and acknowledged), from one
-    pipeline when the period is the alert window; remembered like ``core.overview.practice_overview``."""
-    def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
-        if days == ALERT_DAYS:
-            detail = metrics.client_detail(store, client_id, as_of, days, also=lambda run: alerts_from(run, store))
-            if detail is None:
-                return None, None
-            found, detail.extra = detail.extra, None
-            return detail, found
-        detail = metrics.client_detail(store, client_id, as_of, days)
-        return detail, detail and computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
-
-    detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS)
-    if detail is None:
-        return None, _empty()
-    return detail, with_acknowledgements(store, found)
 
 
 # -- acknowledging ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Everything the overview shows is summed from figures per client and per assignment (metrics'
 m_asg, m_weeks, m_client, m_pain and alerts' m_alerts), and a write changes a few clients at most:
 an assignment, a pause, a session logged, a client's details. Recomputing the whole chain-sized
-practice costs about half a second; recomputing one client, a few milliseconds. So the practice's
+practice costs about half a second; recomputing one client, about a tenth of that. So the practice's
 tables are kept for each (as_of, days) in an in-memory database beside the practice, and before a
 read only the clients written since (``Store.clients_written_since``) are recomputed and their rows
 replaced. A write that does not say which clients it changed (a routine or library change), or
@@ -55,6 +55,13 @@ class _Kept:
         self.synced: int | None = None
         self.lock = threading.Lock()
 
+    def catches_up_cheaply(self, store: Store) -> bool:
+        """Whether ``sync`` would recompute a few clients at most (not everything)."""
+        if self.synced is None:
+            return False
+        changed = store.clients_written_since(self.synced, ALERT_INPUTS)
+        return changed is not None and len(changed) <= _RECOMPUTE_AT_MOST
+
     def sync(self, store: Store) -> None:
         """Recompute the clients written since the last sync (all of them the first time).
         Call it holding ``lock``, and read while still holding it."""
@@ -94,7 +101,7 @@ class _Kept:
         cur = store.cursor()
         run = Pipeline(cur, scope)
         where = ""
-        if scope.segments or scope.therapists:
+        if scope.segments or scope.therapists or scope.clients:
             run.execute(f"CREATE TEMP TABLE m_in_scope AS SELECT c.id AS client_id FROM clients c"
                         f" WHERE {metrics.client_where_sql(scope)}")
             where = " WHERE client_id IN (SELECT client_id FROM m_in_scope)"
@@ -111,8 +118,8 @@ class _KeptPeriods:
     """The kept (as_of, days) pairs of one Store, the least recently read dropped first.
 
     The most recently read one is brought up to date by the write itself when the write names its
-    clients (a few tens of milliseconds a client, paid once by the writer instead of by the next
-    reader); the others catch up when they are read.
+    clients (about a tenth of a second at chain size for one client or a few, paid once by the
+    writer instead of by the next reader); the others catch up when they are read.
     """
 
     def __init__(self, store: Store) -> None:
@@ -143,6 +150,11 @@ class _KeptPeriods:
                 recent.synced = None
                 log.exception("could not bring the kept overview figures up to date; recomputing on next read")
 
+    def peek(self, as_of: date, days: int) -> _Kept | None:
+        """The period's kept figures if they exist, without making them."""
+        with self._lock:
+            return self._periods.get((as_of, days))
+
     def get(self, as_of: date, days: int) -> _Kept:
         with self._lock:
             kept = self._periods.pop((as_of, days), None) or _Kept(next(self._numbers), as_of, days)
@@ -159,10 +171,14 @@ class _KeptPeriods:
         return kept
 
 
+def _periods(store: Store) -> _KeptPeriods:
+    return store.kept("overview.kept_periods", lambda: _KeptPeriods(store))
+
+
 @contextmanager
 def _reading(store: Store, scope: Scope) -> Iterator[Pipeline]:
     """The kept figures of ``scope``'s period brought up to date, as a pipeline to read."""
-    kept = store.kept("overview.kept_periods", lambda: _KeptPeriods(store)).get(scope.as_of, scope.days)
+    kept = _periods(store).get(scope.as_of, scope.days)
     with kept.lock:
         kept.sync(store)
         run = kept.read(store, scope)
@@ -217,3 +233,51 @@ def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
         return metrics.client_adherence(store, scope)
     with _reading(store, scope) as run:
         return metrics.client_adherence_from(run)
+
+
+# -- a client's page ------------------------------------------------------------------------------
+
+def _kept_client_alerts(store: Store, client_id: int, as_of: date) -> pd.DataFrame | None:
+    """The client's alerts from the practice's kept figures, when the alert window's are kept
+    already (the overview was opened), hold this client (not archived) and catch up by
+    recomputing a few clients at most; else None (a client's page never recomputes the practice)."""
+    kept = _periods(store).peek(as_of, ALERT_DAYS)
+    if kept is None or store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [client_id]) is not True:
+        return None
+    with kept.lock:
+        if not kept.catches_up_cheaply(store):
+            return None
+        kept.sync(store)
+        run = kept.read(store, Scope(as_of=as_of, clients=(client_id,)))
+        try:
+            return alerts.select_alerts(run)
+        finally:
+            run.cur.close()
+
+
+def client_view(store: Store, client_id: int, as_of: date,
+                days: int = metrics.DEFAULT_DAYS) -> tuple[metrics.ClientDetail | None, pd.DataFrame]:
+    """The client page's figures and the client's current alerts (open and acknowledged).
+
+    The alerts come from the kept figures when the overview keeps them already (a client opened
+    from the overview's alert list), else from the client's own pipeline (the page's, when its
+    period is the alert window). Remembered like ``practice_overview``.
+    """
+    def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
+        found = _kept_client_alerts(store, client_id, as_of)
+        if found is not None:
+            return metrics.client_detail(store, client_id, as_of, days), found
+        if days == ALERT_DAYS:
+            detail = metrics.client_detail(store, client_id, as_of, days,
+                                           also=lambda run: alerts.alerts_from(run, store))
+            if detail is None:
+                return None, None
+            found, detail.extra = detail.extra, None
+            return detail, found
+        detail = metrics.client_detail(store, client_id, as_of, days)
+        return detail, detail and alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+
+    detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS)
+    if detail is None:
+        return None, alerts.empty_alerts()
+    return detail, alerts.with_acknowledgements(store, found)

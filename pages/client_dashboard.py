@@ -9,7 +9,7 @@ from datetime import date
 
 import streamlit as st
 
-from core import alerts, charts, metrics
+from core import alerts, charts, metrics, overview
 from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store, table_with_csv
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
@@ -19,7 +19,7 @@ STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "low": "low", "la
 @st.cache_data(show_spinner="Loading the client…", max_entries=128, ttl=3600)
 def client_view(_store, db: str, version: str, client_id: int, as_of: date, days: int):
     """The client's figures, alerts, alert history and charts (cached built, like the overview's)."""
-    detail, found = alerts.client_view(_store, client_id, as_of, days)
+    detail, found = overview.client_view(_store, client_id, as_of, days)
     figures = None if detail is None else {
         "calendar": charts.session_calendar(detail.calendar), "weekly": charts.weekly_against_expected(detail.weekly),
         "pain": charts.pain_over_time(detail.sessions, detail.pain), "relief": charts.relief_per_session(detail.sessions)}

@@ -112,7 +112,7 @@ def scenario_client_detail(store: Store, as_of: date, client_code: str | None = 
     code = client_code or store.scalar("SELECT min(code) FROM clients")
     client_id = metrics.find_client_id(store, code)
     metrics.data_version(store)
-    detail, found = alerts.client_view(store, client_id, as_of, DAYS)
+    detail, found = overview.client_view(store, client_id, as_of, DAYS)
     alerts.alert_history(store, client_id)
     return {"client": code, "adherence": detail.summary and detail.summary["adherence"],
             "sessions": len(detail.sessions), "assignments": len(detail.assignments), "alerts": len(found)}

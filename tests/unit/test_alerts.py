@@ -198,7 +198,7 @@ def test_overview_is_remembered_across_acknowledgements_but_not_across_new_sessi
     alerts.acknowledge(practice, open_now["alert_key"].iloc[0], "Called her", "ana", AS_OF)
     again, still_open = overview.practice_overview(practice, SCOPE)
     assert still_open.empty and again is view and len(computed) == 1     # only acknowledgements re-read
-    detail, found = alerts.client_view(practice, cid, AS_OF)
+    detail, found = overview.client_view(practice, cid, AS_OF)
     assert found["acknowledged"].tolist() == [True] and found["note"].tolist() == ["Called her"]
 
     add_session(practice, cid, d(3, 25), "r-three")                      # a write to session logs

@@ -11,7 +11,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from core import clients, metrics, overview
+from core import alerts, clients, metrics, overview
 from core.auth import create_user
 from core.metrics import Scope
 from core.session_logs import log_session
@@ -61,6 +61,10 @@ def assert_kept_equals_afresh(store) -> None:
             pd.testing.assert_frame_equal(kept.groups[by], fresh.groups[by])
         pd.testing.assert_frame_equal(kept_alerts, fresh_alerts)
         pd.testing.assert_frame_equal(overview.client_adherence(store, scope), metrics.client_adherence(store, scope))
+    # a client's page reads its alerts from the kept figures once the overview keeps them
+    for (cid,) in store.rows("SELECT id FROM clients ORDER BY id"):
+        _, found = overview.client_view(store, cid, AS_OF)
+        pd.testing.assert_frame_equal(found, alerts.current_alerts(store, Scope(as_of=AS_OF, client_id=cid)))
 
 
 def client_id(store, code: str) -> int:
@@ -89,6 +93,20 @@ def test_kept_figures_follow_every_kind_of_write(practice):
     add_routine(practice, "r-three", 4, version=2)
     add_assignment(practice, client_id(practice, "FLAG"), "r-three", d(3, 20), version=2, weeks=2)
     assert_kept_equals_afresh(practice)
+
+
+def test_a_client_page_reads_kept_alerts_only_once_the_overview_keeps_them(practice, monkeypatch):
+    desk = client_id(practice, "DESK")
+    computed = []
+    real = alerts.alerts_from
+    monkeypatch.setattr(alerts, "alerts_from", lambda *a: computed.append(1) or real(*a))
+    before, _ = overview.client_view(practice, desk, AS_OF)            # nothing kept: its own pipeline
+    assert computed == [1]
+    overview.practice_overview(practice, SCOPES[0])                       # the overview keeps the figures
+    add_session(practice, desk, d(3, 26), "r-five", pain_before=9)        # a write: the page is read again
+    after, found = overview.client_view(practice, desk, AS_OF)
+    assert computed == [1] and after is not before                        # kept alerts: no alert pipeline of its own
+    assert "pain_high" in set(found["kind"])
 
 
 def test_a_write_recomputes_only_the_clients_it_names(practice, monkeypatch):
@@ -140,3 +158,13 @@ def test_imports_and_undo_name_the_clients_they_change(practice):
     assert_kept_equals_afresh(practice)
     logs_import.undo_batch(practice, result.batch_id, "ana")
     assert_kept_equals_afresh(practice)
+
+
+def test_a_client_page_never_recomputes_the_practice(practice, monkeypatch):
+    overview.practice_overview(practice, SCOPES[0])
+    add_routine(practice, "r-six", 6)                                     # names no client
+    seen: list[Scope] = []
+    real = metrics.pipeline
+    monkeypatch.setattr(metrics, "pipeline", lambda store, scope, **k: seen.append(scope) or real(store, scope, **k))
+    overview.client_view(practice, client_id(practice, "DESK"), AS_OF)
+    assert [s.client_id for s in seen] == [client_id(practice, "DESK")]   # its own pipeline only
