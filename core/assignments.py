@@ -455,7 +455,7 @@ def safety_changes_since_assignment(store: Store, as_of: date,
     everyone = store.recall(key)
     if everyone is None:
         return store.remember((*key, client_ids), lambda: _unreviewed_findings(store, as_of, client_ids),
-                              depends_on=(PRACTICE,))
+                              depends_on=(PRACTICE,), clients=client_ids)
     return everyone[everyone["client_id"].isin(client_ids)].reset_index(drop=True)
 
 

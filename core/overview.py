@@ -261,7 +261,8 @@ def client_view(store: Store, client_id: int, as_of: date,
 
     The alerts come from the kept figures when the overview keeps them already (a client opened
     from the overview's alert list), else from the client's own pipeline (the page's, when its
-    period is the alert window). Remembered like ``practice_overview``.
+    period is the alert window). Remembered like ``practice_overview``, and kept through writes
+    that name other clients.
     """
     def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
         found = _kept_client_alerts(store, client_id, as_of)
@@ -277,7 +278,8 @@ def client_view(store: Store, client_id: int, as_of: date,
         detail = metrics.client_detail(store, client_id, as_of, days)
         return detail, detail and alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
 
-    detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS)
+    detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS,
+                                   clients=(client_id,))
     if detail is None:
         return None, alerts.empty_alerts()
     return detail, alerts.with_acknowledgements(store, found)

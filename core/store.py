@@ -35,7 +35,7 @@ DUCKDB_VERSION = "v1.5.5"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
-_MEMO_ENTRIES = 32            # remembered figures (an overview with its alerts is a few MB at chain size)
+_MEMO_ENTRIES = 64            # remembered figures (an overview with its alerts is a few MB at chain size)
 _WRITE_LOG = 512              # recent writes whose clients are known (Store.clients_written_since)
 
 # What a write may change, for the figures derived from it (Store.remember). A transaction that
@@ -120,7 +120,8 @@ class Store:
         self._number = next(_STORES)
         self._writes = 0
         self._area_writes = dict.fromkeys(AREAS, 0)
-        self._memo: dict[Hashable, tuple[frozenset[str], Any]] = {}  # key: (areas it depends on, value)
+        # key: (areas it depends on, the clients it depends on or None for all, value)
+        self._memo: dict[Hashable, tuple[frozenset[str], frozenset[int] | None, Any]] = {}
         # the latest writes: (write number, areas, the clients changed or None for "any")
         self._write_log: deque[tuple[int, frozenset[str], frozenset[int] | None]] = deque(maxlen=_WRITE_LOG)
         self._kept: dict[Hashable, Any] = {}
@@ -204,7 +205,8 @@ class Store:
             self._write_log.append((self._writes, frozenset(touches), changed))
             for area in touches:
                 self._area_writes[area] += 1
-            for key in [k for k, (areas, _) in self._memo.items() if areas & set(touches)]:
+            for key in [k for k, (areas, about, _) in self._memo.items()
+                        if areas & set(touches) and (changed is None or about is None or about & changed)]:
                 del self._memo[key]  # stale now
             listeners = list(self._listeners)
         if cursor is None:
@@ -266,33 +268,37 @@ class Store:
         """How many committed writes touched one of ``areas`` (call it holding the lock)."""
         return sum(self._area_writes[a] for a in areas)
 
-    def remember(self, key: Hashable, compute: Callable[[], T], *, depends_on: Sequence[str] = AREAS) -> T:
+    def remember(self, key: Hashable, compute: Callable[[], T], *, depends_on: Sequence[str] = AREAS,
+                 clients: Iterable[int] | None = None) -> T:
         """``compute()``, reused for ``key`` until a write touches one of ``depends_on``.
 
         For figures that cost a large query and that most writes leave alone: the practice-wide
-        safety re-check does not change when a session is logged or an alert acknowledged. Callers
-        must not mutate the value.
+        safety re-check does not change when a session is logged or an alert acknowledged.
+        ``clients``: figures of only these clients (a client's page) also outlive writes that name
+        other clients, so one therapist's logging does not drop the page another is about to
+        reopen. Callers must not mutate the value.
         """
         areas = frozenset(depends_on)
+        about = None if clients is None else frozenset(int(c) for c in clients)
         with self._lock:
             found = self._memo.get(key)
             stamp = self._writes_to(areas)
-        if found is not None and found[0] == areas:
-            return found[1]
+        if found is not None and found[:2] == (areas, about):
+            return found[2]
         value = compute()
         with self._lock:
             if self._writes_to(areas) == stamp:  # a write in between would make it stale at once
                 self._memo.pop(key, None)
                 if len(self._memo) >= _MEMO_ENTRIES:
                     self._memo.pop(next(iter(self._memo)))
-                self._memo[key] = (areas, value)
+                self._memo[key] = (areas, about, value)
         return value
 
     def recall(self, key: Hashable) -> Any | None:
         """What ``remember`` holds for ``key`` (entries leave when a write touches them), else None."""
         with self._lock:
             found = self._memo.get(key)
-        return None if found is None else found[1]
+        return None if found is None else found[2]
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()

@@ -77,6 +77,20 @@ def scenario_overview_after_logging(store: Store, as_of: date, n: int) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def scenario_client_after_logging(store: Store, as_of: date, n: int, *, own: bool) -> float:
+    """A therapist has a client's page open; a session is logged (not timed) for that client
+    (``own``) or for another one, and the page is drawn again."""
+    from core.auth import DEMO_OWNER
+    from core.session_logs import log_session
+
+    code, other = (c for (c,) in store.rows("SELECT code FROM clients ORDER BY code LIMIT 2 OFFSET ?", [100 + 2 * n]))
+    scenario_client_detail(store, as_of, code)
+    log_session(store, {"client": code if own else other, "session_date": as_of, "pain_before": 3}, DEMO_OWNER, as_of)
+    start = time.perf_counter()
+    scenario_client_detail(store, as_of, code)
+    return (time.perf_counter() - start) * 1000
+
+
 def scenario_overview_after_pausing(store: Store, as_of: date, n: int) -> tuple[float, float]:
     """A therapist pauses one client's program, then the overview again. The pause brings the kept
     overview figures of that client up to date (core.overview). Returns (pause ms, overview ms)."""
@@ -349,6 +363,9 @@ def bench(store: Store, as_of: date, runs: int = 5) -> dict[str, Any]:
                                           for _ in range(runs)])), 1)
     after_log_ms = round(float(np.median([scenario_overview_after_logging(store, as_of, n) for n in range(runs)])), 1)
     pauses = np.array([scenario_overview_after_pausing(store, as_of, n) for n in range(runs)])
+    client_after_other_ms, client_after_own_ms = (
+        round(float(np.median([scenario_client_after_logging(store, as_of, n, own=own) for n in range(runs)])), 1)
+        for own in (False, True))
     pause_ms, after_pause_ms = (round(float(v), 1) for v in np.median(pauses, axis=0))
     return {"overview_from_scratch_ms": overview_ms, "overview_no_write_since_ms": no_write_ms,
             "overview_after_acknowledging_ms": after_ack_ms, "overview_after_logging_a_session_ms": after_log_ms,
@@ -356,6 +373,8 @@ def bench(store: Store, as_of: date, runs: int = 5) -> dict[str, Any]:
             "overview_new_segment_filter_ms": new_filter_ms,
             "metrics_only_ms": metrics_ms,
             "client_detail_ms": client_ms, "client_detail_after_overview_ms": client_after_overview_ms,
+            "client_detail_after_another_clients_session_ms": client_after_other_ms,
+            "client_detail_after_its_own_session_ms": client_after_own_ms,
             "pandas_ms": pandas_ms, "pandas_load_ms": frame["load_ms"], "pandas_compute_ms": frame["compute_ms"],
             "ratio_pandas_over_sql": round(pandas_ms / metrics_ms, 1) if metrics_ms else None,
             "ratio_pandas_compute_over_sql": round(frame["compute_ms"] / metrics_ms, 1) if metrics_ms else None,

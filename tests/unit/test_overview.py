@@ -168,3 +168,23 @@ def test_a_client_page_never_recomputes_the_practice(practice, monkeypatch):
     monkeypatch.setattr(metrics, "pipeline", lambda store, scope, **k: seen.append(scope) or real(store, scope, **k))
     overview.client_view(practice, client_id(practice, "DESK"), AS_OF)
     assert [s.client_id for s in seen] == [client_id(practice, "DESK")]   # its own pipeline only
+
+
+def test_a_client_page_outlives_writes_for_other_clients(practice, monkeypatch):
+    desk, run = client_id(practice, "DESK"), client_id(practice, "RUN")
+    page, _ = overview.client_view(practice, desk, AS_OF)
+    seen: list[Scope] = []
+    real = metrics.pipeline
+    monkeypatch.setattr(metrics, "pipeline", lambda store, scope, **k: seen.append(scope) or real(store, scope, **k))
+
+    log_session(practice, {"client": "RUN", "session_date": d(3, 25), "routine": "r-three", "pain_before": 8},
+                "ana", AS_OF)                                             # another client's session
+    again, _ = overview.client_view(practice, desk, AS_OF)
+    assert again is page and seen == []                                   # kept, nothing recomputed
+    assert overview.client_view(practice, run, AS_OF)[0].sessions["pain_before"].iloc[-1] == 8
+
+    seen.clear()
+    add_session(practice, desk, d(3, 26), "r-five", pain_before=9)        # her own
+    fresh, found = overview.client_view(practice, desk, AS_OF)
+    assert fresh is not page and [s.client_id for s in seen] == [desk]
+    assert "pain_high" in set(found["kind"])

@@ -137,6 +137,34 @@ def test_remember_computes_once_until_the_next_write(db_path: Path) -> None:
         assert len(calls) == 2
 
 
+def test_figures_of_some_clients_outlive_writes_that_name_only_others(db_path: Path) -> None:
+    from core.store import PRACTICE, SESSION_LOGS
+
+    with Store(db_path) as store:
+        def remember_pages() -> None:
+            store.remember("page 1", lambda: "one", depends_on=(SESSION_LOGS,), clients=(1,))
+            store.remember("page 2", lambda: "two", depends_on=(SESSION_LOGS,), clients=[2, 3])
+            store.remember("practice", lambda: "all", depends_on=(SESSION_LOGS,))
+
+        def kept() -> list[str]:
+            return [k for k in ("page 1", "page 2", "practice") if store.recall(k) is not None]
+
+        remember_pages()
+        with store.transaction(touches=(SESSION_LOGS,), clients=(3,)):
+            pass
+        assert kept() == ["page 1"]                     # client 3 changed: its page and the practice go
+        remember_pages()
+        with store.transaction(touches=(PRACTICE,), clients=(1,)):
+            pass
+        assert kept() == ["page 1", "page 2", "practice"]   # another area: nothing goes
+        with store.transaction(touches=(SESSION_LOGS,), clients=set()) as _:
+            pass
+        assert kept() == ["page 1", "page 2"]           # a write naming no one still changes the practice
+        with store.transaction(touches=(SESSION_LOGS,)):
+            pass
+        assert kept() == []                             # not saying which clients: every page goes
+
+
 def test_remembered_figures_stay_until_a_write_touches_what_they_depend_on(db_path: Path) -> None:
     from core.store import ACCOUNTS, PRACTICE, SESSION_LOGS
 
