@@ -302,7 +302,8 @@ def _typed(found: pd.DataFrame) -> pd.DataFrame:
     """Stable dtypes whether or not there are alerts (an empty object column would turn boolean
     indexing into column selection)."""
     types = {"client_id": "int64", "assignment_id": "Int64", "session_id": "Int64", "acknowledged": bool}
-    return found.astype({c: t for c, t in types.items() if c in found.columns})
+    wrong = {c: t for c, t in types.items() if c in found.columns and found[c].dtype != t}
+    return found.astype(wrong) if wrong else found
 
 
 def empty_alerts() -> pd.DataFrame:

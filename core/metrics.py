@@ -746,7 +746,7 @@ class ClientDetail:
 _CLIENT_INFO_SQL = """
     SELECT c.id AS client_id, c.code AS client, c.display_name, c.email, c.therapist, c.due_date,
            c.postpartum, c.conditions, c.archived_at,
-           (SELECT string_agg(segment, ', ' ORDER BY segment) FROM client_segments s WHERE s.client_id = c.id)
+           (SELECT string_agg(segment, ', ' ORDER BY segment) FROM client_segments WHERE client_id = $client_id)
                AS segments
     FROM clients c WHERE c.id = $client_id
 """
@@ -784,16 +784,19 @@ _CLIENT_CALENDAR_SQL = """
 """
 
 _CLIENT_ASSIGNMENTS_SQL = """
-    WITH adh AS (
+    WITH mine AS (
+        SELECT * FROM assignments WHERE client_id = $client_id
+    ), adh AS (
         SELECT assignment_id, round(sum(expected), 3) AS expected, round(sum(credited), 3) AS completed,
                round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
         FROM m_weeks GROUP BY assignment_id
     ), pauses AS (
         SELECT assignment_id,
                string_agg(CAST(paused_from AS VARCHAR) || ' to '
-                          || coalesce(CAST(paused_until AS VARCHAR), 'open'), '; ' ORDER BY paused_from) AS pauses
+                          || coalesce(CAST(paused_until AS VARCHAR), 'open'), '; ' ORDER BY paused_from) AS pauses,
+               bool_or($as_of BETWEEN paused_from AND coalesce(paused_until, DATE '9999-12-31')) AS paused_now
         FROM assignment_pauses
-        WHERE assignment_id IN (SELECT id FROM assignments WHERE client_id = $client_id)
+        WHERE assignment_id IN (SELECT id FROM mine)
         GROUP BY assignment_id
     ), reviews AS (
         SELECT assignment_id, count(*) FILTER (WHERE level = 'block') AS blocks,
@@ -806,18 +809,15 @@ _CLIENT_ASSIGNMENTS_SQL = """
            CASE WHEN a.status IN ('ended', 'replaced') THEN a.status
                 WHEN $as_of < a.start_date THEN 'upcoming'
                 WHEN $as_of > coalesce(a.end_date, a.start_date + 7 * a.weeks - 1) THEN 'finished'
-                WHEN EXISTS (SELECT 1 FROM assignment_pauses p WHERE p.assignment_id = a.id
-                             AND $as_of BETWEEN p.paused_from AND coalesce(p.paused_until, DATE '9999-12-31'))
-                    THEN 'paused'
+                WHEN pauses.paused_now THEN 'paused'
                 ELSE 'active' END AS state,
            pauses.pauses, adh.expected, adh.completed, adh.adherence,
            pain.response, pain.baseline, pain.current, pain.change,
            coalesce(reviews.findings, 0) AS findings, coalesce(reviews.blocks, 0) AS blocks,
            coalesce(reviews.warnings, 0) AS warnings, a.assigned_by, a.assigned_at
-    FROM assignments a LEFT JOIN routines r ON r.id = a.routine_id
+    FROM mine a LEFT JOIN routines r ON r.id = a.routine_id
     LEFT JOIN adh ON adh.assignment_id = a.id LEFT JOIN pauses ON pauses.assignment_id = a.id
     LEFT JOIN m_pain pain ON pain.assignment_id = a.id LEFT JOIN reviews ON reviews.assignment_id = a.id
-    WHERE a.client_id = $client_id
     ORDER BY a.start_date DESC, a.id DESC
 """
 
@@ -838,28 +838,35 @@ def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT
     the period is their window); its result is ``ClientDetail.extra``."""
     scope = Scope(as_of=as_of, days=days, client_id=int(client_id))
     with pipeline(store, scope, pain=True, keep_sessions=True) as run:
-        info = run.df(_CLIENT_INFO_SQL)
-        if info.empty:
-            return None
-        summary = run.df(_CLIENT_SELECT.format(where=""))
-        run.execute(_CLIENT_SESSIONS_SQL)
-        sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
-        sessions.insert(sessions.columns.get_loc("red_flags") + 1, "warning_signs",
-                        sessions["red_flags"].map(_warning_signs).astype(object))
-        detail = ClientDetail(
-            scope=scope,
-            client={k: _plain(v) for k, v in info.iloc[0].to_dict().items()},
-            summary=None if summary.empty else {k: _plain(v) for k, v in summary.iloc[0].to_dict().items()},
-            weekly=run.df(_CLIENT_WEEKLY_SQL),
-            sessions=sessions,
-            calendar=run.df(_CLIENT_CALENDAR_SQL),
-            pain=run.df(_PAIN_SELECT.format(where="")),
-            assignments=run.df(_CLIENT_ASSIGNMENTS_SQL),
-            findings=run.df(_CLIENT_FINDINGS_SQL),
-        )
-        if also is not None:
+        detail = client_detail_from(run)
+        if detail is not None and also is not None:
             detail.extra = also(run)
         return detail
+
+
+def client_detail_from(run: Pipeline) -> ClientDetail | None:
+    """The client page's figures from the metric tables of ``run`` for one client
+    (``run.scope.client_id``): its own pipeline, or the practice's kept tables read for that client
+    (core.overview). m_att needs only the period's sessions."""
+    info = run.df(_CLIENT_INFO_SQL)
+    if info.empty:
+        return None
+    summary = run.df(_CLIENT_SELECT.format(where=""))
+    run.execute(_CLIENT_SESSIONS_SQL)
+    sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
+    sessions.insert(sessions.columns.get_loc("red_flags") + 1, "warning_signs",
+                    sessions["red_flags"].map(_warning_signs).astype(object))
+    return ClientDetail(
+        scope=run.scope,
+        client={k: _plain(v) for k, v in info.iloc[0].to_dict().items()},
+        summary=None if summary.empty else {k: _plain(v) for k, v in summary.iloc[0].to_dict().items()},
+        weekly=run.df(_CLIENT_WEEKLY_SQL),
+        sessions=sessions,
+        calendar=run.df(_CLIENT_CALENDAR_SQL),
+        pain=run.df(_PAIN_SELECT.format(where="")),
+        assignments=run.df(_CLIENT_ASSIGNMENTS_SQL),
+        findings=run.df(_CLIENT_FINDINGS_SQL),
+    )
 
 
 def _warning_signs(tags: Any) -> str | None:

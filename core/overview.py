@@ -1,7 +1,8 @@
 """The practice overview, kept up to date client by client.
 
 Everything the overview shows is summed from figures per client and per assignment (metrics'
-m_asg, m_weeks, m_client, m_pain and alerts' m_alerts), and a write changes a few clients at most:
+m_asg, m_weeks, m_client, m_pain and alerts' m_alerts; the client page also lists the period's
+attributed sessions, m_att), and a write changes a few clients at most:
 an assignment, a pause, a session logged, a client's details. Recomputing the whole chain-sized
 practice costs about half a second; recomputing one client, about a tenth of that. So the practice's
 tables are kept for each (as_of, days) in an in-memory database beside the practice, and before a
@@ -21,10 +22,11 @@ import itertools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
+from typing import TypeVar
 
 import duckdb
 import pandas as pd
@@ -35,10 +37,14 @@ from core.metrics import Overview, Pipeline, Scope
 from core.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 KEPT_DB = "rd_kept"
-# Tables kept per client, by the name the metric and alert queries read them under.
-_FIGURES = ("m_asg", "m_weeks", "m_client", "m_pain")
+# Tables kept per client, by the name the metric and alert queries read them under; m_att (every
+# attributed session) only for the period: the client page lists those sessions.
+_FIGURES = ("m_asg", "m_weeks", "m_client", "m_pain", "m_att")
+_KEPT_ROWS = {"m_att": "SELECT session_id, client_id, assignment_id, session_date, on_active_day, completion"
+                       " FROM m_att WHERE session_date >= $p_start"}
 _KEPT_PERIODS = 4          # (as_of, days) pairs kept: today's default period and a few others
 # Beyond this many clients written, recompute everything. (At chain size, 2,000 of the 10,000
 # clients took about a fifth of the whole practice's time, one client about a tenth.)
@@ -77,19 +83,20 @@ class _Kept:
         self.synced = mark
 
     def _compute(self, store: Store, scope: Scope, changed: frozenset[int] | None) -> None:
-        with metrics.pipeline(store, scope, pain=True) as run:
+        with metrics.pipeline(store, scope, pain=True, keep_sessions=True) as run:
             if "m_alerts" in self.tables:
                 alerts.build_alert_table(run, store)
             cur = run.cur
             cur.execute("BEGIN TRANSACTION")
             try:
                 for name in self.tables:
+                    rows = _KEPT_ROWS.get(name, f"SELECT * FROM {name}")
                     if changed is None:
-                        cur.execute(f"CREATE OR REPLACE TABLE {self.prefix}{name} AS SELECT * FROM {name}")
+                        run.execute(f"CREATE OR REPLACE TABLE {self.prefix}{name} AS {rows}")
                         continue
                     cur.execute(f"DELETE FROM {self.prefix}{name} WHERE client_id IN (SELECT unnest($ids))",
                                 {"ids": sorted(changed)})
-                    cur.execute(f"INSERT INTO {self.prefix}{name} SELECT * FROM {name}")
+                    run.execute(f"INSERT INTO {self.prefix}{name} {rows}")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
@@ -101,7 +108,9 @@ class _Kept:
         cur = store.cursor()
         run = Pipeline(cur, scope)
         where = ""
-        if scope.segments or scope.therapists or scope.clients:
+        if scope.client_id is not None and not (scope.segments or scope.therapists or scope.clients):
+            where = f" WHERE client_id = {int(scope.client_id)}"  # one client's page: a filter the scans apply
+        elif scope.segments or scope.therapists or scope.clients or scope.client_id is not None:
             run.execute(f"CREATE TEMP TABLE m_in_scope AS SELECT c.id AS client_id FROM clients c"
                         f" WHERE {metrics.client_where_sql(scope)}")
             where = " WHERE client_id IN (SELECT client_id FROM m_in_scope)"
@@ -237,37 +246,50 @@ def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
 
 # -- a client's page ------------------------------------------------------------------------------
 
-def _kept_client_alerts(store: Store, client_id: int, as_of: date) -> pd.DataFrame | None:
-    """The client's alerts from the practice's kept figures, when the alert window's are kept
-    already (the overview was opened), hold this client (not archived) and catch up by
-    recomputing a few clients at most; else None (a client's page never recomputes the practice)."""
-    kept = _periods(store).peek(as_of, ALERT_DAYS)
+def _read_kept(store: Store, client_id: int, as_of: date, days: int, read: Callable[[Pipeline], T]) -> T | None:
+    """``read`` of the practice's kept figures for one client, when the period's are kept already
+    (the overview was opened), hold this client (not archived) and catch up by recomputing a few
+    clients at most; else None (a client's page never recomputes the practice)."""
+    kept = _periods(store).peek(as_of, days)
     if kept is None or store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [client_id]) is not True:
         return None
     with kept.lock:
         if not kept.catches_up_cheaply(store):
             return None
         kept.sync(store)
-        run = kept.read(store, Scope(as_of=as_of, clients=(client_id,)))
+        run = kept.read(store, Scope(as_of=as_of, days=days, client_id=int(client_id)))
         try:
-            return alerts.select_alerts(run)
+            return read(run)
         finally:
             run.cur.close()
+
+
+def _kept_client_view(store: Store, client_id: int, as_of: date,
+                      days: int) -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
+    """The page's figures and alerts from the kept figures, each None where they are not kept."""
+    if days == ALERT_DAYS:
+        both = _read_kept(store, client_id, as_of, days,
+                          lambda run: (metrics.client_detail_from(run), alerts.select_alerts(run)))
+        return both or (None, None)
+    return (_read_kept(store, client_id, as_of, days, metrics.client_detail_from),
+            _read_kept(store, client_id, as_of, ALERT_DAYS, alerts.select_alerts))
 
 
 def client_view(store: Store, client_id: int, as_of: date,
                 days: int = metrics.DEFAULT_DAYS) -> tuple[metrics.ClientDetail | None, pd.DataFrame]:
     """The client page's figures and the client's current alerts (open and acknowledged).
 
-    The alerts come from the kept figures when the overview keeps them already (a client opened
-    from the overview's alert list), else from the client's own pipeline (the page's, when its
-    period is the alert window). Remembered like ``practice_overview``, and kept through writes
-    that name other clients.
+    Both come from the practice's kept figures when the overview keeps them already (a client
+    opened from the overview's alert list): a few reads of that client's rows, no pipeline. Else
+    from the client's own pipeline (the alerts too, when the page's period is the alert window).
+    Remembered like ``practice_overview``, and kept through writes that name other clients.
     """
     def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
-        found = _kept_client_alerts(store, client_id, as_of)
+        detail, found = _kept_client_view(store, client_id, as_of, days)
         if found is not None:
-            return metrics.client_detail(store, client_id, as_of, days), found
+            return detail or metrics.client_detail(store, client_id, as_of, days), found
+        if detail is not None:
+            return detail, alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
         if days == ALERT_DAYS:
             detail = metrics.client_detail(store, client_id, as_of, days,
                                            also=lambda run: alerts.alerts_from(run, store))

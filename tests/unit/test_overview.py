@@ -61,10 +61,18 @@ def assert_kept_equals_afresh(store) -> None:
             pd.testing.assert_frame_equal(kept.groups[by], fresh.groups[by])
         pd.testing.assert_frame_equal(kept_alerts, fresh_alerts)
         pd.testing.assert_frame_equal(overview.client_adherence(store, scope), metrics.client_adherence(store, scope))
-    # a client's page reads its alerts from the kept figures once the overview keeps them
+    # a client's page reads its figures and alerts from the kept ones once the overview keeps them
     for (cid,) in store.rows("SELECT id FROM clients ORDER BY id"):
-        _, found = overview.client_view(store, cid, AS_OF)
-        pd.testing.assert_frame_equal(found, alerts.current_alerts(store, Scope(as_of=AS_OF, client_id=cid)))
+        for days in (28, 56):
+            detail, found = overview.client_view(store, cid, AS_OF, days)
+            pd.testing.assert_frame_equal(found, alerts.current_alerts(store, Scope(as_of=AS_OF, client_id=cid)))
+            assert_same_detail(detail, metrics.client_detail(store, cid, AS_OF, days))
+
+
+def assert_same_detail(kept: metrics.ClientDetail, fresh: metrics.ClientDetail) -> None:
+    assert (kept.scope, kept.client, kept.summary) == (fresh.scope, fresh.client, fresh.summary)
+    for frame in ("weekly", "sessions", "calendar", "pain", "assignments", "findings"):
+        pd.testing.assert_frame_equal(getattr(kept, frame), getattr(fresh, frame), obj=frame)
 
 
 def client_id(store, code: str) -> int:
@@ -188,3 +196,19 @@ def test_a_client_page_outlives_writes_for_other_clients(practice, monkeypatch):
     fresh, found = overview.client_view(practice, desk, AS_OF)
     assert fresh is not page and [s.client_id for s in seen] == [desk]
     assert "pain_high" in set(found["kind"])
+
+
+def test_a_client_page_opened_from_the_overview_reads_the_kept_figures(practice, monkeypatch):
+    overview.practice_overview(practice, SCOPES[0])
+    desk = client_id(practice, "DESK")
+    seen: list[Scope] = []
+    real = metrics.pipeline
+    monkeypatch.setattr(metrics, "pipeline", lambda store, scope, **k: seen.append(scope) or real(store, scope, **k))
+
+    detail, _ = overview.client_view(practice, desk, AS_OF)
+    assert seen == [] and detail.sessions["session_id"].size == 6           # no pipeline at all
+    add_session(practice, desk, d(3, 26), "r-five", pain_before=9)          # her own session
+    detail, found = overview.client_view(practice, desk, AS_OF)
+    assert [s.clients for s in seen] == [(desk,)]                           # the write kept the figures
+    assert detail.sessions["session_id"].size == 7 and "pain_high" in set(found["kind"])
+    assert_same_detail(detail, metrics.client_detail(practice, desk, AS_OF))
