@@ -37,6 +37,10 @@ _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
 _MEMO_ENTRIES = 64            # remembered figures (an overview with its alerts is a few MB at chain size)
 _WRITE_LOG = 512              # recent writes whose clients are known (Store.clients_written_since)
+# DuckDB's working memory, past which it spills to disk beside the database file: a chain-sized
+# practice's overview needs far less, and it keeps a 1,000,000-row import under 1 GB in all
+# (docs/import-format.md). ROUTINE_DESK_MEMORY_LIMIT overrides it, e.g. "2GB".
+MEMORY_LIMIT = "512MB"
 
 # What a write may change, for the figures derived from it (Store.remember). A transaction that
 # does not say what it touches counts as touching everything.
@@ -132,6 +136,9 @@ class Store:
         try:
             load_extensions(self._conn)
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            limit = os.environ.get("ROUTINE_DESK_MEMORY_LIMIT") or MEMORY_LIMIT
+            self._conn.execute(f"SET memory_limit = {_sql_literal(limit)}")
+            self._conn.execute(f"SET temp_directory = {_sql_literal(str(self.path) + '.tmp')}")
             options = f" (ENCRYPTION_KEY {_sql_literal(encryption_key)})" if encryption_key else ""
             self._conn.execute(f"ATTACH {_sql_literal(str(self.path))} AS {CATALOG}{options}")
             self._conn.execute(f"USE {CATALOG}")

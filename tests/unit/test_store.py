@@ -73,6 +73,21 @@ def test_encrypted_database_cannot_be_read_without_the_key(tmp_path: Path) -> No
         assert again.schema_version() > 0
 
 
+def test_duckdb_memory_is_bounded_and_spills_beside_the_database(db_path: Path, monkeypatch) -> None:
+    def settings(store: Store) -> tuple[str, str]:
+        return store.rows("SELECT current_setting('memory_limit'), current_setting('temp_directory')")[0]
+
+    monkeypatch.delenv("ROUTINE_DESK_MEMORY_LIMIT", raising=False)
+    with Store(db_path) as store:
+        assert settings(store) == ("488.2 MiB", str(db_path) + ".tmp")      # MEMORY_LIMIT, 512MB
+    monkeypatch.setenv("ROUTINE_DESK_MEMORY_LIMIT", "2GiB")
+    with Store(db_path) as store:
+        assert settings(store)[0] == "2.0 GiB"
+    monkeypatch.setenv("ROUTINE_DESK_MEMORY_LIMIT", "lots")
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store(db_path)
+
+
 def test_cursors_work_from_other_threads(store: Store) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
