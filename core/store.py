@@ -139,6 +139,8 @@ class Store:
             limit = os.environ.get("ROUTINE_DESK_MEMORY_LIMIT") or MEMORY_LIMIT
             self._conn.execute(f"SET memory_limit = {_sql_literal(limit)}")
             self._conn.execute(f"SET temp_directory = {_sql_literal(str(self.path) + '.tmp')}")
+            if encryption_key:  # what spills of an encrypted practice is encrypted too
+                self._conn.execute("SET temp_file_encryption = true")
             options = f" (ENCRYPTION_KEY {_sql_literal(encryption_key)})" if encryption_key else ""
             self._conn.execute(f"ATTACH {_sql_literal(str(self.path))} AS {CATALOG}{options}")
             self._conn.execute(f"USE {CATALOG}")

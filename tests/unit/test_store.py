@@ -73,6 +73,17 @@ def test_encrypted_database_cannot_be_read_without_the_key(tmp_path: Path) -> No
         assert again.schema_version() > 0
 
 
+def test_what_an_encrypted_database_spills_to_disk_is_encrypted_too(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("ROUTINE_DESK_MEMORY_LIMIT", "40MB")               # small, so the table spills
+    path = tmp_path / "secret.duckdb"
+    with Store(path, encryption_key="s3cret") as store:
+        cur = store.cursor()
+        cur.execute("CREATE TEMP TABLE notes AS SELECT 'client note ' || i AS note FROM range(3000000) t(i)")
+        spilled = list((tmp_path / "secret.duckdb.tmp").glob("*"))
+        assert spilled and not any(b"client note" in f.read_bytes() for f in spilled)
+        assert cur.execute("SELECT count(*) FROM notes WHERE note = 'client note 7'").fetchone() == (1,)
+
+
 def test_duckdb_memory_is_bounded_and_spills_beside_the_database(db_path: Path, monkeypatch) -> None:
     def settings(store: Store) -> tuple[str, str]:
         return store.rows("SELECT current_setting('memory_limit'), current_setting('temp_directory')")[0]
