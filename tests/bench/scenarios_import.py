@@ -101,7 +101,8 @@ def _median_ms(samples: list[float]) -> float:
 def scenario_log_import(workdir: Path | str | None = None, runs: int = 3, rows: int = FILE_ROWS,
                         existing: int = EXISTING) -> dict:
     """Import the export ``runs`` times into fresh copies of the practice; the bare read_csv
-    baseline runs against the same copies. Returns timings (ms), rows/s and the ratio."""
+    baseline runs against the same copies. Returns timings (ms), rows/s, the ratio, and the
+    process's peak memory during an import."""
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rd-bench-import-"))
     work.mkdir(parents=True, exist_ok=True)
     practice, export = work / "practice.duckdb", work / "export.csv"
@@ -110,6 +111,7 @@ def scenario_log_import(workdir: Path | str | None = None, runs: int = 3, rows: 
     if not export.exists():
         write_export(export, rows, existing)
     bare, imports, result = [], [], None
+    import_peak_mb = _first_import_peak_mb(practice, export, work)
     for run in range(runs):
         copy = work / f"run-{run}.duckdb"
         shutil.copyfile(practice, copy)
@@ -131,7 +133,36 @@ def scenario_log_import(workdir: Path | str | None = None, runs: int = 3, rows: 
         "rejected": result.rejected, "duplicates": result.duplicates,
         "import_ms": import_ms, "baseline_bare_read_csv_ms": bare_ms,
         "rows_per_s": round(rows / (import_ms / 1000)), "ratio_import_vs_bare_read": round(import_ms / bare_ms, 2),
+        "import_peak_rss_mb": import_peak_mb,
     }
+
+
+def _first_import_peak_mb(practice: Path, export: Path, work: Path) -> int:
+    """The whole process's peak memory over one import done before anything else in it (as a CLI
+    import; later runs start from what earlier ones left allocated). Not timed."""
+    copy = work / "memory-run.duckdb"
+    shutil.copyfile(practice, copy)
+    try:
+        with Store(copy) as store:
+            _reset_peak_rss()
+            li.import_file(store, export, li.ImportOptions(source="bench", as_of=AS_OF, actor="cli"))
+            return _peak_rss_mb()
+    finally:
+        for leftover in work.glob("memory-run.duckdb*"):
+            leftover.unlink()
+
+
+def _reset_peak_rss() -> None:
+    """Start this process's high-water mark afresh (Linux), so the import's own peak is measured,
+    not the baseline's or an earlier run's."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def _peak_rss_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":
