@@ -20,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from core import clock
 from core.store import Store, StoreError
 
 
@@ -208,7 +209,7 @@ def _parse_gestation(text: str) -> tuple[int, int]:
 def _cmd_clients_add(args: argparse.Namespace) -> Result:
     from core.clients import ClientError, create_client
 
-    on = args.on or date.today()
+    on = args.on or clock.today()
     fields: dict[str, Any] = {
         "code": args.code, "display_name": args.name, "email": args.email, "therapist": args.therapist,
         "segments": args.segment or [], "flags": args.flag or [], "notes": args.notes,
@@ -230,7 +231,7 @@ def _cmd_clients_add(args: argparse.Namespace) -> Result:
 def _cmd_clients_list(args: argparse.Namespace) -> Result:
     from core.clients import ClientFilter, list_clients
 
-    on = args.on or date.today()
+    on = args.on or clock.today()
     flt = ClientFilter(text=args.search or "", segments=tuple(args.segment or ()),
                        therapists=tuple(args.therapist or ()), status=args.status)
     with _open_store(args, sync=False) as store:
@@ -316,7 +317,7 @@ def _cmd_assign(args: argparse.Namespace) -> Result:
 
     with _open_store(args) as store:
         try:
-            on = args.on or default_check_date(args.start, date.today(), _planned_weeks(store, args))
+            on = args.on or default_check_date(args.start, clock.today(), _planned_weeks(store, args))
             result = assign(store, args.client, args.routine, args.start, actor="cli", on=on, version=args.version,
                             sessions_per_week=args.sessions_per_week, weeks=args.weeks,
                             override_reason=args.override_reason)
@@ -357,7 +358,7 @@ def _add_assign(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 def _cmd_handout(args: argparse.Namespace) -> Result:
     from core.handouts import HandoutError, handout_data, handout_file_name, render_pdf
 
-    on = args.on or date.today()
+    on = args.on or clock.today()
     with _open_store(args) as store:
         try:
             handout = handout_data(store, args.client, on)

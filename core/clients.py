@@ -22,6 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core import clock
 from core.auth import STAFF_WRITERS, require_role
 from core.library import _escape_like
 from core.store import Store, utcnow
@@ -386,7 +387,7 @@ def list_clients(store: Store, flt: ClientFilter = ClientFilter(), as_of: date |
         WHERE {' AND '.join(where)}
         ORDER BY c.code
     """
-    return store.query(sql, [as_of or date.today(), *params])
+    return store.query(sql, [as_of or clock.today(), *params])
 
 
 def therapist_names(store: Store) -> list[str]:
@@ -445,7 +446,7 @@ def _write_sets(cur: Any, client_id: int, segments: tuple[str, ...], flags: tupl
 def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, as_of: date | None = None) -> Client:
     """Register a client; the code is generated when left empty. Nothing is written on bad input."""
     require_role(store, actor, STAFF_WRITERS)
-    checked = _check(data, as_of or date.today())
+    checked = _check(data, as_of or clock.today())
     d = checked.data
     code = d.code or next_client_code(store)
     if _code_taken(store, code):
@@ -477,7 +478,7 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
     before = get_client(store, client_id)
     if before is None:
         raise ClientError(f"unknown client id {client_id}")
-    checked = _check(data, as_of or date.today())
+    checked = _check(data, as_of or clock.today())
     d = checked.data
     code = d.code or before.code
     if _code_taken(store, code, except_id=client_id):

@@ -12,12 +12,13 @@ logging altogether (lapsed), and pain drifts down for most, stays flat for some 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from core import clock
 from core.assignments import review_unreviewed_assignments
 from core.auth import ensure_demo_owner
 from core.red_flags import tag_session_logs
@@ -59,7 +60,7 @@ class DemoSpec:
     as_of: date | None = None
 
     def end(self) -> date:
-        return self.as_of or date.today()
+        return self.as_of or clock.today()
 
 
 @dataclass

@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from core import clock
 from core.session_logs import (
     DATE_ORDERS, FIELDS, REQUIRED_FIELDS, WRITE_LOCK, CheckCounts, CheckOptions, Progress, _no_progress,
     accepted_clients, as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
@@ -720,7 +721,7 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
     check_mapping(log.headers, mapping)
     if not options.dry_run:
         require_role(store, options.actor, STAFF_WRITERS)
-    as_of = options.as_of or date.today()
+    as_of = options.as_of or clock.today()
     progress(0.05, "reading the file")
     cur = store.cursor()
     try:
@@ -913,7 +914,7 @@ def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
     if not ids:
         return ResubmitResult()
     require_role(store, actor, STAFF_WRITERS)
-    as_of = as_of or date.today()
+    as_of = as_of or clock.today()
     result = ResubmitResult()
     now = utcnow()
     written: set[int] = set()

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from core import clock
 from core.auth import STAFF_WRITERS, audit_in, require_role
 from core.red_flags import parse_tags, red_flags_sql
 from core.store import ACCOUNTS, SESSION_LOGS, Store, utcnow
@@ -944,7 +945,7 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
     ``date`` objects). Nothing is written unless the session is accepted.
     """
     require_role(store, actor, STAFF_WRITERS)
-    opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or date.today())
+    opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or clock.today())
     logged_for: set[int] = set()
     with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients=logged_for) as cur:
         stage_values(cur, [values], [1])

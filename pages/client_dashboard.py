@@ -9,7 +9,7 @@ from datetime import date
 
 import streamlit as st
 
-from core import alerts, charts, metrics, overview
+from core import alerts, charts, clock, metrics, overview
 from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store, table_with_csv
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
@@ -31,7 +31,7 @@ def pct(value) -> str:
 
 
 store = get_store()
-db, version, today = str(store.path), metrics.data_version(store), date.today()
+db, version, today = str(store.path), metrics.data_version(store), clock.today()
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 code = (query.get("client") or [""])[0].strip()
 asked, problems = metrics.scope_from_query(query, today)

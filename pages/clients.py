@@ -12,7 +12,7 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import assignments as A
+from core import assignments as A, clock
 from core import clients as C
 from core.handouts import client_handout_pdf, handout_file_name
 from core.routines import RoutineError, get_version, routine_choices
@@ -21,7 +21,7 @@ from core.auth import PermissionDenied
 from pages.common import can_write, current_actor, get_store, render_findings
 
 store = get_store()
-today = date.today()
+today = clock.today()
 
 
 def _segment_label(segment: str) -> str:

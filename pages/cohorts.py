@@ -8,7 +8,7 @@ from datetime import date
 
 import streamlit as st
 
-from core import charts, metrics
+from core import charts, clock, metrics
 from pages.common import filter_choices, get_store, table_with_csv
 
 BY = {"segment": "Segment", "routine": "Routine"}
@@ -20,7 +20,7 @@ def cohort_view(_store, db: str, version: str, scope: metrics.Scope, by: str, we
 
 
 store = get_store()
-db, version, today = str(store.path), metrics.data_version(store), date.today()
+db, version, today = str(store.path), metrics.data_version(store), clock.today()
 choices = filter_choices(store, db, version)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, default_days=metrics.COHORT_LOOKBACK_DAYS, options=choices)

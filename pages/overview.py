@@ -9,7 +9,7 @@ from datetime import date
 
 import streamlit as st
 
-from core import charts, metrics, overview
+from core import charts, clock, metrics, overview
 from pages.common import escape_markdown, filter_choices, get_store, table_with_csv
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
@@ -44,7 +44,7 @@ def pct(value) -> str:
 
 
 store = get_store()
-db, version, today = str(store.path), metrics.data_version(store), date.today()
+db, version, today = str(store.path), metrics.data_version(store), clock.today()
 choices = filter_choices(store, db, version)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, options=choices)

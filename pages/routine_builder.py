@@ -8,12 +8,11 @@ builder operations in core.routines, which validate it.
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import streamlit as st
 
-from core import routines as R
+from core import clock, routines as R
 from core.clients import ClientFilter, list_clients
 from core.content import Dose
 from core.library import list_exercises
@@ -22,7 +21,7 @@ from core.auth import PermissionDenied
 from pages.common import can_write, current_actor, get_store, render_findings
 
 store = get_store()
-today = date.today()
+today = clock.today()
 AUDIENCES = ("general", "pregnant", "runner", "desk_worker")
 PER_SIDE = {"default": "exercise's usual", "yes": "each side", "no": "once"}
 

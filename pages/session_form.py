@@ -10,6 +10,7 @@ from datetime import date
 
 import streamlit as st
 
+from core import clock
 from core.red_flags import BY_TAG
 from core.routines import routine_choices
 from core.session_logs import client_sessions, log_session
@@ -26,7 +27,7 @@ def _optional_number(column, label: str, step: float, max_value: float, key: str
 
 def session_log_form(store: Store, client_code: str, actor: str, as_of: date | None = None) -> None:
     """The "Log a session" form and this client's latest sessions."""
-    as_of = as_of or date.today()
+    as_of = as_of or clock.today()
     key = f"session_log_{client_code}"
     routines = {_ASSIGNED: "The client's routine on that day", **routine_choices(store)}
     st.subheader("Session log")
@@ -34,7 +35,7 @@ def session_log_form(store: Store, client_code: str, actor: str, as_of: date | N
         with st.form(key, clear_on_submit=True):
             c1, c2, c3 = st.columns([1, 1, 2])
             day = c1.date_input("Session date", value=as_of, max_value=as_of, key=f"{key}_date")
-            clock = c2.time_input("Time (optional)", value=None, key=f"{key}_time")
+            at_time = c2.time_input("Time (optional)", value=None, key=f"{key}_time")
             routine = c3.selectbox("Routine", list(routines), format_func=routines.get, key=f"{key}_routine")
             n1, n2, n3 = st.columns(3)
             done = _optional_number(n1, "Exercises done", 1, 200, f"{key}_done")
@@ -49,7 +50,7 @@ def session_log_form(store: Store, client_code: str, actor: str, as_of: date | N
             submitted = st.form_submit_button("Log session", icon="✅")
         if submitted:
             _submit(store, actor, as_of, {
-                "client": client_code, "session_date": day, "session_time": clock, "routine": routine or None,
+                "client": client_code, "session_date": day, "session_time": at_time, "routine": routine or None,
                 "exercises_done": done, "exercises_prescribed": prescribed, "duration_min": minutes,
                 "pain_before": before, "pain_after": after, "stiffness": stiffness, "notes": notes or None,
             })

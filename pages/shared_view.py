@@ -4,10 +4,9 @@ Every link that opens nothing — malformed, unknown, expired, revoked — gets 
 The only widget is the period selector (it reads, never writes); there is no navigation, no
 sidebar, and nothing from outside the link's scope."""
 
-from datetime import date
-
 import streamlit as st
 
+from core import clock
 from core.shared_dashboard import PERIODS, shared_dashboard
 from pages.common import escape_markdown, get_store, shared_link
 
@@ -18,7 +17,7 @@ if link is not None:
     with controls:
         days = st.segmented_control("Period", PERIODS, default=PERIODS[0], format_func=lambda d: f"{d} days",
                                     key="share_filter_days") or PERIODS[0]
-    dashboard = shared_dashboard(get_store(), link, date.today(), days)
+    dashboard = shared_dashboard(get_store(), link, clock.today(), days)
 if dashboard is None:
     controls.empty()
     st.title("This link is not valid")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ SEEDS = REPO.parent / "shared" / "seeds"
 # The cheapest argon2id parameters (core/auth.py), so signing in stays fast in tests; inherited by
 # the `streamlit run` of the browser tests. Never set on a server.
 os.environ["ROUTINE_DESK_FAST_HASH"] = "1"
+# One "today" for the whole run (core/clock.py), also inherited by the browser tests' servers: a
+# run that crosses midnight must not compare yesterday's expected dates with today's pages.
+os.environ.setdefault("ROUTINE_DESK_TODAY", date.today().isoformat())
 TEST_PASSWORD = "test-password-of-staff"
 
 

@@ -1,13 +1,12 @@
 """In a real browser: sign in, assign a routine to a client 24 weeks pregnant, see the warning about
 lying on the back, confirm it, and download the printable handout."""
 
-from datetime import date
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from core import auth
+from core import auth, clock
 from core import clients as C
 from core.content import sync_library
 from core.store import Store
@@ -23,7 +22,7 @@ def pregnant_client(db_path: Path) -> str:
         sync_library(store)
         auth.create_user(store, "cli", "olga", "owner", PASSWORD)
         C.create_client(store, {"code": "ANA", "display_name": "Ana Silva", "gestation_weeks": 24,
-                                "gestation_on": date.today()}, "cli", date.today())
+                                "gestation_on": clock.today()}, "cli", clock.today())
     return "ANA"
 
 
@@ -52,7 +51,7 @@ def test_assign_to_a_pregnant_client_and_download_the_handout(pregnant_client: s
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Download handout (PDF)").click()
     download = download_info.value
-    assert download.suggested_filename == f"handout-ANA-{date.today().isoformat()}.pdf"
+    assert download.suggested_filename == f"handout-ANA-{clock.today().isoformat()}.pdf"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     assert saved.read_bytes().startswith(b"%PDF-")

@@ -4,18 +4,18 @@ rejected (an unknown client) in the quarantine table, and re-submit it."""
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from core import auth
+from core import auth, clock
 from core.content import sync_library
 from core.store import Store, utcnow
 
 PASSWORD = "a long enough test password"
-TODAY = date.today()
+TODAY = clock.today()
 
 
 @pytest.fixture

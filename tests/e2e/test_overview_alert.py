@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from core import auth
+from core import auth, clock
 from core.content import sync_library
 from core.store import Store
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session
@@ -21,7 +21,7 @@ PASSWORD = "a long enough test password"
 def flagged_practice(db_path: Path) -> str:
     """An owner account and two clients on a routine; Rosa's note of three days ago mentions saddle
     numbness (a critical alert). Dates are relative to today, the page's default as_of."""
-    today = date.today()
+    today = clock.today()
     with Store(db_path) as store:
         sync_library(store)
         auth.create_user(store, "cli", "olga", "owner", PASSWORD)

@@ -5,14 +5,13 @@ page."""
 from __future__ import annotations
 
 import re
-from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from core import auth
+from core import auth, clock
 from core.content import sync_library
 from core.demo import DemoSpec, create_demo_practice
 from core.store import Store
@@ -23,7 +22,7 @@ def demo_practice(db_path: Path) -> str:
     """A small demo practice with its demo owner; returns the name of client C00002."""
     with Store(db_path) as store:
         sync_library(store)
-        create_demo_practice(store, DemoSpec(clients=6, days=60, seed=11, as_of=date.today()))
+        create_demo_practice(store, DemoSpec(clients=6, days=60, seed=11, as_of=clock.today()))
         return store.scalar("SELECT display_name FROM clients WHERE code = 'C00002'")
 
 

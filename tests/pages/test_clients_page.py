@@ -1,17 +1,17 @@
 """Clients page (AppTest): list and filters, the client form, safe assignment, handout, roles."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import assignments as A
+from core import assignments as A, clock
 from core import clients as C
 from core.content import sync_library
 from core.store import Store
 from pages.common import get_store
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 def prepare(db_path: Path) -> None:

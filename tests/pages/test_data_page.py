@@ -3,17 +3,17 @@ fix and re-submit, discard, undo, template, and what a viewer may do."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import logs_import as li
+from core import clock, logs_import as li
 from core.content import sync_library
 from core.store import Store, utcnow
 from pages.common import get_store
 
-TODAY = date.today()
+TODAY = clock.today()
 DAY1, DAY2, DAY3 = (TODAY - timedelta(days=n) for n in (3, 2, 1))
 FORM_EXPORT = (
     "Timestamp,Your name,Which routine did you do?,How many exercises did you complete?,Pain before (0-10)\n"

@@ -1,11 +1,10 @@
 """Routine builder (AppTest): load, edit items and doses, minutes, findings for a client, save versions."""
 
-from datetime import date
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import clients as C
+from core import clients as C, clock
 from core import routines as R
 from core.content import sync_library
 from core.store import Store
@@ -18,7 +17,7 @@ def open_builder(app_as, app_db: Path, role: str = "therapist") -> AppTest:
     with Store(app_db) as store:
         sync_library(store)
         C.create_client(store, {"code": "ANA", "display_name": "Ana", "gestation_weeks": 24,
-                                "gestation_on": date.today()}, "cli", date.today())
+                                "gestation_on": clock.today()}, "cli", clock.today())
     at.run()
     at.switch_page("pages/routine_builder.py").run()
     assert not at.exception, at.exception

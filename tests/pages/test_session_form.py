@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from core import clock
 from core.content import sync_library
 from core.store import Store, utcnow
 from pages.common import get_store
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 def prepare(db_path: Path) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import links
+from core import clock, links
 from core.content import sync_library
 from core.demo import DemoSpec, create_demo_practice
 from core.store import Store, utcnow
@@ -36,7 +36,7 @@ def shared(app_db: Path) -> dict[str, str]:
     """A small demo practice with hostile text, and one token per kind of link."""
     with Store(app_db) as s:
         sync_library(s)
-        create_demo_practice(s, DemoSpec(clients=8, days=60, seed=5, as_of=date.today()))
+        create_demo_practice(s, DemoSpec(clients=8, days=60, seed=5, as_of=clock.today()))
         with s.transaction() as cur:
             cur.execute("UPDATE clients SET display_name = ? WHERE code = 'C00002'", [EVIL_NAME])
             cur.execute("UPDATE session_logs SET notes = ? WHERE client_id = (SELECT id FROM clients"

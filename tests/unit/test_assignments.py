@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from core import assignments as A
+from core import assignments as A, clock
 from core import auth
 from core import clients as C
 from core import routines as R
@@ -233,7 +233,7 @@ def test_a_finding_that_starts_mid_program_shows_up_until_reviewed(store: Store)
 
 
 def test_a_flag_added_later_is_dated_by_when_it_was_added(store: Store) -> None:
-    today = date.today()
+    today = clock.today()
     ana = client(store, segments=["runner"])
     a = A.assign(store, ana.code, "four-stretch-routine", today - timedelta(days=3), "cli", today - timedelta(days=3))
     C.update_client(store, ana.id, C.client_input(ana) | {"flags": ["knee_pain"]}, "cli", today)

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core import alerts, charts, metrics, overview
+from core import charts, metrics, overview
 from core.metrics import Scope
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session, days
 

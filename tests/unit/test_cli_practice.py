@@ -1,9 +1,9 @@
 """The practice commands: clients add / list, routines list, assign (exit 3 on a block), handout."""
 
 import json
-from datetime import date
 from pathlib import Path
 
+from core import clock
 from core.cli import main
 from core.store import Store
 
@@ -122,7 +122,7 @@ def test_handout_writes_a_pdf(capsys, db_path: Path, tmp_path: Path) -> None:
     run(capsys, "clients", "add", *db, "--name", "Ana", "--segment", "desk_worker")
     code, _, err = run(capsys, "handout", *db, "--client", "C00001")
     assert code == 2 and "no current assignment" in err
-    start = date.today().isoformat()
+    start = clock.today().isoformat()
     run(capsys, "assign", *db, "--client", "C00001", "--routine", "desk-micro-breaks", "--start", start)
     out_file = tmp_path / "ana.pdf"
     code, result = as_json(capsys, "handout", *db, "--client", "C00001", "--out", str(out_file))

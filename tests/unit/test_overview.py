@@ -63,10 +63,10 @@ def assert_kept_equals_afresh(store) -> None:
         pd.testing.assert_frame_equal(overview.client_adherence(store, scope), metrics.client_adherence(store, scope))
     # a client's page reads its figures and alerts from the kept ones once the overview keeps them
     for (cid,) in store.rows("SELECT id FROM clients ORDER BY id"):
-        for days in (28, 56):
-            detail, found = overview.client_view(store, cid, AS_OF, days)
+        for period in (28, 56):
+            detail, found = overview.client_view(store, cid, AS_OF, period)
             pd.testing.assert_frame_equal(found, alerts.current_alerts(store, Scope(as_of=AS_OF, client_id=cid)))
-            assert_same_detail(detail, metrics.client_detail(store, cid, AS_OF, days))
+            assert_same_detail(detail, metrics.client_detail(store, cid, AS_OF, period))
 
 
 def assert_same_detail(kept: metrics.ClientDetail, fresh: metrics.ClientDetail) -> None:
