@@ -108,9 +108,9 @@ class _Kept:
         cur = store.cursor()
         run = Pipeline(cur, scope)
         where = ""
-        if scope.client_id is not None and not (scope.segments or scope.therapists or scope.clients):
-            where = f" WHERE client_id = {int(scope.client_id)}"  # one client's page: a filter the scans apply
-        elif scope.segments or scope.therapists or scope.clients or scope.client_id is not None:
+        if scope.client_id is not None:  # one client's page: a filter the scans apply
+            where = f" WHERE client_id = {int(scope.client_id)}"
+        elif scope.segments or scope.therapists or scope.clients:
             run.execute(f"CREATE TEMP TABLE m_in_scope AS SELECT c.id AS client_id FROM clients c"
                         f" WHERE {metrics.client_where_sql(scope)}")
             where = " WHERE client_id IN (SELECT client_id FROM m_in_scope)"
@@ -286,19 +286,17 @@ def client_view(store: Store, client_id: int, as_of: date,
     """
     def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
         detail, found = _kept_client_view(store, client_id, as_of, days)
-        if found is not None:
-            return detail or metrics.client_detail(store, client_id, as_of, days), found
-        if detail is not None:
-            return detail, alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
-        if days == ALERT_DAYS:
-            detail = metrics.client_detail(store, client_id, as_of, days,
-                                           also=lambda run: alerts.alerts_from(run, store))
+        if detail is None:
+            # the page's own pipeline; its alerts too when its period is the alert window
+            also = (lambda run: alerts.alerts_from(run, store)) if found is None and days == ALERT_DAYS else None
+            detail = metrics.client_detail(store, client_id, as_of, days, also=also)
             if detail is None:
                 return None, None
-            found, detail.extra = detail.extra, None
-            return detail, found
-        detail = metrics.client_detail(store, client_id, as_of, days)
-        return detail, detail and alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+            if also is not None:
+                found, detail.extra = detail.extra, None
+        if found is None:
+            found = alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+        return detail, found
 
     detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS,
                                    clients=(client_id,))

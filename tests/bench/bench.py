@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import json
-import resource
 import shutil
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from core.content import sync_library  # noqa: E402
 from core.demo import GENERATOR_VERSION, DemoSpec, create_demo_practice  # noqa: E402
 from core.store import Store  # noqa: E402
+from tests.bench.memory import peak_rss_mb  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
 CHAIN_SPEC = DemoSpec(clients=10_000, days=570, seed=11, as_of=date(2026, 11, 1))  # ~2,000,000 logs
@@ -154,15 +154,6 @@ SCENARIOS: dict[str, Callable[[], dict]] = {
     "analytics": scenario_analytics,
     "analytics_app": scenario_analytics_app,
 }
-
-
-def peak_rss_mb() -> int:
-    """This process's high-water mark. (ru_maxrss would not do: Linux carries it across exec,
-    so a scenario would report its parent's peak.)"""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def run_one(name: str) -> None:

@@ -27,6 +27,7 @@ if str(REPO) not in sys.path:
 
 from core.auth import DEMO_OWNER, DEMO_OWNER_PASSWORD  # noqa: E402
 from tests.live_server import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
+from tests.bench.memory import peak_rss_mb  # noqa: E402
 
 
 def _sign_in_as_demo_owner(at) -> None:
@@ -77,13 +78,6 @@ def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
             "apptest_title": at.title[0].value if at.title else None, "apptest_exceptions": problems}
 
 
-def _peak_rss_mb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    return -1
-
-
 def scenario_server_memory(db: Path, as_of: date) -> dict:
     """Peak memory of a real server after the overview and a client dashboard were drawn."""
     if not CHROMIUM.exists():
@@ -91,7 +85,7 @@ def scenario_server_memory(db: Path, as_of: date) -> dict:
     from playwright.sync_api import expect, sync_playwright
 
     with serve(db) as (url, server):
-        idle_mb = _peak_rss_mb(server.pid)
+        idle_mb = peak_rss_mb(server.pid)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -104,9 +98,9 @@ def scenario_server_memory(db: Path, as_of: date) -> dict:
             expect(page.get_by_text(f"{as_of:%d %b %Y}. Adherence and pain")).to_be_visible()
             expect(page.get_by_role("heading", name="Open alerts")).to_be_visible()
             overview_s = time.perf_counter() - start
-            after_overview_mb = _peak_rss_mb(server.pid)
+            after_overview_mb = peak_rss_mb(server.pid)
             page.get_by_role("link", name=re.compile(r"^C\d+ · ")).first.click()  # the first alert's client
             expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
             browser.close()
         return {"server_idle_rss_mb": idle_mb, "server_peak_after_overview_mb": after_overview_mb,
-                "server_peak_rss_mb": _peak_rss_mb(server.pid), "browser_overview_first_open_s": round(overview_s, 2)}
+                "server_peak_rss_mb": peak_rss_mb(server.pid), "browser_overview_first_open_s": round(overview_s, 2)}

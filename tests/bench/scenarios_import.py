@@ -29,6 +29,7 @@ if str(REPO) not in sys.path:
 from core import logs_import as li  # noqa: E402
 from core.content import sync_library  # noqa: E402
 from core.store import Store  # noqa: E402
+from tests.bench.memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 
 AS_OF = date(2026, 11, 1)
 CLIENTS = 10_000
@@ -144,25 +145,12 @@ def _first_import_peak_mb(practice: Path, export: Path, work: Path) -> int:
     shutil.copyfile(practice, copy)
     try:
         with Store(copy) as store:
-            _reset_peak_rss()
+            reset_peak_rss()
             li.import_file(store, export, li.ImportOptions(source="bench", as_of=AS_OF, actor="cli"))
-            return _peak_rss_mb()
+            return peak_rss_mb()
     finally:
         for leftover in work.glob("memory-run.duckdb*"):
             leftover.unlink()
-
-
-def _reset_peak_rss() -> None:
-    """Start this process's high-water mark afresh (Linux), so the import's own peak is measured,
-    not the baseline's or an earlier run's."""
-    Path("/proc/self/clear_refs").write_text("5")
-
-
-def _peak_rss_mb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 if __name__ == "__main__":
