@@ -22,8 +22,10 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -220,14 +222,20 @@ def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFil
             raw = path.read_bytes()
         except OSError as exc:
             raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    digest = hashlib.sha256(raw).hexdigest()
     if not raw or raw.isspace():            # (not raw.strip(): that copies the whole file)
         raise ImportFileError("the file is empty")
+    with ThreadPoolExecutor(1) as hasher:   # hashlib lets go of the GIL: hash while decoding
+        digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
+        return _read_log_bytes(raw, path, name, digest)
+
+
+def _read_log_bytes(raw: bytes, path: Path | None, name: str, digest: Future[str]) -> LogFile:
+    """read_log_file once the bytes are in, while ``digest`` (their SHA-256) is worked out."""
     if raw.startswith(b"PK\x03\x04"):
         headers, rows = _read_xlsx(raw)
         if not rows:
             raise ImportFileError("the file has a header row but no rows")
-        return LogFile(name, "xlsx", digest, headers, [cells for _, cells in rows[:_SAMPLE_ROWS]], rows=rows)
+        return LogFile(name, "xlsx", digest.result(), headers, [cells for _, cells in rows[:_SAMPLE_ROWS]], rows=rows)
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError("old Excel .xls workbooks cannot be read: save it as .xlsx or CSV")
     encoding, text = _decode(raw)
@@ -238,7 +246,7 @@ def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFil
     delimiter, rows = _sniff(head.lstrip("\ufeff"), complete)
     if len(rows) < 2:
         raise ImportFileError("the file has a header row but no rows")
-    log = LogFile(name, "csv", digest, _unique_headers(rows[0]), [list(r) for r in rows[1:1 + _SAMPLE_ROWS]],
+    log = LogFile(name, "csv", digest.result(), _unique_headers(rows[0]), [list(r) for r in rows[1:1 + _SAMPLE_ROWS]],
                   encoding=encoding, delimiter=delimiter, newline=_newline(head))
     if path is not None and encoding in ("utf-8", "utf-8-sig"):
         log.path = path
@@ -631,7 +639,7 @@ class ImportResult:
     rejected: int
     duplicates: int
     batch_id: int | None
-    rejects: list[dict[str, Any]]
+    reject_rows: list[tuple[int, str, str]] = field(repr=False)   # (row, values JSON, reasons JSON)
     mapping: dict[str, str]
     date_order: str | None
     source: str
@@ -641,6 +649,14 @@ class ImportResult:
     before_first_assignment: int = 0
     red_flagged: int = 0
     preview: pd.DataFrame | None = None
+
+    @cached_property
+    def rejects(self) -> list[dict[str, Any]]:
+        """Each rejected row: its number, original values and reasons. Decoded when first asked
+        for (a large file's rejects cost a noticeable share of the import; the Data page reads
+        them from the quarantine instead)."""
+        return [{"row": r, "values": json.loads(v), "reasons": json.loads(reasons)}
+                for r, v, reasons in self.reject_rows]
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's contract: exactly these keys."""
@@ -652,9 +668,9 @@ class ImportResult:
         return self.read == self.accepted + self.rejected + self.duplicates
 
 
-def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[dict[str, Any]]:
-    """The rejected rows, with their original values and reasons; kept in li_rej for _quarantine
-    (the file is read back once, for these rows only)."""
+def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[tuple[int, str, str]]:
+    """The rejected rows (number, original values and reasons as JSON); kept in li_rej for
+    _quarantine (the file is read back once, for these rows only)."""
     fields = ", ".join(f"'{f}', o.{f}" for f in FIELDS)
     cur.execute("DROP TABLE IF EXISTS li_rej")
     cur.execute(
@@ -666,8 +682,7 @@ def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[dict[str, Any]]:
         """,
         list(log.headers),
     )
-    rows = cur.execute("SELECT row_no, values_json, reasons_json FROM li_rej ORDER BY row_no").fetchall()
-    return [{"row": r, "values": json.loads(v), "reasons": json.loads(reasons)} for r, v, reasons in rows]
+    return cur.execute("SELECT row_no, values_json, reasons_json FROM li_rej ORDER BY row_no").fetchall()
 
 
 def _quarantine(cur: Any, batch_id: int, file_name: str) -> None:
