@@ -22,6 +22,7 @@ Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -30,7 +31,7 @@ import pandas as pd
 
 from core import metrics
 from core.metrics import Pipeline, Scope
-from core.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, Store, utcnow
+from core.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
 
 ALERT_DAYS = 28
 PAIN_HIGH = 7.0
@@ -213,17 +214,28 @@ def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return alerts
 
 
+def _safety_changes(store: Store, scope: Scope) -> pd.DataFrame:
+    """The safety re-check behind ``scope``'s safety alerts (remembered: see core.assignments)."""
+    from core.assignments import safety_changes_since_assignment
+
+    if scope.client_id is None and not scope.clients:
+        return safety_changes_since_assignment(store, scope.as_of)
+    # one client's page, or some clients recomputed: check only their assignments
+    return safety_changes_since_assignment(
+        store, scope.as_of, client_ids=scope.clients if scope.client_id is None else scope.client_id)
+
+
+def start_safety_check(store: Store, scope: Scope) -> Future[pd.DataFrame]:
+    """Start, in a worker thread, the safety re-check that ``alerts_from`` will read for
+    ``scope`` (it is a remembered figure: the alerts wait for this one rather than run it again).
+    Wait for it before the store may close."""
+    return beside(lambda: _safety_changes(store, scope))
+
+
 def _safety_alerts(store: Store, run: Pipeline) -> None:
     """Findings that began to apply after an assignment was last checked (core.assignments,
     issue 3) into m_alerts: one alert per assignment, rule and level, naming its exercises."""
-    from core.assignments import safety_changes_since_assignment
-
-    scope = run.scope
-    if scope.client_id is None and not scope.clients:
-        found = safety_changes_since_assignment(store, scope.as_of)
-    else:  # one client's page, or some clients recomputed: check only their assignments
-        found = safety_changes_since_assignment(
-            store, scope.as_of, client_ids=scope.clients if scope.client_id is None else scope.client_id)
+    found = _safety_changes(store, run.scope)
     if found.empty:
         return
     in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_asg)" if run.scope.routines
@@ -312,13 +324,16 @@ def empty_alerts() -> pd.DataFrame:
 
 def with_acknowledgements(store: Store, found: pd.DataFrame) -> pd.DataFrame:
     """``found`` (from ``alerts_from``) with ACK_COLUMNS: who acknowledged each alert, when, and why."""
-    # Acknowledgements are few (people make them one at a time): all of them, looked up by key.
-    acks = metrics.frame(store, "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements")
-    acks = acks.set_index("alert_key")
     out = found[COLUMNS].copy()
-    for column in ("note", "acknowledged_by", "acknowledged_at"):
-        out[column] = out["alert_key"].map(acks[column]) if not acks.empty else None
-    out["acknowledged"] = out["acknowledged_by"].notna()
+    acks = metrics.frame(store, "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements"
+                                " WHERE alert_key IN (SELECT unnest(?))", [out["alert_key"].tolist()])
+    if acks.empty:  # the usual case on a client's page: nothing to look up
+        out = out.assign(note=None, acknowledged_by=None, acknowledged_at=None, acknowledged=False)
+    else:
+        acks = acks.set_index("alert_key")
+        for column in ("note", "acknowledged_by", "acknowledged_at"):
+            out[column] = out["alert_key"].map(acks[column])
+        out["acknowledged"] = out["acknowledged_by"].notna()
     return _typed(out[COLUMNS + ACK_COLUMNS])
 
 

@@ -19,16 +19,17 @@ Conventions (reasoning in docs/metrics.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import duckdb
 import pandas as pd
 
-from core.store import PRACTICE, Store
+from core.store import PRACTICE, Store, beside
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 3660
@@ -41,6 +42,8 @@ MCID_POINTS = 2.0        # a change that matters on the 0-10 scale (docs/metrics
 MCID_FRACTION = 0.30
 COHORT_WEEKS = 12
 COHORT_LOOKBACK_DAYS = 182
+
+T = TypeVar("T")
 
 STATUSES = ("on_track", "at_risk", "low", "lapsed")
 RESPONSES = ("improved", "unchanged", "worse", "insufficient_data")
@@ -106,11 +109,18 @@ def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 
 class Pipeline:
     """One cursor for one computation. Its TEMP tables (m_asg, m_pause, m_agg, m_weeks, m_client,
-    m_pain) are private to the cursor and vanish with it; see ``_prepare`` for their meaning."""
+    m_pain) are private to the cursor and vanish with it; see ``_prepare`` for their meaning.
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, scope: Scope) -> None:
+    ``sibling``, when given, opens another pipeline over the same tables on a cursor of its own
+    (the practice's kept tables are shared, core.overview; private TEMP tables are not), so a page
+    can read some of its frames in a second thread meanwhile (``_beside``).
+    """
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, scope: Scope,
+                 sibling: Callable[[], Pipeline] | None = None) -> None:
         self.cur = cur
         self.scope = scope
+        self.sibling = sibling
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
@@ -127,6 +137,25 @@ class Pipeline:
     def scalar(self, sql: str) -> Any:
         row = self.cur.execute(sql, _bind(sql, self.params)).fetchone()
         return row[0] if row else None
+
+
+def _beside(run: Pipeline, read: Callable[[Pipeline], T]) -> Future[T]:
+    """``read`` of ``run``'s tables: started now on a sibling pipeline in a worker thread
+    (``store.beside``) when ``run`` has one, else done at once on ``run``."""
+    if run.sibling is None:
+        done: Future[T] = Future()
+        done.set_result(read(run))
+        return done
+    open_sibling = run.sibling
+
+    def on_sibling() -> T:
+        other = open_sibling()
+        try:
+            return read(other)
+        finally:
+            other.cur.close()
+
+    return beside(on_sibling)
 
 
 def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -838,35 +867,42 @@ def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT
     the period is their window); its result is ``ClientDetail.extra``."""
     scope = Scope(as_of=as_of, days=days, client_id=int(client_id))
     with pipeline(store, scope, pain=True, keep_sessions=True) as run:
-        detail = client_detail_from(run)
-        if detail is not None and also is not None:
-            detail.extra = also(run)
-        return detail
+        return client_detail_from(run, also=also)
 
 
-def client_detail_from(run: Pipeline) -> ClientDetail | None:
+def client_detail_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = None) -> ClientDetail | None:
     """The client page's figures from the metric tables of ``run`` for one client
     (``run.scope.client_id``): its own pipeline, or the practice's kept tables read for that client
-    (core.overview). m_att needs only the period's sessions."""
+    (core.overview). m_att needs only the period's sessions.
+
+    The program frames (pain, assignments, findings) and ``also`` (its result is
+    ``ClientDetail.extra``) are read beside the others when ``run`` has a sibling (``_beside``)."""
     info = run.df(_CLIENT_INFO_SQL)
     if info.empty:
         return None
-    summary = run.df(_CLIENT_SELECT.format(where=""))
-    run.execute(_CLIENT_SESSIONS_SQL)
-    sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
+    program = _beside(run, lambda r: (_program_frames(r), None if also is None else also(r)))
+    try:
+        summary = run.df(_CLIENT_SELECT.format(where=""))
+        run.execute(_CLIENT_SESSIONS_SQL)
+        sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
+        weekly, calendar = run.df(_CLIENT_WEEKLY_SQL), run.df(_CLIENT_CALENDAR_SQL)
+    finally:
+        wait([program])  # never left reading tables the caller is about to let go
+    (pain, assignments, findings), extra = program.result()
     sessions.insert(sessions.columns.get_loc("red_flags") + 1, "warning_signs",
                     sessions["red_flags"].map(_warning_signs).astype(object))
     return ClientDetail(
         scope=run.scope,
         client={k: _plain(v) for k, v in info.iloc[0].to_dict().items()},
         summary=None if summary.empty else {k: _plain(v) for k, v in summary.iloc[0].to_dict().items()},
-        weekly=run.df(_CLIENT_WEEKLY_SQL),
-        sessions=sessions,
-        calendar=run.df(_CLIENT_CALENDAR_SQL),
-        pain=run.df(_PAIN_SELECT.format(where="")),
-        assignments=run.df(_CLIENT_ASSIGNMENTS_SQL),
-        findings=run.df(_CLIENT_FINDINGS_SQL),
+        weekly=weekly, sessions=sessions, calendar=calendar,
+        pain=pain, assignments=assignments, findings=findings, extra=extra,
     )
+
+
+def _program_frames(run: Pipeline) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The client page's pain response, assignments history and safety findings."""
+    return run.df(_PAIN_SELECT.format(where="")), run.df(_CLIENT_ASSIGNMENTS_SQL), run.df(_CLIENT_FINDINGS_SQL)
 
 
 def _warning_signs(tags: Any) -> str | None:

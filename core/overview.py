@@ -23,6 +23,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
@@ -104,9 +105,9 @@ class _Kept:
 
     def read(self, store: Store, scope: Scope) -> Pipeline:
         """A pipeline whose m_* names are views on the kept rows of ``scope``'s clients (the
-        caller closes ``run.cur``)."""
+        caller closes ``run.cur``); its sibling reads the same rows on a cursor of its own."""
         cur = store.cursor()
-        run = Pipeline(cur, scope)
+        run = Pipeline(cur, scope, sibling=lambda: self.read(store, scope))
         where = ""
         if scope.client_id is not None:  # one client's page: a filter the scans apply
             where = f" WHERE client_id = {int(scope.client_id)}"
@@ -268,9 +269,12 @@ def _kept_client_view(store: Store, client_id: int, as_of: date,
                       days: int) -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
     """The page's figures and alerts from the kept figures, each None where they are not kept."""
     if days == ALERT_DAYS:
-        both = _read_kept(store, client_id, as_of, days,
-                          lambda run: (metrics.client_detail_from(run), alerts.select_alerts(run)))
-        return both or (None, None)
+        detail = _read_kept(store, client_id, as_of, days,
+                            lambda run: metrics.client_detail_from(run, also=alerts.select_alerts))
+        if detail is None:
+            return None, None
+        found, detail.extra = detail.extra, None
+        return detail, found
     return (_read_kept(store, client_id, as_of, days, metrics.client_detail_from),
             _read_kept(store, client_id, as_of, ALERT_DAYS, alerts.select_alerts))
 
@@ -286,17 +290,24 @@ def client_view(store: Store, client_id: int, as_of: date,
     """
     def compute() -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
         detail, found = _kept_client_view(store, client_id, as_of, days)
-        if detail is None:
-            # the page's own pipeline; its alerts too when its period is the alert window
-            also = (lambda run: alerts.alerts_from(run, store)) if found is None and days == ALERT_DAYS else None
-            detail = metrics.client_detail(store, client_id, as_of, days, also=also)
+        if detail is not None and found is not None:
+            return detail, found
+        # the alerts' safety re-check runs beside the page's own pipeline
+        safety = alerts.start_safety_check(store, Scope(as_of=as_of, client_id=int(client_id)))
+        try:
             if detail is None:
-                return None, None
-            if also is not None:
-                found, detail.extra = detail.extra, None
-        if found is None:
-            found = alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
-        return detail, found
+                # the page's own pipeline; its alerts too when its period is the alert window
+                also = (lambda run: alerts.alerts_from(run, store)) if found is None and days == ALERT_DAYS else None
+                detail = metrics.client_detail(store, client_id, as_of, days, also=also)
+                if detail is None:
+                    return None, None
+                if also is not None:
+                    found, detail.extra = detail.extra, None
+            if found is None:
+                found = alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+            return detail, found
+        finally:
+            wait([safety])
 
     detail, found = store.remember(("client_view", int(client_id), as_of, days), compute, depends_on=ALERT_INPUTS,
                                    clients=(client_id,))

@@ -19,6 +19,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -68,6 +69,21 @@ class Migration:
 def default_db_path() -> Path:
     """The database path from ``ROUTINE_DESK_DB``, else ``var/routine-desk.duckdb``."""
     return Path(os.environ.get("ROUTINE_DESK_DB") or DEFAULT_DB_PATH)
+
+
+# Reads started beside a page's own (``beside``): one worker per core of the 2-core machines we
+# run on. DuckDB runs a small query on one thread, so two small ones at once take about as long
+# as one.
+_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-beside")
+
+
+def beside(work: Callable[[], T]) -> Future[T]:
+    """Start ``work`` now in a worker thread.
+
+    ``work`` must open its own cursor (a cursor serves one thread at a time), and the caller
+    must wait for it (``concurrent.futures.wait``) before anything it reads may go away.
+    """
+    return _BESIDE.submit(work)
 
 
 def utcnow() -> datetime:
@@ -126,6 +142,8 @@ class Store:
         self._area_writes = dict.fromkeys(AREAS, 0)
         # key: (areas it depends on, the clients it depends on or None for all, value)
         self._memo: dict[Hashable, tuple[frozenset[str], frozenset[int] | None, Any]] = {}
+        # figures being computed now: (areas, clients, write stamp, their future), for ``remember``
+        self._computing: dict[Hashable, tuple[frozenset[str], frozenset[int] | None, int, Future[Any]]] = {}
         # the latest writes: (write number, areas, the clients changed or None for "any")
         self._write_log: deque[tuple[int, frozenset[str], frozenset[int] | None]] = deque(maxlen=_WRITE_LOG)
         self._kept: dict[Hashable, Any] = {}
@@ -286,15 +304,36 @@ class Store:
         ``clients``: figures of only these clients (a client's page) also outlive writes that name
         other clients, so one therapist's logging does not drop the page another is about to
         reopen. Callers must not mutate the value.
+
+        A caller asking for what another thread is computing since the same write waits for that
+        result instead of computing it twice (``beside`` can start one early).
         """
         areas = frozenset(depends_on)
         about = None if clients is None else frozenset(int(c) for c in clients)
         with self._lock:
             found = self._memo.get(key)
             stamp = self._writes_to(areas)
-        if found is not None and found[:2] == (areas, about):
-            return found[2]
-        value = compute()
+            if found is not None and found[:2] == (areas, about):
+                return found[2]
+            running = self._computing.get(key)
+            if running is not None and running[:3] == (areas, about, stamp):
+                waiting_for = running[3]
+            else:
+                waiting_for, mine = None, Future()
+                self._computing[key] = (areas, about, stamp, mine)
+        if waiting_for is not None:
+            return waiting_for.result()
+        try:
+            value = compute()
+        except BaseException as exc:
+            mine.set_exception(exc)
+            raise
+        else:
+            mine.set_result(value)
+        finally:
+            with self._lock:
+                if self._computing.get(key, (None,) * 4)[3] is mine:
+                    del self._computing[key]
         with self._lock:
             if self._writes_to(areas) == stamp:  # a write in between would make it stale at once
                 self._memo.pop(key, None)

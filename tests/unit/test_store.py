@@ -1,9 +1,10 @@
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from core.store import Migration, Store, StoreError, load_migrations
+from core.store import Migration, Store, StoreError, beside, load_migrations
 
 
 def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
@@ -209,3 +210,63 @@ def test_remembered_figures_stay_until_a_write_touches_what_they_depend_on(db_pa
         assert store.recall("logs") is None
         with pytest.raises(ValueError, match="touches"), store.transaction(touches=("sessions",)):
             pass
+
+
+def test_a_figure_being_computed_is_waited_for_not_computed_again(db_path: Path) -> None:
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow_count() -> int:
+        calls.append(threading.current_thread().name)
+        started.set()
+        release.wait(timeout=10)
+        return len(calls)
+
+    with Store(db_path) as store:
+        first = beside(lambda: store.remember("n", slow_count))
+        assert started.wait(timeout=10)
+        threading.Timer(0.2, release.set).start()
+        assert store.remember("n", slow_count) == 1     # asked while the first computes: waits for it
+        assert first.result(timeout=10) == 1
+        assert len(calls) == 1
+
+
+def test_a_figure_started_before_a_write_is_not_handed_to_callers_after_it(db_path: Path) -> None:
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def count() -> int:
+        calls.append(1)
+        number = len(calls)
+        if number == 1:
+            started.set()
+            release.wait(timeout=10)
+        return number
+
+    with Store(db_path) as store:
+        first = beside(lambda: store.remember("n", count))
+        assert started.wait(timeout=10)
+        with store.transaction():
+            pass
+        assert store.remember("n", count) == 2          # computed afresh, not the stale one
+        release.set()
+        assert first.result(timeout=10) == 1
+        assert store.recall("n") == 2                    # the stale result was not kept
+
+
+def test_an_error_reaches_every_caller_waiting_for_the_figure(db_path: Path) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def failing() -> int:
+        started.set()
+        release.wait(timeout=10)
+        raise RuntimeError("query failed")
+
+    with Store(db_path) as store:
+        first = beside(lambda: store.remember("n", failing))
+        assert started.wait(timeout=10)
+        threading.Timer(0.2, release.set).start()
+        with pytest.raises(RuntimeError, match="query failed"):
+            store.remember("n", failing)
+        with pytest.raises(RuntimeError, match="query failed"):
+            first.result(timeout=10)
+        assert store.recall("n") is None
+        assert store.remember("n", lambda: 5) == 5       # nothing left half-computed
