@@ -700,23 +700,24 @@ def overview(store: Store, scope: Scope, *, also: Any = None) -> Overview:
     the same tables instead of building them again); its result is ``Overview.extra``.
     """
     with pipeline(store, scope, pain=True) as run:
-        result = overview_from(run)
-        if also is not None:
-            result.extra = also(run)
-        return result
+        return overview_from(run, also=also)
 
 
-def overview_from(run: Pipeline) -> Overview:
+def overview_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = None) -> Overview:
     """The overview read from the run's tables (m_asg, m_weeks, m_client, m_pain: built by the
-    pipeline, or views on figures kept per client, core.overview)."""
-    return Overview(
-        scope=run.scope,
-        kpis=_row(run, _KPI_SQL),
-        weekly=run.df(_WEEKLY_SQL),
-        by_segment=run.df(_group_sql("segment")),
-        by_routine=run.df(_group_sql("routine")),
-        by_therapist=run.df(_group_sql("therapist")),
-    )
+    pipeline, or views on figures kept per client, core.overview).
+
+    The routine table and ``also`` (its result is ``Overview.extra``) are read beside the rest
+    when ``run`` has a sibling (``_beside``)."""
+    aside = _beside(run, lambda r: (r.df(_group_sql("routine")), None if also is None else also(r)))
+    try:
+        kpis, weekly = _row(run, _KPI_SQL), run.df(_WEEKLY_SQL)
+        by_segment, by_therapist = run.df(_group_sql("segment")), run.df(_group_sql("therapist"))
+    finally:
+        wait([aside])
+    by_routine, extra = aside.result()
+    return Overview(scope=run.scope, kpis=kpis, weekly=weekly, by_segment=by_segment, by_routine=by_routine,
+                    by_therapist=by_therapist, extra=extra)
 
 
 def _row(run: Pipeline, sql: str) -> dict[str, Any]:
