@@ -324,10 +324,10 @@ def empty_alerts() -> pd.DataFrame:
 
 def with_acknowledgements(store: Store, found: pd.DataFrame) -> pd.DataFrame:
     """``found`` (from ``alerts_from``) with ACK_COLUMNS: who acknowledged each alert, when, and why."""
+    # Acknowledgements are few (people make them one at a time): all of them, looked up by key.
+    acks = metrics.frame(store, "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements")
     out = found[COLUMNS].copy()
-    acks = metrics.frame(store, "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements"
-                                " WHERE alert_key IN (SELECT unnest(?))", [out["alert_key"].tolist()])
-    if acks.empty:  # the usual case on a client's page: nothing to look up
+    if acks.empty:
         out = out.assign(note=None, acknowledged_by=None, acknowledged_at=None, acknowledged=False)
     else:
         acks = acks.set_index("alert_key")
