@@ -876,20 +876,22 @@ def client_detail_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = N
     (``run.scope.client_id``): its own pipeline, or the practice's kept tables read for that client
     (core.overview). m_att needs only the period's sessions.
 
-    The program frames (pain, assignments, findings) and ``also`` (its result is
-    ``ClientDetail.extra``) are read beside the others when ``run`` has a sibling (``_beside``)."""
+    The pain and assignments frames and ``also`` (its result is ``ClientDetail.extra``) are read
+    beside the others when ``run`` has a sibling (``_beside``)."""
     info = run.df(_CLIENT_INFO_SQL)
     if info.empty:
         return None
-    program = _beside(run, lambda r: (_program_frames(r), None if also is None else also(r)))
+    program = _beside(run, lambda r: (r.df(_PAIN_SELECT.format(where="")), r.df(_CLIENT_ASSIGNMENTS_SQL),
+                                      None if also is None else also(r)))
     try:
         summary = run.df(_CLIENT_SELECT.format(where=""))
         run.execute(_CLIENT_SESSIONS_SQL)
         sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
         weekly, calendar = run.df(_CLIENT_WEEKLY_SQL), run.df(_CLIENT_CALENDAR_SQL)
+        findings = run.df(_CLIENT_FINDINGS_SQL)
     finally:
         wait([program])  # never left reading tables the caller is about to let go
-    (pain, assignments, findings), extra = program.result()
+    pain, assignments, extra = program.result()
     sessions.insert(sessions.columns.get_loc("red_flags") + 1, "warning_signs",
                     sessions["red_flags"].map(_warning_signs).astype(object))
     return ClientDetail(
@@ -900,10 +902,6 @@ def client_detail_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = N
         pain=pain, assignments=assignments, findings=findings, extra=extra,
     )
 
-
-def _program_frames(run: Pipeline) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The client page's pain response, assignments history and safety findings."""
-    return run.df(_PAIN_SELECT.format(where="")), run.df(_CLIENT_ASSIGNMENTS_SQL), run.df(_CLIENT_FINDINGS_SQL)
 
 
 def _warning_signs(tags: Any) -> str | None:
