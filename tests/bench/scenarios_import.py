@@ -99,7 +99,7 @@ def _median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1000, 1)
 
 
-def scenario_log_import(workdir: Path | str | None = None, runs: int = 3, rows: int = FILE_ROWS,
+def scenario_log_import(workdir: Path | str | None = None, runs: int = 5, rows: int = FILE_ROWS,
                         existing: int = EXISTING) -> dict:
     """Import the export ``runs`` times into fresh copies of the practice; the bare read_csv
     baseline runs against the same copies. Returns timings (ms), rows/s, the ratio, and the

@@ -331,7 +331,7 @@ def compare(sql: dict[str, Any], pandas: dict[str, Any], tolerance: float = 0.00
     return problems
 
 
-def bench(store: Store, as_of: date, runs: int = 5) -> dict[str, Any]:
+def bench(store: Store, as_of: date, runs: int = 7) -> dict[str, Any]:
     """Median timings of every scenario on ``store`` plus the speed ratio and the agreement check;
     for running this file on its own: ``python -m tests.bench.scenarios_metrics DB AS_OF``."""
     def median_ms(fn, after_write: bool = True) -> tuple[float, Any]:
