@@ -903,7 +903,6 @@ def client_detail_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = N
     )
 
 
-
 def _warning_signs(tags: Any) -> str | None:
     """Red-flag tags (core/red_flags.py) as the labels staff read, e.g. "Tingling, Sharp pain"."""
     from core.red_flags import BY_TAG, parse_tags
