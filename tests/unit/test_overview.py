@@ -212,3 +212,19 @@ def test_a_client_page_opened_from_the_overview_reads_the_kept_figures(practice,
     assert [s.clients for s in seen] == [(desk,)]                           # the write kept the figures
     assert detail.sessions["session_id"].size == 7 and "pain_high" in set(found["kind"])
     assert_same_detail(detail, metrics.client_detail(practice, desk, AS_OF))
+
+
+def test_the_safety_recheck_started_beside_the_tables_runs_once(practice, monkeypatch):
+    from core import assignments
+
+    checks: list[tuple[int, ...] | None] = []
+    real = assignments._unreviewed_findings
+    monkeypatch.setattr(assignments, "_unreviewed_findings",
+                        lambda store, as_of, ids: checks.append(ids) or real(store, as_of, ids))
+    desk = client_id(practice, "DESK")
+    overview.client_view(practice, desk, AS_OF)                           # its own pipeline and alerts
+    assert checks == [(desk,)]
+    checks.clear()
+    overview.practice_overview(practice, SCOPES[0])                       # the kept figures, computed
+    overview.practice_overview(practice, SCOPES[0], afresh=True)          # and from scratch
+    assert checks == [None]                                               # remembered for the second
