@@ -22,7 +22,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -40,7 +40,7 @@ from core.session_logs import (
     resolve_date_order, stage_values,
 )
 from core.auth import STAFF_WRITERS, audit_in, require_role
-from core.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, Store, utcnow
+from core.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
@@ -224,9 +224,11 @@ def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFil
             raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if not raw or raw.isspace():            # (not raw.strip(): that copies the whole file)
         raise ImportFileError("the file is empty")
-    with ThreadPoolExecutor(1) as hasher:   # hashlib lets go of the GIL: hash while decoding
-        digest = hasher.submit(lambda: hashlib.sha256(raw).hexdigest())
+    digest = beside(lambda: hashlib.sha256(raw).hexdigest())  # hashlib lets go of the GIL: hash while decoding
+    try:
         return _read_log_bytes(raw, path, name, digest)
+    finally:
+        wait([digest])
 
 
 def _read_log_bytes(raw: bytes, path: Path | None, name: str, digest: Future[str]) -> LogFile:

@@ -80,8 +80,8 @@ _BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-beside")
 def beside(work: Callable[[], T]) -> Future[T]:
     """Start ``work`` now in a worker thread.
 
-    ``work`` must open its own cursor (a cursor serves one thread at a time), and the caller
-    must wait for it (``concurrent.futures.wait``) before anything it reads may go away.
+    Work that reads the store opens its own cursor (a cursor serves one thread at a time), and the
+    caller waits for it (``concurrent.futures.wait``) before anything it reads may go away.
     """
     return _BESIDE.submit(work)
 
