@@ -2,9 +2,10 @@
 
 Every figure staff see about how clients follow their routines and how their pain responds comes
 from here, so each must be reproducible by hand. The work is set-based DuckDB SQL: one cursor
-builds a handful of small private TEMP tables (the assignments in scope, attributed sessions,
-assignment-weeks, per-client and per-assignment results) and every view reads its aggregates from
-those, so only what is drawn reaches Python and nothing is computed in a per-row Python loop.
+builds a handful of small tables in a schema of its own (the assignments in scope, attributed
+sessions, assignment-weeks, per-client and per-assignment results) and every view reads its
+aggregates from those, so only what is drawn reaches Python and nothing is computed in a per-row
+Python loop.
 
 Conventions (reasoning in docs/metrics.md):
 - the period is the ``days`` days ending on ``as_of``, both inclusive;
@@ -18,6 +19,7 @@ Conventions (reasoning in docs/metrics.md):
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
@@ -29,7 +31,7 @@ from typing import Any, Literal, TypeVar
 import duckdb
 import pandas as pd
 
-from core.store import PRACTICE, Store, beside
+from core.store import CATALOG, PRACTICE, WORK_DB, Store, beside
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 3660
@@ -108,19 +110,21 @@ def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 class Pipeline:
-    """One cursor for one computation. Its TEMP tables (m_asg, m_pause, m_agg, m_weeks, m_client,
-    m_pain) are private to the cursor and vanish with it; see ``_prepare`` for their meaning.
+    """One cursor for one computation. Its tables (m_asg, m_pause, m_agg, m_weeks, m_client, m_pain;
+    see ``_prepare`` for their meaning) live in ``home``, a schema of the store's work database of
+    its own (``pipeline``), which the cursor creates tables in and reads first; they vanish with it.
 
     ``sibling``, when given, opens another pipeline over the same tables on a cursor of its own
-    (the practice's kept tables are shared, core.overview; private TEMP tables are not), so a page
-    can read some of its frames in a second thread meanwhile (``_beside``).
+    (the pipeline's home, or the practice's kept tables, core.overview), so a page can read some
+    of its frames in a second thread meanwhile (``_beside``).
     """
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, scope: Scope,
-                 sibling: Callable[[], Pipeline] | None = None) -> None:
+                 sibling: Callable[[], Pipeline] | None = None, home: str | None = None) -> None:
         self.cur = cur
         self.scope = scope
         self.sibling = sibling
+        self.home = home
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
@@ -150,6 +154,7 @@ def _beside(run: Pipeline, read: Callable[[Pipeline], T]) -> Future[T]:
 
     def on_sibling() -> T:
         other = open_sibling()
+        other.params = dict(run.params)  # as the pipeline's building left them (lo, first)
         try:
             return read(other)
         finally:
@@ -171,14 +176,39 @@ def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFra
 @contextmanager
 def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool = True,
              keep_sessions: bool = False) -> Iterator[Pipeline]:
-    """The metric tables for ``scope``, built in one private cursor; read them inside the block.
+    """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
     ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
-    cur = store.cursor()
-    try:
-        run = Pipeline(cur, scope)
+    with _homed(store, scope) as run:
         _prepare(run, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
         yield run
+
+
+_HOMES = itertools.count(1)
+
+
+@contextmanager
+def _homed(store: Store, scope: Scope) -> Iterator[Pipeline]:
+    """A pipeline on a new schema of the store's work database (WORK_DB), dropped with everything
+    in it at the end. Its cursors create their tables there and look there first, then in the
+    practice; its siblings see the same tables (TEMP tables would be private to one cursor)."""
+    home = f"{WORK_DB}.m{next(_HOMES)}"
+
+    def open_run() -> Pipeline:
+        cur = store.cursor()
+        cur.execute(f"USE {home}")
+        cur.execute(f"SET search_path = '{home},{CATALOG}.main'")
+        return Pipeline(cur, scope, sibling=open_run, home=home)
+
+    cur = store.cursor()
+    try:
+        cur.execute(f"CREATE SCHEMA {home}")
+        run = open_run()
+        try:
+            yield run
+        finally:
+            run.cur.close()
     finally:
+        cur.execute(f"DROP SCHEMA IF EXISTS {home} CASCADE")
         cur.close()
 
 
@@ -317,14 +347,16 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     m_client clients with an active day in the period: expected, completed, adherence, status
     m_pain   (pain) per m_asg assignment: baseline, current, change, change_pct, response, relief
     """
-    run.execute(f"CREATE TEMP TABLE m_asg AS {_analysis_sql(scope, started_from=cohort)}")
+    if run.home is None:  # its tables would land in the practice's own database
+        raise ValueError("metric tables are built on a pipeline with a home schema (pipeline())")
+    run.execute(f"CREATE TABLE m_asg AS {_analysis_sql(scope, started_from=cohort)}")
     first = run.scalar("SELECT min(start_date) FROM m_asg")
     run.params["first"] = first or scope.period_start
     if pain and first is not None and first < run.params["lo"]:
         run.params["lo"] = first
     # Gaps and islands: a pause starting inside (or the day after) an earlier one extends it.
     run.execute("""
-        CREATE TEMP TABLE m_pause AS
+        CREATE TABLE m_pause AS
         WITH p AS (
             SELECT assignment_id, paused_from AS lo, coalesce(paused_until, DATE '9999-12-31') AS hi
             FROM assignment_pauses
@@ -351,14 +383,14 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     # per assignment the pain figures (the first / last 3 scores by an integer sort key: date,
     # time, then id; top-3 aggregates on it are far cheaper than a window sort or struct keys).
     if keep_sessions:  # one client: keep every attributed session for the page's session list
-        run.execute(f"CREATE TEMP TABLE m_att AS WITH {_ATTRIBUTION.format(clients=_scoped_clients(scope))}"
+        run.execute(f"CREATE TABLE m_att AS WITH {_ATTRIBUTION.format(clients=_scoped_clients(scope))}"
                     " SELECT * FROM attributed")
         source = "att AS (SELECT * FROM m_att WHERE in_scope)"
     else:
         source = (f"{_ATTRIBUTION.format(clients=_scoped_clients(scope))},"
                   " att AS MATERIALIZED (SELECT * FROM attributed WHERE in_scope)")
     run.execute(f"""
-        CREATE TEMP TABLE m_agg AS
+        CREATE TABLE m_agg AS
         WITH {source}
         SELECT assignment_id, {bucket} AS bucket,
                sum(completion) FILTER (WHERE on_active_day AND session_date >= $p_start) AS completed,
@@ -384,7 +416,7 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
 def _prepare_weeks(run: Pipeline) -> None:
     """m_weeks: expected_w = sessions_per_week x active days in w / 7; credited = min(completed, expected)."""
     run.execute("""
-        CREATE TEMP TABLE m_weeks AS
+        CREATE TABLE m_weeks AS
         WITH spans AS (
             SELECT assignment_id, client_id, sessions_per_week,
                    greatest(start_date, $p_start) AS span_lo, least(end_date, $as_of) AS span_hi
@@ -421,7 +453,7 @@ def _prepare_clients(run: Pipeline) -> None:
     """m_client: sums over weeks and assignments, the last session (any session, any routine), and
     the status."""
     run.execute(f"""
-        CREATE TEMP TABLE m_client AS
+        CREATE TABLE m_client AS
         WITH per AS (
             SELECT client_id, sum(expected) AS expected, sum(credited) AS credited, sum(completed) AS logged,
                    sum(sessions) AS sessions, sum(active_days) AS active_days
@@ -470,7 +502,7 @@ def _prepare_pain(run: Pipeline) -> None:
     """m_pain: baseline / current from the first / last 3 scored sessions, the response, relief,
     and for a ``worse`` response the first session of the run of sessions that kept it worse."""
     run.execute(f"""
-        CREATE TEMP TABLE m_pain AS
+        CREATE TABLE m_pain AS
         WITH calc AS (
             SELECT g.assignment_id, g.client_id, g.routine_id, g.start_date, g.end_date,
                    CAST(coalesce(a.scored, 0) AS INTEGER) AS scored_sessions,
@@ -944,9 +976,7 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
     if not 1 <= int(weeks) <= 52:
         raise MetricsError(f"weeks must be between 1 and 52, not {weeks}")
     group_expr, group_join = _COHORT_GROUP[by]
-    cur = store.cursor()
-    try:
-        run = Pipeline(cur, scope)
+    with _homed(store, scope) as run:
         _prepare(run, scope, pain=True, cohort=True)
         return run.df(f"""
             WITH pw AS (
@@ -981,8 +1011,6 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
             FROM u {group_join}
             GROUP BY ALL ORDER BY "group", week
         """)
-    finally:
-        cur.close()
 
 
 # -- caching ------------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ import duckdb
 import pandas as pd
 
 CATALOG = "rd"
+# An in-memory database beside the practice for derived tables that several cursors of one
+# computation read (core.metrics: each pipeline's tables, in a schema of their own).
+WORK_DB = "rd_work"
 DEFAULT_DB_PATH = Path("var") / "routine-desk.duckdb"
 DUCKDB_VERSION = "v1.5.5"
 
@@ -161,6 +164,7 @@ class Store:
                 self._conn.execute("SET temp_file_encryption = true")
             options = f" (ENCRYPTION_KEY {_sql_literal(encryption_key)})" if encryption_key else ""
             self._conn.execute(f"ATTACH {_sql_literal(str(self.path))} AS {CATALOG}{options}")
+            self._conn.execute(f"ATTACH ':memory:' AS {WORK_DB}")
             self._conn.execute(f"USE {CATALOG}")
         except duckdb.Error as exc:
             self._conn.close()
