@@ -228,3 +228,33 @@ def test_the_safety_recheck_started_beside_the_tables_runs_once(practice, monkey
     overview.practice_overview(practice, SCOPES[0])                       # the kept figures, computed
     overview.practice_overview(practice, SCOPES[0], afresh=True)          # and from scratch
     assert checks == [None]                                               # remembered for the second
+
+
+def test_pages_opened_at_once_in_several_sessions_agree_with_one_at_a_time(practice):
+    """Each Streamlit session runs on its own thread, and each page reads beside itself (store.beside):
+    the overview and every client page opened at the same moment get the figures one alone gets."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [cid for (cid,) in practice.rows("SELECT id FROM clients ORDER BY id")]
+    scope = SCOPES[0]
+    for _ in range(3):  # nothing kept yet; then after writes that name no client (all recomputed)
+        start = threading.Barrier(len(ids) + 1)
+
+        def at_once(open_page):
+            start.wait(timeout=30)
+            return open_page()
+
+        with ThreadPoolExecutor(len(ids) + 1) as sessions:
+            view = sessions.submit(at_once, lambda: overview.practice_overview(practice, scope))
+            pages = {cid: sessions.submit(at_once, lambda cid=cid: overview.client_view(practice, cid, AS_OF))
+                     for cid in ids}
+            (kept, kept_alerts), pages = view.result(timeout=60), {c: p.result(timeout=60) for c, p in pages.items()}
+        fresh, fresh_alerts = overview.practice_overview(practice, scope, afresh=True)
+        assert kept.kpis == fresh.kpis
+        pd.testing.assert_frame_equal(kept_alerts, fresh_alerts)
+        for cid, (detail, found) in pages.items():
+            assert_same_detail(detail, metrics.client_detail(practice, cid, AS_OF))
+            pd.testing.assert_frame_equal(found, alerts.current_alerts(practice, Scope(as_of=AS_OF, client_id=cid)))
+        with practice.transaction():
+            pass
