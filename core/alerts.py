@@ -22,7 +22,8 @@ Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
 from __future__ import annotations
 
 import re
-from concurrent.futures import Future
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -225,11 +226,13 @@ def _safety_changes(store: Store, scope: Scope) -> pd.DataFrame:
         store, scope.as_of, client_ids=scope.clients if scope.client_id is None else scope.client_id)
 
 
-def start_safety_check(store: Store, scope: Scope) -> Future[pd.DataFrame]:
-    """Start, in a worker thread, the safety re-check that ``alerts_from`` will read for
-    ``scope`` (it is a remembered figure: the alerts wait for this one rather than run it again).
-    Wait for it before the store may close."""
-    return beside(lambda: _safety_changes(store, scope))
+@contextmanager
+def safety_check_beside(store: Store, scope: Scope) -> Iterator[None]:
+    """The safety re-check ``alerts_from`` will read for ``scope`` (one large query, mostly
+    planning), started in a worker thread while the block builds the metric tables. It is a
+    remembered figure: the alerts then wait for this one rather than run it again."""
+    with beside(lambda: _safety_changes(store, scope)):
+        yield
 
 
 def _safety_alerts(store: Store, run: Pipeline) -> None:

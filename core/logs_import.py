@@ -22,7 +22,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -224,11 +224,8 @@ def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFil
             raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if not raw or raw.isspace():            # (not raw.strip(): that copies the whole file)
         raise ImportFileError("the file is empty")
-    digest = beside(lambda: hashlib.sha256(raw).hexdigest())  # hashlib lets go of the GIL: hash while decoding
-    try:
+    with beside(lambda: hashlib.sha256(raw).hexdigest()) as digest:  # hashlib lets go of the GIL: hashed while decoded
         return _read_log_bytes(raw, path, name, digest)
-    finally:
-        wait([digest])
 
 
 def _read_log_bytes(raw: bytes, path: Path | None, name: str, digest: Future[str]) -> LogFile:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -143,13 +143,15 @@ class Pipeline:
         return row[0] if row else None
 
 
-def _beside(run: Pipeline, read: Callable[[Pipeline], T]) -> Future[T]:
-    """``read`` of ``run``'s tables: started now on a sibling pipeline in a worker thread
-    (``store.beside``) when ``run`` has one, else done at once on ``run``."""
+@contextmanager
+def _beside(run: Pipeline, read: Callable[[Pipeline], T]) -> Iterator[Future[T]]:
+    """``read`` of ``run``'s tables, for the block: started now on a sibling pipeline in a worker
+    thread (``store.beside``) when ``run`` has one, else done at once on ``run``."""
     if run.sibling is None:
         done: Future[T] = Future()
         done.set_result(read(run))
-        return done
+        yield done
+        return
     open_sibling = run.sibling
 
     def on_sibling() -> T:
@@ -160,7 +162,8 @@ def _beside(run: Pipeline, read: Callable[[Pipeline], T]) -> Future[T]:
         finally:
             other.cur.close()
 
-    return beside(on_sibling)
+    with beside(on_sibling) as future:
+        yield future
 
 
 def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -741,12 +744,9 @@ def overview_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = None) 
 
     The routine table and ``also`` (its result is ``Overview.extra``) are read beside the rest
     when ``run`` has a sibling (``_beside``)."""
-    aside = _beside(run, lambda r: (r.df(_group_sql("routine")), None if also is None else also(r)))
-    try:
+    with _beside(run, lambda r: (r.df(_group_sql("routine")), None if also is None else also(r))) as aside:
         kpis, weekly = _row(run, _KPI_SQL), run.df(_WEEKLY_SQL)
         by_segment, by_therapist = run.df(_group_sql("segment")), run.df(_group_sql("therapist"))
-    finally:
-        wait([aside])
     by_routine, extra = aside.result()
     return Overview(scope=run.scope, kpis=kpis, weekly=weekly, by_segment=by_segment, by_routine=by_routine,
                     by_therapist=by_therapist, extra=extra)
@@ -913,16 +913,15 @@ def client_detail_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = N
     info = run.df(_CLIENT_INFO_SQL)
     if info.empty:
         return None
-    program = _beside(run, lambda r: (r.df(_PAIN_SELECT.format(where="")), r.df(_CLIENT_ASSIGNMENTS_SQL),
-                                      None if also is None else also(r)))
-    try:
+    def program_frames(r: Pipeline) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+        return r.df(_PAIN_SELECT.format(where="")), r.df(_CLIENT_ASSIGNMENTS_SQL), None if also is None else also(r)
+
+    with _beside(run, program_frames) as program:
         summary = run.df(_CLIENT_SELECT.format(where=""))
         run.execute(_CLIENT_SESSIONS_SQL)
         sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
         weekly, calendar = run.df(_CLIENT_WEEKLY_SQL), run.df(_CLIENT_CALENDAR_SQL)
         findings = run.df(_CLIENT_FINDINGS_SQL)
-    finally:
-        wait([program])  # never left reading tables the caller is about to let go
     pain, assignments, extra = program.result()
     sessions.insert(sessions.columns.get_loc("red_flags") + 1, "warning_signs",
                     sessions["red_flags"].map(_warning_signs).astype(object))

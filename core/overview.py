@@ -23,7 +23,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import wait
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import date
@@ -84,7 +83,7 @@ class _Kept:
         self.synced = mark
 
     def _compute(self, store: Store, scope: Scope, changed: frozenset[int] | None) -> None:
-        checking = _safety_check_beside(store, scope) if "m_alerts" in self.tables else nullcontext()
+        checking = alerts.safety_check_beside(store, scope) if "m_alerts" in self.tables else nullcontext()
         with checking, metrics.pipeline(store, scope, pain=True, keep_sessions=True) as run:
             if "m_alerts" in self.tables:
                 alerts.build_alert_table(run, store)
@@ -212,24 +211,12 @@ def _from_kept(store: Store, scope: Scope) -> tuple[Overview, pd.DataFrame]:
 def _afresh(store: Store, scope: Scope) -> tuple[Overview, pd.DataFrame]:
     """The overview and its alerts computed from scratch (one pipeline when the period is the
     alert window)."""
-    with _safety_check_beside(store, scope):
+    with alerts.safety_check_beside(store, scope):
         if scope.days == ALERT_DAYS:
             view = metrics.overview(store, scope, also=lambda run: alerts.alerts_from(run, store))
             found, view.extra = view.extra, None  # kept once, beside the view (a few MB at chain size)
             return view, found
         return metrics.overview(store, scope), alerts.computed_alerts(store, scope)
-
-
-@contextmanager
-def _safety_check_beside(store: Store, scope: Scope) -> Iterator[None]:
-    """The alerts' safety re-check for ``scope``'s clients (one large query, mostly planning),
-    started in a worker thread while the block builds the metric tables; the alerts then take its
-    remembered result."""
-    safety = alerts.start_safety_check(store, scope)
-    try:
-        yield
-    finally:
-        wait([safety])
 
 
 def practice_overview(store: Store, scope: Scope, *, afresh: bool = False) -> tuple[Overview, pd.DataFrame]:
@@ -307,7 +294,7 @@ def client_view(store: Store, client_id: int, as_of: date,
         detail, found = _kept_client_view(store, client_id, as_of, days)
         if detail is not None and found is not None:
             return detail, found
-        with _safety_check_beside(store, Scope(as_of=as_of, client_id=int(client_id))):
+        with alerts.safety_check_beside(store, Scope(as_of=as_of, client_id=int(client_id))):
             if detail is None:
                 # the page's own pipeline; its alerts too when its period is the alert window
                 also = (lambda run: alerts.alerts_from(run, store)) if found is None and days == ALERT_DAYS else None

@@ -19,7 +19,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -80,13 +80,16 @@ def default_db_path() -> Path:
 _BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-beside")
 
 
-def beside(work: Callable[[], T]) -> Future[T]:
-    """Start ``work`` now in a worker thread.
-
-    Work that reads the store opens its own cursor (a cursor serves one thread at a time), and the
-    caller waits for it (``concurrent.futures.wait``) before anything it reads may go away.
-    """
-    return _BESIDE.submit(work)
+@contextmanager
+def beside(work: Callable[[], T]) -> Iterator[Future[T]]:
+    """``work`` started now in a worker thread, for the block; leaving the block waits for it
+    (error or not), so it never outlives what it reads. Work that reads the store opens its own
+    cursor (a cursor serves one thread at a time)."""
+    future = _BESIDE.submit(work)
+    try:
+        yield future
+    finally:
+        wait([future])
 
 
 def utcnow() -> datetime:

@@ -222,11 +222,11 @@ def test_a_figure_being_computed_is_waited_for_not_computed_again(db_path: Path)
         return len(calls)
 
     with Store(db_path) as store:
-        first = beside(lambda: store.remember("n", slow_count))
-        assert started.wait(timeout=10)
-        threading.Timer(0.2, release.set).start()
-        assert store.remember("n", slow_count) == 1     # asked while the first computes: waits for it
-        assert first.result(timeout=10) == 1
+        with beside(lambda: store.remember("n", slow_count)) as first:
+            assert started.wait(timeout=10)
+            threading.Timer(0.2, release.set).start()
+            assert store.remember("n", slow_count) == 1     # asked while the first computes: waits for it
+            assert first.result(timeout=10) == 1
         assert len(calls) == 1
 
 
@@ -242,13 +242,13 @@ def test_a_figure_started_before_a_write_is_not_handed_to_callers_after_it(db_pa
         return number
 
     with Store(db_path) as store:
-        first = beside(lambda: store.remember("n", count))
-        assert started.wait(timeout=10)
-        with store.transaction():
-            pass
-        assert store.remember("n", count) == 2          # computed afresh, not the stale one
-        release.set()
-        assert first.result(timeout=10) == 1
+        with beside(lambda: store.remember("n", count)) as first:
+            assert started.wait(timeout=10)
+            with store.transaction():
+                pass
+            assert store.remember("n", count) == 2          # computed afresh, not the stale one
+            release.set()
+            assert first.result(timeout=10) == 1
         assert store.recall("n") == 2                    # the stale result was not kept
 
 
@@ -261,12 +261,12 @@ def test_an_error_reaches_every_caller_waiting_for_the_figure(db_path: Path) -> 
         raise RuntimeError("query failed")
 
     with Store(db_path) as store:
-        first = beside(lambda: store.remember("n", failing))
-        assert started.wait(timeout=10)
-        threading.Timer(0.2, release.set).start()
-        with pytest.raises(RuntimeError, match="query failed"):
-            store.remember("n", failing)
-        with pytest.raises(RuntimeError, match="query failed"):
-            first.result(timeout=10)
+        with beside(lambda: store.remember("n", failing)) as first:
+            assert started.wait(timeout=10)
+            threading.Timer(0.2, release.set).start()
+            with pytest.raises(RuntimeError, match="query failed"):
+                store.remember("n", failing)
+            with pytest.raises(RuntimeError, match="query failed"):
+                first.result(timeout=10)
         assert store.recall("n") is None
         assert store.remember("n", lambda: 5) == 5       # nothing left half-computed
