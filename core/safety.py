@@ -19,7 +19,7 @@ from datetime import date
 from typing import Any, Literal
 
 from core.clients import PREGNANCY_DAYS, pregnancy_sql
-from core.store import Store
+from core.store import Store, sql_literal
 
 Level = Literal["block", "warn", "info"]
 LEVELS: tuple[str, ...] = ("block", "warn", "info")
@@ -228,12 +228,8 @@ def warnings(findings: list[Finding]) -> list[Finding]:
 
 # -- compiling the rules to SQL ------------------------------------------------------------------
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(_lit(v) for v in values) + ")"
+    return "(" + ", ".join(sql_literal(v) for v in values) + ")"
 
 
 def _reason_sql(rule: Rule, n: int) -> str:
@@ -245,9 +241,9 @@ def _reason_sql(rule: Rule, n: int) -> str:
         if not found:
             break
         at, key = min(found)
-        parts += [_lit(text[:at]), fills[key]]
+        parts += [sql_literal(text[:at]), fills[key]]
         text = text[at + len(key):]
-    parts.append(_lit(text))
+    parts.append(sql_literal(text))
     return "(" + " || ".join(p for p in parts if p != "''") + ")"
 
 
@@ -292,7 +288,7 @@ def _exercise_sql(rule: Rule, n: int) -> str:
     where = ["(" + " OR ".join(tagged) + ")"] if tagged else []
     if rule.lacks_audience:
         where.append("NOT EXISTS (SELECT 1 FROM exercise_tags t WHERE t.exercise_id = e.id"
-                     f" AND t.facet = 'audience' AND t.value = {_lit(rule.lacks_audience)})")
+                     f" AND t.facet = 'audience' AND t.value = {sql_literal(rule.lacks_audience)})")
     return f"({' AND '.join(where) or 'TRUE'}) AS hit_{n}"
 
 
@@ -316,7 +312,7 @@ def _rule_sql(rule: Rule, n: int) -> str:
     if rule.flags_any:
         since.append(f"coalesce(s.added_{n}, s.checked_on)")
     return (
-        f"SELECT s.subject_id, s.client_id, {_lit(rule.id)} AS rule_id, {_lit(rule.level)} AS level,"
+        f"SELECT s.subject_id, s.client_id, {sql_literal(rule.id)} AS rule_id, {sql_literal(rule.level)} AS level,"
         f" {exercise} AS exercise_id, {item_no} AS item_no, {_reason_sql(rule, n)} AS reason,"
         f" least(greatest({', '.join(since)}), s.on_date) AS since"
         f" FROM {source} WHERE {' AND '.join(where) or 'TRUE'}"
@@ -338,8 +334,8 @@ def findings_sql(subjects_sql: str, items_sql: str, rules: tuple[Rule, ...] = RU
     a chain-sized practice joins only the items a rule can fire on.
     """
     preg = pregnancy_sql("c", "s.on_date")
-    labels = ", ".join(f"({_lit(k)}, {_lit(v)})" for k, v in HEALTH_FLAGS.items())
-    order = " ".join(f"WHEN {_lit(level)} THEN {n}" for n, level in enumerate(LEVELS))
+    labels = ", ".join(f"({sql_literal(k)}, {sql_literal(v)})" for k, v in HEALTH_FLAGS.items())
+    order = " ".join(f"WHEN {sql_literal(level)} THEN {n}" for n, level in enumerate(LEVELS))
     flagged = [n for n, rule in enumerate(rules) if rule.flags_any]
     flag_columns = "".join(f", {_flags_sql(rules[n], n)}" for n in flagged) or ", TRUE AS none"
     flag_select = "".join(f", f.flags_{n}, f.labels_{n}, f.added_{n}" for n in flagged)

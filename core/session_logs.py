@@ -34,7 +34,7 @@ import pandas as pd
 from core import clock
 from core.auth import STAFF_WRITERS, audit_in, require_role
 from core.red_flags import parse_tags, red_flags_sql
-from core.store import ACCOUNTS, SESSION_LOGS, Store, utcnow
+from core.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -149,10 +149,6 @@ def _no_progress(fraction: float, message: str) -> None:
 
 # -- SQL fragments ------------------------------------------------------------------------------
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def norm_sql(expr: str) -> str:
     """Matching key for names: Unicode-composed, lower case, runs of spaces as one, trimmed.
 
@@ -211,7 +207,7 @@ def _clock(h: str, mi: str, ss: str) -> str:
 
 
 def _date_groups(column: str) -> str:
-    return f"regexp_extract({column}, {_lit(_DATE_RE)}, ['a', 'b', 'c', 'hh', 'mi', 'ss', 'ap'])"
+    return f"regexp_extract({column}, {sql_literal(_DATE_RE)}, ['a', 'b', 'c', 'hh', 'mi', 'ss', 'ap'])"
 
 
 def _short_date(order: str | None) -> str:
@@ -298,7 +294,7 @@ def prepare_rows(cur: Any) -> None:
             FROM (
                 SELECT *, {_date_groups('session_date')} AS dm,
                        CASE WHEN session_time IS NOT NULL
-                            THEN regexp_extract(session_time, {_lit(_TIME_RE)}, ['hh', 'mi', 'ss', 'ap']) END AS tm,
+                            THEN regexp_extract(session_time, {sql_literal(_TIME_RE)}, ['hh', 'mi', 'ss', 'ap']) END AS tm,
                        CASE WHEN regexp_full_match(session_date, '[0-9]{{5}}([.][0-9]+)?')
                             THEN try_cast(session_date AS DOUBLE) END AS serial
                 FROM (SELECT sd_raw, st_raw, n, first_rows, {_clean('sd_raw')} AS session_date,
@@ -325,7 +321,7 @@ def date_evidence(cur: Any) -> DateEvidence:
             SELECT session_date, n, first_rows, x.a <> '' AS short, try_cast(x.a AS INTEGER) AS a,
                    try_cast(x.b AS INTEGER) AS b
             FROM (SELECT session_date, n, first_rows,
-                         regexp_extract(session_date, {_lit(_SHORT_DATE_RE)}, ['a', 'b']) AS x FROM li_dk)
+                         regexp_extract(session_date, {sql_literal(_SHORT_DATE_RE)}, ['a', 'b']) AS x FROM li_dk)
         )
         SELECT (SELECT coalesce(sum(n), 0) FROM k WHERE short),
                (SELECT coalesce(sum(n), 0) FROM k WHERE short AND a > 12 AND b <= 12),
@@ -522,7 +518,7 @@ def _date_table(cur: Any, opts: CheckOptions) -> None:
     the flags the reasons need), once per pair rather than once per row."""
     serial_ts = "TIMESTAMP '1899-12-30' + to_microseconds(CAST(round(serial * 86400000000) AS BIGINT))"
     is_serial = f"serial BETWEEN {_EXCEL_SERIAL[0]} AND {_EXCEL_SERIAL[1]}"
-    text_formats = "[" + ", ".join(_lit(f) for f in _TEXT_DATE_FORMATS) + "]"
+    text_formats = "[" + ", ".join(sql_literal(f) for f in _TEXT_DATE_FORMATS) + "]"
     cur.execute(
         f"""
         CREATE TEMP TABLE li_dd AS
@@ -688,8 +684,8 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
     cur.execute(
         f"""
         CREATE TEMP TABLE li_bad AS
-        SELECT row_no, session_id IS NOT NULL AS has_sid, {', '.join(_BAD_TEXTS)}, reasons_text,
-               md5(to_json([{', '.join(FIELDS)}])) AS row_hash
+        SELECT row_no, src, session_id IS NOT NULL AS has_sid, {', '.join(FIELDS)}, reasons_text,
+               {red_flags_sql('notes')} AS red_flags, md5(to_json([{', '.join(FIELDS)}])) AS row_hash
         FROM (SELECT *, nullif({_reasons(opts)}, '') AS reasons_text
               FROM (SELECT *, {number_texts} FROM ({_resolved_sql(opts, f'({_prepared_sql(maybe)})')})))
         WHERE reasons_text IS NOT NULL
@@ -771,14 +767,12 @@ def _verdict(cur: Any, opts: CheckOptions) -> None:
         FROM li_v v LEFT JOIN li_bad b ON b.row_no = v.row_no LEFT JOIN li_dup d ON d.row_no = v.row_no
         """
     )
-    # The rejected rows of li_out, found from li_bad (few rows) rather than by every row's status.
+    # The rejected rows (few): li_bad holds all a rejected row's texts, so li_v is not read.
     cur.execute(
-        f"""
+        """
         CREATE TEMP VIEW li_rejected AS
-        SELECT v.* EXCLUDE (early, may_fail), {texts}, b.reasons_text, b.row_hash, FALSE AS before_first,
-               'rejected' AS status, string_split(b.reasons_text, chr(31)) AS reasons
-        FROM li_bad b JOIN li_v v ON v.row_no = b.row_no
-        WHERE b.row_no NOT IN (SELECT row_no FROM li_dup)
+        SELECT b.* EXCLUDE (has_sid), string_split(b.reasons_text, chr(31)) AS reasons
+        FROM li_bad b WHERE b.row_no NOT IN (SELECT row_no FROM li_dup)
         """
     )
 
@@ -853,7 +847,7 @@ def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int
         CREATE TEMP TABLE li_newc AS
         SELECT new_client_key AS key, name,
                'C' || lpad(CAST({start} + row_number() OVER (ORDER BY first_row) - 1 AS VARCHAR), 5, '0') AS code,
-               CASE WHEN regexp_full_match(name, {_lit(_EMAIL_SQL)}) THEN name END AS email
+               CASE WHEN regexp_full_match(name, {sql_literal(_EMAIL_SQL)}) THEN name END AS email
         FROM (SELECT new_client_key, min(row_no) AS first_row,
                      regexp_replace(arg_min(client, row_no), '\\s+', ' ', 'g') AS name
               FROM li_out WHERE status = 'accepted' AND new_client_key IS NOT NULL GROUP BY new_client_key)

@@ -161,12 +161,12 @@ class Store:
             load_extensions(self._conn)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             limit = os.environ.get("ROUTINE_DESK_MEMORY_LIMIT") or MEMORY_LIMIT
-            self._conn.execute(f"SET memory_limit = {_sql_literal(limit)}")
-            self._conn.execute(f"SET temp_directory = {_sql_literal(str(self.path) + '.tmp')}")
+            self._conn.execute(f"SET memory_limit = {sql_literal(limit)}")
+            self._conn.execute(f"SET temp_directory = {sql_literal(str(self.path) + '.tmp')}")
             if encryption_key:  # what spills of an encrypted practice is encrypted too
                 self._conn.execute("SET temp_file_encryption = true")
-            options = f" (ENCRYPTION_KEY {_sql_literal(encryption_key)})" if encryption_key else ""
-            self._conn.execute(f"ATTACH {_sql_literal(str(self.path))} AS {CATALOG}{options}")
+            options = f" (ENCRYPTION_KEY {sql_literal(encryption_key)})" if encryption_key else ""
+            self._conn.execute(f"ATTACH {sql_literal(str(self.path))} AS {CATALOG}{options}")
             self._conn.execute(f"ATTACH ':memory:' AS {WORK_DB}")
             self._conn.execute(f"USE {CATALOG}")
         except duckdb.Error as exc:
@@ -420,5 +420,6 @@ class Store:
         return applied
 
 
-def _sql_literal(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A string as a SQL literal, for the few statements that cannot take a parameter (DDL, views)."""
     return "'" + text.replace("'", "''") + "'"
