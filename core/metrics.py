@@ -23,7 +23,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
@@ -636,7 +636,6 @@ class Overview:
     by_segment: pd.DataFrame
     by_routine: pd.DataFrame
     by_therapist: pd.DataFrame
-    extra: Any = None
     groups: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -728,28 +727,24 @@ def _group_sql(by: str) -> str:
     """
 
 
-def overview(store: Store, scope: Scope, *, also: Any = None) -> Overview:
-    """KPIs, weekly adherence and the segment / routine / therapist tables for one scope.
-
-    ``also``, when given, is called with the pipeline before it closes (the alerts use it to read
-    the same tables instead of building them again); its result is ``Overview.extra``.
-    """
+def overview(store: Store, scope: Scope) -> Overview:
+    """KPIs, weekly adherence and the segment / routine / therapist tables for one scope."""
     with pipeline(store, scope, pain=True) as run:
-        return overview_from(run, also=also)
+        return overview_from(run)[0]
 
 
-def overview_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = None) -> Overview:
+def overview_from(run: Pipeline, also: Callable[[Pipeline], T] | None = None) -> tuple[Overview, T | None]:
     """The overview read from the run's tables (m_asg, m_weeks, m_client, m_pain: built by the
-    pipeline, or views on figures kept per client, core.overview).
+    pipeline, or views on figures kept per client, core.overview), and what ``also`` reads of the
+    same tables (the alerts: they need not be built again), or None without it.
 
-    The routine table and ``also`` (its result is ``Overview.extra``) are read beside the rest
-    when ``run`` has a sibling (``_beside``)."""
+    The routine table and ``also`` are read beside the rest when ``run`` has a sibling (``_beside``)."""
     with _beside(run, lambda r: (r.df(_group_sql("routine")), None if also is None else also(r))) as aside:
         kpis, weekly = _row(run, _KPI_SQL), run.df(_WEEKLY_SQL)
         by_segment, by_therapist = run.df(_group_sql("segment")), run.df(_group_sql("therapist"))
     by_routine, extra = aside.result()
     return Overview(scope=run.scope, kpis=kpis, weekly=weekly, by_segment=by_segment, by_routine=by_routine,
-                    by_therapist=by_therapist, extra=extra)
+                    by_therapist=by_therapist), extra
 
 
 def _row(run: Pipeline, sql: str) -> dict[str, Any]:
@@ -802,7 +797,6 @@ class ClientDetail:
     pain: pd.DataFrame               # pain response per assignment overlapping the period
     assignments: pd.DataFrame        # every assignment of the client, newest first
     findings: pd.DataFrame           # safety findings staff saw or overrode, per assignment
-    extra: Any = None
 
 
 _CLIENT_INFO_SQL = """
@@ -892,28 +886,30 @@ _CLIENT_FINDINGS_SQL = """
 """
 
 
-def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT_DAYS, *,
-                  also: Any = None) -> ClientDetail | None:
-    """Everything the client page shows; None when there is no such client.
-
-    ``also``, when given, is called with the pipeline before it closes (the alerts reuse it when
-    the period is their window); its result is ``ClientDetail.extra``."""
-    scope = Scope(as_of=as_of, days=days, client_id=int(client_id))
-    with pipeline(store, scope, pain=True, keep_sessions=True) as run:
-        return client_detail_from(run, also=also)
+def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT_DAYS) -> ClientDetail | None:
+    """Everything the client page shows; None when there is no such client."""
+    with client_pipeline(store, client_id, as_of, days) as run:
+        return client_detail_from(run)[0]
 
 
-def client_detail_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = None) -> ClientDetail | None:
+def client_pipeline(store: Store, client_id: int, as_of: date, days: int = DEFAULT_DAYS) -> AbstractContextManager[Pipeline]:
+    """The metric tables of one client's page (``client_detail_from`` reads them)."""
+    return pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id)), pain=True, keep_sessions=True)
+
+
+def client_detail_from(run: Pipeline,
+                       also: Callable[[Pipeline], T] | None = None) -> tuple[ClientDetail | None, T | None]:
     """The client page's figures from the metric tables of ``run`` for one client
     (``run.scope.client_id``): its own pipeline, or the practice's kept tables read for that client
-    (core.overview). m_att needs only the period's sessions.
+    (core.overview); and what ``also`` reads of the same tables (the alerts), or None without it.
+    (None, None) when there is no such client. m_att needs only the period's sessions.
 
-    The pain and assignments frames and ``also`` (its result is ``ClientDetail.extra``) are read
-    beside the others when ``run`` has a sibling (``_beside``)."""
+    The pain and assignments frames and ``also`` are read beside the others when ``run`` has a
+    sibling (``_beside``)."""
     info = run.df(_CLIENT_INFO_SQL)
     if info.empty:
-        return None
-    def program_frames(r: Pipeline) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+        return None, None
+    def program_frames(r: Pipeline) -> tuple[pd.DataFrame, pd.DataFrame, T | None]:
         return r.df(_PAIN_SELECT.format(where="")), r.df(_CLIENT_ASSIGNMENTS_SQL), None if also is None else also(r)
 
     with _beside(run, program_frames) as program:
@@ -930,8 +926,8 @@ def client_detail_from(run: Pipeline, also: Callable[[Pipeline], Any] | None = N
         client={k: _plain(v) for k, v in info.iloc[0].to_dict().items()},
         summary=None if summary.empty else {k: _plain(v) for k, v in summary.iloc[0].to_dict().items()},
         weekly=weekly, sessions=sessions, calendar=calendar,
-        pain=pain, assignments=assignments, findings=findings, extra=extra,
-    )
+        pain=pain, assignments=assignments, findings=findings,
+    ), extra
 
 
 def _warning_signs(tags: Any) -> str | None:

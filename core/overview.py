@@ -200,9 +200,8 @@ def _reading(store: Store, scope: Scope) -> Iterator[Pipeline]:
 
 def _from_kept(store: Store, scope: Scope) -> tuple[Overview, pd.DataFrame]:
     with _reading(store, scope) as run:
-        view = metrics.overview_from(run, also=alerts.select_alerts if scope.days == ALERT_DAYS else None)
-    if scope.days == ALERT_DAYS:
-        found, view.extra = view.extra, None
+        view, found = metrics.overview_from(run, also=alerts.select_alerts if scope.days == ALERT_DAYS else None)
+    if found is not None:
         return view, found
     with _reading(store, alerts.alert_scope(scope)) as run:
         return view, alerts.select_alerts(run)
@@ -213,9 +212,8 @@ def _afresh(store: Store, scope: Scope) -> tuple[Overview, pd.DataFrame]:
     alert window)."""
     with alerts.safety_check_beside(store, scope):
         if scope.days == ALERT_DAYS:
-            view = metrics.overview(store, scope, also=lambda run: alerts.alerts_from(run, store))
-            found, view.extra = view.extra, None  # kept once, beside the view (a few MB at chain size)
-            return view, found
+            with metrics.pipeline(store, scope, pain=True) as run:
+                return metrics.overview_from(run, also=lambda r: alerts.alerts_from(r, store))
         return metrics.overview(store, scope), alerts.computed_alerts(store, scope)
 
 
@@ -271,13 +269,10 @@ def _kept_client_view(store: Store, client_id: int, as_of: date,
                       days: int) -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
     """The page's figures and alerts from the kept figures, each None where they are not kept."""
     if days == ALERT_DAYS:
-        detail = _read_kept(store, client_id, as_of, days,
-                            lambda run: metrics.client_detail_from(run, also=alerts.select_alerts))
-        if detail is None:
-            return None, None
-        found, detail.extra = detail.extra, None
-        return detail, found
-    return (_read_kept(store, client_id, as_of, days, metrics.client_detail_from),
+        both = _read_kept(store, client_id, as_of, days,
+                          lambda run: metrics.client_detail_from(run, also=alerts.select_alerts))
+        return both if both is not None and both[0] is not None else (None, None)
+    return (_read_kept(store, client_id, as_of, days, lambda run: metrics.client_detail_from(run)[0]),
             _read_kept(store, client_id, as_of, ALERT_DAYS, alerts.select_alerts))
 
 
@@ -298,11 +293,11 @@ def client_view(store: Store, client_id: int, as_of: date,
             if detail is None:
                 # the page's own pipeline; its alerts too when its period is the alert window
                 also = (lambda run: alerts.alerts_from(run, store)) if found is None and days == ALERT_DAYS else None
-                detail = metrics.client_detail(store, client_id, as_of, days, also=also)
+                with metrics.client_pipeline(store, client_id, as_of, days) as run:
+                    detail, alerts_read = metrics.client_detail_from(run, also=also)
                 if detail is None:
                     return None, None
-                if also is not None:
-                    found, detail.extra = detail.extra, None
+                found = alerts_read if found is None else found
             if found is None:
                 found = alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
             return detail, found
