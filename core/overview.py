@@ -248,11 +248,11 @@ def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
 # -- a client's page ------------------------------------------------------------------------------
 
 def _read_kept(store: Store, client_id: int, as_of: date, days: int, read: Callable[[Pipeline], T]) -> T | None:
-    """``read`` of the practice's kept figures for one client, when the period's are kept already
-    (the overview was opened), hold this client (not archived) and catch up by recomputing a few
-    clients at most; else None (a client's page never recomputes the practice)."""
+    """``read`` of the practice's kept figures for one client that is not archived (they hold no
+    archived client), when the period's are kept already (the overview was opened) and catch up by
+    recomputing a few clients at most; else None (a client's page never recomputes the practice)."""
     kept = _periods(store).peek(as_of, days)
-    if kept is None or store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [client_id]) is not True:
+    if kept is None:
         return None
     with kept.lock:
         if not kept.catches_up_cheaply(store):
@@ -268,6 +268,8 @@ def _read_kept(store: Store, client_id: int, as_of: date, days: int, read: Calla
 def _kept_client_view(store: Store, client_id: int, as_of: date,
                       days: int) -> tuple[metrics.ClientDetail | None, pd.DataFrame | None]:
     """The page's figures and alerts from the kept figures, each None where they are not kept."""
+    if store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [client_id]) is not True:
+        return None, None  # archived, or no such client: not in the kept figures
     if days == ALERT_DAYS:
         both = _read_kept(store, client_id, as_of, days,
                           lambda run: metrics.client_detail_from(run, also=alerts.select_alerts))
