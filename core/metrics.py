@@ -892,7 +892,8 @@ def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT
         return client_detail_from(run)[0]
 
 
-def client_pipeline(store: Store, client_id: int, as_of: date, days: int = DEFAULT_DAYS) -> AbstractContextManager[Pipeline]:
+def client_pipeline(store: Store, client_id: int, as_of: date,
+                    days: int = DEFAULT_DAYS) -> AbstractContextManager[Pipeline]:
     """The metric tables of one client's page (``client_detail_from`` reads them)."""
     return pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id)), pain=True, keep_sessions=True)
 
