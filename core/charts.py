@@ -166,18 +166,32 @@ def session_calendar(calendar: pd.DataFrame, title: str = "Sessions logged") -> 
     return fig
 
 
+# What a week's bar colour says, in the legend (a colour no legend names leaves staff guessing).
+_WEEK_STATUS_NAMES = {
+    "on_track": f"counted: on track (≥ {ON_TRACK:.0%})", "at_risk": f"counted: at risk (≥ {AT_RISK:.0%})",
+    "low": f"counted: low (< {AT_RISK:.0%})", "lapsed": "counted: nothing expected",
+}
+
+
 def weekly_against_expected(weekly: pd.DataFrame, title: str = "Sessions per week against expected") -> go.Figure:
-    """Bars: credited sessions (completion, capped at expected) and logged; a marker for expected."""
+    """Bars: credited sessions (completion, capped at expected), one bar trace per week status so
+    the legend names each colour; markers for logged and expected."""
     fig = _figure(title)
     if weekly.empty:
         return _empty(fig)
     weeks = _week_labels(weekly["week_start"])
-    colors = [STATUS_COLORS[_status(a)] for a in weekly["adherence"]]
-    fig.add_trace(go.Bar(
-        x=weeks, y=weekly["credited"], name="counted (at most expected)", marker_color=colors,
-        customdata=weekly[["adherence", "active_days"]].to_numpy(),
-        hovertemplate="%{x}: %{y} counted, adherence %{customdata[0]:.1%} (%{customdata[1]} active days)<extra></extra>",
-    ))
+    statuses = [_status(a) for a in weekly["adherence"]]
+    for status, name in _WEEK_STATUS_NAMES.items():
+        mine = [i for i, s in enumerate(statuses) if s == status]
+        if not mine:
+            continue
+        rows = weekly.iloc[mine]
+        fig.add_trace(go.Bar(
+            x=[weeks[i] for i in mine], y=rows["credited"], name=name, marker_color=STATUS_COLORS[status],
+            customdata=rows[["adherence", "active_days"]].to_numpy(),
+            hovertemplate="%{x}: %{y} counted, adherence %{customdata[0]:.1%} (%{customdata[1]} active days)"
+                          "<extra></extra>",
+        ))
     fig.add_trace(go.Scatter(
         x=weeks, y=weekly["completed"], name="logged", mode="markers",
         marker={"symbol": "circle-open", "size": 10, "color": TEXT},
@@ -185,11 +199,12 @@ def weekly_against_expected(weekly: pd.DataFrame, title: str = "Sessions per wee
     ))
     fig.add_trace(go.Scatter(
         x=weeks, y=weekly["expected"], name="expected", mode="markers",
-        marker={"symbol": "line-ew-open", "size": 28, "line": {"width": 3, "color": TEXT}},
+        marker={"symbol": "line-ew-open", "size": 28, "color": TEXT, "line": {"width": 3, "color": TEXT}},
         hovertemplate="%{x}: %{y} expected<extra></extra>",
     ))
-    fig.update_xaxes(type="category", title="ISO week")
+    fig.update_xaxes(type="category", title="ISO week", categoryorder="array", categoryarray=weeks)
     fig.update_yaxes(title="sessions", rangemode="tozero")
+    fig.update_layout(barmode="overlay")  # one bar per week, whichever trace holds it
     return fig
 
 

@@ -78,11 +78,18 @@ def test_weekly_against_expected_colours_weeks_by_status():
         "expected": [3.0, 3.0, 1.286], "completed": [4.0, 1.5, 0.0], "credited": [3.0, 1.5, 0.0],
         "adherence": [1.0, 0.5, 0.0],
     })
-    counted, logged, expected = charts.weekly_against_expected(weekly).data
-    assert list(counted.y) == [3.0, 1.5, 0.0] and list(logged.y) == [4.0, 1.5, 0.0]
-    assert list(expected.y) == [3.0, 3.0, 1.286]
+    fig = charts.weekly_against_expected(weekly)
+    *counted, logged, expected = fig.data
+    assert list(logged.y) == [4.0, 1.5, 0.0] and list(expected.y) == [3.0, 3.0, 1.286]
     s = charts.STATUS_COLORS
-    assert list(counted.marker.color) == [s["on_track"], s["at_risk"], s["low"]]
+    # one bar trace per status, so the legend names each colour; each week in the one of its status
+    assert [(t.name, t.marker.color, list(t.x), list(t.y)) for t in counted] == [
+        ("counted: on track (≥ 80%)", s["on_track"], ["2025-W11"], [3.0]),
+        ("counted: at risk (≥ 50%)", s["at_risk"], ["2025-W12"], [1.5]),
+        ("counted: low (< 50%)", s["low"], ["2025-W13"], [0.0]),
+    ]
+    assert list(fig.layout.xaxis.categoryarray) == ["2025-W11", "2025-W12", "2025-W13"]
+    assert fig.layout.barmode == "overlay"
 
 
 def test_pain_over_time_draws_baseline_and_two_point_band():
