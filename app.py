@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.auth import ROLES
 from core.store import StoreError
-from pages.common import account_box, get_store, staff_session
+from pages.common import account_box, entered_through_app, get_store, staff_session
 
 STAFF = ROLES  # every staff role
 
@@ -26,6 +26,10 @@ class PageSpec:
 
     def page(self) -> st.Page:
         return st.Page(self.path, title=self.title, icon=self.icon, url_path=self.url_path, default=self.default)
+
+    def sign_in_here(self) -> st.Page:
+        """The sign-in form at this page's address, for a signed-out visitor who followed a link to it."""
+        return st.Page(LOGIN.path, title=LOGIN.title, icon=LOGIN.icon, url_path=self.url_path)
 
 
 NAV: dict[str, list[PageSpec]] = {
@@ -67,6 +71,7 @@ def _database_unavailable(exc: StoreError) -> None:
 
 def run() -> None:
     st.set_page_config(page_title="Routine Desk", page_icon="🧘", layout="wide")
+    entered_through_app()
     try:
         get_store()  # open and migrate the database once per process, before any page runs
     except StoreError as exc:
@@ -78,7 +83,10 @@ def run() -> None:
         return
     session = staff_session()  # None when signed out, idle too long, or the account was disabled
     if session is None:
-        st.navigation([LOGIN.page()], position="hidden").run()
+        # Every staff address answers with the sign-in form (not "page not found"), and the address,
+        # query included, stays: signing in then opens the page the link or bookmark pointed to.
+        at_staff_addresses = [spec.sign_in_here() for group in NAV.values() for spec in group]
+        st.navigation([LOGIN.page(), *at_staff_addresses], position="hidden").run()
         return
     account_box(session)
     # Pages the role may not use are not registered at all, so their URLs lead nowhere.

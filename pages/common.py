@@ -34,6 +34,13 @@ def _route_through_app() -> None:
         st.rerun()
 
 
+def entered_through_app() -> None:
+    """app.py says this run came through it: the old layout is switched off here, in the run,
+    rather than by ``_route_through_app``'s new run, which would forget the address the visitor
+    asked for (a link to a client's page would land on the default page)."""
+    PagesManager.uses_pages_directory = False
+
+
 def get_store() -> Store:
     """One DuckDB instance per server process; core takes a cursor per call from it.
 

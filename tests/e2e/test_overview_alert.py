@@ -50,3 +50,24 @@ def test_click_an_alert_on_the_overview_and_land_on_that_client(flagged_practice
     expect(page).to_have_url(re.compile(r"/client\?client=RF1$"), timeout=30_000)
     expect(page.get_by_role("heading", name="RF1 · Rosa Flag")).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name="Acknowledge").first).to_be_visible()
+
+
+def test_a_link_to_a_client_page_asks_to_sign_in_then_opens_that_client(flagged_practice: str, db_path: Path,
+                                                                       live_app: str, page) -> None:
+    """A colleague's link (or a bookmark, or an idle sign-out) to a client's page: the sign-in form
+    answers at that address, and signing in opens the client the link named.
+
+    The server has served a page before, as a running practice's has: the very first page a new
+    server process serves still passes Streamlit's check for its old pages/ layout, which says
+    "page not found" before app.py runs (the right page is shown all the same)."""
+    page.goto(live_app)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+    page.goto(f"{live_app}/client?client={flagged_practice}")
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+    page.get_by_label("Username").fill("olga")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="RF1 · Rosa Flag")).to_be_visible(timeout=30_000)
+    expect(page).to_have_url(re.compile(r"/client\?client=RF1$"))
