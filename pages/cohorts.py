@@ -65,5 +65,7 @@ left.plotly_chart(charts.cohort_lines(found, "adherence"), theme=None, key="co_a
 right.plotly_chart(charts.cohort_lines(found, "pain_change"), theme=None, key="co_pain")
 st.caption("Later weeks hold fewer assignments (only those that have reached them); read small n with care.")
 table_with_csv(found, f"cohorts-by-{by}.csv", "co_table", column_config={
-    "group": BY[by], "adherence": st.column_config.NumberColumn("Adherence", format="percent"),
+    "group": BY[by], "week": "Week of program", "assignments": "Assignments", "scored": "Scored (pain)",
+    "mean_pain": st.column_config.NumberColumn("Mean pain before", format="%.2f"),
+    "adherence": st.column_config.NumberColumn("Adherence", format="percent"),
     "pain_change": st.column_config.NumberColumn("Pain change", format="%+.2f")})
