@@ -83,9 +83,10 @@ class _Kept:
         self.synced = mark
 
     def _compute(self, store: Store, scope: Scope, changed: frozenset[int] | None) -> None:
-        checking = alerts.safety_check_beside(store, scope) if "m_alerts" in self.tables else nullcontext()
+        with_alerts = "m_alerts" in self.tables
+        checking = alerts.safety_check_beside(store, scope) if with_alerts else nullcontext()
         with checking, metrics.pipeline(store, scope, pain=True, keep_sessions=True) as run:
-            if "m_alerts" in self.tables:
+            if with_alerts:
                 alerts.build_alert_table(run, store)
             cur = run.cur
             cur.execute("BEGIN TRANSACTION")
@@ -273,7 +274,7 @@ def _kept_client_view(store: Store, client_id: int, as_of: date,
     if days == ALERT_DAYS:
         both = _read_kept(store, client_id, as_of, days,
                           lambda run: metrics.client_detail_from(run, also=alerts.select_alerts))
-        return both if both is not None and both[0] is not None else (None, None)
+        return both or (None, None)
     return (_read_kept(store, client_id, as_of, days, lambda run: metrics.client_detail_from(run)[0]),
             _read_kept(store, client_id, as_of, ALERT_DAYS, alerts.select_alerts))
 

@@ -10,33 +10,12 @@ from datetime import date
 import streamlit as st
 
 from core import alerts, charts, clock, metrics, overview
-from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store, table_with_csv
+from pages.common import (
+    HEADINGS, can_write, current_actor, data_changed, escape_markdown, get_store, table_with_csv,
+)
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
 STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "low": "low", "lapsed": "lapsed", None: "—"}
-# Column headings staff read in this page's tables (a table shows those of its columns); the CSV
-# downloads keep the field names, which other tools and the import format use.
-COLUMNS = {
-    "session_id": "Session", "session_date": "Date", "session_time": "Time", "named_routine": "Routine named",
-    "assignment_id": "Assignment", "routine_id": "Routine", "counted": "Counted",
-    "completion": st.column_config.NumberColumn("Completion", format="%.2f"),
-    "exercises_done": "Exercises done", "exercises_prescribed": "Exercises prescribed", "duration_min": "Minutes",
-    "pain_before": "Pain before", "pain_after": "Pain after", "relief": "Relief", "stiffness": "Stiffness",
-    "notes": "Note", "warning_signs": "Warning signs", "source": "Source",
-    "routine": "Routine name", "routine_name": "Routine name", "routine_version": "Version", "start_date": "Start",
-    "last_day": "Last day", "end_date": "Last day", "weeks": "Weeks", "sessions_per_week": "Sessions a week",
-    "status": "Status", "state": "State", "pauses": "Pauses", "expected": "Expected", "completed": "Counted (capped)",
-    "adherence": st.column_config.NumberColumn("Adherence (period)", format="percent"),
-    "response": "Pain response", "baseline": "Baseline", "current": "Current", "change": "Change",
-    "change_pct": st.column_config.NumberColumn("Change %", format="percent"),
-    "scored_sessions": "Scored sessions", "relief_sessions": "Relief sessions", "worse_since": "Worse since",
-    "findings": "Safety findings", "blocks": "Blocks", "warnings": "Warnings",
-    "assigned_by": "Assigned by", "assigned_at": "Assigned at",
-    "reviewed_at": "Reviewed at", "level": "Level", "rule_id": "Rule", "exercise": "Exercise", "reason": "Reason",
-    "override_reason": "Override reason", "reviewed_by": "Reviewed by",
-    "since": "Since", "kind": "Kind", "note": "Note", "acknowledged_by": "Acknowledged by",
-    "acknowledged_at": "Acknowledged at",
-}
 
 
 @st.cache_data(show_spinner="Loading the client…", max_entries=128, ttl=3600)
@@ -136,7 +115,7 @@ for alert in open_alerts.itertuples(index=False):
 if not history.empty:
     with st.expander(f"Acknowledged alerts ({len(history)})"):
         table_with_csv(history[["since", "level", "kind", "reason", "note", "acknowledged_by", "acknowledged_at"]],
-                       f"{info['client']}-alert-history.csv", "cd_history", column_config=COLUMNS)
+                       f"{info['client']}-alert-history.csv", "cd_history", column_config=HEADINGS)
 
 st.subheader("Notes")
 notes = detail.sessions[detail.sessions["notes"].notna()].iloc[::-1]
@@ -144,17 +123,18 @@ if notes.empty:
     st.caption("No notes in this period.")
 else:
     table_with_csv(notes[["session_date", "named_routine", "notes", "warning_signs", "pain_before", "pain_after"]],
-                   f"{info['client']}-notes.csv", "cd_notes", column_config={**COLUMNS, "named_routine": "Routine"})
+                   f"{info['client']}-notes.csv", "cd_notes", column_config={**HEADINGS, "named_routine": "Routine"})
 
 st.subheader("Sessions")
 table_with_csv(detail.sessions.drop(columns=["red_flags"]), f"{info['client']}-sessions.csv", "cd_sessions",
-               column_config=COLUMNS)
+               column_config=HEADINGS)
 
 st.subheader("Assignments")
-table_with_csv(detail.assignments, f"{info['client']}-assignments.csv", "cd_assignments", column_config=COLUMNS)
+table_with_csv(detail.assignments, f"{info['client']}-assignments.csv", "cd_assignments", column_config={
+    **HEADINGS, "adherence": st.column_config.NumberColumn("Adherence (period)", format="percent")})
 if not detail.findings.empty:
     st.markdown("**Safety findings staff saw or overrode**")
-    table_with_csv(detail.findings, f"{info['client']}-safety-findings.csv", "cd_findings", column_config=COLUMNS)
+    table_with_csv(detail.findings, f"{info['client']}-safety-findings.csv", "cd_findings", column_config=HEADINGS)
 with st.expander("Pain response per assignment"):
     table_with_csv(detail.pain.drop(columns=["client_id", "client"]), f"{info['client']}-pain.csv", "cd_pain_table",
-                   column_config=COLUMNS)
+                   column_config=HEADINGS)

@@ -9,7 +9,7 @@ from datetime import date
 import streamlit as st
 
 from core import charts, clock, metrics
-from pages.common import filter_choices, get_store, table_with_csv
+from pages.common import HEADINGS, filter_choices, get_store, table_with_csv
 
 BY = {"segment": "Segment", "routine": "Routine"}
 
@@ -65,7 +65,6 @@ left.plotly_chart(charts.cohort_lines(found, "adherence"), theme=None, key="co_a
 right.plotly_chart(charts.cohort_lines(found, "pain_change"), theme=None, key="co_pain")
 st.caption("Later weeks hold fewer assignments (only those that have reached them); read small n with care.")
 table_with_csv(found, f"cohorts-by-{by}.csv", "co_table", column_config={
-    "group": BY[by], "week": "Week of program", "assignments": "Assignments", "scored": "Scored (pain)",
+    **HEADINGS, "group": BY[by], "week": "Week of program",
     "mean_pain": st.column_config.NumberColumn("Mean pain before", format="%.2f"),
-    "adherence": st.column_config.NumberColumn("Adherence", format="percent"),
     "pain_change": st.column_config.NumberColumn("Pain change", format="%+.2f")})

@@ -20,6 +20,36 @@ def _open_store() -> Store:
     return store
 
 
+# Column headings staff read, by field name, for the pages' tables (a table shows those of its
+# columns; a page adds or overrides its own). CSV downloads keep the field names, which other
+# tools and the import format use.
+HEADINGS = {
+    "session_id": "Session", "session_date": "Date", "session_time": "Time", "named_routine": "Routine named",
+    "assignment_id": "Assignment", "routine_id": "Routine", "counted": "Counted",
+    "completion": st.column_config.NumberColumn("Completion", format="%.2f"),
+    "exercises_done": "Exercises done", "exercises_prescribed": "Exercises prescribed", "duration_min": "Minutes",
+    "pain_before": "Pain before", "pain_after": "Pain after", "relief": "Relief", "stiffness": "Stiffness",
+    "notes": "Note", "warning_signs": "Warning signs", "source": "Source",
+    "routine": "Routine name", "routine_name": "Routine name", "routine_version": "Version", "start_date": "Start",
+    "last_day": "Last day", "end_date": "Last day", "weeks": "Weeks", "sessions_per_week": "Sessions a week",
+    "status": "Status", "state": "State", "pauses": "Pauses", "expected": "Expected", "completed": "Counted (capped)",
+    "adherence": st.column_config.NumberColumn("Adherence", format="percent"),
+    "response": "Pain response", "baseline": "Baseline", "current": "Current", "change": "Change",
+    "change_pct": st.column_config.NumberColumn("Change %", format="percent"),
+    "scored_sessions": "Scored sessions", "relief_sessions": "Relief sessions", "worse_since": "Worse since",
+    "findings": "Safety findings", "blocks": "Blocks", "warnings": "Warnings",
+    "assigned_by": "Assigned by", "assigned_at": "Assigned at",
+    "reviewed_at": "Reviewed at", "level": "Level", "rule_id": "Rule", "exercise": "Exercise", "reason": "Reason",
+    "override_reason": "Override reason", "reviewed_by": "Reviewed by",
+    "since": "Since", "kind": "Kind", "note": "Note", "acknowledged_by": "Acknowledged by",
+    "acknowledged_at": "Acknowledged at",
+    "client": "Client", "display_name": "Name", "therapist": "Therapist", "segments": "Segments",
+    "logged": "Logged", "sessions": "Sessions", "active_days": "Active days", "last_session": "Last session",
+    "days_since_last": "Days since", "clients": "Clients", "lapsed": "Lapsed", "assessed": "Assessed (pain)",
+    "assignments": "Assignments", "scored": "Scored (pain)",
+}
+
+
 def _route_through_app() -> None:
     """Make sure this run went through app.py's sign-in and role routing.
 

@@ -10,7 +10,7 @@ from datetime import date
 import streamlit as st
 
 from core import charts, clock, metrics, overview
-from pages.common import escape_markdown, filter_choices, get_store, table_with_csv
+from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, table_with_csv
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
 KIND_LABELS = {"red_flag": "Red flag in notes", "pain_worse": "Pain worse", "pain_high": "High pain",
@@ -103,8 +103,7 @@ for tab, by in zip(st.tabs(["Segment", "Routine", "Therapist"]), metrics.GROUP_B
         left.plotly_chart(figures[f"{by}_adherence"], theme=None, key=f"ov_{by}_adherence")
         right.plotly_chart(figures[f"{by}_pain"], theme=None, key=f"ov_{by}_pain")
         table_with_csv(table, f"by-{by}.csv", f"ov_{by}", column_config={
-            "group": by.capitalize(), "clients": "Clients", "units": "Assignments" if by == "routine" else None,
-            "lapsed": "Lapsed", "assessed": "Assessed (pain)",
+            **HEADINGS, "group": by.capitalize(), "units": "Assignments" if by == "routine" else None,
             "mean_adherence": st.column_config.NumberColumn("Mean adherence", format="percent"),
             "on_track_pct": st.column_config.NumberColumn("On track", format="percent"),
             "improved_pct": st.column_config.NumberColumn("Pain improved", format="percent"),
@@ -128,13 +127,8 @@ if len(open_alerts) > SHOWN_ALERTS:
     st.caption(f"The {SHOWN_ALERTS} most urgent are listed; the table below has all {len(open_alerts)}.")
 with st.expander(f"All open alerts ({len(open_alerts)})"):
     table_with_csv(open_alerts[["level", "kind", "client", "display_name", "since", "reason"]], "open-alerts.csv",
-                   "ov_alerts", column_config={"level": "Level", "kind": "Kind", "client": "Client",
-                                               "display_name": "Name", "since": "Since", "reason": "Reason"})
+                   "ov_alerts", column_config=HEADINGS)
 
 if st.toggle("Show every client in this view", key="ov_show_clients"):
-    table_with_csv(clients_table(store, db, version, scope), "clients-adherence.csv", "ov_clients", column_config={
-        "client_id": None, "client": "Client", "display_name": "Name", "therapist": "Therapist",
-        "segments": "Segments", "expected": "Expected", "completed": "Counted (capped)", "logged": "Logged",
-        "sessions": "Sessions", "active_days": "Active days",
-        "adherence": st.column_config.NumberColumn("Adherence", format="percent"), "status": "Status",
-        "last_session": "Last session", "days_since_last": "Days since"})
+    table_with_csv(clients_table(store, db, version, scope), "clients-adherence.csv", "ov_clients",
+                   column_config={**HEADINGS, "client_id": None})
