@@ -29,10 +29,10 @@ install-dev: $(VENV)/.installed-dev
 ## run: install, create or migrate the database (demo practice on the first launch), serve the app
 run: install
 	@if [ -e "$(DB)" ]; then \
-		$(PY) -m core.cli init --db "$(DB)"; \
+		$(PY) -m core.commands.cli init --db "$(DB)"; \
 	else \
 		echo "First launch: creating $(DB) with the library and a demo practice"; \
-		$(PY) -m core.cli init --db "$(DB)" --demo; \
+		$(PY) -m core.commands.cli init --db "$(DB)" --demo; \
 	fi
 	ROUTINE_DESK_DB="$(DB)" $(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 

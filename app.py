@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.auth import ROLES
-from core.store import StoreError
+from core.access.auth import ROLES
+from core.db.store import StoreError
 from pages.common import account_box, entered_through_app, get_store, staff_session
 
 STAFF = ROLES  # every staff role

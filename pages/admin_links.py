@@ -6,8 +6,8 @@ Owners see every link, therapists the links they made."""
 import pandas as pd
 import streamlit as st
 
-from core import links
-from core.clients import SEGMENT_LABELS, SEGMENTS, ClientFilter, list_clients
+from core.sharing import links
+from core.practice.clients import SEGMENT_LABELS, SEGMENTS, ClientFilter, list_clients
 from pages.common import (act, configured_base_url, current_actor, current_role, escape_markdown, get_store,
                           show_flash)
 

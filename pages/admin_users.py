@@ -3,7 +3,7 @@ record of who did what."""
 
 import streamlit as st
 
-from core import auth
+from core.access import auth
 from pages.common import act, current_actor, get_store, idle_minutes, show_flash, sso_configured
 
 store = get_store()

@@ -1,14 +1,14 @@
 """Import from article: paste or upload an article, review the drafts, accept, merge or discard.
 
-Nothing is written until staff press Accept or Merge on a draft; reading happens in core.articles,
-saving in core.article_import.
+Nothing is written until staff press Accept or Merge on a draft; reading happens in core.library.articles,
+saving in core.library.article_import.
 """
 
 import re
 
 import streamlit as st
 
-from core.article_import import (
+from core.library.article_import import (
     POSITION_CAUTIONS,
     ArticleSource,
     accept_draft,
@@ -17,9 +17,9 @@ from core.article_import import (
     dose_text,
     routine_rows,
 )
-from core.articles import read_article_file
-from core.content import Audience, Caution, Kind, Position, Target, data_dir
-from core.library import all_exercises, get_exercise, list_exercises
+from core.library.articles import read_article_file
+from core.library.content import Audience, Caution, Kind, Position, Target, data_dir
+from core.library.search import all_exercises, get_exercise, list_exercises
 from pages.common import get_store, staff_session
 
 KINDS = list(Kind.__args__)

@@ -2,14 +2,18 @@
 
 Sessions calendar, weekly adherence against expected, pain before / after with the baseline and
 the ±2-point band, relief per session, notes, the assignment history with its safety findings,
-and the client's alerts, which staff acknowledge here with a note. Definitions: docs/metrics.md.
+and the client's alerts, which staff acknowledge here with a note. Definitions: docs/analytics/metrics.md.
 """
 
 from datetime import date
 
 import streamlit as st
 
-from core import alerts, charts, clock, metrics, overview
+from core.analytics import alerts
+from core.analytics import charts
+from core import clock
+from core.analytics import metrics
+from core.analytics import overview
 from pages.common import (
     HEADINGS, can_write, current_actor, data_changed, escape_markdown, get_store, table_with_csv,
 )

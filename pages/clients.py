@@ -12,12 +12,13 @@ from typing import Any
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from core import assignments as A, clock
-from core import clients as C
-from core.handouts import client_handout_pdf, handout_file_name
-from core.routines import RoutineError, get_version, routine_choices
-from core.safety import HEALTH_FLAGS
-from core.auth import PermissionDenied
+from core.practice import assignments
+from core import clock
+from core.practice import clients
+from core.practice.handouts import client_handout_pdf, handout_file_name
+from core.practice.routines import RoutineError, get_version, routine_choices
+from core.practice.safety import HEALTH_FLAGS
+from core.access.auth import PermissionDenied
 from pages.common import can_write, current_actor, get_store, render_findings
 
 store = get_store()
@@ -25,7 +26,7 @@ today = clock.today()
 
 
 def _segment_label(segment: str) -> str:
-    return C.SEGMENT_LABELS.get(segment, segment)
+    return clients.SEGMENT_LABELS.get(segment, segment)
 
 
 def _flag_label(flag: str) -> str:
@@ -34,7 +35,7 @@ def _flag_label(flag: str) -> str:
 
 # -- the client form (new and edit) ----------------------------------------------------------------
 
-def client_form(key: str, client: C.Client | None) -> dict[str, Any] | None:
+def client_form(key: str, client: clients.Client | None) -> dict[str, Any] | None:
     """The create/edit form; returns the fields when submitted, else None."""
     with st.form(key):
         left, right = st.columns(2)
@@ -44,7 +45,7 @@ def client_form(key: str, client: C.Client | None) -> dict[str, Any] | None:
         email = left.text_input("Email (optional)", value=(client.email or "") if client else "", key=f"{key}_email")
         therapist = right.text_input("Therapist", value=(client.therapist or "") if client else "",
                                      key=f"{key}_therapist")
-        segments = left.multiselect("Segments", C.SEGMENTS, default=list(client.segments) if client else [],
+        segments = left.multiselect("Segments", clients.SEGMENTS, default=list(client.segments) if client else [],
                                     format_func=_segment_label, key=f"{key}_segments")
         flags = right.multiselect("Health flags", list(HEALTH_FLAGS), default=list(client.flags) if client else [],
                                   format_func=_flag_label, key=f"{key}_flags")
@@ -80,8 +81,8 @@ def client_form(key: str, client: C.Client | None) -> dict[str, Any] | None:
 
 # -- assigning -------------------------------------------------------------------------------------
 
-def plan_form(key: str, client: C.Client, as_of: date, button: str,
-              routine_id: str | None = None) -> tuple[A.Preview, str | None] | None:
+def plan_form(key: str, client: clients.Client, as_of: date, button: str,
+              routine_id: str | None = None) -> tuple[assignments.Preview, str | None] | None:
     """Pick a routine and schedule, see the safety findings at once; returns the confirmed preview.
 
     Warnings must be acknowledged; a block needs an override reason.
@@ -96,17 +97,17 @@ def plan_form(key: str, client: C.Client, as_of: date, button: str,
     routine = get_version(store, picked)
     c1, c2, c3, c4 = st.columns(4)
     start = c1.date_input("Start date", value=as_of, key=f"{key}_start")
-    sessions = c2.number_input("Sessions per week", min_value=1, max_value=A.MAX_SESSIONS_PER_WEEK,
+    sessions = c2.number_input("Sessions per week", min_value=1, max_value=assignments.MAX_SESSIONS_PER_WEEK,
                                value=routine.sessions_per_week, key=f"{key}_sessions_{picked}")
-    weeks = c3.number_input("Weeks", min_value=1, max_value=A.MAX_WEEKS, value=routine.weeks,
+    weeks = c3.number_input("Weeks", min_value=1, max_value=assignments.MAX_WEEKS, value=routine.weeks,
                             key=f"{key}_weeks_{picked}")
-    check_on = c4.date_input("Check safety on", value=A.default_check_date(start, as_of, int(weeks)),
+    check_on = c4.date_input("Check safety on", value=assignments.default_check_date(start, as_of, int(weeks)),
                              key=f"{key}_check_{start}_{weeks}")
     st.caption(f"{routine.schedule_text} · about {routine.est_minutes:g} min per run-through · "
                f"{len(routine.items)} exercises")
     try:
-        preview = A.preview_assignment(store, client.id, picked, start, check_on, None, int(sessions), int(weeks))
-    except A.AssignmentError as exc:
+        preview = assignments.preview_assignment(store, client.id, picked, start, check_on, None, int(sessions), int(weeks))
+    except assignments.AssignmentError as exc:
         st.error(str(exc))
         return None
     st.markdown(f"**Safety check for {client.code} on {check_on.isoformat()}**")
@@ -127,16 +128,16 @@ def plan_form(key: str, client: C.Client, as_of: date, button: str,
     return None
 
 
-def assign_section(client: C.Client, as_of: date) -> None:
+def assign_section(client: clients.Client, as_of: date) -> None:
     st.subheader("Assign a routine")
     confirmed = plan_form("assign", client, as_of, "Assign")
     if confirmed:
         preview, override = confirmed
         try:
-            result = A.assign(store, client.id, preview.routine.routine_id, preview.start_date, current_actor(),
+            result = assignments.assign(store, client.id, preview.routine.routine_id, preview.start_date, current_actor(),
                               preview.check_on, preview.routine.version, preview.sessions_per_week, preview.weeks,
                               override)
-        except (A.AssignmentError, PermissionDenied) as exc:
+        except (assignments.AssignmentError, PermissionDenied) as exc:
             st.error(str(exc))
         else:
             st.session_state["clients_flash"] = (
@@ -147,12 +148,12 @@ def assign_section(client: C.Client, as_of: date) -> None:
 
 # -- one assignment --------------------------------------------------------------------------------
 
-def assignment_panel(client: C.Client, row: dict[str, Any], as_of: date) -> None:
+def assignment_panel(client: clients.Client, row: dict[str, Any], as_of: date) -> None:
     """Safety record, history and the actions for one assignment."""
     assignment_id = int(row["id"])
     st.markdown(f"**{row['routine']}** v{row['version']} · {row['start_date']} to {row['last_day']}"
                 f" · {row['sessions_per_week']} sessions a week · {row['state']}")
-    reviews = A.assignment_reviews(store, assignment_id)
+    reviews = assignments.assignment_reviews(store, assignment_id)
     st.markdown("Safety findings recorded (what staff saw or overrode):")
     if reviews.empty:
         st.caption("None recorded.")
@@ -162,10 +163,10 @@ def assignment_panel(client: C.Client, row: dict[str, Any], as_of: date) -> None
                                     "level": "Level", "exercise": "Exercise", "reason": "Reason",
                                     "override_reason": "Override reason", "reviewed_by": "Seen by"})
     with st.expander("History of this assignment"):
-        st.dataframe(A.assignment_history(store, assignment_id), hide_index=True, width="stretch")
+        st.dataframe(assignments.assignment_history(store, assignment_id), hide_index=True, width="stretch")
     if row["status"] != "active" or not can_write():
         return
-    unreviewed = A.unreviewed_findings(store, assignment_id, as_of) if row["state"] in ("active", "paused") else []
+    unreviewed = assignments.unreviewed_findings(store, assignment_id, as_of) if row["state"] in ("active", "paused") else []
     if unreviewed:
         st.warning(f"{len(unreviewed)} safety finding(s) apply on {as_of.isoformat()} that nobody has reviewed"
                    " since assignment:")
@@ -174,35 +175,35 @@ def assignment_panel(client: C.Client, row: dict[str, Any], as_of: date) -> None
         if any(f.level == "block" for f in unreviewed):
             reason = st.text_input("Override reason (a new block needs one)", key=f"review_reason_{assignment_id}")
         if st.button("Review safety now", key=f"review_{assignment_id}"):
-            _act(lambda: A.review_assignment_safety(store, assignment_id, as_of, current_actor(), reason),
+            _act(lambda: assignments.review_assignment_safety(store, assignment_id, as_of, current_actor(), reason),
                  "Safety findings recorded as reviewed.")
     c1, c2, c3 = st.columns(3)
     with c1:
         last = st.date_input("Last day", value=min(max(as_of, row["start_date"]), row["last_day"]),
                              key=f"end_day_{assignment_id}")
         if st.button("End program", key=f"end_{assignment_id}"):
-            _act(lambda: A.end_assignment(store, assignment_id, last, current_actor()), "Program ended.")
+            _act(lambda: assignments.end_assignment(store, assignment_id, last, current_actor()), "Program ended.")
     with c2:
         if row["open_pause_from"] is not None:
             day = st.date_input("Resume on", value=as_of, key=f"resume_day_{assignment_id}")
             if st.button("Resume", key=f"resume_{assignment_id}"):
-                _act(lambda: A.resume_assignment(store, assignment_id, day, current_actor()), "Program resumed.")
+                _act(lambda: assignments.resume_assignment(store, assignment_id, day, current_actor()), "Program resumed.")
         else:
             day = st.date_input("Pause from", value=as_of, key=f"pause_day_{assignment_id}")
             if st.button("Pause", key=f"pause_{assignment_id}"):
-                _act(lambda: A.pause_assignment(store, assignment_id, day, current_actor()), "Program paused.")
+                _act(lambda: assignments.pause_assignment(store, assignment_id, day, current_actor()), "Program paused.")
     with c3:
         if row["newer_version"]:
             st.caption("The routine has a newer version.")
             if st.button("Move to latest version", key=f"move_{assignment_id}"):
-                _act(lambda: A.move_to_latest_version(store, assignment_id, max(as_of, row["start_date"]),
+                _act(lambda: assignments.move_to_latest_version(store, assignment_id, max(as_of, row["start_date"]),
                                                       current_actor()),
                      "Moved to the latest version; its safety findings are recorded.")
     if st.toggle("Replace with another routine", key=f"replace_open_{assignment_id}"):
         confirmed = plan_form(f"replace_{assignment_id}", client, as_of, "Replace", routine_id=row["routine_id"])
         if confirmed:
             preview, override = confirmed
-            _act(lambda: A.replace_assignment(store, assignment_id, preview.routine.routine_id, preview.start_date,
+            _act(lambda: assignments.replace_assignment(store, assignment_id, preview.routine.routine_id, preview.start_date,
                                               current_actor(), preview.check_on, preview.routine.version,
                                               preview.sessions_per_week, preview.weeks, override),
                  f"Replaced by {preview.routine.name}.")
@@ -212,7 +213,7 @@ def _act(action, done: str) -> None:
     """Run a write; show its error in place, or flash the result and rerun."""
     try:
         action()
-    except (A.AssignmentError, C.ClientError, RoutineError, PermissionDenied) as exc:
+    except (assignments.AssignmentError, clients.ClientError, RoutineError, PermissionDenied) as exc:
         st.error(str(exc))
     else:
         st.session_state["clients_flash"] = done
@@ -226,8 +227,8 @@ def new_client_section() -> None:
     if fields is None:
         return
     try:
-        created = C.create_client(store, fields, current_actor(), today)
-    except (C.ClientError, PermissionDenied) as exc:
+        created = clients.create_client(store, fields, current_actor(), today)
+    except (clients.ClientError, PermissionDenied) as exc:
         st.error(str(exc))
     else:
         for widget in [k for k in st.session_state if str(k).startswith("new_client_")]:
@@ -237,19 +238,19 @@ def new_client_section() -> None:
         st.rerun()
 
 
-def edit_section(client: C.Client) -> None:
+def edit_section(client: clients.Client) -> None:
     fields = client_form(f"edit_{client.id}", client)
     if fields is not None:
-        _act(lambda: C.update_client(store, client.id, fields, current_actor(), today), "Client details saved.")
+        _act(lambda: clients.update_client(store, client.id, fields, current_actor(), today), "Client details saved.")
     if client.archived:
         if st.button("Restore client", key="restore_client"):
-            _act(lambda: C.restore_client(store, client.id, current_actor()), "Client restored.")
+            _act(lambda: clients.restore_client(store, client.id, current_actor()), "Client restored.")
     elif st.button("Archive client", key="archive_client",
                    help="Hides the client from lists and new assignments; nothing is deleted."):
-        _act(lambda: C.archive_client(store, client.id, current_actor()), "Client archived.")
+        _act(lambda: clients.archive_client(store, client.id, current_actor()), "Client archived.")
 
 
-def render_client_detail(client: C.Client, as_of: date) -> None:
+def render_client_detail(client: clients.Client, as_of: date) -> None:
     """Everything about one client. Other pages' sections are added at the marked end."""
     st.header(f"{client.display_name} · {client.code}")
     if client.archived:
@@ -282,14 +283,14 @@ def render_client_detail(client: C.Client, as_of: date) -> None:
             edit_section(client)
 
     st.subheader("Programs")
-    if A.current_assignments(store, client.id, as_of):
+    if assignments.current_assignments(store, client.id, as_of):
         st.download_button(
             "Download handout (PDF)", data=lambda: client_handout_pdf(store, client.id, as_of),
             file_name=handout_file_name(client.code, as_of), mime="application/pdf", on_click="ignore",
             key="handout", icon="🖨️", type="primary")
         st.caption("The handout covers every current program: schedule, steps, dose, care notes and a"
                    " weekly tick-box log sheet.")
-    rows = A.list_assignments(store, client.id, as_of)
+    rows = assignments.list_assignments(store, client.id, as_of)
     if not rows:
         st.caption("No routine assigned yet.")
     else:
@@ -330,16 +331,16 @@ if can_write():
         new_client_section()
 
 f1, f2, f3, f4 = st.columns([3, 2, 2, 1])
-flt = C.ClientFilter(
+flt = clients.ClientFilter(
     text=f1.text_input("Search code, name or email", key="clients_search"),
-    segments=tuple(f2.multiselect("Segment", C.SEGMENTS, format_func=_segment_label, key="clients_segments")),
-    therapists=tuple(f3.multiselect("Therapist", C.therapist_names(store), key="clients_therapists")),
-    status=f4.selectbox("Status", C.STATUSES, key="clients_status"),
+    segments=tuple(f2.multiselect("Segment", clients.SEGMENTS, format_func=_segment_label, key="clients_segments")),
+    therapists=tuple(f3.multiselect("Therapist", clients.therapist_names(store), key="clients_therapists")),
+    status=f4.selectbox("Status", clients.STATUSES, key="clients_status"),
 )
-clients = C.list_clients(store, flt, as_of)
-st.caption(f"{len(clients)} client(s)")
+listed = clients.list_clients(store, flt, as_of)
+st.caption(f"{len(listed)} client(s)")
 st.dataframe(
-    clients.drop(columns=["id", "email"]), hide_index=True, width="stretch",
+    listed.drop(columns=["id", "email"]), hide_index=True, width="stretch",
     column_config={"code": "Code", "name": "Name", "therapist": "Therapist", "segments": "Segments",
                    "flags": "Health flags", "pregnancy_week": "Pregnancy week",
                    "due_date": st.column_config.DateColumn("Due date"), "current_routines": "Current routines",
@@ -347,9 +348,9 @@ st.dataframe(
 
 # ?client=CODE picks the client when it changes (a link, a new client); the picker then owns it
 wanted = st.query_params.get("client")
-codes = list(clients["code"])
+codes = list(listed["code"])
 if wanted and wanted not in codes:
-    found = C.find_client(store, wanted)  # a linked client outside the current filter still opens
+    found = clients.find_client(store, wanted)  # a linked client outside the current filter still opens
     if found is not None:
         codes.insert(0, found.code)
         wanted = found.code
@@ -360,11 +361,11 @@ if wanted in codes and wanted != st.session_state.get("clients_param_seen"):
     st.session_state["clients_open"] = wanted
 if st.session_state.get("clients_open") not in codes:
     st.session_state.pop("clients_open", None)
-names = dict(zip(clients["code"], clients["name"]))
+names = dict(zip(listed["code"], listed["name"]))
 code = st.selectbox("Open client", codes, format_func=lambda c: f"{c} · {names.get(c, '')}".rstrip(" ·"),
                     key="clients_open")
 st.session_state["clients_param_seen"] = code
 if st.query_params.get("client") != code:
     st.query_params["client"] = code
 st.divider()
-render_client_detail(C.require_client(store, code), as_of)
+render_client_detail(clients.require_client(store, code), as_of)

@@ -1,14 +1,16 @@
 """Cohorts: adherence and pain response by week of program, compared between segments or routines.
 
 Week 1 is each assignment's own first seven days, so clients who started at different times line
-up. Definitions: docs/metrics.md ("Cohorts"). Filters live in the URL like the overview's.
+up. Definitions: docs/analytics/metrics.md ("Cohorts"). Filters live in the URL like the overview's.
 """
 
 from datetime import date
 
 import streamlit as st
 
-from core import charts, clock, metrics
+from core.analytics import charts
+from core import clock
+from core.analytics import metrics
 from pages.common import HEADINGS, filter_choices, get_store, table_with_csv
 
 BY = {"segment": "Segment", "routine": "Routine"}

@@ -8,9 +8,10 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import auth, links
-from core.content import sync_library
-from core.store import Store, utcnow
+from core.access import auth
+from core.sharing import links
+from core.library.content import sync_library
+from core.db.store import Store, utcnow
 
 
 @st.cache_resource(show_spinner=False)
@@ -83,7 +84,7 @@ def get_store() -> Store:
 
 
 def render_findings(findings: list, empty_text: str = "No safety findings for this client on this date.") -> None:
-    """Safety findings (core.safety.Finding), worst first: blocks and warnings one by one, notes folded.
+    """Safety findings (core.practice.safety.Finding), worst first: blocks and warnings one by one, notes folded.
 
     Shared by the Clients page and the routine builder so a finding reads the same everywhere.
     """
@@ -153,7 +154,7 @@ def configured_base_url() -> str | None:
 
 
 def sign_in(user: auth.User, method: str = "password") -> None:
-    """Start the staff session for an account that passed core.auth, then rerun into the app."""
+    """Start the staff session for an account that passed core.access.auth, then rerun into the app."""
     st.session_state[SESSION_KEY] = auth.start_session(user, utcnow(), method)
     st.session_state.pop(SSO_REFUSED_KEY, None)
     st.rerun()
@@ -324,15 +325,15 @@ def escape_markdown(text: object) -> str:
 
 def data_changed() -> None:
     """Call after a write that changes what the analytics show. Drops every st.cache_data entry;
-    the cached metrics are also keyed on core.metrics.data_version (Store.version), which changes
+    the cached metrics are also keyed on core.analytics.metrics.data_version (Store.version), which changes
     with every write of this process, whichever session or page made it."""
     st.cache_data.clear()
 
 
 @st.cache_data(show_spinner=False, ttl=600)
 def filter_choices(_store: Store, db: str, version: str) -> dict[str, list[str]]:
-    """Segments, therapists and routines the analytics filters offer (core.metrics.filter_options)."""
-    from core.metrics import filter_options
+    """Segments, therapists and routines the analytics filters offer (core.analytics.metrics.filter_options)."""
+    from core.analytics.metrics import filter_options
 
     return filter_options(_store)
 

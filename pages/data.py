@@ -1,7 +1,7 @@
 """Data: bring session logs in from real exports, fix what was rejected, undo an import.
 
 Thin on purpose: reading files, mapping, checking, de-duplicating, quarantining and undoing all
-live in core.logs_import and core.session_logs (the CLI uses the same functions).
+live in core.sessions.imports and core.sessions.checks (the CLI uses the same functions).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from core import logs_import as li
-from core.red_flags import BY_TAG, parse_tags
-from core.session_logs import DATE_ORDER_LABELS, DATE_ORDERS, FIELD_HELP, FIELDS, REQUIRED_FIELDS, DateOrderNeeded
+from core.sessions import imports
+from core.sessions.red_flags import BY_TAG, parse_tags
+from core.sessions.checks import DATE_ORDER_LABELS, DATE_ORDERS, FIELD_HELP, FIELDS, REQUIRED_FIELDS, DateOrderNeeded
 from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store
 
 store = get_store()
@@ -41,7 +41,7 @@ def _write(action, message) -> None:
     st.rerun()
 
 
-def _log_file(upload) -> li.LogFile | None:
+def _log_file(upload) -> imports.LogFile | None:
     """The uploaded file, read once per upload."""
     held = st.session_state.get(FILE_KEY)
     if held and held[0] == upload.file_id:
@@ -49,17 +49,17 @@ def _log_file(upload) -> li.LogFile | None:
     st.session_state.pop(FILE_KEY, None)
     st.session_state.pop(RESULT_KEY, None)
     try:
-        log = li.read_log_file(upload.getvalue(), upload.name)
-    except li.ImportFileError as exc:
+        log = imports.read_log_file(upload.getvalue(), upload.name)
+    except imports.ImportFileError as exc:
         st.error(f"This file cannot be imported: {exc}. Nothing was saved.")
         return None
     st.session_state[FILE_KEY] = (upload.file_id, log)
     return log
 
 
-def _mapping_widgets(log: li.LogFile, source: str, saved: li.SavedMapping | None) -> dict[str, str]:
+def _mapping_widgets(log: imports.LogFile, source: str, saved: imports.SavedMapping | None) -> dict[str, str]:
     """One picker per field, pre-set from the saved mapping for this source, else the guess."""
-    start = li.build_mapping(log.headers, saved.mapping if saved else None)
+    start = imports.build_mapping(log.headers, saved.mapping if saved else None)
     options = [NOT_IN_FILE, *log.headers]
     mapping = {}
     columns = st.columns(3)
@@ -73,7 +73,7 @@ def _mapping_widgets(log: li.LogFile, source: str, saved: li.SavedMapping | None
     return mapping
 
 
-def _show_result(result: li.ImportResult) -> None:
+def _show_result(result: imports.ImportResult) -> None:
     done = "Preview — nothing saved yet" if result.dry_run else f"Imported as batch {result.batch_id}"
     st.markdown(f"**{done}** · `{escape_markdown(result.file_name)}` · source `{escape_markdown(result.source)}`"
                 + (f" · dates read {DATE_ORDER_LABELS[result.date_order]}" if result.date_order else ""))
@@ -100,17 +100,17 @@ def _show_result(result: li.ImportResult) -> None:
             st.dataframe(result.preview, hide_index=True, width="stretch", key="data_preview_table")
 
 
-def _run_import(log: li.LogFile, options: li.ImportOptions) -> None:
+def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
     """Preview or import with a progress bar; a date-order question or file problem is shown, not raised."""
     label = "Checking every row…" if options.dry_run else "Importing…"
     with st.status(label, expanded=True) as status:
         bar = st.progress(0.0, text="starting")
         try:
-            result = li.import_log_file(store, log, options, progress=lambda f, m: bar.progress(f, text=m))
+            result = imports.import_log_file(store, log, options, progress=lambda f, m: bar.progress(f, text=m))
         except DateOrderNeeded as exc:
             st.session_state["data_order_examples"] = exc.examples
             st.rerun()  # ask the question at the date-order choice above
-        except (li.ImportFileError, PermissionError) as exc:
+        except (imports.ImportFileError, PermissionError) as exc:
             status.update(label="Nothing was saved", state="error")
             st.error(str(exc))
             return
@@ -135,12 +135,12 @@ def import_tab() -> None:
     st.caption(f"Read as {log.describe()}. First rows:")
     st.dataframe(log.sample_frame(), hide_index=True, width="stretch", key="data_sample")
 
-    names = li.mapping_names(store)
+    names = imports.mapping_names(store)
     source = st.text_input("Source (where the file comes from)", value=names[0] if len(names) == 1 else
-                           li.DEFAULT_SOURCE, key="data_source",
+                           imports.DEFAULT_SOURCE, key="data_source",
                            help="Session ids are unique per source, and each source keeps its own saved "
                                 "mapping" + (f". Saved: {', '.join(names)}." if names else ".")).strip()
-    saved = li.get_mapping(store, source) if source else None
+    saved = imports.get_mapping(store, source) if source else None
     st.markdown("**Columns** — which column holds each field (* required)"
                 + (f" · using the saved mapping `{escape_markdown(source)}`" if saved else " · guessed from the headers"))
     mapping = _mapping_widgets(log, source, saved)
@@ -158,7 +158,7 @@ def import_tab() -> None:
     create = st.checkbox("Create missing clients", key="data_create_clients", disabled=not writer,
                          help="A row naming a client we do not know is rejected unless this is ticked; then "
                               "a client is created with a new code and the name from the file.")
-    options = li.ImportOptions(source=source or li.DEFAULT_SOURCE, mapping=mapping, date_order=order,
+    options = imports.ImportOptions(source=source or imports.DEFAULT_SOURCE, mapping=mapping, date_order=order,
                                create_clients=create, actor=current_actor())
 
     preview, go, save = st.columns([1, 1, 2])
@@ -173,7 +173,7 @@ def import_tab() -> None:
             name = st.text_input("Name (usually the source)", value=source, key=f"data_mapping_name_{source}")
             if st.button("Save mapping", key="data_mapping_save"):
                 try:
-                    li.save_mapping(store, name, mapping, order, current_actor())
+                    imports.save_mapping(store, name, mapping, order, current_actor())
                     st.success(f"Mapping saved as “{name}”: the next file from this source starts from it.")
                 except (ValueError, PermissionError) as exc:
                     st.error(str(exc))
@@ -184,7 +184,7 @@ def import_tab() -> None:
 
 
 def quarantine_tab() -> None:
-    rows = li.list_quarantine(store)
+    rows = imports.list_quarantine(store)
     if rows.empty:
         st.success("No rejected rows are waiting.")
         return
@@ -218,24 +218,24 @@ def quarantine_tab() -> None:
     if resubmit.button(f"Re-submit {len(picked)} picked or corrected row(s)", key="quarantine_resubmit",
                        disabled=picked.empty, type="primary"):
         records = picked[["id", *FIELDS]].astype(object).where(picked[["id", *FIELDS]].notna(), None)
-        _write(lambda: li.resubmit_rows(store, records.to_dict("records"), current_actor()),
+        _write(lambda: imports.resubmit_rows(store, records.to_dict("records"), current_actor()),
                lambda done: f"Re-submitted: {done.accepted} stored, {done.still_rejected} still rejected (with their "
                             f"new reasons), {done.duplicates} already logged.")
     with discard.popover(f"Discard {int(edited['pick'].sum())} picked row(s)", icon="🗑️"):
         reason = st.text_input("Why are they discarded?", key="quarantine_discard_reason")
         if st.button("Discard", key="quarantine_discard"):
-            _write(lambda: li.discard_rows(store, edited.loc[edited["pick"], "id"].astype(int).tolist(), reason,
+            _write(lambda: imports.discard_rows(store, edited.loc[edited["pick"], "id"].astype(int).tolist(), reason,
                                            current_actor()),
                    lambda count: f"Discarded {count} row(s): “{reason.strip()}”.")
     with st.expander("A row exactly as the file held it"):
         row_id = st.selectbox("Row", rows["id"].tolist(), key="quarantine_original",
                               format_func=lambda i: f"batch {rows.loc[rows['id'] == i, 'batch_id'].iloc[0]}, "
                                                     f"row {rows.loc[rows['id'] == i, 'row_number'].iloc[0]}")
-        st.json(li.quarantine_values(store, int(row_id)))
+        st.json(imports.quarantine_values(store, int(row_id)))
 
 
 def batches_tab() -> None:
-    batches = li.list_batches(store)
+    batches = imports.list_batches(store)
     if batches.empty:
         st.caption("No imports yet.")
         return
@@ -255,16 +255,16 @@ def batches_tab() -> None:
                            + str(live.loc[live["id"] == b, "file_name"].iloc[0] or live.loc[live["id"] == b, "source"].iloc[0]))
     sure = right.checkbox("Yes, remove its sessions", key="undo_confirm")
     if st.button("Undo batch", key="undo_go", disabled=not sure, icon="↩️"):
-        _write(lambda: li.undo_batch(store, int(batch), current_actor()),
+        _write(lambda: imports.undo_batch(store, int(batch), current_actor()),
                lambda done: f"Batch {done.batch_id} undone: {done.removed_logs} session log(s) removed, "
                             f"{done.closed_rows} quarantined row(s) closed.")
 
 
 def template_tab() -> None:
-    st.download_button("Download the template CSV", data=li.template_csv(), file_name="session-log-template.csv",
+    st.download_button("Download the template CSV", data=imports.template_csv(), file_name="session-log-template.csv",
                        mime="text/csv", key="template_download", icon="⬇️")
     st.markdown("One row per session. Only **client** and **session_date** are required; see "
-                "`docs/import-format.md` for every rule.")
+                "`docs/sessions/import-format.md` for every rule.")
     st.dataframe(pd.DataFrame({"column": list(FIELDS), "what it holds": [FIELD_HELP[f] for f in FIELDS]}),
                  hide_index=True, width="stretch", key="template_fields")
 

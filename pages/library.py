@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.content import content_problems, sync_library
-from core.library import LibraryFilter, facet_values, get_exercise, list_exercises
+from core.library.content import content_problems, sync_library
+from core.library.search import LibraryFilter, facet_values, get_exercise, list_exercises
 from pages.common import get_store
 
 store = get_store()

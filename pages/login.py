@@ -3,7 +3,7 @@ one-time form that creates the practice owner instead."""
 
 import streamlit as st
 
-from core import auth
+from core.access import auth
 from pages.common import NOTICE_KEY, SSO_REFUSED_KEY, get_store, idle_minutes, secret, sign_in, sso_configured
 
 store = get_store()

@@ -1,6 +1,6 @@
 """Practice overview: who is slipping, whose pain is rising, what works for whom.
 
-Every figure is defined in docs/metrics.md and computed in core.metrics / core.alerts (kept per client by core.overview). The filters
+Every figure is defined in docs/analytics/metrics.md and computed in core.analytics.metrics / core.analytics.alerts (kept per client by core.analytics.overview). The filters
 live in the URL (``?days=56&segment=runner&...``) so a view can be bookmarked and shared with a
 colleague; results are cached per filter set and data version.
 """
@@ -9,7 +9,10 @@ from datetime import date
 
 import streamlit as st
 
-from core import charts, clock, metrics, overview
+from core.analytics import charts
+from core import clock
+from core.analytics import metrics
+from core.analytics import overview
 from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, table_with_csv
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
@@ -74,7 +77,7 @@ view, open_alerts, groups, figures = practice_view(store, db, version, scope.as_
                                                   scope.therapists, scope.routines, names)
 st.caption(
     f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y}. Adherence and pain are what clients reported in"
-    " their session logs (self-reports tend to run high). Definitions: docs/metrics.md."
+    " their session logs (self-reports tend to run high). Definitions: docs/analytics/metrics.md."
 )
 
 k = view.kpis

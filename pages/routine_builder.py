@@ -2,8 +2,8 @@
 exercises; set each item's dose and the schedule; see the minutes per session and, for a chosen
 client, the safety findings. Saving writes a new version, so assigned clients keep theirs.
 
-The draft lives in session state as a core.routines.RoutineDraft; every edit goes through the
-builder operations in core.routines, which validate it.
+The draft lives in session state as a core.practice.routines.RoutineDraft; every edit goes through the
+builder operations in core.practice.routines, which validate it.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from typing import Any
 
 import streamlit as st
 
-from core import clock, routines as R
-from core.clients import ClientFilter, list_clients
-from core.content import Dose
-from core.library import list_exercises
-from core.safety import check_items
-from core.auth import PermissionDenied
+from core import clock
+from core.practice import routines
+from core.practice.clients import ClientFilter, list_clients
+from core.library.content import Dose
+from core.library.search import list_exercises
+from core.practice.safety import check_items
+from core.access.auth import PermissionDenied
 from pages.common import can_write, current_actor, get_store, render_findings
 
 store = get_store()
@@ -30,36 +31,36 @@ if flash := st.session_state.pop("builder_flash", None):
     st.success(flash)
 
 
-def start_draft(draft: R.RoutineDraft) -> None:
+def start_draft(draft: routines.RoutineDraft) -> None:
     """Put a draft in the builder; a new nonce gives every widget fresh keys and defaults."""
     st.session_state["builder_draft"] = draft
     st.session_state["builder_nonce"] = st.session_state.get("builder_nonce", 0) + 1
 
 
-def set_draft(draft: R.RoutineDraft) -> None:
+def set_draft(draft: routines.RoutineDraft) -> None:
     st.session_state["builder_draft"] = draft
 
 
 # -- all routines and where to start -----------------------------------------------------------------
 
-routines = R.list_routines(store)
-with st.expander(f"All routines ({len(routines)})"):
-    st.dataframe(routines, hide_index=True, width="stretch",
+every_routine = routines.list_routines(store)
+with st.expander(f"All routines ({len(every_routine)})"):
+    st.dataframe(every_routine, hide_index=True, width="stretch",
                  column_order=["name", "audience", "origin", "version", "sessions_per_week", "times_per_day",
                                "weeks", "est_minutes"],
                  column_config={"est_minutes": st.column_config.NumberColumn("Est. minutes", format="%.1f"),
                                 "sessions_per_week": "Sessions / week"})
 
-choices = R.routine_choices(store)
+choices = routines.routine_choices(store)
 pick, load, empty = st.columns([4, 1, 1], vertical_alignment="bottom")
 source = pick.selectbox("Start from a template or a saved routine", list(choices), format_func=choices.get,
                         key="builder_source", index=None, placeholder="Choose a routine…")
 if load.button("Load", disabled=source is None, key="builder_load"):
-    start_draft(R.load_draft(store, source))
+    start_draft(routines.load_draft(store, source))
 if empty.button("Start empty", key="builder_empty"):
-    start_draft(R.empty_draft())
+    start_draft(routines.empty_draft())
 
-draft: R.RoutineDraft | None = st.session_state.get("builder_draft")
+draft: routines.RoutineDraft | None = st.session_state.get("builder_draft")
 if draft is None:
     st.info("Load a routine or start an empty one to begin.")
     st.stop()
@@ -78,8 +79,8 @@ name = d1.text_input("Name", value=draft.name, key=k + "name")
 audience = d2.selectbox("Audience", AUDIENCES, index=AUDIENCES.index(draft.audience), key=k + "audience")
 description = st.text_area("Description", value=draft.description, key=k + "description", height=80)
 try:
-    draft = R.set_details(draft, name=name, audience=audience, description=description)
-except R.RoutineError as exc:
+    draft = routines.set_details(draft, name=name, audience=audience, description=description)
+except routines.RoutineError as exc:
     st.error(f"Details: {exc}")
 
 st.subheader("Schedule")
@@ -88,7 +89,7 @@ s1, s2, s3, s4 = st.columns(4)
 mode = s1.radio("Frequency", ["Sessions per week", "Fixed weekdays"], index=1 if s.weekdays else 0,
                 key=k + "mode", horizontal=True)
 if mode == "Fixed weekdays":
-    weekdays = s2.multiselect("Weekdays", R.WEEKDAYS, default=s.weekdays or ["mon", "wed", "fri"],
+    weekdays = s2.multiselect("Weekdays", routines.WEEKDAYS, default=s.weekdays or ["mon", "wed", "fri"],
                               format_func=str.capitalize, key=k + "weekdays")
     per_week = None
 else:
@@ -98,9 +99,9 @@ else:
 times = s3.number_input("Times per day", min_value=1, max_value=8, value=s.times_per_day, key=k + "times")
 weeks = s4.number_input("Weeks", min_value=1, max_value=52, value=s.weeks, key=k + "weeks")
 try:
-    draft = R.set_schedule(draft, weeks=int(weeks), sessions_per_week=per_week, weekdays=weekdays,
+    draft = routines.set_schedule(draft, weeks=int(weeks), sessions_per_week=per_week, weekdays=weekdays,
                            times_per_day=int(times))
-except R.RoutineError as exc:
+except routines.RoutineError as exc:
     st.error(str(exc))
 
 
@@ -111,7 +112,7 @@ def _pair(dose: Dose | None, name: str) -> tuple[int | None, int | None]:
     return (value.min, value.max) if value is not None else (None, None)
 
 
-def item_editor(n: int, item: R.DraftItem, view: dict[str, Any], count: int) -> R.DraftItem | None:
+def item_editor(n: int, item: routines.DraftItem, view: dict[str, Any], count: int) -> routines.DraftItem | None:
     """One item's row: order buttons, dose inputs (empty = the exercise's usual), slot and note.
 
     Returns the item with the edited dose, or None when the inputs are not a valid dose.
@@ -121,13 +122,13 @@ def item_editor(n: int, item: R.DraftItem, view: dict[str, Any], count: int) -> 
     head.markdown(f"**{n + 1}. {view['name']}** · {view['dose_text']} · ~{view['est_seconds'] / 60:.1f} min"
                   + (f" · _{view['slot']}_" if view["slot"] else ""))
     if up.button("↑", key=key + "up", disabled=n == 0, help="Move up"):
-        set_draft(R.move_item(st.session_state["builder_draft"], item.uid, -1))
+        set_draft(routines.move_item(st.session_state["builder_draft"], item.uid, -1))
         st.rerun()
     if down.button("↓", key=key + "down", disabled=n == count - 1, help="Move down"):
-        set_draft(R.move_item(st.session_state["builder_draft"], item.uid, 1))
+        set_draft(routines.move_item(st.session_state["builder_draft"], item.uid, 1))
         st.rerun()
     if drop.button("✕", key=key + "remove", help="Remove from the routine"):
-        set_draft(R.remove_item(st.session_state["builder_draft"], item.uid))
+        set_draft(routines.remove_item(st.session_state["builder_draft"], item.uid))
         st.rerun()
     with st.expander("Dose, slot and note"):
         usual = view["exercise_dose"]
@@ -151,9 +152,9 @@ def item_editor(n: int, item: R.DraftItem, view: dict[str, Any], count: int) -> 
         slot = slot_col.text_input("Slot", value=item.slot or "", key=key + "slot", placeholder="e.g. morning")
         note = note_col.text_input("Note for the client", value=item.note or "", key=key + "note")
         try:
-            dose = R.dose_from_fields(hold_s=fields["hold_s"], reps=fields["reps"], sets=fields["sets"],
+            dose = routines.dose_from_fields(hold_s=fields["hold_s"], reps=fields["reps"], sets=fields["sets"],
                                       breaths=fields["breaths"], per_side=None if side == "default" else side == "yes")
-        except R.RoutineError as exc:
+        except routines.RoutineError as exc:
             st.error(f"{view['name']}: {exc}")
             return None
         st.caption("Empty fields use the exercise's usual dose (shown greyed).")
@@ -161,7 +162,7 @@ def item_editor(n: int, item: R.DraftItem, view: dict[str, Any], count: int) -> 
 
 
 st.subheader("Exercises")
-views = {v["uid"]: v for v in R.draft_items(store, draft)}
+views = {v["uid"]: v for v in routines.draft_items(store, draft)}
 dose_errors, edits = 0, 0
 for n, item in enumerate(draft.items):
     with st.container(border=True):
@@ -169,7 +170,7 @@ for n, item in enumerate(draft.items):
     if edited is None:
         dose_errors += 1
     elif edited != item:
-        draft = R.set_item(draft, item.uid, dose=edited.dose, slot=edited.slot, note=edited.note)
+        draft = routines.set_item(draft, item.uid, dose=edited.dose, slot=edited.slot, note=edited.note)
         edits += 1
 
 library = list_exercises(store)
@@ -178,7 +179,7 @@ new_exercise = a1.selectbox("Add an exercise", list(library["id"]), index=None, 
                             format_func=dict(zip(library["id"], library["name"])).get, key=k + "add_exercise")
 new_slot = a2.text_input("Slot (optional)", key=k + "add_slot", placeholder="morning, before_run, …")
 if a3.button("Add", disabled=new_exercise is None, key=k + "add"):
-    set_draft(R.add_item(draft, new_exercise, new_slot))
+    set_draft(routines.add_item(draft, new_exercise, new_slot))
     st.rerun()
 set_draft(draft)
 if edits:
@@ -187,16 +188,16 @@ if edits:
 
 # -- estimate, safety and saving -------------------------------------------------------------------------
 
-items = R.draft_items(store, draft)
+items = routines.draft_items(store, draft)
 m1, m2, m3 = st.columns(3)
-m1.metric("Estimated minutes per session", f"{R.estimate_minutes([i['dose'] for i in items]):g}")
+m1.metric("Estimated minutes per session", f"{routines.estimate_minutes([i['dose'] for i in items]):g}")
 m2.metric("Sessions per week", draft.schedule.weekly_sessions)
 m3.metric("Exercises", len(items))
-by_slot = R.minutes_by_slot(items)
+by_slot = routines.minutes_by_slot(items)
 if by_slot:
     st.caption("By slot: " + "; ".join(f"{slot}: {minutes:g} min" for slot, minutes in by_slot.items()))
-st.caption(f"Middle of each dose range: sets × sides × (hold + reps × seconds per rep + breaths × {R.BREATH_S} s),"
-           f" plus {R.TRANSITION_S} s to change between exercises.")
+st.caption(f"Middle of each dose range: sets × sides × (hold + reps × seconds per rep + breaths × {routines.BREATH_S} s),"
+           f" plus {routines.TRANSITION_S} s to change between exercises.")
 
 st.subheader("Safety for a client")
 clients = list_clients(store, ClientFilter(), today)
@@ -222,11 +223,11 @@ if blocked:
 
 def save(as_new: bool) -> None:
     try:
-        saved = R.save_draft(store, draft, current_actor(), as_new=as_new)
-    except (R.RoutineError, PermissionDenied) as exc:
+        saved = routines.save_draft(store, draft, current_actor(), as_new=as_new)
+    except (routines.RoutineError, PermissionDenied) as exc:
         st.error(str(exc))
         return
-    start_draft(R.load_draft(store, saved.routine_id, saved.version))
+    start_draft(routines.load_draft(store, saved.routine_id, saved.version))
     st.session_state["builder_flash"] = (
         f"Saved `{saved.routine_id}` version {saved.version}." if saved.created_version
         else f"No change to the exercises or schedule: `{saved.routine_id}` stays at version {saved.version}.")
@@ -242,4 +243,4 @@ if (v2 if can_version else v1).button("Save as new routine", type="secondary" if
 
 if can_version:
     with st.expander("Versions of this routine"):
-        st.dataframe(R.version_history(store, draft.routine_id), hide_index=True, width="stretch")
+        st.dataframe(routines.version_history(store, draft.routine_id), hide_index=True, width="stretch")

@@ -1,6 +1,6 @@
 """Log one session by hand, on the client page: a paper sheet typed in by the front desk.
 
-The form only collects values; core.session_logs.log_session checks them with exactly the rules
+The form only collects values; core.sessions.checks.log_session checks them with exactly the rules
 an import uses (and says why it refuses), so a typed session and an imported one are alike.
 """
 
@@ -11,10 +11,10 @@ from datetime import date
 import streamlit as st
 
 from core import clock
-from core.red_flags import BY_TAG
-from core.routines import routine_choices
-from core.session_logs import client_sessions, log_session
-from core.store import Store
+from core.sessions.red_flags import BY_TAG
+from core.practice.routines import routine_choices
+from core.sessions.checks import client_sessions, log_session
+from core.db.store import Store
 from pages.common import data_changed, escape_markdown
 
 _ASSIGNED = ""  # picker value: let the client's assignment on that day decide

@@ -7,7 +7,7 @@ sidebar, and nothing from outside the link's scope."""
 import streamlit as st
 
 from core import clock
-from core.shared_dashboard import PERIODS, shared_dashboard
+from core.sharing.dashboard import PERIODS, shared_dashboard
 from pages.common import escape_markdown, get_store, shared_link
 
 link = shared_link()

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from core.content import sync_library
-from core.store import Store
+from core.library.content import sync_library
+from core.db.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
 
-# The cheapest argon2id parameters (core/auth.py), so signing in stays fast in tests; inherited by
+# The cheapest argon2id parameters (core/access/auth.py), so signing in stays fast in tests; inherited by
 # the `streamlit run` of the browser tests. Never set on a server.
 os.environ["ROUTINE_DESK_FAST_HASH"] = "1"
 # One "today" for the whole run (core/clock.py), also inherited by the browser tests' servers: a
@@ -87,8 +87,8 @@ def app_as(app_db: Path) -> Callable[..., object]:
     (created in the test database, password TEST_PASSWORD), the way pages/login.py signs in."""
     from streamlit.testing.v1 import AppTest
 
-    from core.auth import create_user, get_user, start_session
-    from core.store import StoreError
+    from core.access.auth import create_user, get_user, start_session
+    from core.db.store import StoreError
     from pages.common import SESSION_KEY, get_store
 
     def account(s: Store, name: str, role: str):

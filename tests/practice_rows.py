@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 from typing import Any
 
-from core.store import Store, utcnow
+from core.db.store import Store, utcnow
 
 
 def add_routine(store: Store, routine_id: str, items: int, *, sessions_per_week: int = 3, weeks: int = 4,

@@ -42,7 +42,7 @@ import pandas as pd
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from core.store import ACCOUNTS, Store, utcnow
+from core.db.store import ACCOUNTS, Store, utcnow
 
 ROLES: tuple[str, ...] = ("owner", "therapist", "viewer")
 ROLE_LABELS = {"owner": "Owner", "therapist": "Therapist", "viewer": "Viewer (read-only)"}

@@ -5,13 +5,13 @@ last ``ALERT_DAYS`` days (whatever period a page shows), so the open list is the
 page and in the CLI. What is stored is the acknowledgement: who looked, their note, and a copy of
 the alert as it was shown. An acknowledged alert leaves the open list and stays in the history.
 
-Each alert has a key naming its episode (docs/metrics.md, "Alerts"): when the condition ends and
+Each alert has a key naming its episode (docs/analytics/metrics.md, "Alerts"): when the condition ends and
 comes back (a new red-flag note, a new run of high pain, a new lapse after sessions resumed) the
 key changes and the alert is open again.
 
 Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
 - red_flag      critical for saddle numbness, bladder/bowel change and pregnancy warning signs,
-                high for numbness, tingling, pins and needles, sharp pain (tags from core/red_flags)
+                high for numbness, tingling, pins and needles, sharp pain (tags from core/sessions/red_flags)
 - pain_worse    high: the assignment's pain response is ``worse`` (metrics)
 - pain_high     high: the latest pain_before in the window is 7 or more
 - lapsed        medium: status ``lapsed``
@@ -30,9 +30,9 @@ from typing import Any
 
 import pandas as pd
 
-from core import metrics
-from core.metrics import Pipeline, Scope
-from core.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
+from core.analytics import metrics
+from core.analytics.metrics import Pipeline, Scope
+from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
 
 ALERT_DAYS = 28
 PAIN_HIGH = 7.0
@@ -180,7 +180,7 @@ _NERVE_SIGNS = frozenset({"numbness", "tingling", "pins_and_needles"})
 
 def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """One alert per flagged session, at the level of its most urgent tag (unknown tags: high)."""
-    from core.red_flags import BY_TAG, parse_tags
+    from core.sessions.red_flags import BY_TAG, parse_tags
 
     alerts = []
     for r in rows.itertuples(index=False):
@@ -216,8 +216,8 @@ def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _safety_changes(store: Store, scope: Scope) -> pd.DataFrame:
-    """The safety re-check behind ``scope``'s safety alerts (remembered: see core.assignments)."""
-    from core.assignments import safety_changes_since_assignment
+    """The safety re-check behind ``scope``'s safety alerts (remembered: see core.practice.assignments)."""
+    from core.practice.assignments import safety_changes_since_assignment
 
     if scope.client_id is None and not scope.clients:
         return safety_changes_since_assignment(store, scope.as_of)
@@ -236,7 +236,7 @@ def safety_check_beside(store: Store, scope: Scope) -> Iterator[None]:
 
 
 def _safety_alerts(store: Store, run: Pipeline) -> None:
-    """Findings that began to apply after an assignment was last checked (core.assignments,
+    """Findings that began to apply after an assignment was last checked (core.practice.assignments,
     issue 3) into m_alerts: one alert per assignment, rule and level, naming its exercises."""
     found = _safety_changes(store, run.scope)
     if found.empty:
@@ -378,7 +378,7 @@ def acknowledge(store: Store, alert_key: str, note: str, actor: str, as_of: date
     acknowledged, and the stored copy is what the data said. Owners and therapists may do it
     (PermissionDenied otherwise). Nothing is written on any error.
     """
-    from core.auth import STAFF_WRITERS, audit_in, require_role
+    from core.access.auth import STAFF_WRITERS, audit_in, require_role
 
     require_role(store, actor, STAFF_WRITERS)
     note = (note or "").strip()

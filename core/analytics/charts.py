@@ -1,6 +1,6 @@
 """Plotly figures for the analytics pages, all in one theme.
 
-Every builder is a pure function of the DataFrames core.metrics returns: no queries, no
+Every builder is a pure function of the DataFrames core.analytics.metrics returns: no queries, no
 Streamlit, so each is tested as a function (AppTest cannot look inside a Plotly chart). An empty
 frame gives an empty chart that says so, never an exception. Pages draw them with
 ``st.plotly_chart(fig, theme=None)`` so this theme, not Streamlit's, applies.
@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.metrics import AT_RISK, MCID_POINTS, ON_TRACK
+from core.analytics.metrics import AT_RISK, MCID_POINTS, ON_TRACK
 
 PRIMARY = "#3b7a78"
 TEXT = "#1f2a2e"
@@ -61,7 +61,7 @@ def _empty(fig: go.Figure, message: str = "No data for this period") -> go.Figur
 
 
 def _thresholds(fig: go.Figure) -> None:
-    """The on-track and at-risk lines (docs/metrics.md, "Status")."""
+    """The on-track and at-risk lines (docs/analytics/metrics.md, "Status")."""
     fig.add_hline(y=ON_TRACK, line={"color": STATUS_COLORS["on_track"], "dash": "dot", "width": 1},
                   annotation_text="on track", annotation_position="top left")
     fig.add_hline(y=AT_RISK, line={"color": STATUS_COLORS["low"], "dash": "dot", "width": 1},
@@ -217,7 +217,7 @@ def _status(adherence: float | None) -> str:
 def pain_over_time(sessions: pd.DataFrame, pain: pd.DataFrame, title: str = "Pain before and after sessions") -> go.Figure:
     """Pain before / after each scored session, each assignment's baseline and its +/-2 band.
 
-    The band is the change that matters on the 0-10 scale (docs/metrics.md, "Pain response").
+    The band is the change that matters on the 0-10 scale (docs/analytics/metrics.md, "Pain response").
     """
     fig = _figure(title, height=360)
     scored = sessions[sessions["pain_before"].notna() | sessions["pain_after"].notna()] if not sessions.empty else sessions

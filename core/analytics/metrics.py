@@ -1,4 +1,4 @@
-"""Adherence and symptom metrics, exactly as defined in docs/metrics.md.
+"""Adherence and symptom metrics, exactly as defined in docs/analytics/metrics.md.
 
 Every figure staff see about how clients follow their routines and how their pain responds comes
 from here, so each must be reproducible by hand. The work is set-based DuckDB SQL: one cursor
@@ -7,7 +7,7 @@ sessions, assignment-weeks, per-client and per-assignment results) and every vie
 aggregates from those, so only what is drawn reaches Python and nothing is computed in a per-row
 Python loop.
 
-Conventions (reasoning in docs/metrics.md):
+Conventions (reasoning in docs/analytics/metrics.md):
 - the period is the ``days`` days ending on ``as_of``, both inclusive;
 - an assignment runs from ``start_date`` to ``end_date``, or, while that is NULL, to
   ``start_date + 7 * weeks - 1``; paused days (``assignment_pauses``; an open pause runs on) are
@@ -31,7 +31,7 @@ from typing import Any, Literal, TypeVar
 import duckdb
 import pandas as pd
 
-from core.store import CATALOG, PRACTICE, WORK_DB, Store, beside
+from core.db.store import CATALOG, PRACTICE, WORK_DB, Store, beside
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 3660
@@ -40,7 +40,7 @@ ON_TRACK = 0.80
 AT_RISK = 0.50
 BASELINE_SESSIONS = 3    # baseline = mean of the first 3 scored sessions, current = of the last 3
 MIN_SCORED = 4           # fewer scored sessions: insufficient_data
-MCID_POINTS = 2.0        # a change that matters on the 0-10 scale (docs/metrics.md, clinical notes)
+MCID_POINTS = 2.0        # a change that matters on the 0-10 scale (docs/analytics/metrics.md, clinical notes)
 MCID_FRACTION = 0.30
 COHORT_WEEKS = 12
 COHORT_LOOKBACK_DAYS = 182
@@ -64,7 +64,7 @@ class Scope:
     ``segments`` and ``therapists`` select clients; ``routines`` selects assignments (a client is
     then in scope through its assignments of those routines only). Empty means "all". Practice
     views leave out archived clients; ``client_id`` narrows to one client, archived or not;
-    ``clients`` to some clients of the practice view (to recompute only those: core.overview).
+    ``clients`` to some clients of the practice view (to recompute only those: core.analytics.overview).
     """
 
     as_of: date
@@ -115,7 +115,7 @@ class Pipeline:
     its own (``pipeline``), which the cursor creates tables in and reads first; they vanish with it.
 
     ``sibling``, when given, opens another pipeline over the same tables on a cursor of its own
-    (the pipeline's home, or the practice's kept tables, core.overview), so a page can read some
+    (the pipeline's home, or the practice's kept tables, core.analytics.overview), so a page can read some
     of its frames in a second thread meanwhile (``_beside``).
     """
 
@@ -265,7 +265,7 @@ def _analysis_sql(scope: Scope, started_from: bool = False) -> str:
     """
 
 
-# Which assignment a session belongs to (docs/metrics.md, "Attribution"). Candidates are all of
+# Which assignment a session belongs to (docs/analytics/metrics.md, "Attribution"). Candidates are all of
 # the client's assignments whose [start, end] holds the session date, whatever the routine filter,
 # so a filter never re-routes a session. A session naming a routine belongs to that routine's
 # assignment; one naming none to an assignment that is active (not paused) that day; the most
@@ -594,7 +594,7 @@ def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
 
 
 def client_adherence_from(run: Pipeline) -> pd.DataFrame:
-    """``client_adherence`` read from the run's m_client table (built, or kept: core.overview)."""
+    """``client_adherence`` read from the run's m_client table (built, or kept: core.analytics.overview)."""
     return run.df(_CLIENT_SELECT.format(where=""))
 
 
@@ -628,7 +628,7 @@ def pain_responses(store: Store, scope: Scope, *, whole_history: bool = False) -
 
 @dataclass
 class Overview:
-    """Everything the practice overview draws for one scope (see docs/metrics.md, "Overview")."""
+    """Everything the practice overview draws for one scope (see docs/analytics/metrics.md, "Overview")."""
 
     scope: Scope
     kpis: dict[str, Any]
@@ -735,7 +735,7 @@ def overview(store: Store, scope: Scope) -> Overview:
 
 def overview_from(run: Pipeline, also: Callable[[Pipeline], T] | None = None) -> tuple[Overview, T | None]:
     """The overview read from the run's tables (m_asg, m_weeks, m_client, m_pain: built by the
-    pipeline, or views on figures kept per client, core.overview), and what ``also`` reads of the
+    pipeline, or views on figures kept per client, core.analytics.overview), and what ``also`` reads of the
     same tables (the alerts: they need not be built again), or None without it.
 
     The routine table and ``also`` are read beside the rest when ``run`` has a sibling (``_beside``)."""
@@ -902,7 +902,7 @@ def client_detail_from(run: Pipeline,
                        also: Callable[[Pipeline], T] | None = None) -> tuple[ClientDetail | None, T | None]:
     """The client page's figures from the metric tables of ``run`` for one client
     (``run.scope.client_id``): its own pipeline, or the practice's kept tables read for that client
-    (core.overview); and what ``also`` reads of the same tables (the alerts), or None without it.
+    (core.analytics.overview); and what ``also`` reads of the same tables (the alerts), or None without it.
     (None, None) when there is no such client. m_att needs only the period's sessions.
 
     The pain and assignments frames and ``also`` are read beside the others when ``run`` has a
@@ -932,8 +932,8 @@ def client_detail_from(run: Pipeline,
 
 
 def _warning_signs(tags: Any) -> str | None:
-    """Red-flag tags (core/red_flags.py) as the labels staff read, e.g. "Tingling, Sharp pain"."""
-    from core.red_flags import BY_TAG, parse_tags
+    """Red-flag tags (core/sessions/red_flags.py) as the labels staff read, e.g. "Tingling, Sharp pain"."""
+    from core.sessions.red_flags import BY_TAG, parse_tags
 
     found = parse_tags(tags if isinstance(tags, str) else None)
     return ", ".join(BY_TAG[t].label if t in BY_TAG else t.replace("_", " ") for t in found) or None
@@ -965,7 +965,7 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
     Week k of an assignment is days [start + 7(k-1), start + 7k - 1] (not ISO weeks), so clients
     who started at different times line up. Per group and k: the assignments with something
     expected in k, mean adherence in k (mean of credited_k / expected_k), mean pain_before in k,
-    and mean change from the assignment's baseline (docs/metrics.md, "Cohorts").
+    and mean change from the assignment's baseline (docs/analytics/metrics.md, "Cohorts").
     """
     if by not in _COHORT_GROUP:
         raise MetricsError(f"cohorts compare segments or routines, not {by!r}")

@@ -31,10 +31,11 @@ from typing import TypeVar
 import duckdb
 import pandas as pd
 
-from core import alerts, metrics
-from core.alerts import ALERT_DAYS, ALERT_INPUTS
-from core.metrics import Overview, Pipeline, Scope
-from core.store import Store
+from core.analytics import alerts
+from core.analytics import metrics
+from core.analytics.alerts import ALERT_DAYS, ALERT_INPUTS
+from core.analytics.metrics import Overview, Pipeline, Scope
+from core.db.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

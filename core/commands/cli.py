@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from core import clock
-from core.store import Store, StoreError
+from core.db.store import Store, StoreError
 
 
 class UsageError(Exception):
@@ -47,7 +47,7 @@ Handler = Callable[[argparse.Namespace], Result]
 def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
     """Open the database; by default also bring the library in line with data/ (cheap when
     nothing changed), so every command sees the content files as they are now."""
-    from core.content import sync_library
+    from core.library.content import sync_library
 
     try:
         store = Store.open(args.db)
@@ -80,7 +80,8 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
 # -- init ---------------------------------------------------------------------------------------
 
 def _cmd_init(args: argparse.Namespace) -> Result:
-    from core import content, demo
+    from core.library import content
+    from core.commands import demo
 
     with _open_store(args, sync=False) as store:
         report = content.sync_library(store)
@@ -110,7 +111,7 @@ def _cmd_init(args: argparse.Namespace) -> Result:
 
 
 def _add_init(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from core.demo import DemoSpec
+    from core.commands.demo import DemoSpec
 
     p = sub.add_parser("init", parents=[common], help="create or migrate the database and load the library")
     p.add_argument("--demo", action="store_true", help="also create the demo practice (only into an empty practice)")
@@ -124,7 +125,7 @@ def _add_init(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
 # -- exercises ----------------------------------------------------------------------------------
 
 def _cmd_exercises_list(args: argparse.Namespace) -> Result:
-    from core.library import all_exercises
+    from core.library.search import all_exercises
 
     with _open_store(args) as store:
         exercises = all_exercises(store)
@@ -145,10 +146,10 @@ def _add_exercises(sub: argparse._SubParsersAction, common: argparse.ArgumentPar
 
 def _cmd_content_import_article(args: argparse.Namespace) -> Result:
     """Draft exercises from an article; only ``--save`` writes (accepting every draft)."""
-    from core.article_import import ArticleSource, accept_all, dose_text
-    from core.articles import read_article_file
-    from core.content import data_dir
-    from core.library import all_exercises
+    from core.library.article_import import ArticleSource, accept_all, dose_text
+    from core.library.articles import read_article_file
+    from core.library.content import data_dir
+    from core.library.search import all_exercises
 
     try:
         raw = args.file.read_bytes()
@@ -207,7 +208,7 @@ def _parse_gestation(text: str) -> tuple[int, int]:
 
 
 def _cmd_clients_add(args: argparse.Namespace) -> Result:
-    from core.clients import ClientError, create_client
+    from core.practice.clients import ClientError, create_client
 
     on = args.on or clock.today()
     fields: dict[str, Any] = {
@@ -229,7 +230,7 @@ def _cmd_clients_add(args: argparse.Namespace) -> Result:
 
 
 def _cmd_clients_list(args: argparse.Namespace) -> Result:
-    from core.clients import ClientFilter, list_clients
+    from core.practice.clients import ClientFilter, list_clients
 
     on = args.on or clock.today()
     flt = ClientFilter(text=args.search or "", segments=tuple(args.segment or ()),
@@ -248,8 +249,8 @@ def _cmd_clients_list(args: argparse.Namespace) -> Result:
 
 
 def _add_clients(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from core.clients import SEGMENTS, STATUSES
-    from core.safety import HEALTH_FLAGS
+    from core.practice.clients import SEGMENTS, STATUSES
+    from core.practice.safety import HEALTH_FLAGS
 
     p = sub.add_parser("clients", help="clients of the practice")
     group = p.add_subparsers(dest="action", required=True)
@@ -278,7 +279,7 @@ def _add_clients(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
 
 
 def _cmd_routines_list(args: argparse.Namespace) -> Result:
-    from core.routines import list_routines
+    from core.practice.routines import list_routines
 
     with _open_store(args) as store:
         payload = list_routines(store, include_archived=args.all)
@@ -301,8 +302,8 @@ def _findings_text(findings: list[Any]) -> list[str]:
 
 def _planned_weeks(store: Store, args: argparse.Namespace) -> int:
     """The program length the assignment will have: --weeks, else the routine version's."""
-    from core.assignments import AssignmentError
-    from core.routines import RoutineError, get_version
+    from core.practice.assignments import AssignmentError
+    from core.practice.routines import RoutineError, get_version
 
     if args.weeks is not None:
         return args.weeks
@@ -313,7 +314,7 @@ def _planned_weeks(store: Store, args: argparse.Namespace) -> int:
 
 
 def _cmd_assign(args: argparse.Namespace) -> Result:
-    from core.assignments import AssignmentError, SafetyBlocked, assign, default_check_date
+    from core.practice.assignments import AssignmentError, SafetyBlocked, assign, default_check_date
 
     with _open_store(args) as store:
         try:
@@ -356,7 +357,7 @@ def _add_assign(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def _cmd_handout(args: argparse.Namespace) -> Result:
-    from core.handouts import HandoutError, handout_data, handout_file_name, render_pdf
+    from core.practice.handouts import HandoutError, handout_data, handout_file_name, render_pdf
 
     on = args.on or clock.today()
     with _open_store(args) as store:
@@ -389,8 +390,8 @@ def _add_handout(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
 @contextmanager
 def _account_errors() -> Iterator[None]:
     """Account and link errors are the user's input problems: stderr and exit code 2."""
-    from core.auth import AuthError, PermissionDenied
-    from core.links import LinkError
+    from core.access.auth import AuthError, PermissionDenied
+    from core.sharing.links import LinkError
 
     try:
         yield
@@ -411,7 +412,7 @@ def _password_from_stdin(args: argparse.Namespace) -> str:
 
 
 def _cmd_users_add(args: argparse.Namespace) -> Result:
-    from core.auth import create_user
+    from core.access.auth import create_user
 
     password = _password_from_stdin(args) if args.password_stdin or not args.email else None
     with _open_store(args, sync=False) as store, _account_errors():
@@ -421,7 +422,7 @@ def _cmd_users_add(args: argparse.Namespace) -> Result:
 
 
 def _cmd_users_list(args: argparse.Namespace) -> Result:
-    from core.auth import users_table
+    from core.access.auth import users_table
 
     with _open_store(args, sync=False) as store:
         payload = _null_records(users_table(store))
@@ -429,7 +430,7 @@ def _cmd_users_list(args: argparse.Namespace) -> Result:
 
 
 def _cmd_users_passwd(args: argparse.Namespace) -> Result:
-    from core.auth import set_password
+    from core.access.auth import set_password
 
     password = _password_from_stdin(args)
     with _open_store(args, sync=False) as store, _account_errors():
@@ -438,7 +439,7 @@ def _cmd_users_passwd(args: argparse.Namespace) -> Result:
 
 
 def _cmd_users_unlock(args: argparse.Namespace) -> Result:
-    from core.auth import unlock
+    from core.access.auth import unlock
 
     with _open_store(args, sync=False) as store, _account_errors():
         cleared = unlock(store, "cli", args.username)
@@ -447,7 +448,7 @@ def _cmd_users_unlock(args: argparse.Namespace) -> Result:
 
 
 def _add_users(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from core.auth import ROLES
+    from core.access.auth import ROLES
 
     p = sub.add_parser("users", help="staff accounts (owner, therapist, viewer)")
     group = p.add_subparsers(dest="action", required=True)
@@ -469,7 +470,7 @@ def _add_users(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 
 
 def _cmd_share_create(args: argparse.Namespace) -> Result:
-    from core.links import create_link
+    from core.sharing.links import create_link
 
     with _open_store(args, sync=False) as store, _account_errors():
         link = create_link(store, "cli", args.scope, days=args.days, label=args.label,
@@ -479,7 +480,7 @@ def _cmd_share_create(args: argparse.Namespace) -> Result:
 
 
 def _cmd_share_list(args: argparse.Namespace) -> Result:
-    from core.links import list_links
+    from core.sharing.links import list_links
 
     with _open_store(args, sync=False) as store:
         payload = _null_records(list_links(store, "cli"))
@@ -487,7 +488,7 @@ def _cmd_share_list(args: argparse.Namespace) -> Result:
 
 
 def _cmd_share_revoke(args: argparse.Namespace) -> Result:
-    from core.links import revoke
+    from core.sharing.links import revoke
 
     with _open_store(args, sync=False) as store, _account_errors():
         revoked = revoke(store, "cli", args.id)
@@ -496,7 +497,7 @@ def _cmd_share_revoke(args: argparse.Namespace) -> Result:
 
 
 def _add_share(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from core.links import DEFAULT_DAYS, MAX_DAYS
+    from core.sharing.links import DEFAULT_DAYS, MAX_DAYS
 
     p = sub.add_parser("share", help="read-only dashboard links")
     group = p.add_subparsers(dest="action", required=True)
@@ -518,8 +519,8 @@ def _add_share(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
 @contextmanager
 def _import_errors() -> Iterator[None]:
     """File-level import problems (and bad batch ids) are the user's: stderr, exit 2, nothing written."""
-    from core.logs_import import BatchError, ImportFileError
-    from core.session_logs import DateOrderNeeded
+    from core.sessions.imports import BatchError, ImportFileError
+    from core.sessions.checks import DateOrderNeeded
 
     try:
         yield
@@ -530,15 +531,15 @@ def _import_errors() -> Iterator[None]:
 
 
 def _cmd_logs_import(args: argparse.Namespace) -> Result:
-    from core import logs_import as li
+    from core.sessions import imports
 
     with _import_errors(), _open_store(args) as store:
-        log = li.read_log_file(args.file)
-        saved = li.get_mapping(store, args.source)
-        mapping = li.build_mapping(log.headers, saved.mapping if saved else None, li.parse_map_options(args.map))
-        options = li.ImportOptions(source=args.source, mapping=mapping, date_order=args.date_order,
+        log = imports.read_log_file(args.file)
+        saved = imports.get_mapping(store, args.source)
+        mapping = imports.build_mapping(log.headers, saved.mapping if saved else None, imports.parse_map_options(args.map))
+        options = imports.ImportOptions(source=args.source, mapping=mapping, date_order=args.date_order,
                                    create_clients=args.create_clients, dry_run=args.dry_run, actor="cli")
-        result = li.import_log_file(store, log, options)
+        result = imports.import_log_file(store, log, options)
     verb = "would import" if result.dry_run else "imported"
     lines = [f"{result.file_name}: read {result.read}, {verb} {result.accepted}, rejected {result.rejected},"
              f" duplicates {result.duplicates}"
@@ -550,7 +551,7 @@ def _cmd_logs_import(args: argparse.Namespace) -> Result:
 
 
 def _cmd_logs_undo(args: argparse.Namespace) -> Result:
-    from core.logs_import import undo_batch
+    from core.sessions.imports import undo_batch
 
     with _import_errors(), _open_store(args, sync=False) as store:
         undone = undo_batch(store, args.batch_id, "cli")
@@ -559,7 +560,7 @@ def _cmd_logs_undo(args: argparse.Namespace) -> Result:
 
 
 def _cmd_logs_batches(args: argparse.Namespace) -> Result:
-    from core.logs_import import list_batches
+    from core.sessions.imports import list_batches
 
     with _open_store(args, sync=False) as store:
         frame = list_batches(store)
@@ -569,8 +570,8 @@ def _cmd_logs_batches(args: argparse.Namespace) -> Result:
 
 
 def _add_logs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    from core.logs_import import DEFAULT_SOURCE, IGNORE
-    from core.session_logs import DATE_ORDERS
+    from core.sessions.imports import DEFAULT_SOURCE, IGNORE
+    from core.sessions.checks import DATE_ORDERS
 
     p = sub.add_parser("logs", help="session logs: import files, undo imports")
     group = p.add_subparsers(dest="action", required=True)
@@ -594,7 +595,7 @@ def _add_logs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
 
 def _report_scope(args: argparse.Namespace, store: Any) -> Any:
     """The metrics scope for --as-of / --days / --client; an unknown client is a usage error."""
-    from core.metrics import MetricsError, Scope, find_client_id
+    from core.analytics.metrics import MetricsError, Scope, find_client_id
 
     client_id = None
     if getattr(args, "client", None):
@@ -608,7 +609,7 @@ def _report_scope(args: argparse.Namespace, store: Any) -> Any:
 
 
 def _cmd_report_adherence(args: argparse.Namespace) -> Result:
-    from core.metrics import client_adherence, records
+    from core.analytics.metrics import client_adherence, records
 
     fields = ["client", "expected", "completed", "adherence", "status", "last_session"]
     with _open_store(args) as store:
@@ -617,7 +618,7 @@ def _cmd_report_adherence(args: argparse.Namespace) -> Result:
 
 
 def _cmd_report_symptoms(args: argparse.Namespace) -> Result:
-    from core.metrics import pain_responses, records
+    from core.analytics.metrics import pain_responses, records
 
     fields = ["client", "routine", "baseline", "current", "change", "change_pct", "response", "relief"]
     with _open_store(args) as store:
@@ -627,8 +628,8 @@ def _cmd_report_symptoms(args: argparse.Namespace) -> Result:
 
 
 def _cmd_report_alerts(args: argparse.Namespace) -> Result:
-    from core.alerts import open_alerts
-    from core.metrics import records
+    from core.analytics.alerts import open_alerts
+    from core.analytics.metrics import records
 
     fields = ["client", "level", "kind", "reason", "since"]
     with _open_store(args) as store:
@@ -637,7 +638,7 @@ def _cmd_report_alerts(args: argparse.Namespace) -> Result:
 
 
 def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    p = sub.add_parser("report", help="adherence, pain response and alerts (definitions: docs/metrics.md)")
+    p = sub.add_parser("report", help="adherence, pain response and alerts (definitions: docs/analytics/metrics.md)")
     group = p.add_subparsers(dest="action", required=True)
     adherence = group.add_parser("adherence", parents=[common],
                                  help="one row per client with an assignment active in the period")

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from core import clock
-from core.assignments import review_unreviewed_assignments
-from core.auth import ensure_demo_owner
-from core.red_flags import tag_session_logs
-from core.store import Store, utcnow
+from core.practice.assignments import review_unreviewed_assignments
+from core.access.auth import ensure_demo_owner
+from core.sessions.red_flags import tag_session_logs
+from core.db.store import Store, utcnow
 
 DEMO_SOURCE = "demo"
 # Bump when the generator's output changes, so cached benchmark practices are rebuilt.
@@ -44,7 +44,7 @@ NEUTRAL_NOTES = (
     "Easier than last week.",
     "Did it after my run.",
 )
-# Notes that a person must look at; core/red_flags.py tags them, as it does imported notes.
+# Notes that a person must look at; core/sessions/red_flags.py tags them, as it does imported notes.
 WORRYING_NOTES = (
     "Some tingling in the left foot afterwards.",
     "Sharp pain in the hip on the lunge, stopped.",

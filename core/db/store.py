@@ -32,7 +32,7 @@ import pandas as pd
 
 CATALOG = "rd"
 # An in-memory database beside the practice for derived tables that several cursors of one
-# computation read (core.metrics: each pipeline's tables, in a schema of their own).
+# computation read (core.analytics.metrics: each pipeline's tables, in a schema of their own).
 WORK_DB = "rd_work"
 DEFAULT_DB_PATH = Path("var") / "routine-desk.duckdb"
 DUCKDB_VERSION = "v1.5.5"
@@ -43,7 +43,7 @@ _MEMO_ENTRIES = 64            # remembered figures (an overview with its alerts 
 _WRITE_LOG = 512              # recent writes whose clients are known (Store.clients_written_since)
 # DuckDB's working memory, past which it spills to disk beside the database file: a chain-sized
 # practice's overview needs far less, and it keeps a 1,000,000-row import under 1 GB in all
-# (docs/import-format.md). ROUTINE_DESK_MEMORY_LIMIT overrides it, e.g. "2GB".
+# (docs/sessions/import-format.md). ROUTINE_DESK_MEMORY_LIMIT overrides it, e.g. "2GB".
 MEMORY_LIMIT = "512MB"
 
 # What a write may change, for the figures derived from it (Store.remember). A transaction that
@@ -98,9 +98,9 @@ def utcnow() -> datetime:
 
 
 def load_migrations() -> list[Migration]:
-    """Migrations shipped in ``core/migrations``, ordered by their three-digit version."""
+    """Migrations shipped in ``core/db/migrations``, ordered by their three-digit version."""
     found = []
-    for entry in resources.files("core.migrations").iterdir():
+    for entry in resources.files("core.db.migrations").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))

@@ -23,7 +23,7 @@ from typing import Any
 
 Pair = tuple[int, int]
 
-# Same limits as the content loader (core.content.DOSE_LIMITS): beyond them it is not a dose.
+# Same limits as the content loader (core.library.content.DOSE_LIMITS): beyond them it is not a dose.
 LIMITS = {"hold_s": 600, "reps": 100, "sets": 10, "breaths": 30}
 
 

@@ -22,15 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.article_dose import DoseDraft, parse_pair
-from core.article_match import name_tokens
-from core.articles import ExerciseDraft, RoutineDraft
-from core.auth import STAFF_WRITERS, audit, require_role
-from core.content import ContentError, parse_exercise, sync_library
-from core.library import format_dose
-from core.store import Store
+from core.library.article_dose import DoseDraft, parse_pair
+from core.library.article_match import name_tokens
+from core.library.articles import ExerciseDraft, RoutineDraft
+from core.access.auth import STAFF_WRITERS, audit, require_role
+from core.library.content import ContentError, parse_exercise, sync_library
+from core.library.search import format_dose
+from core.db.store import Store
 
-# What a position tells the safety rules without anyone having to judge it (docs/content-format.md):
+# What a position tells the safety rules without anyone having to judge it (docs/library/content-format.md):
 # lying on the back or front, weight on a knee, or the balance a lunge needs.
 POSITION_CAUTIONS = {"supine": "supine", "prone": "prone", "kneeling": "kneeling", "half_kneeling": "kneeling",
                      "lunge": "balance"}
@@ -138,7 +138,7 @@ def _pair(value: tuple[int, int] | None) -> str:
 
 def exercise_file_text(draft: ExerciseDraft, exercise_id: str, source: ArticleSource,
                        extras: Extras | None = None) -> str:
-    """The content file for a draft (docs/content-format.md); strings are JSON-quoted YAML."""
+    """The content file for a draft (docs/library/content-format.md); strings are JSON-quoted YAML."""
     extras = extras or Extras()
     dose = draft.dose
     cautions = cautions_for(draft.position) if extras.cautions is None else extras.cautions

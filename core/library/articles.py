@@ -15,8 +15,8 @@ reader is rule-based and deterministic (no network, no language model):
    routine/sequence/program with two or more items), or read as exercises: the section itself
    when its heading names a movement and its body gives instructions, or "Name: instructions"
    items/paragraphs inside it.
-4. Dose comes from ``core.article_dose``; position, kind and targets are guessed from words and
-   left empty when the words do not say; ``core.article_match`` offers the library entry to merge.
+4. Dose comes from ``core.library.article_dose``; position, kind and targets are guessed from words and
+   left empty when the words do not say; ``core.library.article_match`` offers the library entry to merge.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
 
-from core.article_dose import DoseDraft, is_dose_only, read_dose
-from core.article_match import LibraryMatch, as_library_entries, best_match, match_library, name_tokens
+from core.library.article_dose import DoseDraft, is_dose_only, read_dose
+from core.library.article_match import LibraryMatch, as_library_entries, best_match, match_library, name_tokens
 
 # -- drafts --------------------------------------------------------------------------------------
 
@@ -958,7 +958,7 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
     """Draft exercises, routines and the skipped parts of an article.
 
     ``library`` is any iterable of entries with id, name and aliases (see
-    ``core.article_match.as_library_entries``); each draft is matched against it. ``html``
+    ``core.library.article_match.as_library_entries``); each draft is matched against it. ``html``
     forces or forbids HTML reduction; by default HTML is recognised by its tags.
     """
     if html or (html is None and looks_like_html(text)):

@@ -2,7 +2,7 @@
 
 Content is data that staff read and edit, so every problem is reported with the file and the
 field, one bad file never stops the others, and an unchanged file costs one hash comparison.
-The file format is described in docs/content-format.md.
+The file format is described in docs/library/content-format.md.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.store import Store, utcnow
+from core.db.store import Store, utcnow
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
 
 def data_dir() -> Path:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from core.store import Store
+from core.db.store import Store
 
 FACETS = ("target", "audience", "caution", "equipment")
 

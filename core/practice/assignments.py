@@ -21,11 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from core.auth import STAFF_WRITERS, audit_in, require_role
-from core.clients import Client, ClientError, PREGNANCY_DAYS, require_client
-from core.routines import RoutineError, RoutineVersion, get_version
-from core.safety import RULES, Finding, blocks, check_routine, findings_sql
-from core.store import PRACTICE, Store, utcnow
+from core.access.auth import STAFF_WRITERS, audit_in, require_role
+from core.practice.clients import Client, ClientError, PREGNANCY_DAYS, require_client
+from core.practice.routines import RoutineError, RoutineVersion, get_version
+from core.practice.safety import RULES, Finding, blocks, check_routine, findings_sql
+from core.db.store import PRACTICE, Store, utcnow
 
 MAX_SESSIONS_PER_WEEK = 21
 MAX_WEEKS = 52

@@ -23,9 +23,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core import clock
-from core.auth import STAFF_WRITERS, require_role
-from core.library import _escape_like
-from core.store import Store, utcnow
+from core.access.auth import STAFF_WRITERS, require_role
+from core.library.search import _escape_like
+from core.db.store import Store, utcnow
 
 Segment = Literal["pregnant", "runner", "desk_worker", "other"]
 SEGMENTS: tuple[str, ...] = ("pregnant", "runner", "desk_worker", "other")
@@ -240,7 +240,7 @@ class ClientInput(BaseModel):
     @field_validator("flags")
     @classmethod
     def _known_flags(cls, values: list[str]) -> list[str]:
-        from core.safety import HEALTH_FLAGS  # safety reads clients; import here to avoid a cycle
+        from core.practice.safety import HEALTH_FLAGS  # safety reads clients; import here to avoid a cycle
 
         unknown = [v for v in values if v not in HEALTH_FLAGS]
         if unknown:

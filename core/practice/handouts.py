@@ -17,11 +17,11 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-from core.assignments import Assignment, current_assignments, get_assignment
-from core.clients import Client, require_client
-from core.routines import get_version
-from core.safety import LEVELS, PREGNANCY_STOP_SIGNS, RULES_BY_ID, check_routine
-from core.store import Store
+from core.practice.assignments import Assignment, current_assignments, get_assignment
+from core.practice.clients import Client, require_client
+from core.practice.routines import get_version
+from core.practice.safety import LEVELS, PREGNANCY_STOP_SIGNS, RULES_BY_ID, check_routine
+from core.db.store import Store
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
              Path("/usr/local/share/fonts"), Path.home() / ".fonts")

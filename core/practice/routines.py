@@ -22,11 +22,11 @@ from uuid import uuid4
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from core.auth import STAFF_WRITERS, require_role
-from core.clients import validation_message
-from core.content import DOSE_LIMITS, Dose, Range, RoutineAudience, Schedule
-from core.library import dose_dict, format_dose
-from core.store import Store, utcnow
+from core.access.auth import STAFF_WRITERS, require_role
+from core.practice.clients import validation_message
+from core.library.content import DOSE_LIMITS, Dose, Range, RoutineAudience, Schedule
+from core.library.search import dose_dict, format_dose
+from core.db.store import Store, utcnow
 
 TRANSITION_S = 15        # getting into position and changing between exercises
 BREATH_S = 5             # one slow breath

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from core.clients import PREGNANCY_DAYS, pregnancy_sql
-from core.store import Store, sql_literal
+from core.practice.clients import PREGNANCY_DAYS, pregnancy_sql
+from core.db.store import Store, sql_literal
 
 Level = Literal["block", "warn", "info"]
 LEVELS: tuple[str, ...] = ("block", "warn", "info")

@@ -6,7 +6,7 @@ table ``li_in``; ``prepare_rows`` reads their texts, ``check_rows`` validates, r
 de-duplicates them in a few set-based DuckDB statements and leaves the verdict per row in
 ``li_out``. There is no second validator.
 
-The rules (docs/import-format.md):
+The rules (docs/sessions/import-format.md):
 
 - a client is matched by code, email or name, ignoring case and extra spaces but not accents;
 - a date is ISO, day-first or month-first (one order per file, never guessed per row), an Excel
@@ -32,9 +32,9 @@ from typing import Any
 import pandas as pd
 
 from core import clock
-from core.auth import STAFF_WRITERS, audit_in, require_role
-from core.red_flags import parse_tags, red_flags_sql
-from core.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
+from core.access.auth import STAFF_WRITERS, audit_in, require_role
+from core.sessions.red_flags import parse_tags, red_flags_sql
+from core.db.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -833,12 +833,12 @@ def check_rows(cur: Any, opts: CheckOptions, progress: Progress = _no_progress) 
 def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int, str, str]]:
     """Create the new clients the accepted rows of ``li_out`` name; returns (id, code, name).
 
-    Minimal clients: a generated C00000-style code (continuing core.clients' numbering), the name
+    Minimal clients: a generated C00000-style code (continuing core.practice.clients' numbering), the name
     as the log wrote it, and the email when the text is one. Runs in the import's transaction, so
     an import that fails creates nobody.
     """
-    from core.clients import record_client_event
-    from core.clients import next_client_code
+    from core.practice.clients import record_client_event
+    from core.practice.clients import next_client_code
 
     start = int(next_client_code(store)[1:])
     now = utcnow()

@@ -2,11 +2,11 @@
 
 A file (CSV or XLSX) is read into a temporary staging table with every value as text — CSV by
 DuckDB's ``read_csv`` (delimiter and encoding decided here first), XLSX by openpyxl — and its
-columns are mapped onto the canonical log (``core.session_logs.FIELDS``). The rows then go through
-``core.session_logs.check_rows``, the one validation path, and the verdict is written: accepted
+columns are mapped onto the canonical log (``core.sessions.checks.FIELDS``). The rows then go through
+``core.sessions.checks.check_rows``, the one validation path, and the verdict is written: accepted
 rows to ``session_logs``, rejected rows (with their original values and every reason) to
 ``quarantined_rows``, and the counts to ``import_batches``. All of it in one transaction, so a
-crash or kill mid-import leaves the database as it was. Format: docs/import-format.md.
+crash or kill mid-import leaves the database as it was. Format: docs/sessions/import-format.md.
 
 Rows that the CSV reader cannot split into the header's columns are not dropped: they are
 quarantined with the reason, and their values are kept as far as they can be read.
@@ -34,15 +34,15 @@ import duckdb
 import pandas as pd
 
 from core import clock
-from core.session_logs import (
+from core.sessions.checks import (
     DATE_ORDERS, FIELDS, REQUIRED_FIELDS, WRITE_LOCK, CheckCounts, CheckOptions, Progress, _no_progress,
     accepted_clients, as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
     resolve_date_order, stage_values,
 )
-from core.auth import STAFF_WRITERS, audit_in, require_role
-from core.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
+from core.access.auth import STAFF_WRITERS, audit_in, require_role
+from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
 
-TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "data" / "templates" / "session-log-template.csv"
+TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
 IGNORE = "ignore"               # --map "HEADER=ignore" leaves a column out
 DELIMITERS = (",", ";", "\t")

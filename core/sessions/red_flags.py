@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from core.store import Store
+from core.db.store import Store
 
 Level = Literal["critical", "high"]
 Context = Literal["pregnancy", "low_back"]

@@ -1,6 +1,6 @@
 """What a read-only share link shows: one scope's dashboard, and nothing beyond it.
 
-The figures come from core/metrics.py, always computed for the link's own scope (the practice, the
+The figures come from core/analytics/metrics.py, always computed for the link's own scope (the practice, the
 clients of one segment, or the one client the link is pinned to), so no request parameter can widen
 it. Every table is cut down to an allow-list of columns here, not in the page: a column the
 metrics add later stays hidden until someone decides it may be shared. A de-identified link shows
@@ -17,9 +17,10 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from core import charts, metrics
-from core.links import SharedLink
-from core.store import Store
+from core.analytics import charts
+from core.analytics import metrics
+from core.sharing.links import SharedLink
+from core.db.store import Store
 
 PERIODS: tuple[int, ...] = (28, 56, 91, 182)
 STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "low": "low", "lapsed": "lapsed"}
@@ -102,7 +103,7 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
                   "By therapist": _cut(view.by_therapist, _GROUP_COLUMNS)}
         figures += [charts.group_adherence(view.by_segment, "segment"), charts.group_pain(view.by_segment, "segment")]
     else:
-        from core.clients import SEGMENT_LABELS
+        from core.practice.clients import SEGMENT_LABELS
 
         title = f"Segment: {SEGMENT_LABELS.get(link.segment, link.segment)}"
         roster = metrics.client_adherence(store, scope)

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from core.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
-from core.store import ACCOUNTS, Store, utcnow
+from core.access.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
+from core.db.store import ACCOUNTS, Store, utcnow
 
 SCOPE_KINDS: tuple[str, ...] = ("practice", "client", "segment")
 DEFAULT_DAYS = 7
@@ -125,7 +125,7 @@ def create_link(store: Store, actor: str, scope: ShareScope | str, *, days: int 
                 label: str | None = None, deidentify: bool = False, base: str | None = None,
                 now: datetime | None = None) -> CreatedLink:
     """Make a read-only link for ``scope`` (owners: any scope; therapists: client or segment)."""
-    from core.clients import SEGMENTS
+    from core.practice.clients import SEGMENTS
 
     role = require_role(store, actor, STAFF_WRITERS)
     scope = parse_scope(scope)

@@ -27,9 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from core.content import sync_library  # noqa: E402
-from core.demo import GENERATOR_VERSION, DemoSpec, create_demo_practice  # noqa: E402
-from core.store import Store  # noqa: E402
+from core.library.content import sync_library  # noqa: E402
+from core.commands.demo import GENERATOR_VERSION, DemoSpec, create_demo_practice  # noqa: E402
+from core.db.store import Store  # noqa: E402
 from tests.bench.memory import peak_rss_mb  # noqa: E402
 
 BENCH_DIR = REPO / "var" / "bench"
@@ -78,7 +78,7 @@ def scenario_library_load() -> dict:
     baseline: only reading and hashing the same files."""
     import hashlib
 
-    from core.content import data_dir
+    from core.library.content import data_dir
 
     def cold() -> None:
         with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "lib.duckdb") as store:

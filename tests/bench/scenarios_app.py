@@ -25,13 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from core.auth import DEMO_OWNER, DEMO_OWNER_PASSWORD  # noqa: E402
+from core.access.auth import DEMO_OWNER, DEMO_OWNER_PASSWORD  # noqa: E402
 from tests.live_server import CHROMIUM, CHROMIUM_ARGS, serve  # noqa: E402
 from tests.bench.memory import peak_rss_mb  # noqa: E402
 
 
 def _sign_in_as_demo_owner(at) -> None:
-    from core.auth import get_user, start_session
+    from core.access.auth import get_user, start_session
     from pages.common import SESSION_KEY, get_store
 
     at.session_state[SESSION_KEY] = start_session(get_user(get_store(), DEMO_OWNER))
@@ -53,8 +53,8 @@ def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
             with get_store().transaction():
                 pass
         if logged is not None:  # a therapist logs a session: the page caches are cleared, one client changed
-            from core.auth import DEMO_OWNER
-            from core.session_logs import log_session
+            from core.access.auth import DEMO_OWNER
+            from core.sessions.checks import log_session
 
             store = get_store()
             code = store.scalar("SELECT code FROM clients ORDER BY code LIMIT 1 OFFSET ?", [logged])

@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from core import logs_import as li  # noqa: E402
-from core.content import sync_library  # noqa: E402
-from core.store import Store  # noqa: E402
+from core.sessions import imports  # noqa: E402
+from core.library.content import sync_library  # noqa: E402
+from core.db.store import Store  # noqa: E402
 from tests.bench.memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 
 AS_OF = date(2026, 11, 1)
@@ -124,7 +124,7 @@ def scenario_log_import(workdir: Path | str | None = None, runs: int = 5, rows: 
             with store.transaction() as cur:
                 cur.execute("DROP TABLE bare_read")
             start = time.perf_counter()
-            result = li.import_file(store, export, li.ImportOptions(source="bench", as_of=AS_OF, actor="cli"))
+            result = imports.import_file(store, export, imports.ImportOptions(source="bench", as_of=AS_OF, actor="cli"))
             imports.append(time.perf_counter() - start)
         for leftover in work.glob(f"run-{run}.duckdb*"):
             leftover.unlink()
@@ -146,7 +146,7 @@ def _first_import_peak_mb(practice: Path, export: Path, work: Path) -> int:
     try:
         with Store(copy) as store:
             reset_peak_rss()
-            li.import_file(store, export, li.ImportOptions(source="bench", as_of=AS_OF, actor="cli"))
+            imports.import_file(store, export, imports.ImportOptions(source="bench", as_of=AS_OF, actor="cli"))
             return peak_rss_mb()
     finally:
         for leftover in work.glob("memory-run.duckdb*"):

@@ -15,7 +15,7 @@ demo practice. Each returns the figures it computed, so the bench can check that
 
 ``compare(sql, pandas)`` lists the figures on which the two disagree (empty when they agree); the
 unit tests run it on a small demo practice, so the baseline is a real second implementation of
-docs/metrics.md, not a stand-in.
+docs/analytics/metrics.md, not a stand-in.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core import alerts, metrics, overview
-from core.store import Store
+from core.analytics import alerts
+from core.analytics import metrics
+from core.analytics import overview
+from core.db.store import Store
 
 DAYS = metrics.DEFAULT_DAYS
 
@@ -55,7 +57,7 @@ def scenario_overview(store: Store, as_of: date) -> dict[str, Any]:
 def scenario_overview_after_acknowledging(store: Store, as_of: date) -> float:
     """Staff working down the alert list: acknowledge the top open alert (as the demo owner; not
     timed), then the overview again. Returns the overview's milliseconds."""
-    from core.auth import DEMO_OWNER
+    from core.access.auth import DEMO_OWNER
 
     _, open_now = overview.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
     alerts.acknowledge(store, open_now["alert_key"].iloc[0], "bench: called the client", DEMO_OWNER, as_of)
@@ -67,8 +69,8 @@ def scenario_overview_after_acknowledging(store: Store, as_of: date) -> float:
 def scenario_overview_after_logging(store: Store, as_of: date, n: int) -> float:
     """A therapist logs a session (the manual-entry form; not timed), then the overview again: the
     metrics are recomputed, the practice-wide safety re-check is still remembered."""
-    from core.auth import DEMO_OWNER
-    from core.session_logs import log_session
+    from core.access.auth import DEMO_OWNER
+    from core.sessions.checks import log_session
 
     code = store.scalar("SELECT code FROM clients ORDER BY code LIMIT 1 OFFSET ?", [n])
     log_session(store, {"client": code, "session_date": as_of, "pain_before": 3, "pain_after": 2}, DEMO_OWNER, as_of)
@@ -80,8 +82,8 @@ def scenario_overview_after_logging(store: Store, as_of: date, n: int) -> float:
 def scenario_client_after_logging(store: Store, as_of: date, n: int, *, own: bool) -> float:
     """A therapist has a client's page open; a session is logged (not timed) for that client
     (``own``) or for another one, and the page is drawn again."""
-    from core.auth import DEMO_OWNER
-    from core.session_logs import log_session
+    from core.access.auth import DEMO_OWNER
+    from core.sessions.checks import log_session
 
     code, other = (c for (c,) in store.rows("SELECT code FROM clients ORDER BY code LIMIT 2 OFFSET ?", [100 + 2 * n]))
     scenario_client_detail(store, as_of, code)
@@ -93,9 +95,9 @@ def scenario_client_after_logging(store: Store, as_of: date, n: int, *, own: boo
 
 def scenario_overview_after_pausing(store: Store, as_of: date, n: int) -> tuple[float, float]:
     """A therapist pauses one client's program, then the overview again. The pause brings the kept
-    overview figures of that client up to date (core.overview). Returns (pause ms, overview ms)."""
-    from core.assignments import pause_assignment
-    from core.auth import DEMO_OWNER
+    overview figures of that client up to date (core.analytics.overview). Returns (pause ms, overview ms)."""
+    from core.practice.assignments import pause_assignment
+    from core.access.auth import DEMO_OWNER
 
     assignment_id = store.scalar(
         "SELECT a.id FROM assignments a WHERE a.status = 'active' AND a.start_date <= $d"

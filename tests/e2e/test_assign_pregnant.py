@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import auth, clock
-from core import clients as C
-from core.content import sync_library
-from core.store import Store
+from core.access import auth
+from core import clock
+from core.practice import clients
+from core.library.content import sync_library
+from core.db.store import Store
 
 PASSWORD = "a long enough test password"
 
@@ -21,7 +22,7 @@ def pregnant_client(db_path: Path) -> str:
     with Store(db_path) as store:
         sync_library(store)
         auth.create_user(store, "cli", "olga", "owner", PASSWORD)
-        C.create_client(store, {"code": "ANA", "display_name": "Ana Silva", "gestation_weeks": 24,
+        clients.create_client(store, {"code": "ANA", "display_name": "Ana Silva", "gestation_weeks": 24,
                                 "gestation_on": clock.today()}, "cli", clock.today())
     return "ANA"
 

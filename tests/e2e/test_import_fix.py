@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import auth, clock
-from core.content import sync_library
-from core.store import Store, utcnow
+from core.access import auth
+from core import clock
+from core.library.content import sync_library
+from core.db.store import Store, utcnow
 
 PASSWORD = "a long enough test password"
 TODAY = clock.today()

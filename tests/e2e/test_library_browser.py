@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import auth
-from core.store import Store
+from core.access import auth
+from core.db.store import Store
 
 PASSWORD = "a long enough test password"
 

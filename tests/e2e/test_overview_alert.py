@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import auth, clock
-from core.content import sync_library
-from core.store import Store
+from core.access import auth
+from core import clock
+from core.library.content import sync_library
+from core.db.store import Store
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session
 
 PASSWORD = "a long enough test password"

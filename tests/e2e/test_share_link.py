@@ -11,10 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from core import auth, clock
-from core.content import sync_library
-from core.demo import DemoSpec, create_demo_practice
-from core.store import Store
+from core.access import auth
+from core import clock
+from core.library.content import sync_library
+from core.commands.demo import DemoSpec, create_demo_practice
+from core.db.store import Store
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.store import Store
+from core.db.store import Store
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session
 
 URL = {"client": "Z", "as_of": "2025-03-23", "days": "14"}
@@ -22,7 +22,7 @@ URL = {"client": "Z", "as_of": "2025-03-23", "days": "14"}
 
 @pytest.fixture
 def practice_db(app_db: Path) -> dict[str, int]:
-    from core.content import sync_library
+    from core.library.content import sync_library
 
     with Store(app_db) as store:
         sync_library(store)

@@ -5,10 +5,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import assignments as A, clock
-from core import clients as C
-from core.content import sync_library
-from core.store import Store
+from core.practice import assignments
+from core import clock
+from core.practice import clients
+from core.library.content import sync_library
+from core.db.store import Store
 from pages.common import get_store
 
 TODAY = clock.today()
@@ -18,9 +19,9 @@ def prepare(db_path: Path) -> None:
     """Library and two clients: Ana, 24 weeks pregnant today, and Ravi, a runner with a red flag."""
     with Store(db_path) as store:
         sync_library(store)
-        C.create_client(store, {"code": "ANA", "display_name": "Ana Silva", "gestation_weeks": 24,
+        clients.create_client(store, {"code": "ANA", "display_name": "Ana Silva", "gestation_weeks": 24,
                                 "gestation_on": TODAY, "therapist": "Ben"}, "cli", TODAY)
-        C.create_client(store, {"code": "R-1", "display_name": "Ravi", "segments": ["runner"],
+        clients.create_client(store, {"code": "R-1", "display_name": "Ravi", "segments": ["runner"],
                                 "flags": ["saddle_numbness"]}, "cli", TODAY)
 
 
@@ -82,7 +83,7 @@ def test_add_a_client_and_refuse_bad_input(app_as, app_db: Path) -> None:
     at.number_input(key="new_client_weeks").set_value(30)
     button(at, "Add client").click().run()
     assert not at.exception and not at.error
-    dana = C.find_client(db(app_db), "C00001")
+    dana = clients.find_client(db(app_db), "C00001")
     assert dana.display_name == "Dana Berg" and dana.segments == ("desk_worker", "pregnant")
     assert dana.pregnancy(TODAY).week == 30
     assert at.header[0].value == "Dana Berg · C00001"          # the new client is opened
@@ -121,19 +122,19 @@ def test_edit_archive_and_program_actions(app_as, app_db: Path) -> None:
     at = open_page(app_as, app_db, client="ANA")
     at.text_input(key="edit_1_therapist").input("Chloe")
     button(at, "Save client").click().run()
-    assert C.find_client(db(app_db), "ANA").therapist == "Chloe"
-    result = A.assign(db(app_db), "ANA", "pregnancy-second-trimester", TODAY, "cli", TODAY)
+    assert clients.find_client(db(app_db), "ANA").therapist == "Chloe"
+    result = assignments.assign(db(app_db), "ANA", "pregnancy-second-trimester", TODAY, "cli", TODAY)
     at.run()
     at.date_input(key=f"pause_day_{result.assignment.id}").set_value(TODAY + timedelta(days=2))
     button(at, "Pause").click().run()
     assert db(app_db).rows("SELECT paused_from FROM assignment_pauses") == [(TODAY + timedelta(days=2),)]
     button(at, "Archive client").click().run()
-    assert C.find_client(db(app_db), "ANA").archived
+    assert clients.find_client(db(app_db), "ANA").archived
 
 
 def test_viewers_read_but_cannot_write(app_as, app_db: Path) -> None:
     at = open_page(app_as, app_db, role="viewer", client="ANA")
-    A.assign(db(app_db), "ANA", "pregnancy-second-trimester", TODAY, "cli", TODAY)
+    assignments.assign(db(app_db), "ANA", "pregnancy-second-trimester", TODAY, "cli", TODAY)
     at.run()
     labels = {b.label for b in at.button}
     assert not labels & {"Add client", "Assign", "Save client", "Archive client", "Pause", "End program"}

@@ -8,9 +8,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import clock, logs_import as li
-from core.content import sync_library
-from core.store import Store, utcnow
+from core import clock
+from core.sessions import imports
+from core.library.content import sync_library
+from core.db.store import Store, utcnow
 from pages.common import get_store
 
 TODAY = clock.today()
@@ -189,7 +190,7 @@ def test_template_download_and_viewer_sees_no_writing_controls(app_as, app_db: P
     assert "data_preview" in keys and "data_import" not in keys
     button(at, "data_preview").click().run()            # a preview writes nothing: viewers may look
     assert metrics(at)["Rows read"] == "3"
-    li.import_file(get_store(), FORM_EXPORT, li.ImportOptions(actor="cli"), name="form.csv")
+    imports.import_file(get_store(), FORM_EXPORT, imports.ImportOptions(actor="cli"), name="form.csv")
     show_tab(at, "Import batches")
     assert at.dataframe and "undo_go" not in {b.key for b in at.button}
     show_tab(at, "Quarantine")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.content import DATA_DIR
+from core.library.content import DATA_DIR
 from pages.common import get_store
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import auth
-from core.store import Store, utcnow
+from core.access import auth
+from core.db.store import Store, utcnow
 from pages.common import SESSION_KEY, get_store
 
 PASSWORD = "owner-long-password"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.store import Store
+from core.db.store import Store
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session, days
 
 URL = {"as_of": "2025-03-23", "days": "14"}
@@ -28,7 +28,7 @@ URL = {"as_of": "2025-03-23", "days": "14"}
 @pytest.fixture
 def practice_db(app_db: Path) -> Path:
     with Store(app_db) as store:
-        from core.content import sync_library
+        from core.library.content import sync_library
 
         sync_library(store)
         add_routine(store, "r-three", 3)

@@ -4,10 +4,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import clients as C, clock
-from core import routines as R
-from core.content import sync_library
-from core.store import Store
+from core.practice import clients
+from core import clock
+from core.practice import routines
+from core.library.content import sync_library
+from core.db.store import Store
 from pages.common import get_store
 
 
@@ -16,7 +17,7 @@ def open_builder(app_as, app_db: Path, role: str = "therapist") -> AppTest:
     at = app_as(role, "olga")
     with Store(app_db) as store:
         sync_library(store)
-        C.create_client(store, {"code": "ANA", "display_name": "Ana", "gestation_weeks": 24,
+        clients.create_client(store, {"code": "ANA", "display_name": "Ana", "gestation_weeks": 24,
                                 "gestation_on": clock.today()}, "cli", clock.today())
     at.run()
     at.switch_page("pages/routine_builder.py").run()
@@ -90,12 +91,12 @@ def test_save_as_new_routine_then_a_new_version(app_as, app_db: Path) -> None:
     assert not at.exception
     assert any("Saved `evening-stretches` version 1" in s.value for s in at.success)
     store = get_store()
-    assert R.get_version(store, "evening-stretches").origin == "custom"
+    assert routines.get_version(store, "evening-stretches").origin == "custom"
     # the saved routine is now in the builder; change the schedule and save a version
     at.number_input(key="b2_weeks").set_value(6).run()
     at.button(key="builder_save_version").click().run()
     assert any("version 2" in s.value for s in at.success)
-    assert (R.get_version(store, "evening-stretches").weeks, R.get_version(store, "evening-stretches", 1).weeks) == (6, 4)
+    assert (routines.get_version(store, "evening-stretches").weeks, routines.get_version(store, "evening-stretches", 1).weeks) == (6, 4)
     assert store.scalar("SELECT created_by FROM routine_versions WHERE routine_id = 'evening-stretches' AND version = 2") == "olga"
 
 

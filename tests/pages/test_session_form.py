@@ -8,8 +8,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from core import clock
-from core.content import sync_library
-from core.store import Store, utcnow
+from core.library.content import sync_library
+from core.db.store import Store, utcnow
 from pages.common import get_store
 
 TODAY = clock.today()

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import clock, links
-from core.content import sync_library
-from core.demo import DemoSpec, create_demo_practice
-from core.store import Store, utcnow
+from core import clock
+from core.sharing import links
+from core.library.content import sync_library
+from core.commands.demo import DemoSpec, create_demo_practice
+from core.db.store import Store, utcnow
 from pages.common import SESSION_KEY, escape_markdown, get_store
 
 EVIL_NAME = "<script>alert('name')</script> **bold** [x](javascript:alert(1)) O'Brien\"; DROP TABLE clients;--"

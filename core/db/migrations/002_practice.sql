@@ -23,7 +23,7 @@ CREATE TABLE client_segments (
     PRIMARY KEY (client_id, segment)
 );
 
--- flag: a stable health-flag id (knee_pain, placenta_previa, ...), see core/safety.py
+-- flag: a stable health-flag id (knee_pain, placenta_previa, ...), see core/practice/safety.py
 CREATE TABLE client_flags (
     client_id BIGINT NOT NULL,
     flag VARCHAR NOT NULL,

@@ -18,8 +18,8 @@ CREATE TABLE import_batches (
 );
 
 -- One row per reported session. routine_id is NULL when the source did not name one; metrics
--- then attribute the session to the assignment active that day (docs/metrics.md).
--- red_flags: comma-separated tags found in the notes (see core/logs_import.py).
+-- then attribute the session to the assignment active that day (docs/analytics/metrics.md).
+-- red_flags: comma-separated tags found in the notes (see core/sessions/imports.py).
 CREATE SEQUENCE session_log_id_seq START 1;
 CREATE TABLE session_logs (
     id BIGINT PRIMARY KEY DEFAULT nextval('session_log_id_seq'),

@@ -1,4 +1,4 @@
--- What the session-log importer keeps beyond 003 (docs/import-format.md).
+-- What the session-log importer keeps beyond 003 (docs/sessions/import-format.md).
 -- quarantined_rows.values_json stays the row exactly as the file held it; fields_json holds the
 -- mapped canonical values, which staff correct before re-submitting. row_hash and
 -- source_session_id let a re-imported file recognise rows already held in quarantine.

@@ -1,7 +1,7 @@
--- Alerts are computed from the data on each view (core/alerts.py); what is stored is what staff
+-- Alerts are computed from the data on each view (core/analytics/alerts.py); what is stored is what staff
 -- did about them. An acknowledgement keeps a copy of the alert as it was shown (level, kind,
 -- reason, since), so the history stays readable after the condition has gone.
--- alert_key identifies one alert episode (e.g. 'lapsed:c12:2025-03-01'); see docs/metrics.md.
+-- alert_key identifies one alert episode (e.g. 'lapsed:c12:2025-03-01'); see docs/analytics/metrics.md.
 CREATE SEQUENCE alert_ack_id_seq START 1;
 CREATE TABLE alert_acknowledgements (
     id BIGINT PRIMARY KEY DEFAULT nextval('alert_ack_id_seq'),

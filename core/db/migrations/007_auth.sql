@@ -1,9 +1,9 @@
--- Staff sign-in, roles, the audit log and read-only share links (core/auth.py, core/links.py).
+-- Staff sign-in, roles, the audit log and read-only share links (core/access/auth.py, core/sharing/links.py).
 
 -- role: owner | therapist | viewer
 -- password_hash: an argon2id PHC string; NULL for an account that signs in through SSO only.
 -- email: lower-cased; maps a single-sign-on identity to this account (unique among accounts,
--- kept by core/auth.py because DuckDB cannot update an indexed column in place).
+-- kept by core/access/auth.py because DuckDB cannot update an indexed column in place).
 -- disabled_at: set when the account may no longer sign in (accounts are never deleted, so the
 -- audit log and every *_by column keep pointing at a known name).
 CREATE SEQUENCE staff_user_id_seq START 1;

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from core import auth
-from core.auth import AuthError, PermissionDenied
-from core.store import Store, utcnow
+from core.access import auth
+from core.access.auth import AuthError, PermissionDenied
+from core.db.store import Store, utcnow
 
 PASSWORD = "correct horse battery"
 AUTH_TABLES = ("users", "first_owner_claim", "login_attempts", "login_lockouts", "audit_log")
@@ -33,7 +33,7 @@ def store(module_store: Store) -> Store:
 
 @pytest.fixture
 def library_store(db_path) -> Iterator[Store]:
-    from core.content import sync_library
+    from core.library.content import sync_library
 
     with Store(db_path) as s:
         sync_library(s)
@@ -415,8 +415,8 @@ def test_demo_practice_comes_with_the_demo_owner_but_never_beside_real_accounts(
                                                                                     tmp_path) -> None:
     from datetime import date
 
-    from core.content import sync_library
-    from core.demo import DemoSpec, create_demo_practice
+    from core.library.content import sync_library
+    from core.commands.demo import DemoSpec, create_demo_practice
 
     create_demo_practice(library_store, DemoSpec(clients=3, days=30, as_of=date(2025, 3, 1)))
     assert [u.username for u in auth.list_users(library_store)] == ["owner"]

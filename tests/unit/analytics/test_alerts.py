@@ -10,10 +10,12 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from core import alerts, metrics, overview
-from core.alerts import AlertError
-from core.auth import PermissionDenied, create_user
-from core.metrics import Scope
+from core.analytics import alerts
+from core.analytics import metrics
+from core.analytics import overview
+from core.analytics.alerts import AlertError
+from core.access.auth import PermissionDenied, create_user
+from core.analytics.metrics import Scope
 from tests.practice_rows import add_assignment, add_client, add_pause, add_routine, add_session, add_sessions, days
 
 AS_OF = date(2025, 3, 26)
@@ -230,7 +232,7 @@ def test_acknowledge_refuses_bad_input_and_writes_nothing(practice):
 
 def test_safety_findings_after_assignment_become_one_alert_per_rule(practice):
     # Due 2025-07-30: week 19 when daily-psoas-routine starts on 03-05, week 22 on as_of. From
-    # week 20 (03-12) the supine exercises draw a warning (core/safety.py, issue 3), which nobody
+    # week 20 (03-12) the supine exercises draw a warning (core/practice/safety.py, issue 3), which nobody
     # has reviewed: one medium alert for the rule, naming both exercises, since 03-12.
     cid = add_client(practice, "PREG", segments=("pregnant",))
     with practice.transaction() as cur:
@@ -253,8 +255,8 @@ def test_safety_alerts_respect_the_routine_filter(practice, monkeypatch):
         "client_id": [cid, cid], "assignment_id": [keep, other], "rule_id": ["knee_pain_kneeling"] * 2,
         "exercise_id": [None, "glute-bridge"], "level": ["warn", "warn"], "reason": ["Pad the knee."] * 2,
         "since": [d(3, 10), d(3, 12)]})
-    import core.assignments
-    monkeypatch.setattr(core.assignments, "safety_changes_since_assignment", lambda store, as_of: fake)
+    import core.practice.assignments
+    monkeypatch.setattr(core.practice.assignments, "safety_changes_since_assignment", lambda store, as_of: fake)
     only_three = alerts.current_alerts(practice, Scope(as_of=AS_OF, routines=("r-three",)))
     assert only_three[only_three["kind"] == "safety"]["assignment_id"].tolist() == [keep]
     every = alerts.current_alerts(practice, SCOPE)

@@ -8,8 +8,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from core import charts, metrics, overview
-from core.metrics import Scope
+from core.analytics import charts
+from core.analytics import metrics
+from core.analytics import overview
+from core.analytics.metrics import Scope
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session, days
 
 
@@ -155,7 +157,7 @@ def test_empty_input_gives_an_empty_chart_that_says_so(build):
 
 
 def test_every_figure_of_real_metrics_uses_the_one_theme(store):
-    # Frames straight from core.metrics, so the builders and the metrics agree on column names.
+    # Frames straight from core.analytics.metrics, so the builders and the metrics agree on column names.
     add_routine(store, "r-three", 3)
     cid = add_client(store, "TH", segments=("runner",))
     add_assignment(store, cid, "r-three", date(2025, 3, 3), weeks=4, sessions_per_week=3)

@@ -1,4 +1,4 @@
-"""Every metric definition (docs/metrics.md) on tiny practices computed by hand.
+"""Every metric definition (docs/analytics/metrics.md) on tiny practices computed by hand.
 
 Unless a test says otherwise: as_of = Wed 2025-03-26, days = 28, so the period is
 Thu 2025-02-27 .. Wed 2025-03-26 and its ISO weeks (Monday starts) are
@@ -16,8 +16,8 @@ from datetime import date, time
 
 import pytest
 
-from core import metrics
-from core.metrics import MetricsError, Scope
+from core.analytics import metrics
+from core.analytics.metrics import MetricsError, Scope
 from tests.practice_rows import add_assignment, add_client, add_pause, add_routine, add_session, add_sessions, days
 
 AS_OF = date(2025, 3, 26)
@@ -512,7 +512,7 @@ def test_a_second_implementation_in_pandas_agrees_on_a_demo_practice(store):
     # tests/bench/scenarios_metrics.py computes the same definitions the straightforward pandas
     # way (for the speed comparison of `make bench`); on a demo practice with pauses, unnamed
     # sessions, an open pause and an early end, every overview figure must agree.
-    from core.demo import DemoSpec, create_demo_practice
+    from core.commands.demo import DemoSpec, create_demo_practice
     from tests.bench.scenarios_metrics import compare, scenario_metrics_only, scenario_pandas_baseline
 
     as_of = date(2025, 6, 30)
@@ -544,7 +544,7 @@ def test_lapsed_across_programs_when_a_new_one_started_recently(practice):
 
 
 def test_a_pipelines_tables_are_shared_with_its_sibling_and_gone_after(practice):
-    from core.store import WORK_DB
+    from core.db.store import WORK_DB
 
     a = add_client(practice, "A")
     add_assignment(practice, a, "r-three", d(3, 3), weeks=4, sessions_per_week=3)

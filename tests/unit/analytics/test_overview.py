@@ -1,4 +1,4 @@
-"""core.overview: the figures kept per client agree with the practice computed from scratch after
+"""core.analytics.overview: the figures kept per client agree with the practice computed from scratch after
 every kind of write, and a write recomputes only the clients it names.
 
 as_of = Wed 2025-03-26 (the alerts' 28 days: 2025-02-27 .. 2025-03-26).
@@ -11,10 +11,13 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from core import alerts, clients, metrics, overview
-from core.auth import create_user
-from core.metrics import Scope
-from core.session_logs import log_session
+from core.analytics import alerts
+from core.practice import clients
+from core.analytics import metrics
+from core.analytics import overview
+from core.access.auth import create_user
+from core.analytics.metrics import Scope
+from core.sessions.checks import log_session
 from tests.practice_rows import add_assignment, add_client, add_pause, add_routine, add_session, add_sessions, days
 
 AS_OF = date(2025, 3, 26)
@@ -154,17 +157,17 @@ def test_store_tells_which_clients_were_written(store):
 
 
 def test_imports_and_undo_name_the_clients_they_change(practice):
-    from core import logs_import
+    from core.sessions import imports
 
     assert_kept_equals_afresh(practice)
     mark = practice.writes
     export = b"client,session_date,routine,pain_before\nRUN,2025-03-25,r-three,9\nLAPSE,2025-03-24,r-three,2\n"
-    options = logs_import.ImportOptions(source="form", as_of=AS_OF, actor="ana")
-    result = logs_import.import_file(practice, export, options, name="week.csv")
+    options = imports.ImportOptions(source="form", as_of=AS_OF, actor="ana")
+    result = imports.import_file(practice, export, options, name="week.csv")
     assert result.accepted == 2
     assert practice.clients_written_since(mark) == {client_id(practice, "RUN"), client_id(practice, "LAPSE")}
     assert_kept_equals_afresh(practice)
-    logs_import.undo_batch(practice, result.batch_id, "ana")
+    imports.undo_batch(practice, result.batch_id, "ana")
     assert_kept_equals_afresh(practice)
 
 
@@ -215,7 +218,7 @@ def test_a_client_page_opened_from_the_overview_reads_the_kept_figures(practice,
 
 
 def test_the_safety_recheck_started_beside_the_tables_runs_once(practice, monkeypatch):
-    from core import assignments
+    from core.practice import assignments
 
     checks: list[tuple[int, ...] | None] = []
     real = assignments._unreviewed_findings

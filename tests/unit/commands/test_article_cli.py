@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
+from core.commands.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "articles"
 SEEDS = REPO.parent / "shared" / "seeds"
 

@@ -3,9 +3,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.cli import main
+from core.commands.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -63,6 +63,6 @@ def test_errors_go_to_stderr_with_exit_code_2(capsys, tmp_path: Path) -> None:
 
 
 def test_console_script_runs(db_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "core.cli", "exercises", "list", "--db", str(db_path), "--json"],
+    done = subprocess.run([sys.executable, "-m", "core.commands.cli", "exercises", "list", "--db", str(db_path), "--json"],
                           cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import auth, links
-from core.cli import main
-from core.clients import create_client
-from core.store import Store, utcnow
+from core.access import auth
+from core.sharing import links
+from core.commands.cli import main
+from core.practice.clients import create_client
+from core.db.store import Store, utcnow
 
 PASSWORD = "cli-made-password"
 

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 from core import clock
-from core.cli import main
-from core.store import Store
+from core.commands.cli import main
+from core.db.store import Store
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.content import sync_library
-from core.store import Store
+from core.commands.cli import main
+from core.library.content import sync_library
+from core.db.store import Store
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session, days
 
 AS_OF = "2025-03-23"

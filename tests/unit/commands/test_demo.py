@@ -1,8 +1,8 @@
 from datetime import date
 
-from core.content import sync_library
-from core.demo import DemoSpec, create_demo_practice
-from core.store import Store
+from core.library.content import sync_library
+from core.commands.demo import DemoSpec, create_demo_practice
+from core.db.store import Store
 
 SPEC = DemoSpec(clients=60, days=120, seed=3, as_of=date(2026, 3, 1))
 

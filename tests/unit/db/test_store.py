@@ -4,7 +4,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from core.store import Migration, Store, StoreError, beside, load_migrations
+from core.db.store import Migration, Store, StoreError, beside, load_migrations
 
 
 def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_remember_computes_once_until_the_next_write(db_path: Path) -> None:
 
 
 def test_figures_of_some_clients_outlive_writes_that_name_only_others(db_path: Path) -> None:
-    from core.store import PRACTICE, SESSION_LOGS
+    from core.db.store import PRACTICE, SESSION_LOGS
 
     with Store(db_path) as store:
         def remember_pages() -> None:
@@ -193,7 +193,7 @@ def test_figures_of_some_clients_outlive_writes_that_name_only_others(db_path: P
 
 
 def test_remembered_figures_stay_until_a_write_touches_what_they_depend_on(db_path: Path) -> None:
-    from core.store import ACCOUNTS, PRACTICE, SESSION_LOGS
+    from core.db.store import ACCOUNTS, PRACTICE, SESSION_LOGS
 
     with Store(db_path) as store:
         assert store.remember("logs", lambda: "first", depends_on=(SESSION_LOGS,)) == "first"

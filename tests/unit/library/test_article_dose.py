@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.article_dose import DoseDraft, is_dose_only, normalize, read_dose
+from core.library.article_dose import DoseDraft, is_dose_only, normalize, read_dose
 
 D = DoseDraft
 

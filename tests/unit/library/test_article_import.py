@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.article_dose import DoseDraft
-from core.article_import import (
+from core.library.article_dose import DoseDraft
+from core.library.article_import import (
     ArticleSource,
     Extras,
     accept_all,
@@ -23,13 +23,13 @@ from core.article_import import (
     save_drafts,
     slugify,
 )
-from core.article_match import LibraryMatch
-from core.articles import ExerciseDraft, read_article_file
-from core.auth import PermissionDenied, audit_entries, create_user
-from core.content import parse_exercise
-from core.store import Store
+from core.library.article_match import LibraryMatch
+from core.library.articles import ExerciseDraft, read_article_file
+from core.access.auth import PermissionDenied, audit_entries, create_user
+from core.library.content import parse_exercise
+from core.db.store import Store
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SEEDS = REPO.parent / "shared" / "seeds"
 SOURCE = ArticleSource("Evening unwind", "https://example.org/unwind")
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.article_match import (
+from core.library.article_match import (
     MATCH_THRESHOLD,
     LibraryEntry,
     LibraryMatch,

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.article_dose import DoseDraft
-from core.article_match import LibraryEntry
-from core.articles import (
+from core.library.article_dose import DoseDraft
+from core.library.article_match import LibraryEntry
+from core.library.articles import (
     ArticleDrafts,
     article_text,
     guess_position,
@@ -22,8 +22,8 @@ from core.articles import (
     split_name,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "articles"
-SEEDS = Path(__file__).resolve().parents[2].parent / "shared" / "seeds"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "articles"
+SEEDS = Path(__file__).resolve().parents[3].parent / "shared" / "seeds"
 D = DoseDraft
 
 
@@ -391,10 +391,10 @@ def test_seeds_match_the_real_library() -> None:
     """The example from the issue, against the library shipped in data/exercises."""
     if not SEEDS.is_dir():
         pytest.skip("seed articles not present")
-    from core.content import parse_exercise
+    from core.library.content import parse_exercise
 
     library = [parse_exercise(p.name, p.read_bytes()).meta
-               for p in sorted((Path(__file__).resolve().parents[2] / "data" / "exercises").glob("*.md"))]
+               for p in sorted((Path(__file__).resolve().parents[3] / "data" / "exercises").glob("*.md"))]
     [path] = SEEDS.glob("001_*.txt")
     drafts = read_article_file(path.read_bytes(), path.name, library)
     kneeling = drafts.exercises[0]

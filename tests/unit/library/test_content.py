@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from core.content import DATA_DIR, ContentError, content_problems, parse_exercise, sync_library
-from core.store import Store
+from core.library.content import DATA_DIR, ContentError, content_problems, parse_exercise, sync_library
+from core.db.store import Store
 
 VALID = """---
 id: test-stretch

@@ -1,5 +1,5 @@
-from core.library import LibraryFilter, facet_values, format_dose, get_exercise, list_exercises
-from core.store import Store
+from core.library.search import LibraryFilter, facet_values, format_dose, get_exercise, list_exercises
+from core.db.store import Store
 
 
 def ids(store: Store, **kwargs) -> set[str]:

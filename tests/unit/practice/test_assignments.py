@@ -4,22 +4,23 @@ from datetime import date, timedelta
 
 import pytest
 
-from core import assignments as A, clock
-from core import auth
-from core import clients as C
-from core import routines as R
-from core.store import Store, utcnow
+from core.practice import assignments
+from core import clock
+from core.access import auth
+from core.practice import clients
+from core.practice import routines
+from core.db.store import Store, utcnow
 from tests.practice_rows import add_assignment
 
 ON = date(2026, 3, 2)
 WRITES = ("assignments", "safety_reviews", "assignment_events", "assignment_pauses")
 
 
-def client(store: Store, week: int | None = None, **fields) -> C.Client:
+def client(store: Store, week: int | None = None, **fields) -> clients.Client:
     data = {"display_name": "Client"} | fields
     if week is not None:
         data |= {"gestation_weeks": week, "gestation_on": ON}
-    return C.create_client(store, data, "cli", ON)
+    return clients.create_client(store, data, "cli", ON)
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -27,14 +28,14 @@ def counts(store: Store) -> dict[str, int]:
 
 
 def states(store: Store, client_id: int, on: date) -> dict[int, str]:
-    return {r["id"]: r["state"] for r in A.list_assignments(store, client_id, on)}
+    return {r["id"]: r["state"] for r in assignments.list_assignments(store, client_id, on)}
 
 
 # -- assigning --------------------------------------------------------------------------------------------
 
 def test_assign_records_every_finding_as_seen(store: Store) -> None:
     ana = client(store, 24)
-    result = A.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
+    result = assignments.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
     a = result.assignment
     assert (a.routine_id, a.routine_version, a.start_date, a.weeks, a.sessions_per_week, a.status) == (
         "daily-psoas-routine", 1, ON, 4, 7, "active")
@@ -55,11 +56,11 @@ def test_a_block_without_override_writes_nothing(store: Store) -> None:
     bo = client(store, segments=["desk_worker"], flags=["saddle_numbness"])
     before = counts(store)
     for reason in (None, "", "   "):
-        with pytest.raises(A.SafetyBlocked) as blocked:
-            A.assign(store, bo.id, "desk-micro-breaks", ON, "cli", ON, override_reason=reason)
-        assert [f.rule_id for f in A.blocks(blocked.value.findings)] == ["low_back_red_flag"]
+        with pytest.raises(assignments.SafetyBlocked) as blocked:
+            assignments.assign(store, bo.id, "desk-micro-breaks", ON, "cli", ON, override_reason=reason)
+        assert [f.rule_id for f in assignments.blocks(blocked.value.findings)] == ["low_back_red_flag"]
     assert counts(store) == before
-    result = A.assign(store, bo.id, "desk-micro-breaks", ON, "cli", ON, override_reason="GP saw her today, cleared")
+    result = assignments.assign(store, bo.id, "desk-micro-breaks", ON, "cli", ON, override_reason="GP saw her today, cleared")
     assert store.rows("SELECT level, override_reason FROM safety_reviews WHERE assignment_id = ?",
                       [result.assignment.id]) == [("block", "GP saw her today, cleared")]
     assert store.scalar("SELECT count(*) FROM audit_log WHERE action = 'safety_override'") == 1
@@ -78,22 +79,22 @@ def test_bad_assignments_write_nothing(store: Store, kwargs: dict, message: str)
     ana = client(store, segments=["runner"])
     args = {"client_ref": ana.code, "routine_id": "four-stretch-routine", "start": ON, "actor": "cli", "on": ON} | kwargs
     before = counts(store)
-    with pytest.raises(A.AssignmentError, match=message):
-        A.assign(store, **args)
+    with pytest.raises(assignments.AssignmentError, match=message):
+        assignments.assign(store, **args)
     assert counts(store) == before
 
 
 def test_archived_clients_and_twins_are_refused(store: Store) -> None:
     ana = client(store, segments=["runner"])
-    A.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON)
-    with pytest.raises(A.AssignmentError, match="already has"):
-        A.assign(store, ana.code, "four-stretch-routine", ON + timedelta(days=7), "cli", ON + timedelta(days=7))
+    assignments.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON)
+    with pytest.raises(assignments.AssignmentError, match="already has"):
+        assignments.assign(store, ana.code, "four-stretch-routine", ON + timedelta(days=7), "cli", ON + timedelta(days=7))
     # after the first program, the same routine can be given again
-    later = A.assign(store, ana.code, "four-stretch-routine", ON + timedelta(days=28), "cli", ON + timedelta(days=28))
+    later = assignments.assign(store, ana.code, "four-stretch-routine", ON + timedelta(days=28), "cli", ON + timedelta(days=28))
     assert later.assignment.start_date == date(2026, 3, 30)
-    C.archive_client(store, ana.id, "cli")
-    with pytest.raises(A.AssignmentError, match="archived"):
-        A.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
+    clients.archive_client(store, ana.id, "cli")
+    with pytest.raises(assignments.AssignmentError, match="archived"):
+        assignments.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
 
 
 def test_viewers_cannot_assign(store: Store) -> None:
@@ -101,13 +102,13 @@ def test_viewers_cannot_assign(store: Store) -> None:
     ana = client(store, segments=["runner"])
     before = counts(store)
     with pytest.raises(auth.PermissionDenied):
-        A.assign(store, ana.code, "four-stretch-routine", ON, "vera", ON)
+        assignments.assign(store, ana.code, "four-stretch-routine", ON, "vera", ON)
     assert counts(store) == before
 
 
 def test_findings_ahead_show_what_starts_mid_program(store: Store) -> None:
     ana = client(store, 18)   # 18+0 on ON: week 20 starts on ON + 14 days
-    result = A.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON)
+    result = assignments.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON)
     assert not [f for f in result.findings if f.level == "warn"]
     assert [(day, f.rule_id, f.exercise_id) for day, f in result.ahead] == [
         (ON + timedelta(days=14), "pregnancy_supine_from_week_20", "glute-bridge")]
@@ -116,44 +117,44 @@ def test_findings_ahead_show_what_starts_mid_program(store: Store) -> None:
 # -- end, pause, resume ---------------------------------------------------------------------------------------
 
 def test_end_early(store: Store) -> None:
-    a = A.assign(store, client(store, segments=["runner"]).code, "four-stretch-routine", ON, "cli", ON).assignment
-    with pytest.raises(A.AssignmentError, match="before the start"):
-        A.end_assignment(store, a.id, ON - timedelta(days=1), "cli")
-    with pytest.raises(A.AssignmentError, match="after the planned end"):
-        A.end_assignment(store, a.id, a.planned_end + timedelta(days=1), "cli")
-    ended = A.end_assignment(store, a.id, ON + timedelta(days=9), "cli", note="moved away")
+    a = assignments.assign(store, client(store, segments=["runner"]).code, "four-stretch-routine", ON, "cli", ON).assignment
+    with pytest.raises(assignments.AssignmentError, match="before the start"):
+        assignments.end_assignment(store, a.id, ON - timedelta(days=1), "cli")
+    with pytest.raises(assignments.AssignmentError, match="after the planned end"):
+        assignments.end_assignment(store, a.id, a.planned_end + timedelta(days=1), "cli")
+    ended = assignments.end_assignment(store, a.id, ON + timedelta(days=9), "cli", note="moved away")
     assert (ended.status, ended.end_date, ended.last_day) == ("ended", date(2026, 3, 11), date(2026, 3, 11))
-    with pytest.raises(A.AssignmentError, match="is ended, not active"):
-        A.end_assignment(store, a.id, ON + timedelta(days=10), "cli")
+    with pytest.raises(assignments.AssignmentError, match="is ended, not active"):
+        assignments.end_assignment(store, a.id, ON + timedelta(days=10), "cli")
     assert states(store, ended.client_id, ON)[a.id] == "ended"
 
 
 def test_pause_and_resume(store: Store) -> None:
     ana = client(store, segments=["runner"])
-    a = A.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON).assignment
-    with pytest.raises(A.AssignmentError, match="inside the program"):
-        A.pause_assignment(store, a.id, ON - timedelta(days=1), "cli")
-    A.pause_assignment(store, a.id, ON + timedelta(days=5), "cli")
+    a = assignments.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON).assignment
+    with pytest.raises(assignments.AssignmentError, match="inside the program"):
+        assignments.pause_assignment(store, a.id, ON - timedelta(days=1), "cli")
+    assignments.pause_assignment(store, a.id, ON + timedelta(days=5), "cli")
     assert states(store, ana.id, ON + timedelta(days=6))[a.id] == "paused"
     assert states(store, ana.id, ON + timedelta(days=4))[a.id] == "active"
-    with pytest.raises(A.AssignmentError, match="already paused"):
-        A.pause_assignment(store, a.id, ON + timedelta(days=6), "cli")
-    with pytest.raises(A.AssignmentError, match="before the pause began"):
-        A.resume_assignment(store, a.id, ON + timedelta(days=4), "cli")
-    A.resume_assignment(store, a.id, ON + timedelta(days=12), "cli")     # sessions again from day 12
+    with pytest.raises(assignments.AssignmentError, match="already paused"):
+        assignments.pause_assignment(store, a.id, ON + timedelta(days=6), "cli")
+    with pytest.raises(assignments.AssignmentError, match="before the pause began"):
+        assignments.resume_assignment(store, a.id, ON + timedelta(days=4), "cli")
+    assignments.resume_assignment(store, a.id, ON + timedelta(days=12), "cli")     # sessions again from day 12
     assert store.rows("SELECT paused_from, paused_until FROM assignment_pauses") == [
         (date(2026, 3, 7), date(2026, 3, 13))]
-    with pytest.raises(A.AssignmentError, match="not paused"):
-        A.resume_assignment(store, a.id, ON + timedelta(days=13), "cli")
-    with pytest.raises(A.AssignmentError, match="earlier pause runs until 2026-03-13"):
-        A.pause_assignment(store, a.id, ON + timedelta(days=10), "cli")
+    with pytest.raises(assignments.AssignmentError, match="not paused"):
+        assignments.resume_assignment(store, a.id, ON + timedelta(days=13), "cli")
+    with pytest.raises(assignments.AssignmentError, match="earlier pause runs until 2026-03-13"):
+        assignments.pause_assignment(store, a.id, ON + timedelta(days=10), "cli")
     # a pause resumed on its first day is undone
-    A.pause_assignment(store, a.id, ON + timedelta(days=20), "cli")
-    A.resume_assignment(store, a.id, ON + timedelta(days=20), "cli")
+    assignments.pause_assignment(store, a.id, ON + timedelta(days=20), "cli")
+    assignments.resume_assignment(store, a.id, ON + timedelta(days=20), "cli")
     assert store.scalar("SELECT count(*) FROM assignment_pauses") == 1
     # ending closes an open pause at the last day
-    A.pause_assignment(store, a.id, ON + timedelta(days=22), "cli")
-    A.end_assignment(store, a.id, ON + timedelta(days=24), "cli")
+    assignments.pause_assignment(store, a.id, ON + timedelta(days=22), "cli")
+    assignments.end_assignment(store, a.id, ON + timedelta(days=24), "cli")
     assert store.scalar("SELECT max(paused_until) FROM assignment_pauses") == date(2026, 3, 26)
     events = [e for (e,) in store.rows("SELECT event FROM assignment_events WHERE assignment_id = ? ORDER BY id", [a.id])]
     assert events == ["assigned", "paused", "resumed", "paused", "resumed", "paused", "ended"]
@@ -161,24 +162,24 @@ def test_pause_and_resume(store: Store) -> None:
 
 def test_states_over_time(store: Store) -> None:
     ana = client(store, segments=["runner"])
-    a = A.assign(store, ana.code, "four-stretch-routine", ON + timedelta(days=7), "cli", ON + timedelta(days=7)).assignment
+    a = assignments.assign(store, ana.code, "four-stretch-routine", ON + timedelta(days=7), "cli", ON + timedelta(days=7)).assignment
     assert states(store, ana.id, ON)[a.id] == "upcoming"
     assert states(store, ana.id, ON + timedelta(days=7))[a.id] == "active"
     assert states(store, ana.id, a.last_day + timedelta(days=1))[a.id] == "finished"
-    assert A.current_assignments(store, ana.id, ON) == [A.get_assignment(store, a.id)]
-    assert A.current_assignments(store, ana.id, a.last_day + timedelta(days=1)) == []
+    assert assignments.current_assignments(store, ana.id, ON) == [assignments.get_assignment(store, a.id)]
+    assert assignments.current_assignments(store, ana.id, a.last_day + timedelta(days=1)) == []
 
 
 # -- replace and move to the latest version --------------------------------------------------------------------
 
 def test_replace_ends_the_old_one_the_day_before(store: Store) -> None:
     ana = client(store, segments=["runner"])
-    old = A.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON).assignment
-    with pytest.raises(A.AssignmentError, match="before the current start"):
-        A.replace_assignment(store, old.id, "runner-warm-up-cool-down", ON - timedelta(days=1), "cli", ON)
-    result = A.replace_assignment(store, old.id, "runner-warm-up-cool-down", ON + timedelta(days=10), "cli",
+    old = assignments.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON).assignment
+    with pytest.raises(assignments.AssignmentError, match="before the current start"):
+        assignments.replace_assignment(store, old.id, "runner-warm-up-cool-down", ON - timedelta(days=1), "cli", ON)
+    result = assignments.replace_assignment(store, old.id, "runner-warm-up-cool-down", ON + timedelta(days=10), "cli",
                                   ON + timedelta(days=10))
-    replaced = A.get_assignment(store, old.id)
+    replaced = assignments.get_assignment(store, old.id)
     assert (replaced.status, replaced.end_date, replaced.replaced_by) == ("replaced", date(2026, 3, 11),
                                                                           result.assignment.id)
     assert result.assignment.routine_id == "runner-warm-up-cool-down" and result.replaced.id == old.id
@@ -187,31 +188,31 @@ def test_replace_ends_the_old_one_the_day_before(store: Store) -> None:
 
 def test_replace_with_a_blocked_routine_changes_nothing(store: Store) -> None:
     bo = client(store, 22)
-    old = A.assign(store, bo.code, "pregnancy-second-trimester", ON, "cli", ON).assignment
-    C.update_client(store, bo.id, C.client_input(C.get_client(store, bo.id)) | {"flags": ["preeclampsia"]}, "cli", ON)
+    old = assignments.assign(store, bo.code, "pregnancy-second-trimester", ON, "cli", ON).assignment
+    clients.update_client(store, bo.id, clients.client_input(clients.get_client(store, bo.id)) | {"flags": ["preeclampsia"]}, "cli", ON)
     before = counts(store)
-    with pytest.raises(A.SafetyBlocked):
-        A.replace_assignment(store, old.id, "pregnancy-first-trimester", ON + timedelta(days=3), "cli",
+    with pytest.raises(assignments.SafetyBlocked):
+        assignments.replace_assignment(store, old.id, "pregnancy-first-trimester", ON + timedelta(days=3), "cli",
                              ON + timedelta(days=3))
-    assert counts(store) == before and A.get_assignment(store, old.id).status == "active"
+    assert counts(store) == before and assignments.get_assignment(store, old.id).status == "active"
 
 
 def test_assignments_keep_their_version_until_moved(store: Store) -> None:
-    draft = R.add_item(R.add_item(R.empty_draft("Desk hips"), "cat-cow"), "hip-circles")
-    saved = R.save_draft(store, R.set_schedule(draft, weeks=4, sessions_per_week=3), "cli")
+    draft = routines.add_item(routines.add_item(routines.empty_draft("Desk hips"), "cat-cow"), "hip-circles")
+    saved = routines.save_draft(store, routines.set_schedule(draft, weeks=4, sessions_per_week=3), "cli")
     ana = client(store, segments=["desk_worker"])
-    old = A.assign(store, ana.code, saved.routine_id, ON, "cli", ON).assignment
-    with pytest.raises(A.AssignmentError, match="already uses the latest version"):
-        A.move_to_latest_version(store, old.id, ON + timedelta(days=8), "cli")
-    R.save_draft(store, R.add_item(R.load_draft(store, saved.routine_id), "glute-bridge"), "cli")   # version 2
-    assert A.get_assignment(store, old.id).routine_version == 1
-    row = A.list_assignments(store, ana.id, ON)[0]
+    old = assignments.assign(store, ana.code, saved.routine_id, ON, "cli", ON).assignment
+    with pytest.raises(assignments.AssignmentError, match="already uses the latest version"):
+        assignments.move_to_latest_version(store, old.id, ON + timedelta(days=8), "cli")
+    routines.save_draft(store, routines.add_item(routines.load_draft(store, saved.routine_id), "glute-bridge"), "cli")   # version 2
+    assert assignments.get_assignment(store, old.id).routine_version == 1
+    row = assignments.list_assignments(store, ana.id, ON)[0]
     assert (row["version"], row["newer_version"]) == (1, True)
-    moved = A.move_to_latest_version(store, old.id, ON + timedelta(days=8), "cli")
+    moved = assignments.move_to_latest_version(store, old.id, ON + timedelta(days=8), "cli")
     new = moved.assignment
     # from 10 March to the old last day 29 March: 20 days -> 3 weeks, with the end kept at 29 March
     assert (new.routine_version, new.start_date, new.weeks, new.last_day) == (2, date(2026, 3, 10), 3, date(2026, 3, 29))
-    assert A.get_assignment(store, old.id).end_date == date(2026, 3, 9)
+    assert assignments.get_assignment(store, old.id).end_date == date(2026, 3, 9)
     assert store.scalar("SELECT count(*) FROM safety_reviews WHERE assignment_id = ?", [new.id]) == len(moved.findings)
 
 
@@ -219,63 +220,63 @@ def test_assignments_keep_their_version_until_moved(store: Store) -> None:
 
 def test_a_finding_that_starts_mid_program_shows_up_until_reviewed(store: Store) -> None:
     ana = client(store, 18)
-    a = A.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
-    assert A.safety_changes_since_assignment(store, ON + timedelta(days=13)).empty      # 19+6
-    changes = A.safety_changes_since_assignment(store, ON + timedelta(days=20))
+    a = assignments.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
+    assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=13)).empty      # 19+6
+    changes = assignments.safety_changes_since_assignment(store, ON + timedelta(days=20))
     assert changes[["client_id", "assignment_id", "rule_id", "exercise_id", "level"]].values.tolist() == [
         [ana.id, a.id, "pregnancy_supine_from_week_20", "glute-bridge", "warn"]]
     assert changes["since"].iloc[0].date() == date(2026, 3, 16)   # the day she reached 20+0
     assert "vena cava" in changes["reason"].iloc[0]
-    new = A.review_assignment_safety(store, a.id, ON + timedelta(days=20), "cli")
+    new = assignments.review_assignment_safety(store, a.id, ON + timedelta(days=20), "cli")
     assert [f.rule_id for f in new] == ["pregnancy_supine_from_week_20"]
-    assert A.safety_changes_since_assignment(store, ON + timedelta(days=20)).empty
-    assert A.unreviewed_findings(store, a.id, ON + timedelta(days=20)) == []
+    assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=20)).empty
+    assert assignments.unreviewed_findings(store, a.id, ON + timedelta(days=20)) == []
 
 
 def test_a_flag_added_later_is_dated_by_when_it_was_added(store: Store) -> None:
     today = clock.today()
     ana = client(store, segments=["runner"])
-    a = A.assign(store, ana.code, "four-stretch-routine", today - timedelta(days=3), "cli", today - timedelta(days=3))
-    C.update_client(store, ana.id, C.client_input(ana) | {"flags": ["knee_pain"]}, "cli", today)
-    changes = A.safety_changes_since_assignment(store, today)
+    a = assignments.assign(store, ana.code, "four-stretch-routine", today - timedelta(days=3), "cli", today - timedelta(days=3))
+    clients.update_client(store, ana.id, clients.client_input(ana) | {"flags": ["knee_pain"]}, "cli", today)
+    changes = assignments.safety_changes_since_assignment(store, today)
     assert set(changes["exercise_id"]) == {"kneeling-hip-flexor-stretch", "pigeon-pose"}
     assert set(changes["assignment_id"]) == {a.assignment.id}
     assert set(changes["since"].dt.date) == {min(utcnow().date(), today)}
     # a new block needs an override reason when it is reviewed
-    C.update_client(store, ana.id, C.client_input(C.get_client(store, ana.id)) | {"flags": ["saddle_numbness"]},
+    clients.update_client(store, ana.id, clients.client_input(clients.get_client(store, ana.id)) | {"flags": ["saddle_numbness"]},
                     "cli", today)
-    with pytest.raises(A.SafetyBlocked):
-        A.review_assignment_safety(store, a.assignment.id, today, "cli")
-    assert len(A.review_assignment_safety(store, a.assignment.id, today, "cli", "referred, GP cleared")) == 1
+    with pytest.raises(assignments.SafetyBlocked):
+        assignments.review_assignment_safety(store, a.assignment.id, today, "cli")
+    assert len(assignments.review_assignment_safety(store, a.assignment.id, today, "cli", "referred, GP cleared")) == 1
 
 
 def test_ended_and_archived_assignments_are_not_rechecked(store: Store) -> None:
     ana, ben = client(store, 18), client(store, 18)
-    a = A.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
-    A.assign(store, ben.code, "pregnancy-first-trimester", ON, "cli", ON)
-    A.end_assignment(store, a.id, ON + timedelta(days=16), "cli")
-    C.archive_client(store, ben.id, "cli")
-    assert A.safety_changes_since_assignment(store, ON + timedelta(days=15)).empty
+    a = assignments.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
+    assignments.assign(store, ben.code, "pregnancy-first-trimester", ON, "cli", ON)
+    assignments.end_assignment(store, a.id, ON + timedelta(days=16), "cli")
+    clients.archive_client(store, ben.id, "cli")
+    assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=15)).empty
 
 
 def test_bulk_loaded_assignments_get_their_start_reviewed_once(store: Store) -> None:
     ana = client(store, 22)
     assignment_id = add_assignment(store, ana.id, "daily-psoas-routine", ON)    # bypasses assign()
-    assert set(A.safety_changes_since_assignment(store, ON)["assignment_id"]) == {assignment_id}
-    assert A.review_unreviewed_assignments(store, "demo", "demo data") == 1
-    assert A.safety_changes_since_assignment(store, ON).empty
+    assert set(assignments.safety_changes_since_assignment(store, ON)["assignment_id"]) == {assignment_id}
+    assert assignments.review_unreviewed_assignments(store, "demo", "demo data") == 1
+    assert assignments.safety_changes_since_assignment(store, ON).empty
     assert store.scalar("SELECT count(*) FROM safety_reviews WHERE assignment_id = ?", [assignment_id]) > 0
-    assert A.review_unreviewed_assignments(store, "demo", "demo data") == 0
+    assert assignments.review_unreviewed_assignments(store, "demo", "demo data") == 0
 
 
 def test_one_clients_safety_changes_agree_with_the_practice_wide_check(store: Store) -> None:
     ana, ben = client(store, 18), client(store, 18)
     for c in (ana, ben):
-        A.assign(store, c.code, "pregnancy-first-trimester", ON, "cli", ON)
+        assignments.assign(store, c.code, "pregnancy-first-trimester", ON, "cli", ON)
     later = ON + timedelta(days=20)
-    alone = A.safety_changes_since_assignment(store, later, client_ids=ana.id)      # computed for Ana only
-    everyone = A.safety_changes_since_assignment(store, later)                      # then remembered
-    reused = A.safety_changes_since_assignment(store, later, client_ids=[ana.id])
+    alone = assignments.safety_changes_since_assignment(store, later, client_ids=ana.id)      # computed for Ana only
+    everyone = assignments.safety_changes_since_assignment(store, later)                      # then remembered
+    reused = assignments.safety_changes_since_assignment(store, later, client_ids=[ana.id])
     assert set(everyone["client_id"]) == {ana.id, ben.id}
     assert alone.to_dict("records") == reused.to_dict("records") != []
     assert set(alone["client_id"]) == {ana.id}

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core import auth
-from core import clients as C
-from core.store import Store
+from core.access import auth
+from core.practice import clients
+from core.db.store import Store
 
 ON = date(2026, 3, 2)
 
@@ -22,46 +22,46 @@ def count(store: Store, table: str) -> int:
 
 def test_gestational_week_is_40_weeks_minus_the_time_to_the_due_date() -> None:
     due = date(2026, 6, 22)
-    assert C.gestational_days(due, due) == 280 and C.gestational_week(due, due) == 40
+    assert clients.gestational_days(due, due) == 280 and clients.gestational_week(due, due) == 40
     # 112 days (16 weeks) before the due date: 280 - 112 = 168 days = 24+0
-    assert C.gestational_days(due, ON) == 168 and C.gestational_week(due, ON) == 24
+    assert clients.gestational_days(due, ON) == 168 and clients.gestational_week(due, ON) == 24
     # one day earlier: 167 days = 23+6, still week 23
-    assert C.gestational_week(due, ON - timedelta(days=1)) == 23
+    assert clients.gestational_week(due, ON - timedelta(days=1)) == 23
     # before the pregnancy began the week is negative
-    assert C.gestational_week(due, due - timedelta(days=281)) == -1
+    assert clients.gestational_week(due, due - timedelta(days=281)) == -1
 
 
 def test_due_date_from_weeks_on_a_date() -> None:
-    assert C.due_date_from_gestation(24, ON) == date(2026, 6, 22)        # ON + 112 days
-    assert C.due_date_from_gestation(24, ON, days=3) == date(2026, 6, 19)  # 3 days further along
-    assert C.due_date_from_gestation(40, ON) == ON
+    assert clients.due_date_from_gestation(24, ON) == date(2026, 6, 22)        # ON + 112 days
+    assert clients.due_date_from_gestation(24, ON, days=3) == date(2026, 6, 19)  # 3 days further along
+    assert clients.due_date_from_gestation(40, ON) == ON
 
 
 @given(weeks=st.integers(0, 42), days=st.integers(0, 6),
        on=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)))
 def test_weeks_to_due_date_and_back(weeks: int, days: int, on: date) -> None:
-    due = C.due_date_from_gestation(weeks, on, days)
-    assert C.gestational_days(due, on) == 7 * weeks + days
-    assert C.gestational_week(due, on) == weeks
+    due = clients.due_date_from_gestation(weeks, on, days)
+    assert clients.gestational_days(due, on) == 7 * weeks + days
+    assert clients.gestational_week(due, on) == weeks
 
 
 def test_pregnancy_end_and_phases() -> None:
     due = date(2026, 6, 22)
-    assert C.pregnancy_end(due) == date(2026, 8, 3)                     # due + 42 days
-    assert C.pregnancy_end(due, ended_on=date(2026, 6, 10)) == date(2026, 6, 10)
-    assert C.pregnancy_end(due, postpartum=True) == due                  # flagged postpartum: due date
-    assert C.pregnancy_status(None, None, False, ON) is None
-    assert C.pregnancy_status(due, None, False, due - timedelta(days=281)).phase == "not_yet"
-    at_24 = C.pregnancy_status(due, None, False, ON)
+    assert clients.pregnancy_end(due) == date(2026, 8, 3)                     # due + 42 days
+    assert clients.pregnancy_end(due, ended_on=date(2026, 6, 10)) == date(2026, 6, 10)
+    assert clients.pregnancy_end(due, postpartum=True) == due                  # flagged postpartum: due date
+    assert clients.pregnancy_status(None, None, False, ON) is None
+    assert clients.pregnancy_status(due, None, False, due - timedelta(days=281)).phase == "not_yet"
+    at_24 = clients.pregnancy_status(due, None, False, ON)
     assert (at_24.phase, at_24.week, at_24.day, at_24.trimester) == ("pregnant", 24, 0, 2)
-    assert C.pregnancy_status(due, None, False, date(2026, 8, 2)).pregnant        # last day: 46+0... still counted
-    assert C.pregnancy_status(due, None, False, date(2026, 8, 3)).phase == "ended"
-    assert C.pregnancy_status(due, date(2026, 6, 10), False, date(2026, 6, 10)).phase == "ended"
+    assert clients.pregnancy_status(due, None, False, date(2026, 8, 2)).pregnant        # last day: 46+0... still counted
+    assert clients.pregnancy_status(due, None, False, date(2026, 8, 3)).phase == "ended"
+    assert clients.pregnancy_status(due, date(2026, 6, 10), False, date(2026, 6, 10)).phase == "ended"
 
 
 @pytest.mark.parametrize(("week", "trimester"), [(0, 1), (12, 1), (13, 2), (27, 2), (28, 3), (41, 3)])
 def test_trimester_boundaries(week: int, trimester: int) -> None:
-    assert C.trimester(week) == trimester
+    assert clients.trimester(week) == trimester
 
 
 def test_sql_pregnancy_week_agrees_with_python(store: Store) -> None:
@@ -73,11 +73,11 @@ def test_sql_pregnancy_week_agrees_with_python(store: Store) -> None:
         {"display_name": "Postpartum", "due_date": ON - timedelta(days=5), "flags": ["postpartum"]},
         {"display_name": "Runner", "segments": ["runner"]},
     ]
-    clients = [C.create_client(store, fields, "cli", ON) for fields in cases]
+    created = [clients.create_client(store, fields, "cli", ON) for fields in cases]
     for offset in range(-40, 60, 3):
         day = ON + timedelta(days=offset)
-        listed = C.list_clients(store, C.ClientFilter(status="all"), day).set_index("code")["pregnancy_week"]
-        for client in clients:
+        listed = clients.list_clients(store, clients.ClientFilter(status="all"), day).set_index("code")["pregnancy_week"]
+        for client in created:
             status = client.pregnancy(day)
             expected = status.week if status is not None and status.pregnant else None
             got = listed[client.code]
@@ -87,14 +87,14 @@ def test_sql_pregnancy_week_agrees_with_python(store: Store) -> None:
 # -- creating and editing -----------------------------------------------------------------------------
 
 def test_create_generates_codes_and_adds_the_pregnant_segment(store: Store) -> None:
-    first = C.create_client(store, {"display_name": "Ana", "gestation_weeks": 24, "gestation_on": ON}, "cli", ON)
-    second = C.create_client(store, {"display_name": "Ben", "segments": ["runner", "desk_worker"]}, "cli", ON)
+    first = clients.create_client(store, {"display_name": "Ana", "gestation_weeks": 24, "gestation_on": ON}, "cli", ON)
+    second = clients.create_client(store, {"display_name": "Ben", "segments": ["runner", "desk_worker"]}, "cli", ON)
     assert (first.code, second.code) == ("C00001", "C00002")
     assert first.due_date == date(2026, 6, 22) and first.segments == ("pregnant",)
     assert first.as_dict(ON)["gestational_week"] == 24
     assert second.segments == ("desk_worker", "runner") and second.due_date is None
-    own = C.create_client(store, {"code": "RUN-7", "display_name": "Cy"}, "cli", ON)
-    assert own.code == "RUN-7" and C.next_client_code(store) == "C00003"
+    own = clients.create_client(store, {"code": "RUN-7", "display_name": "Cy"}, "cli", ON)
+    assert own.code == "RUN-7" and clients.next_client_code(store) == "C00003"
     assert store.rows("SELECT event, actor FROM client_events WHERE client_id = ?", [first.id]) == [("created", "cli")]
 
 
@@ -116,31 +116,31 @@ BAD_INPUT = [
 
 def test_bad_input_is_refused_and_nothing_is_written(store: Store) -> None:
     for fields, message in BAD_INPUT:  # one database for all cases: each must leave it empty
-        with pytest.raises(C.ClientError, match=message):
-            C.create_client(store, fields, "cli", ON)
+        with pytest.raises(clients.ClientError, match=message):
+            clients.create_client(store, fields, "cli", ON)
         assert count(store, "clients") == 0 and count(store, "client_events") == 0, fields
 
 
 def test_due_date_exactly_42_weeks_ahead_is_accepted(store: Store) -> None:
-    client = C.create_client(store, {"display_name": "A", "due_date": ON + timedelta(days=294)}, "cli", ON)
+    client = clients.create_client(store, {"display_name": "A", "due_date": ON + timedelta(days=294)}, "cli", ON)
     assert client.pregnancy(ON).phase == "not_yet"
 
 
 def test_codes_are_unique_ignoring_case(store: Store) -> None:
-    C.create_client(store, {"code": "ab-1", "display_name": "A"}, "cli", ON)
-    with pytest.raises(C.ClientError, match="already used"):
-        C.create_client(store, {"code": "AB-1", "display_name": "B"}, "cli", ON)
+    clients.create_client(store, {"code": "ab-1", "display_name": "A"}, "cli", ON)
+    with pytest.raises(clients.ClientError, match="already used"):
+        clients.create_client(store, {"code": "AB-1", "display_name": "B"}, "cli", ON)
     assert count(store, "clients") == 1
-    assert C.find_client(store, " AB-1 ").display_name == "A"
-    assert C.find_client(store, "nobody") is None
-    with pytest.raises(C.ClientError, match="unknown client 'nobody'"):
-        C.require_client(store, "nobody")
+    assert clients.find_client(store, " AB-1 ").display_name == "A"
+    assert clients.find_client(store, "nobody") is None
+    with pytest.raises(clients.ClientError, match="unknown client 'nobody'"):
+        clients.require_client(store, "nobody")
 
 
 def test_update_records_changed_fields_and_flag_events(store: Store) -> None:
-    client = C.create_client(store, {"display_name": "Ana", "flags": ["knee_pain"]}, "cli", ON)
-    fields = C.client_input(client) | {"therapist": "Ben", "flags": ["diastasis_recti", "postpartum"]}
-    updated = C.update_client(store, client.id, fields, "cli", ON)
+    client = clients.create_client(store, {"display_name": "Ana", "flags": ["knee_pain"]}, "cli", ON)
+    fields = clients.client_input(client) | {"therapist": "Ben", "flags": ["diastasis_recti", "postpartum"]}
+    updated = clients.update_client(store, client.id, fields, "cli", ON)
     assert updated.therapist == "Ben" and updated.flags == ("diastasis_recti", "postpartum")
     assert updated.postpartum  # the column mirrors the flag
     events = store.rows("SELECT event, detail FROM client_events WHERE client_id = ? ORDER BY id", [client.id])
@@ -150,51 +150,51 @@ def test_update_records_changed_fields_and_flag_events(store: Store) -> None:
         ("flag_removed", "knee_pain"), ("flag_added", "diastasis_recti"), ("flag_added", "postpartum"),
     ]
     # saving the same details again changes nothing and records nothing
-    assert C.update_client(store, client.id, C.client_input(updated), "cli", ON) == updated
+    assert clients.update_client(store, client.id, clients.client_input(updated), "cli", ON) == updated
     assert count(store, "client_events") == len(events)
 
 
 def test_update_refuses_a_taken_code_and_keeps_the_row(store: Store) -> None:
-    C.create_client(store, {"code": "X1", "display_name": "A"}, "cli", ON)
-    other = C.create_client(store, {"code": "X2", "display_name": "B"}, "cli", ON)
-    with pytest.raises(C.ClientError, match="already used"):
-        C.update_client(store, other.id, C.client_input(other) | {"code": "x1"}, "cli", ON)
-    assert C.get_client(store, other.id).code == "X2"
-    with pytest.raises(C.ClientError, match="unknown client id"):
-        C.update_client(store, 999, {"display_name": "Z"}, "cli", ON)
+    clients.create_client(store, {"code": "X1", "display_name": "A"}, "cli", ON)
+    other = clients.create_client(store, {"code": "X2", "display_name": "B"}, "cli", ON)
+    with pytest.raises(clients.ClientError, match="already used"):
+        clients.update_client(store, other.id, clients.client_input(other) | {"code": "x1"}, "cli", ON)
+    assert clients.get_client(store, other.id).code == "X2"
+    with pytest.raises(clients.ClientError, match="unknown client id"):
+        clients.update_client(store, 999, {"display_name": "Z"}, "cli", ON)
 
 
 def test_mark_pregnancy_ended_sets_the_date_and_postpartum(store: Store) -> None:
-    client = C.create_client(store, {"display_name": "A", "due_date": ON + timedelta(days=20)}, "cli", ON)
-    ended = C.mark_pregnancy_ended(store, client.id, ON - timedelta(days=1), "cli", as_of=ON)
+    client = clients.create_client(store, {"display_name": "A", "due_date": ON + timedelta(days=20)}, "cli", ON)
+    ended = clients.mark_pregnancy_ended(store, client.id, ON - timedelta(days=1), "cli", as_of=ON)
     assert ended.pregnancy_ended_on == ON - timedelta(days=1) and "postpartum" in ended.flags
     assert ended.pregnancy(ON).phase == "ended"
-    runner = C.create_client(store, {"display_name": "R"}, "cli", ON)
-    with pytest.raises(C.ClientError, match="no due date"):
-        C.mark_pregnancy_ended(store, runner.id, ON, "cli", as_of=ON)
+    runner = clients.create_client(store, {"display_name": "R"}, "cli", ON)
+    with pytest.raises(clients.ClientError, match="no due date"):
+        clients.mark_pregnancy_ended(store, runner.id, ON, "cli", as_of=ON)
 
 
 def test_archive_hides_and_restore_brings_back(store: Store) -> None:
-    client = C.create_client(store, {"display_name": "Ana"}, "cli", ON)
-    C.archive_client(store, client.id, "cli")
-    assert C.list_clients(store, C.ClientFilter(), ON).empty
-    archived = C.list_clients(store, C.ClientFilter(status="archived"), ON)
+    client = clients.create_client(store, {"display_name": "Ana"}, "cli", ON)
+    clients.archive_client(store, client.id, "cli")
+    assert clients.list_clients(store, clients.ClientFilter(), ON).empty
+    archived = clients.list_clients(store, clients.ClientFilter(status="archived"), ON)
     assert list(archived["code"]) == [client.code] and list(archived["status"]) == ["archived"]
-    assert C.get_client(store, client.id).archived
-    C.restore_client(store, client.id, "cli")
-    assert list(C.list_clients(store, C.ClientFilter(), ON)["code"]) == [client.code]
+    assert clients.get_client(store, client.id).archived
+    clients.restore_client(store, client.id, "cli")
+    assert list(clients.list_clients(store, clients.ClientFilter(), ON)["code"]) == [client.code]
     assert [e for (e,) in store.rows("SELECT event FROM client_events ORDER BY id")] == ["created", "archived", "restored"]
 
 
 def test_list_filters(store: Store) -> None:
-    C.create_client(store, {"code": "P1", "display_name": "Ana Silva", "due_date": ON + timedelta(days=100),
+    clients.create_client(store, {"code": "P1", "display_name": "Ana Silva", "due_date": ON + timedelta(days=100),
                             "therapist": "Ben"}, "cli", ON)
-    C.create_client(store, {"code": "R_1", "display_name": "Ravi", "segments": ["runner"], "therapist": "Chloe",
+    clients.create_client(store, {"code": "R_1", "display_name": "Ravi", "segments": ["runner"], "therapist": "Chloe",
                             "email": "ravi@example.org"}, "cli", ON)
-    C.create_client(store, {"code": "D1", "display_name": "Dee", "segments": ["desk_worker", "runner"]}, "cli", ON)
+    clients.create_client(store, {"code": "D1", "display_name": "Dee", "segments": ["desk_worker", "runner"]}, "cli", ON)
 
     def codes(**kw) -> list[str]:
-        return list(C.list_clients(store, C.ClientFilter(**kw), ON)["code"])
+        return list(clients.list_clients(store, clients.ClientFilter(**kw), ON)["code"])
 
     assert codes() == ["D1", "P1", "R_1"]
     assert codes(text="silva") == ["P1"]
@@ -204,8 +204,8 @@ def test_list_filters(store: Store) -> None:
     assert codes(segments=("pregnant", "desk_worker")) == ["D1", "P1"]
     assert codes(therapists=("Ben", "Chloe")) == ["P1", "R_1"]
     assert codes(segments=("runner",), therapists=("Ben",)) == []
-    assert C.therapist_names(store) == ["Ben", "Chloe"]
-    row = C.list_clients(store, C.ClientFilter(text="P1"), ON).iloc[0]
+    assert clients.therapist_names(store) == ["Ben", "Chloe"]
+    row = clients.list_clients(store, clients.ClientFilter(text="P1"), ON).iloc[0]
     assert row["pregnancy_week"] == 25 and row["segments"] == "pregnant"   # 280 - 100 = 180 days = 25+5
 
 
@@ -213,9 +213,9 @@ def test_only_staff_who_may_write_can_change_clients(store: Store) -> None:
     auth.create_user(store, "cli", "vera", "viewer", email="vera@example.org")
     auth.create_user(store, "cli", "theo", "therapist", email="theo@example.org")
     with pytest.raises(auth.PermissionDenied):
-        C.create_client(store, {"display_name": "A"}, "vera", ON)
+        clients.create_client(store, {"display_name": "A"}, "vera", ON)
     assert count(store, "clients") == 0
-    client = C.create_client(store, {"display_name": "A"}, "theo", ON)
+    client = clients.create_client(store, {"display_name": "A"}, "theo", ON)
     with pytest.raises(auth.PermissionDenied):
-        C.archive_client(store, client.id, "vera")
-    assert not C.get_client(store, client.id).archived
+        clients.archive_client(store, client.id, "vera")
+    assert not clients.get_client(store, client.id).archived

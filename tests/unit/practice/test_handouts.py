@@ -5,10 +5,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from core import assignments as A
-from core import clients as C
-from core import handouts as H
-from core.store import Store
+from core.practice import assignments
+from core.practice import clients
+from core.practice import handouts
+from core.db.store import Store
 
 ON = date(2026, 3, 2)
 SUPINE_NOTE = "Do not lie flat on your back"
@@ -22,16 +22,16 @@ def pages_in(pdf: bytes) -> int:
     raise AssertionError("no page tree in the PDF")
 
 
-def pregnant_with_daily_routine(store: Store) -> C.Client:
-    ana = C.create_client(store, {"display_name": "Ana Müller", "therapist": "Ben", "gestation_weeks": 24,
+def pregnant_with_daily_routine(store: Store) -> clients.Client:
+    ana = clients.create_client(store, {"display_name": "Ana Müller", "therapist": "Ben", "gestation_weeks": 24,
                                   "gestation_on": ON}, "cli", ON)
-    A.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
+    assignments.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
     return ana
 
 
 def test_handout_content_for_a_pregnant_client(store: Store) -> None:
     ana = pregnant_with_daily_routine(store)
-    handout = H.handout_data(store, ana.code, ON)
+    handout = handouts.handout_data(store, ana.code, ON)
     assert (handout.client_name, handout.therapist) == ("Ana Müller", "Ben")
     assert handout.pregnancy.startswith("24+0 weeks pregnant (trimester 2)")
     assert "dizziness or feeling faint" in handout.stop_signs
@@ -57,14 +57,14 @@ def test_handout_content_for_a_pregnant_client(store: Store) -> None:
 
 def test_staff_only_notes_stay_off_the_handout(store: Store) -> None:
     ana = pregnant_with_daily_routine(store)
-    program = H.handout_data(store, ana.code, ON).programs[0]
+    program = handouts.handout_data(store, ana.code, ON).programs[0]
     every_note = " ".join(n for e in program.exercises for n in e.care_notes)
     assert "marked as suited to pregnancy" not in every_note    # pregnancy_not_suited has no client note
 
 
 def test_pdf_is_a_real_pdf_with_everything_written(store: Store) -> None:
     ana = pregnant_with_daily_routine(store)
-    rendered = H.render_pdf(H.handout_data(store, ana.code, ON))
+    rendered = handouts.render_pdf(handouts.handout_data(store, ana.code, ON))
     assert rendered.pdf.startswith(b"%PDF-") and rendered.pdf.rstrip().endswith(b"%%EOF")
     assert rendered.pages == pages_in(rendered.pdf) >= 3
     text = "\n".join(rendered.texts)
@@ -74,51 +74,51 @@ def test_pdf_is_a_real_pdf_with_everything_written(store: Store) -> None:
                      "Pain before (0–10)"):
         assert expected in text, expected
     assert "Stop exercising and contact your midwife or doctor" in text
-    assert H.client_handout_pdf(store, ana.code, ON).startswith(b"%PDF-")
+    assert handouts.client_handout_pdf(store, ana.code, ON).startswith(b"%PDF-")
 
 
 def test_longer_programs_get_more_log_weeks_and_pages(store: Store) -> None:
-    ben = C.create_client(store, {"display_name": "Ben", "segments": ["desk_worker"]}, "cli", ON)
-    A.assign(store, ben.code, "desk-micro-breaks", ON, "cli", ON, weeks=12)
-    short = C.create_client(store, {"display_name": "Cy", "segments": ["desk_worker"]}, "cli", ON)
-    A.assign(store, short.code, "desk-micro-breaks", ON, "cli", ON, weeks=1)
-    long_pdf = H.render_pdf(H.handout_data(store, ben.code, ON))
-    short_pdf = H.render_pdf(H.handout_data(store, short.code, ON))
+    ben = clients.create_client(store, {"display_name": "Ben", "segments": ["desk_worker"]}, "cli", ON)
+    assignments.assign(store, ben.code, "desk-micro-breaks", ON, "cli", ON, weeks=12)
+    short = clients.create_client(store, {"display_name": "Cy", "segments": ["desk_worker"]}, "cli", ON)
+    assignments.assign(store, short.code, "desk-micro-breaks", ON, "cli", ON, weeks=1)
+    long_pdf = handouts.render_pdf(handouts.handout_data(store, ben.code, ON))
+    short_pdf = handouts.render_pdf(handouts.handout_data(store, short.code, ON))
     assert "Week 12: 18 May 2026 to 24 May 2026" in long_pdf.texts
     assert long_pdf.pages > short_pdf.pages
-    program = H.handout_data(store, ben.code, ON).programs[0]
+    program = handouts.handout_data(store, ben.code, ON).programs[0]
     assert program.schedule_text == "3 times a day, 15 sessions a week in all" and program.times_per_day == 3
-    assert H.handout_data(store, ben.code, ON).stop_signs == ()       # not pregnant: no pregnancy stop list
+    assert handouts.handout_data(store, ben.code, ON).stop_signs == ()       # not pregnant: no pregnancy stop list
 
 
 def test_an_overridden_block_prints_a_program_note(store: Store) -> None:
-    bo = C.create_client(store, {"display_name": "Bo", "segments": ["runner"], "flags": ["saddle_numbness"]}, "cli", ON)
-    A.assign(store, bo.code, "runner-warm-up-cool-down", ON, "cli", ON, override_reason="seen by GP, cleared")
-    program = H.handout_data(store, bo.code, ON).programs[0]
+    bo = clients.create_client(store, {"display_name": "Bo", "segments": ["runner"], "flags": ["saddle_numbness"]}, "cli", ON)
+    assignments.assign(store, bo.code, "runner-warm-up-cool-down", ON, "cli", ON, override_reason="seen by GP, cleared")
+    program = handouts.handout_data(store, bo.code, ON).programs[0]
     assert program.program_notes == ("Do not start this program until a doctor has seen you about your symptoms.",)
 
 
 def test_only_current_programs_are_printed(store: Store) -> None:
-    ana = C.create_client(store, {"display_name": "Ana", "segments": ["runner"]}, "cli", ON)
-    with pytest.raises(H.HandoutError, match="no current assignment"):
-        H.handout_data(store, ana.code, ON)
-    with pytest.raises(H.HandoutError, match="unknown client"):
-        H.handout_data(store, "nobody", ON)
-    first = A.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON).assignment
-    upcoming = A.assign(store, ana.code, "runner-warm-up-cool-down", ON + timedelta(days=14), "cli",
+    ana = clients.create_client(store, {"display_name": "Ana", "segments": ["runner"]}, "cli", ON)
+    with pytest.raises(handouts.HandoutError, match="no current assignment"):
+        handouts.handout_data(store, ana.code, ON)
+    with pytest.raises(handouts.HandoutError, match="unknown client"):
+        handouts.handout_data(store, "nobody", ON)
+    first = assignments.assign(store, ana.code, "four-stretch-routine", ON, "cli", ON).assignment
+    upcoming = assignments.assign(store, ana.code, "runner-warm-up-cool-down", ON + timedelta(days=14), "cli",
                         ON + timedelta(days=14)).assignment
-    assert [p.assignment_id for p in H.handout_data(store, ana.code, ON).programs] == [first.id, upcoming.id]
-    A.end_assignment(store, first.id, ON + timedelta(days=3), "cli")
-    assert [p.assignment_id for p in H.handout_data(store, ana.code, ON).programs] == [upcoming.id]
-    other = C.create_client(store, {"display_name": "Other"}, "cli", ON)
-    with pytest.raises(H.HandoutError, match="does not belong"):
-        H.handout_data(store, other.code, ON, assignment_ids=[upcoming.id])
+    assert [p.assignment_id for p in handouts.handout_data(store, ana.code, ON).programs] == [first.id, upcoming.id]
+    assignments.end_assignment(store, first.id, ON + timedelta(days=3), "cli")
+    assert [p.assignment_id for p in handouts.handout_data(store, ana.code, ON).programs] == [upcoming.id]
+    other = clients.create_client(store, {"display_name": "Other"}, "cli", ON)
+    with pytest.raises(handouts.HandoutError, match="does not belong"):
+        handouts.handout_data(store, other.code, ON, assignment_ids=[upcoming.id])
 
 
 def test_without_a_unicode_font_the_pdf_still_renders(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     ana = pregnant_with_daily_routine(store)
-    monkeypatch.setattr(H, "FONT_DIRS", ())
-    rendered = H.render_pdf(H.handout_data(store, ana.code, ON))
+    monkeypatch.setattr(handouts, "FONT_DIRS", ())
+    rendered = handouts.render_pdf(handouts.handout_data(store, ana.code, ON))
     assert rendered.pdf.startswith(b"%PDF-") and rendered.pages == pages_in(rendered.pdf)
     # the core font's text is plain in the page streams once decompressed
     import zlib
@@ -128,5 +128,5 @@ def test_without_a_unicode_font_the_pdf_still_renders(store: Store, monkeypatch:
 
 
 def test_file_names_are_safe() -> None:
-    assert H.handout_file_name("C00001", ON) == "handout-C00001-2026-03-02.pdf"
-    assert H.handout_file_name("a/b c", ON) == "handout-a-b-c-2026-03-02.pdf"
+    assert handouts.handout_file_name("C00001", ON) == "handout-C00001-2026-03-02.pdf"
+    assert handouts.handout_file_name("a/b c", ON) == "handout-a-b-c-2026-03-02.pdf"

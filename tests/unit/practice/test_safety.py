@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from core import clients as C
-from core import safety as S
-from core.content import Caution
-from core.store import Store, utcnow
+from core.practice import clients
+from core.practice import safety
+from core.library.content import Caution
+from core.db.store import Store, utcnow
 
 ON = date(2026, 3, 2)
 
@@ -18,11 +18,11 @@ def client(store: Store, week: int | None = None, **fields) -> int:
     data = {"display_name": "Client"} | fields
     if week is not None:
         data |= {"gestation_weeks": week, "gestation_on": ON}
-    return C.create_client(store, data, "cli", ON).id
+    return clients.create_client(store, data, "cli", ON).id
 
 
 def fired(store: Store, client_id: int, exercises: list[str], on: date = ON) -> set[tuple[str, str | None, str]]:
-    return {f.key() for f in S.check_items(store, client_id, [(e, None) for e in exercises], on, suggest=False)}
+    return {f.key() for f in safety.check_items(store, client_id, [(e, None) for e in exercises], on, suggest=False)}
 
 
 def add_exercise(store: Store, exercise_id: str, position: str, cautions: tuple[str, ...] = (),
@@ -91,19 +91,19 @@ def test_pregnant_segment_without_a_due_date_warns_that_week_checks_could_not_ru
 
 # -- conditions that need clearance or referral -----------------------------------------------------------
 
-@pytest.mark.parametrize("flag", S.PREGNANCY_CLEARANCE_FLAGS)
+@pytest.mark.parametrize("flag", safety.PREGNANCY_CLEARANCE_FLAGS)
 def test_pregnancy_conditions_block_everything(store: Store, flag: str) -> None:
-    findings = S.check_items(store, client(store, 22, flags=[flag]), [("cat-cow", None)], ON)
+    findings = safety.check_items(store, client(store, 22, flags=[flag]), [("cat-cow", None)], ON)
     block = next(f for f in findings if f.level == "block")
     assert block.rule_id == "pregnancy_needs_clearance" and block.exercise_id is None
-    assert block.reason.startswith("Needs medical clearance") and S.HEALTH_FLAGS[flag] in block.reason
+    assert block.reason.startswith("Needs medical clearance") and safety.HEALTH_FLAGS[flag] in block.reason
     assert findings[0] == block                                  # worst first
 
 
 def test_clearance_block_names_every_flag_and_ends_with_the_pregnancy(store: Store) -> None:
     both = client(store, 30, flags=["preterm_labour", "preeclampsia"])
-    reason = next(f.reason for f in S.check_items(store, both, [("cat-cow", None)], ON) if f.level == "block")
-    assert f"{S.HEALTH_FLAGS['preeclampsia']}, {S.HEALTH_FLAGS['preterm_labour']}" in reason
+    reason = next(f.reason for f in safety.check_items(store, both, [("cat-cow", None)], ON) if f.level == "block")
+    assert f"{safety.HEALTH_FLAGS['preeclampsia']}, {safety.HEALTH_FLAGS['preterm_labour']}" in reason
     ended = client(store, 39, flags=["preeclampsia"], pregnancy_ended_on=ON - timedelta(days=1))
     assert ("pregnancy_needs_clearance", None, "block") not in fired(store, ended, ["cat-cow"])
     # no due date recorded: the condition still blocks (the pregnancy is not known to be over)
@@ -123,11 +123,11 @@ def test_placenta_previa_blocks_after_week_26_and_is_a_note_before(store: Store)
     assert not {k for k in fired(store, client(store, 30), ["cat-cow"]) if "placenta" in k[0]}
 
 
-@pytest.mark.parametrize("flag", S.LOW_BACK_RED_FLAGS)
+@pytest.mark.parametrize("flag", safety.LOW_BACK_RED_FLAGS)
 def test_low_back_red_flags_block_and_refer(store: Store, flag: str) -> None:
-    findings = S.check_items(store, client(store, flags=[flag], segments=["desk_worker"]), [("cat-cow", None)], ON)
+    findings = safety.check_items(store, client(store, flags=[flag], segments=["desk_worker"]), [("cat-cow", None)], ON)
     assert [(f.rule_id, f.level) for f in findings] == [("low_back_red_flag", "block")]
-    assert "same-day medical assessment" in findings[0].reason and S.HEALTH_FLAGS[flag] in findings[0].reason
+    assert "same-day medical assessment" in findings[0].reason and safety.HEALTH_FLAGS[flag] in findings[0].reason
 
 
 def test_knee_pain_warns_on_kneeling(store: Store) -> None:
@@ -152,11 +152,11 @@ def test_more_than_eight_exercises_in_one_session_is_a_note(store: Store) -> Non
     runner = client(store, segments=["runner"])
     nine = ["cat-cow", "hip-circles", "glute-bridge", "side-lying-clamshell", "butterfly-stretch", "pigeon-pose",
             "standing-lunge-stretch", "leg-raise", "knee-to-chest"]
-    findings = S.check_items(store, runner, [(e, None) for e in nine], ON, suggest=False)
+    findings = safety.check_items(store, runner, [(e, None) for e in nine], ON, suggest=False)
     assert [(f.rule_id, f.level, f.reason[:12]) for f in findings] == [("too_many_exercises", "info", "9 exercises ")]
     assert not fired(store, runner, nine[:8])
     split = [(e, "morning" if n < 5 else "evening") for n, e in enumerate(nine)]   # 5 + 4: two sessions
-    assert not S.check_items(store, runner, split, ON, suggest=False)
+    assert not safety.check_items(store, runner, split, ON, suggest=False)
 
 
 def test_every_rule_is_exercised_by_these_tests() -> None:
@@ -166,19 +166,19 @@ def test_every_rule_is_exercised_by_these_tests() -> None:
         "pregnancy_needs_clearance", "pregnancy_placenta_previa_after_26", "pregnancy_placenta_previa_before_26",
         "low_back_red_flag", "knee_pain_kneeling", "abdominal_load_diastasis_postpartum", "too_many_exercises",
     }
-    assert tested == set(S.RULES_BY_ID)
+    assert tested == set(safety.RULES_BY_ID)
 
 
 def test_rule_data_uses_known_flags_and_tags() -> None:
-    assert list(S.HEALTH_FLAGS) == [
+    assert list(safety.HEALTH_FLAGS) == [
         "knee_pain", "hypermobility", "diastasis_recti", "postpartum", "placenta_previa", "preeclampsia",
         "ruptured_membranes", "preterm_labour", "cervical_insufficiency", "persistent_bleeding",
         "saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness"]
     cautions = set(Caution.__args__)
-    for rule in S.RULES:
-        assert set(rule.flags_any) <= set(S.HEALTH_FLAGS), rule.id
+    for rule in safety.RULES:
+        assert set(rule.flags_any) <= set(safety.HEALTH_FLAGS), rule.id
         assert set(rule.cautions_any) <= cautions, rule.id
-        assert rule.level in S.LEVELS and rule.reason and rule.source
+        assert rule.level in safety.LEVELS and rule.reason and rule.source
 
 
 # -- substitutes ---------------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ def test_substitutes_share_a_target_suit_the_client_and_are_safe(store: Store) -
     pregnant = client(store, 24)
 
     def substitute(items: list[str], exercise: str, client_id: int = pregnant) -> str | None:
-        findings = S.check_items(store, client_id, [(e, None) for e in items], ON)
+        findings = safety.check_items(store, client_id, [(e, None) for e in items], ON)
         return next(f.substitute_id for f in findings if f.exercise_id == exercise and f.level == "warn")
 
     # glute work lying down -> the side-lying glute exercise (the position the rule recommends)
@@ -204,24 +204,24 @@ def test_substitutes_share_a_target_suit_the_client_and_are_safe(store: Store) -
 def test_no_substitute_carries_a_warning_for_the_same_client(store: Store) -> None:
     late = client(store, 32, flags=["knee_pain"])
     everything = [e for (e,) in store.rows("SELECT id FROM exercises WHERE active ORDER BY id")]
-    offered = {f.substitute_id for f in S.check_items(store, late, [(e, None) for e in everything], ON) if f.substitute_id}
+    offered = {f.substitute_id for f in safety.check_items(store, late, [(e, None) for e in everything], ON) if f.substitute_id}
     assert offered
     for exercise in offered:
-        assert not [f for f in S.check_items(store, late, [(exercise, None)], ON, suggest=False)
+        assert not [f for f in safety.check_items(store, late, [(exercise, None)], ON, suggest=False)
                     if f.exercise_id and f.level in ("warn", "block")], exercise
 
 
 def test_findings_come_worst_first_with_names(store: Store) -> None:
-    findings = S.check_items(store, client(store, 24, flags=["knee_pain", "saddle_numbness"]),
+    findings = safety.check_items(store, client(store, 24, flags=["knee_pain", "saddle_numbness"]),
                              [("glute-bridge", None), ("kneeling-hip-flexor-stretch", None)], ON)
     levels = [f.level for f in findings]
-    assert levels == sorted(levels, key=S.LEVELS.index) and levels[0] == "block"
+    assert levels == sorted(levels, key=safety.LEVELS.index) and levels[0] == "block"
     bridge = next(f for f in findings if f.exercise_id == "glute-bridge")
     assert bridge.exercise_name == "Glute bridge" and bridge.as_dict()["substitute"]["exercise_id"]
-    assert S.findings_table(findings)[0]["exercise"] == "(whole routine)"
+    assert safety.findings_table(findings)[0]["exercise"] == "(whole routine)"
 
 
 def test_the_rules_document_lists_every_rule() -> None:
-    text = (Path(__file__).resolve().parents[2] / "docs" / "safety-rules.md").read_text(encoding="utf-8")
-    for rule in S.RULES:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "practice/safety-rules.md").read_text(encoding="utf-8")
+    for rule in safety.RULES:
         assert f"| `{rule.id}` | {rule.level} |" in text, rule.id

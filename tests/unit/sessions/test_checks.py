@@ -1,4 +1,4 @@
-"""The shortcuts of the session-log checks (core/session_logs.py) give exactly what the full checks give.
+"""The shortcuts of the session-log checks (core/sessions/checks.py) give exactly what the full checks give.
 
 For speed on large files, a number is first read by a plain cast and cleaned only when that fails,
 and reasons are only worked out for the rows ``_may_fail`` picks. These tests hold the shortcuts
@@ -13,9 +13,9 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import session_logs as sl
-from core.session_logs import CheckOptions, FIELDS, check_rows, prepare_rows, stage_values
-from core.store import Store
+from core.sessions import checks
+from core.sessions.checks import CheckOptions, FIELDS, check_rows, prepare_rows, stage_values
+from core.db.store import Store
 from tests.practice_rows import add_assignment, add_client, add_routine
 
 AS_OF = date(2024, 4, 1)
@@ -31,10 +31,10 @@ def _numbers(values: list[str | None]) -> list[tuple]:
     """Each value read by the shortcut and by the full form (clean, then ``_number``), as a scale."""
     con = duckdb.connect()
     con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS raw", [values])
-    fast, other = "try_cast(raw AS DOUBLE)", sl._unless_number("raw", "try_cast(raw AS DOUBLE)")
+    fast, other = "try_cast(raw AS DOUBLE)", checks._unless_number("raw", "try_cast(raw AS DOUBLE)")
     return con.execute(
-        f"SELECT raw, {sl._read_number(fast, other, scale=True)}, {sl._number(sl._clean('raw'), scale=True)},"
-        f" {sl._read_number(fast, other)}, {sl._number(sl._clean('raw'))} FROM t"
+        f"SELECT raw, {checks._read_number(fast, other, scale=True)}, {checks._number(checks._clean('raw'), scale=True)},"
+        f" {checks._read_number(fast, other)}, {checks._number(checks._clean('raw'))} FROM t"
     ).fetchall()
 
 
@@ -96,9 +96,9 @@ def _compare_reasons(store: Store, rows: list[dict], opts: CheckOptions) -> list
         stage_values(cur, rows, list(range(1, len(rows) + 1)))
         prepare_rows(cur)
         check_rows(cur, opts)
-        number_texts = ", ".join(f"{sl._clean(f + '_raw')} AS {f}" for f in sl._NUMBERS)
+        number_texts = ", ".join(f"{checks._clean(f + '_raw')} AS {f}" for f in checks._NUMBERS)
         full = dict(cur.execute(
-            f"SELECT row_no, {sl._reasons(opts)} FROM (SELECT *, {number_texts} FROM ({sl._resolved_sql(opts)}))",
+            f"SELECT row_no, {checks._reasons(opts)} FROM (SELECT *, {number_texts} FROM ({checks._resolved_sql(opts)}))",
             {"as_of": opts.as_of},
         ).fetchall())
         got = {row_no: (status, reasons) for row_no, status, reasons in

@@ -25,14 +25,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core import logs_import as li
-from core.auth import PermissionDenied, create_user
-from core.cli import main
-from core.content import sync_library
-from core.session_logs import DateOrderNeeded, log_session
-from core.store import Store, utcnow
+from core.sessions import imports
+from core.access.auth import PermissionDenied, create_user
+from core.commands.cli import main
+from core.library.content import sync_library
+from core.sessions.checks import DateOrderNeeded, log_session
+from core.db.store import Store, utcnow
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PASSWORD = "staff password for tests"
 AS_OF = date(2024, 4, 1)
 HEADER = ["client", "session_date", "routine", "exercises_done", "duration_min", "pain_before", "pain_after",
@@ -80,10 +80,10 @@ def csv_bytes(rows: list[list[str]], header: list[str] = HEADER, delimiter: str 
     return out.getvalue().encode(encoding)
 
 
-def run_import(store: Store, data: bytes, **options) -> li.ImportResult:
+def run_import(store: Store, data: bytes, **options) -> imports.ImportResult:
     options.setdefault("as_of", AS_OF)
     options.setdefault("actor", "ann")
-    return li.import_file(store, data, li.ImportOptions(**options), name="test.csv")
+    return imports.import_file(store, data, imports.ImportOptions(**options), name="test.csv")
 
 
 def logs(store: Store) -> list[tuple]:
@@ -148,9 +148,9 @@ def test_each_format_and_encoding_imports_the_same_sessions(practice: Store, fmt
 
 
 def test_file_reader_reports_what_it_found() -> None:
-    log = li.read_log_file(_semicolon_bom(), "export.csv")
+    log = imports.read_log_file(_semicolon_bom(), "export.csv")
     assert (log.kind, log.delimiter, log.encoding, log.headers) == ("csv", ";", "utf-8-sig", HEADER)
-    log = li.read_log_file(csv_bytes(GOOD_ROWS, delimiter="\t", encoding="cp1252"), "export.txt")
+    log = imports.read_log_file(csv_bytes(GOOD_ROWS, delimiter="\t", encoding="cp1252"), "export.txt")
     assert (log.delimiter, log.encoding) == ("\t", "cp1252")
     assert log.sample[0][8] == "Felt looser – “much” better"
     assert log.path is None and log.utf8.decode("utf-8").startswith("client\t")
@@ -165,16 +165,16 @@ def test_file_reader_reports_what_it_found() -> None:
     (b"%PDF-1.4\x00\x00\x00binary", "not text"),
 ])
 def test_unreadable_files_are_refused(data: bytes, message: str) -> None:
-    with pytest.raises(li.ImportFileError, match=message):
-        li.read_log_file(data, "bad")
+    with pytest.raises(imports.ImportFileError, match=message):
+        imports.read_log_file(data, "bad")
 
 
 def test_missing_client_or_date_column_writes_nothing(practice: Store) -> None:
     data = csv_bytes([["2024-03-14", "5"]], header=["When did you train", "Exercises done"])
-    with pytest.raises(li.ImportFileError, match="no client column"):
+    with pytest.raises(imports.ImportFileError, match="no client column"):
         run_import(practice, data)
     data = csv_bytes([["C00001", "5"]], header=["client", "exercises_done"])
-    with pytest.raises(li.ImportFileError, match="no session_date column"):
+    with pytest.raises(imports.ImportFileError, match="no session_date column"):
         run_import(practice, data)
     assert table_counts(practice) == (0, 0, 0)
 
@@ -185,7 +185,7 @@ def test_google_form_headers_are_guessed() -> None:
     headers = ["Timestamp", "Email address", "Your name", "Which routine did you do?",
                "How many exercises did you complete?", "How many minutes?", "Pain before (0-10)",
                "Pain after (0-10)", "Stiffness (0-10)", "Anything else you want to tell us?"]
-    assert li.guess_mapping(headers) == {
+    assert imports.guess_mapping(headers) == {
         "client": "Email address", "session_date": "Timestamp", "routine": "Which routine did you do?",
         "exercises_done": "How many exercises did you complete?", "duration_min": "How many minutes?",
         "pain_before": "Pain before (0-10)", "pain_after": "Pain after (0-10)", "stiffness": "Stiffness (0-10)",
@@ -196,7 +196,7 @@ def test_google_form_headers_are_guessed() -> None:
 def test_microsoft_form_and_booking_headers_are_guessed() -> None:
     headers = ["ID", "Start time", "Completion time", "Email", "Name", "Date of session", "Time",
                "Exercises prescribed", "Exercises done", "Comments"]
-    assert li.guess_mapping(headers) == {
+    assert imports.guess_mapping(headers) == {
         "client": "Email", "session_date": "Date of session", "session_time": "Time",
         "exercises_done": "Exercises done", "exercises_prescribed": "Exercises prescribed",
         "notes": "Comments", "session_id": "ID",
@@ -205,26 +205,26 @@ def test_microsoft_form_and_booking_headers_are_guessed() -> None:
 
 def test_saved_mapping_then_overrides_win_over_the_guess() -> None:
     headers = ["Name", "Client code", "Day", "Extra"]
-    assert li.build_mapping(headers) == {"client": "Client code", "session_date": "Day"}
-    assert li.build_mapping(headers, saved={"client": "Name", "notes": "Missing column"}) == {
+    assert imports.build_mapping(headers) == {"client": "Client code", "session_date": "Day"}
+    assert imports.build_mapping(headers, saved={"client": "Name", "notes": "Missing column"}) == {
         "client": "Name", "session_date": "Day"}
-    assert li.build_mapping(headers, overrides={"Extra": "notes", "Day": li.IGNORE}) == {
+    assert imports.build_mapping(headers, overrides={"Extra": "notes", "Day": imports.IGNORE}) == {
         "client": "Client code", "notes": "Extra"}
-    with pytest.raises(li.ImportFileError, match="no column 'Nope'"):
-        li.build_mapping(headers, overrides={"Nope": "notes"})
-    with pytest.raises(li.ImportFileError, match="unknown field 'colour'"):
-        li.build_mapping(headers, overrides={"Extra": "colour"})
+    with pytest.raises(imports.ImportFileError, match="no column 'Nope'"):
+        imports.build_mapping(headers, overrides={"Nope": "notes"})
+    with pytest.raises(imports.ImportFileError, match="unknown field 'colour'"):
+        imports.build_mapping(headers, overrides={"Extra": "colour"})
 
 
 def test_saved_mapping_is_used_for_the_next_file_of_its_source(practice: Store) -> None:
-    li.save_mapping(practice, "booking", {"client": "Who", "session_date": "On"}, "dmy", "ann")
-    assert li.mapping_names(practice) == ["booking"]
+    imports.save_mapping(practice, "booking", {"client": "Who", "session_date": "On"}, "dmy", "ann")
+    assert imports.mapping_names(practice) == ["booking"]
     data = csv_bytes([["C00001", "03/02/2024", "daily-psoas-routine"]], header=["Who", "On", "routine"])
     result = run_import(practice, data, source="booking")
     assert result.date_order == "dmy" and result.accepted == 1
     assert logs(practice)[0][2] == date(2024, 2, 3)
-    saved = li.get_mapping(practice, "booking")
-    assert saved == li.SavedMapping("booking", {"client": "Who", "session_date": "On"}, "dmy")
+    saved = imports.get_mapping(practice, "booking")
+    assert saved == imports.SavedMapping("booking", {"client": "Who", "session_date": "On"}, "dmy")
 
 
 # -- every rejection reason -----------------------------------------------------------------------
@@ -466,7 +466,7 @@ def test_missing_clients_are_created_only_when_asked(practice: Store) -> None:
 
 
 def test_imports_say_what_they_touch_so_remembered_figures_stay_or_go(practice: Store) -> None:
-    from core.store import PRACTICE, SESSION_LOGS
+    from core.db.store import PRACTICE, SESSION_LOGS
 
     def remembered() -> tuple[bool, bool]:
         return practice.recall("programs") is not None, practice.recall("sessions") is not None
@@ -529,17 +529,17 @@ def test_natural_key_duplicates_within_a_file_and_against_stored_logs(practice: 
 def test_undo_removes_a_batch_and_allows_a_clean_reimport(practice: Store) -> None:
     data = csv_bytes([*GOOD_ROWS, ["Nobody", "2024-03-16", "", "", "", "", "", "", "", "s9"]])
     first = run_import(practice, data)
-    fixed = li.list_quarantine(practice)
+    fixed = imports.list_quarantine(practice)
     assert len(fixed) == 1
-    undone = li.undo_batch(practice, first.batch_id, "ann")
-    assert undone == li.UndoResult(first.batch_id, 2, 1)
+    undone = imports.undo_batch(practice, first.batch_id, "ann")
+    assert undone == imports.UndoResult(first.batch_id, 2, 1)
     assert practice.scalar("SELECT count(*) FROM session_logs") == 0
     assert practice.rows("SELECT undone_by FROM import_batches") == [("ann",)]
-    assert li.list_quarantine(practice).empty
-    with pytest.raises(li.BatchError, match="already undone"):
-        li.undo_batch(practice, first.batch_id, "ann")
-    with pytest.raises(li.BatchError, match="no import batch 99"):
-        li.undo_batch(practice, 99, "ann")
+    assert imports.list_quarantine(practice).empty
+    with pytest.raises(imports.BatchError, match="already undone"):
+        imports.undo_batch(practice, first.batch_id, "ann")
+    with pytest.raises(imports.BatchError, match="no import batch 99"):
+        imports.undo_batch(practice, 99, "ann")
     again = run_import(practice, data)
     assert (again.accepted, again.rejected, again.duplicates) == (2, 1, 0)
 
@@ -552,25 +552,25 @@ def test_fix_and_resubmit_a_quarantined_row(practice: Store) -> None:
             ["C00001", "2024-03-15", "daily-psoas-routine", "14"],
             ["C00001", "2024-03-16", "daily-psoas-routine", "40"]]
     result = run_import(practice, csv_bytes(rows, header=header))
-    open_rows = li.list_quarantine(practice)
+    open_rows = imports.list_quarantine(practice)
     assert list(open_rows["row_number"]) == [2, 3, 4]
     ids = list(open_rows["id"])
-    outcome = li.resubmit_rows(practice, [{"id": ids[0], "client": "C00001"}, {"id": ids[1], "pain_before": "12"}],
+    outcome = imports.resubmit_rows(practice, [{"id": ids[0], "client": "C00001"}, {"id": ids[1], "pain_before": "12"}],
                                "ann", as_of=AS_OF)
     assert (outcome.accepted, outcome.still_rejected, outcome.duplicates) == (1, 1, 0)
     assert outcome.reasons == {ids[1]: ["pain_before 12 is outside 0–10"]}
     stored = practice.rows("SELECT session_date, pain_before, batch_id, entered_by FROM session_logs")
     assert stored == [(date(2024, 3, 14), 4.0, result.batch_id, "ann")]
-    still = li.list_quarantine(practice)
+    still = imports.list_quarantine(practice)
     assert list(still["id"]) == ids[1:] and still.iloc[0]["pain_before"] == "12"
     # the original values stay as the file held them
-    assert li.quarantine_values(practice, ids[1])["pain_before"] == "14"
-    assert li.discard_rows(practice, [ids[2]], "client confirmed it was a typo, session not done", "ann") == 1
-    with pytest.raises(li.BatchError, match="say why"):
-        li.discard_rows(practice, [ids[1]], "  ", "ann")
-    with pytest.raises(li.BatchError, match="not open"):
-        li.resubmit_rows(practice, [{"id": ids[0]}], "ann", as_of=AS_OF)
-    batch = li.list_batches(practice).iloc[0]
+    assert imports.quarantine_values(practice, ids[1])["pain_before"] == "14"
+    assert imports.discard_rows(practice, [ids[2]], "client confirmed it was a typo, session not done", "ann") == 1
+    with pytest.raises(imports.BatchError, match="say why"):
+        imports.discard_rows(practice, [ids[1]], "  ", "ann")
+    with pytest.raises(imports.BatchError, match="not open"):
+        imports.resubmit_rows(practice, [{"id": ids[0]}], "ann", as_of=AS_OF)
+    batch = imports.list_batches(practice).iloc[0]
     assert (batch["rejected"], batch["still_open"], batch["fixed"], batch["discarded"]) == (3, 1, 1, 1)
 
 
@@ -579,8 +579,8 @@ def test_resubmitting_a_row_already_logged_closes_it_as_duplicate(practice: Stor
     run_import(practice, csv_bytes([["Anna Muller", "2024-03-14", "daily-psoas-routine"]], header=header))
     log_session(practice, {"client": "C00001", "session_date": "2024-03-14", "routine": "daily-psoas-routine"},
                 "ann", as_of=AS_OF)
-    row_id = int(li.list_quarantine(practice)["id"][0])
-    outcome = li.resubmit_rows(practice, [{"id": row_id, "client": "C00001"}], "ann", as_of=AS_OF)
+    row_id = int(imports.list_quarantine(practice)["id"][0])
+    outcome = imports.resubmit_rows(practice, [{"id": row_id, "client": "C00001"}], "ann", as_of=AS_OF)
     assert outcome.duplicates == 1
     assert practice.rows("SELECT status, resolution_note FROM quarantined_rows") == [
         ("discarded", "already logged: the same session is stored")]
@@ -655,8 +655,8 @@ def test_cli_file_problems_exit_2_and_write_nothing(capsys, practice_db: Path, t
 _CHILD = textwrap.dedent("""
     import sys, time
     from datetime import date
-    from core.store import Store
-    from core import logs_import as li
+    from core.db.store import Store
+    from core.sessions import imports
 
     def progress(fraction, message):
         if message == sys.argv[3]:
@@ -664,7 +664,7 @@ _CHILD = textwrap.dedent("""
             time.sleep(120)
 
     with Store(sys.argv[1]) as store:
-        result = li.import_file(store, sys.argv[2], li.ImportOptions(as_of=date(2024, 4, 1)), progress=progress)
+        result = imports.import_file(store, sys.argv[2], imports.ImportOptions(as_of=date(2024, 4, 1)), progress=progress)
     print("DONE", result.accepted, flush=True)
 """)
 
@@ -702,7 +702,7 @@ def test_a_kill_inside_the_import_transaction_leaves_the_database_unchanged(prac
     assert _counts_after_kill(practice_db, csv_path, "committing", None) == (0, 0, 0)
     # and the same database then imports normally
     with Store(practice_db) as s:
-        result = li.import_file(s, csv_path, li.ImportOptions(as_of=AS_OF))
+        result = imports.import_file(s, csv_path, imports.ImportOptions(as_of=AS_OF))
         assert (result.accepted, table_counts(s)) == (30_000, (30_000, 0, 1))
 
 
@@ -733,7 +733,7 @@ def test_random_malformed_rows_never_crash_and_always_balance(practice: Store, r
     before = table_counts(practice)
     try:
         result = run_import(practice, data, date_order="dmy", source="prop")
-    except li.ImportFileError as exc:
+    except imports.ImportFileError as exc:
         event(f"refused: {str(exc)[:30]}")
         assert table_counts(practice) == before
         return
@@ -754,8 +754,8 @@ def test_only_staff_who_may_write_import_fix_or_undo(practice: Store) -> None:
     with pytest.raises(PermissionDenied):
         run_import(practice, data, actor="vic")
     result = run_import(practice, data)
-    for action in (lambda: li.undo_batch(practice, result.batch_id, "vic"),
-                   lambda: li.save_mapping(practice, "x", {"client": "client"}, None, "vic"),
+    for action in (lambda: imports.undo_batch(practice, result.batch_id, "vic"),
+                   lambda: imports.save_mapping(practice, "x", {"client": "client"}, None, "vic"),
                    lambda: log_session(practice, {"client": "C00001", "session_date": "2024-03-01"}, "vic",
                                        as_of=AS_OF)):
         with pytest.raises(PermissionDenied):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.red_flags import (
+from core.sessions.red_flags import (
     BY_TAG, LEVELS, RED_FLAGS, TAG_LEVELS, highest_level, parse_tags, tag_notes, tag_session_logs,
     tag_session_logs_sql,
 )
-from core.store import Store, utcnow
+from core.db.store import Store, utcnow
 
 TAGGED = [
     # pregnancy warning signs

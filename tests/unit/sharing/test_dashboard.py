@@ -8,11 +8,11 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from core import links
-from core.content import sync_library
-from core.demo import DemoSpec, create_demo_practice
-from core.shared_dashboard import PERIODS, SharedDashboard, shared_dashboard
-from core.store import Store
+from core.sharing import links
+from core.library.content import sync_library
+from core.commands.demo import DemoSpec, create_demo_practice
+from core.sharing.dashboard import PERIODS, SharedDashboard, shared_dashboard
+from core.db.store import Store
 
 AS_OF = date(2025, 3, 1)
 EVIL_NAME = "<img src=x onerror=alert(1)> Robert'); DROP TABLE clients;--"

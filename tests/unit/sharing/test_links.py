@@ -10,11 +10,12 @@ from datetime import timedelta
 
 import pytest
 
-from core import auth, links
-from core.auth import PermissionDenied
-from core.clients import create_client, update_client
-from core.links import LinkError
-from core.store import Store, utcnow
+from core.access import auth
+from core.sharing import links
+from core.access.auth import PermissionDenied
+from core.practice.clients import create_client, update_client
+from core.sharing.links import LinkError
+from core.db.store import Store, utcnow
 
 BASE = "https://desk.example.org"
 
