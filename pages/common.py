@@ -325,7 +325,7 @@ def escape_markdown(text: object) -> str:
 
 def data_changed() -> None:
     """Call after a write that changes what the analytics show. Drops every st.cache_data entry;
-    the cached metrics are also keyed on core.analytics.metrics.data_version (Store.version), which changes
+    the cached metrics are also keyed on Store.version, which changes
     with every write of this process, whichever session or page made it."""
     st.cache_data.clear()
 

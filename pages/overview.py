@@ -47,7 +47,7 @@ def pct(value) -> str:
 
 
 store = get_store()
-db, version, today = str(store.path), metrics.data_version(store), clock.today()
+db, version, today = str(store.path), store.version, clock.today()
 choices = filter_choices(store, db, version)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, options=choices)

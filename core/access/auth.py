@@ -37,12 +37,11 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
-import duckdb
 import pandas as pd
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from core.db.store import ACCOUNTS, Store, utcnow
+from core.db.store import ACCOUNTS, Cursor, DatabaseError, Store, WriteConflict, utcnow
 
 ROLES: tuple[str, ...] = ("owner", "therapist", "viewer")
 ROLE_LABELS = {"owner": "Owner", "therapist": "Therapist", "viewer": "Viewer (read-only)"}
@@ -197,7 +196,7 @@ def _detail_json(detail: Any) -> str | None:
     return json.dumps({"note": str(detail)}, ensure_ascii=False)
 
 
-def audit_in(cur: duckdb.DuckDBPyConnection, actor: str, action: str, detail: Any = None) -> None:
+def audit_in(cur: Cursor, actor: str, action: str, detail: Any = None) -> None:
     """Record an action inside the caller's transaction, so the action and its record commit together."""
     cur.execute("INSERT INTO audit_log (event_at, actor, action, detail) VALUES (?, ?, ?, ?)",
                 [utcnow(), str(actor), action, _detail_json(detail)])
@@ -340,7 +339,7 @@ def _check_new_account(store: Store, username: str, role: str, password: str | N
     return name, (hash_password(password) if password is not None else None), address
 
 
-def _insert_user(cur: duckdb.DuckDBPyConnection, name: str, role: str, password_hash: str | None,
+def _insert_user(cur: Cursor, name: str, role: str, password_hash: str | None,
                  email: str | None, display_name: str | None, created_by: str) -> None:
     now = utcnow()
     cur.execute(
@@ -375,7 +374,7 @@ def create_first_owner(store: Store, username: str, password: str, email: str | 
             cur.execute("INSERT INTO first_owner_claim VALUES (1, ?, ?)", [name, utcnow()])
             _insert_user(cur, name, "owner", password_hash, address, display_name, name)
             audit_in(cur, name, "first_owner_created", {"username": name})
-    except duckdb.Error as exc:
+    except DatabaseError as exc:
         raise AuthError("the owner account already exists: sign in instead") from exc
     return get_user(store, name)
 
@@ -503,7 +502,7 @@ def locked_until(store: Store, username: str, now: datetime | None = None) -> da
         [_username_key(normalize_username(username)), now or utcnow()])
 
 
-def _failures_in_a_row(cur: duckdb.DuckDBPyConnection, key: str) -> int:
+def _failures_in_a_row(cur: Cursor, key: str) -> int:
     """Failed attempts since the last success and since the last lock ended (or was cleared)."""
     return cur.execute(
         """
@@ -522,7 +521,7 @@ def _best_effort(store: Store, sql: str, params: list[Any]) -> None:
     try:
         with store.transaction(touches=(ACCOUNTS,)) as cur:
             cur.execute(sql, params)
-    except duckdb.TransactionException:
+    except WriteConflict:
         pass
 
 

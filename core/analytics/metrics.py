@@ -28,10 +28,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal, TypeVar
 
-import duckdb
 import pandas as pd
 
-from core.db.store import CATALOG, PRACTICE, WORK_DB, Store, beside
+from core.db.store import CATALOG, PRACTICE, WORK_DB, Cursor, Store, beside
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 3660
@@ -119,7 +118,7 @@ class Pipeline:
     of its frames in a second thread meanwhile (``_beside``).
     """
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, scope: Scope,
+    def __init__(self, cur: Cursor, scope: Scope,
                  sibling: Callable[[], Pipeline] | None = None, home: str | None = None) -> None:
         self.cur = cur
         self.scope = scope
@@ -754,12 +753,6 @@ def _row(run: Pipeline, sql: str) -> dict[str, Any]:
     return {name: _plain(value) for name, value in zip(names, cur.fetchone())}
 
 
-def group_table(store: Store, scope: Scope, by: GroupBy) -> pd.DataFrame:
-    """One of the overview's group tables on its own (segment, routine or therapist)."""
-    with pipeline(store, scope, pain=True) as run:
-        return run.df(_group_sql(by))
-
-
 def _plain(value: Any) -> Any:
     """numpy / pandas scalars to plain Python (None for missing), for JSON and st.metric."""
     if value is None or value is pd.NA or value is pd.NaT:
@@ -1010,11 +1003,6 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
 
 
 # -- caching ------------------------------------------------------------------------------------
-
-def data_version(store: Store) -> str:
-    """What the pages key st.cache_data on: ``Store.version``, which changes with every committed
-    write of this process (and no other process can write while the app holds the file)."""
-    return store.version
 
 
 # -- view filters in the URL --------------------------------------------------------------------

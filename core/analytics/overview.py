@@ -28,14 +28,13 @@ from dataclasses import replace
 from datetime import date
 from typing import TypeVar
 
-import duckdb
 import pandas as pd
 
 from core.analytics import alerts
 from core.analytics import metrics
 from core.analytics.alerts import ALERT_DAYS, ALERT_INPUTS
 from core.analytics.metrics import Overview, Pipeline, Scope
-from core.db.store import Store
+from core.db.store import Cursor, Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,7 +120,7 @@ class _Kept:
             cur.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {self.prefix}{name}{where}")
         return run
 
-    def drop(self, cur: duckdb.DuckDBPyConnection) -> None:
+    def drop(self, cur: Cursor) -> None:
         for name in self.tables:
             cur.execute(f"DROP TABLE IF EXISTS {self.prefix}{name}")
 

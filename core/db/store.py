@@ -57,6 +57,11 @@ AREAS: tuple[str, ...] = (PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACCOUNTS, IM
 
 T = TypeVar("T")
 
+# What callers outside core.db name of DuckDB, so that only this package imports it.
+Cursor = duckdb.DuckDBPyConnection       # a cursor from Store.cursor() or Store.transaction()
+DatabaseError = duckdb.Error             # any error the database raises
+WriteConflict = duckdb.TransactionException  # two transactions changed the same rows
+
 
 class StoreError(RuntimeError):
     """Raised when the database cannot be opened or migrated."""

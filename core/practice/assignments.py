@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
-from core.practice.clients import Client, ClientError, PREGNANCY_DAYS, require_client
+from core.practice.clients import Client, ClientError, require_client
+from core.practice.pregnancy import PREGNANCY_DAYS
 from core.practice.routines import RoutineError, RoutineVersion, get_version
 from core.practice.safety import RULES, Finding, blocks, check_routine, findings_sql
 from core.db.store import PRACTICE, Store, utcnow

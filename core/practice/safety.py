@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from core.practice.clients import PREGNANCY_DAYS, pregnancy_sql
+from core.practice.pregnancy import PREGNANCY_DAYS, pregnancy_sql
 from core.db.store import Store, sql_literal
 
 Level = Literal["block", "warn", "info"]
@@ -492,9 +492,3 @@ def findings_table(findings: list[Finding]) -> list[dict[str, Any]]:
         "level": f.level, "exercise": f.exercise_name or "(whole routine)", "reason": f.reason,
         "substitute": f.substitute_name or "", "rule": f.rule_id,
     } for f in findings]
-
-
-def rule_catalogue() -> list[dict[str, Any]]:
-    """Every rule as staff can read it (docs, the builder's help)."""
-    return [{"rule_id": r.id, "level": r.level, "scope": r.scope, "reason": r.reason, "source": r.source}
-            for r in RULES]

@@ -30,7 +30,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from core import clock
@@ -40,7 +39,7 @@ from core.sessions.checks import (
     resolve_date_order, stage_values,
 )
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
-from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
+from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, beside, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
@@ -556,7 +555,7 @@ def _stage_csv(cur: Any, log: LogFile, mapping: Mapping[str, str]) -> _Staged:
                 """,
                 {"path": str(path), "delim": log.delimiter},
             )
-    except duckdb.Error:
+    except DatabaseError:
         for name in ("li_raw", "li_rej_errors", "li_rej_scans"):
             cur.execute(f"DROP TABLE IF EXISTS {name}")
         return _stage_rows(cur, log, mapping, _python_csv_rows(log))
@@ -661,10 +660,6 @@ class ImportResult:
         """The CLI's contract: exactly these keys."""
         return {"read": self.read, "accepted": self.accepted, "rejected": self.rejected,
                 "duplicates": self.duplicates, "batch_id": self.batch_id, "rejects": self.rejects}
-
-    @property
-    def balanced(self) -> bool:
-        return self.read == self.accepted + self.rejected + self.duplicates
 
 
 def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[tuple[int, str, str]]:

@@ -483,21 +483,21 @@ def test_scope_rejects_impossible_periods():
 
 
 def test_data_version_changes_with_every_kind_of_write(practice):
-    first = metrics.data_version(practice)
+    first = practice.version
     cid = add_client(practice, "DV")
-    after_client = metrics.data_version(practice)
+    after_client = practice.version
     aid = add_assignment(practice, cid, "r-three", d(3, 1))
-    after_assignment = metrics.data_version(practice)
+    after_assignment = practice.version
     add_pause(practice, aid, d(3, 5), None)
-    after_pause = metrics.data_version(practice)
+    after_pause = practice.version
     with practice.transaction() as cur:
         cur.execute("UPDATE assignment_pauses SET paused_until = ? WHERE assignment_id = ?", [d(3, 8), aid])
-    after_resume = metrics.data_version(practice)
+    after_resume = practice.version
     add_session(practice, cid, d(3, 2), "r-three")
-    after_session = metrics.data_version(practice)
+    after_session = practice.version
     versions = [first, after_client, after_assignment, after_pause, after_resume, after_session]
     assert len(set(versions)) == len(versions)
-    assert metrics.data_version(practice) == after_session
+    assert practice.version == after_session
 
 
 def test_find_client_id_by_code(practice):

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.access import auth
-from core.practice import clients
+from core.practice import clients, pregnancy
 from core.db.store import Store
 
 ON = date(2026, 3, 2)
@@ -22,46 +22,46 @@ def count(store: Store, table: str) -> int:
 
 def test_gestational_week_is_40_weeks_minus_the_time_to_the_due_date() -> None:
     due = date(2026, 6, 22)
-    assert clients.gestational_days(due, due) == 280 and clients.gestational_week(due, due) == 40
+    assert pregnancy.gestational_days(due, due) == 280 and pregnancy.gestational_week(due, due) == 40
     # 112 days (16 weeks) before the due date: 280 - 112 = 168 days = 24+0
-    assert clients.gestational_days(due, ON) == 168 and clients.gestational_week(due, ON) == 24
+    assert pregnancy.gestational_days(due, ON) == 168 and pregnancy.gestational_week(due, ON) == 24
     # one day earlier: 167 days = 23+6, still week 23
-    assert clients.gestational_week(due, ON - timedelta(days=1)) == 23
+    assert pregnancy.gestational_week(due, ON - timedelta(days=1)) == 23
     # before the pregnancy began the week is negative
-    assert clients.gestational_week(due, due - timedelta(days=281)) == -1
+    assert pregnancy.gestational_week(due, due - timedelta(days=281)) == -1
 
 
 def test_due_date_from_weeks_on_a_date() -> None:
-    assert clients.due_date_from_gestation(24, ON) == date(2026, 6, 22)        # ON + 112 days
-    assert clients.due_date_from_gestation(24, ON, days=3) == date(2026, 6, 19)  # 3 days further along
-    assert clients.due_date_from_gestation(40, ON) == ON
+    assert pregnancy.due_date_from_gestation(24, ON) == date(2026, 6, 22)        # ON + 112 days
+    assert pregnancy.due_date_from_gestation(24, ON, days=3) == date(2026, 6, 19)  # 3 days further along
+    assert pregnancy.due_date_from_gestation(40, ON) == ON
 
 
 @given(weeks=st.integers(0, 42), days=st.integers(0, 6),
        on=st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)))
 def test_weeks_to_due_date_and_back(weeks: int, days: int, on: date) -> None:
-    due = clients.due_date_from_gestation(weeks, on, days)
-    assert clients.gestational_days(due, on) == 7 * weeks + days
-    assert clients.gestational_week(due, on) == weeks
+    due = pregnancy.due_date_from_gestation(weeks, on, days)
+    assert pregnancy.gestational_days(due, on) == 7 * weeks + days
+    assert pregnancy.gestational_week(due, on) == weeks
 
 
 def test_pregnancy_end_and_phases() -> None:
     due = date(2026, 6, 22)
-    assert clients.pregnancy_end(due) == date(2026, 8, 3)                     # due + 42 days
-    assert clients.pregnancy_end(due, ended_on=date(2026, 6, 10)) == date(2026, 6, 10)
-    assert clients.pregnancy_end(due, postpartum=True) == due                  # flagged postpartum: due date
-    assert clients.pregnancy_status(None, None, False, ON) is None
-    assert clients.pregnancy_status(due, None, False, due - timedelta(days=281)).phase == "not_yet"
-    at_24 = clients.pregnancy_status(due, None, False, ON)
+    assert pregnancy.pregnancy_end(due) == date(2026, 8, 3)                     # due + 42 days
+    assert pregnancy.pregnancy_end(due, ended_on=date(2026, 6, 10)) == date(2026, 6, 10)
+    assert pregnancy.pregnancy_end(due, postpartum=True) == due                  # flagged postpartum: due date
+    assert pregnancy.pregnancy_status(None, None, False, ON) is None
+    assert pregnancy.pregnancy_status(due, None, False, due - timedelta(days=281)).phase == "not_yet"
+    at_24 = pregnancy.pregnancy_status(due, None, False, ON)
     assert (at_24.phase, at_24.week, at_24.day, at_24.trimester) == ("pregnant", 24, 0, 2)
-    assert clients.pregnancy_status(due, None, False, date(2026, 8, 2)).pregnant        # last day: 46+0... still counted
-    assert clients.pregnancy_status(due, None, False, date(2026, 8, 3)).phase == "ended"
-    assert clients.pregnancy_status(due, date(2026, 6, 10), False, date(2026, 6, 10)).phase == "ended"
+    assert pregnancy.pregnancy_status(due, None, False, date(2026, 8, 2)).pregnant        # last day: 46+0... still counted
+    assert pregnancy.pregnancy_status(due, None, False, date(2026, 8, 3)).phase == "ended"
+    assert pregnancy.pregnancy_status(due, date(2026, 6, 10), False, date(2026, 6, 10)).phase == "ended"
 
 
 @pytest.mark.parametrize(("week", "trimester"), [(0, 1), (12, 1), (13, 2), (27, 2), (28, 3), (41, 3)])
 def test_trimester_boundaries(week: int, trimester: int) -> None:
-    assert clients.trimester(week) == trimester
+    assert pregnancy.trimester(week) == trimester
 
 
 def test_sql_pregnancy_week_agrees_with_python(store: Store) -> None:
