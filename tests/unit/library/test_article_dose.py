@@ -101,7 +101,7 @@ def test_dose_dict_round_trip() -> None:
     dose = D(hold_s=(30, 60), sets=(2, 3), per_side=True)
     data = dose.to_dict()
     assert data == {"hold_s": [30, 60], "reps": None, "sets": [2, 3], "breaths": None, "per_side": True,
-                    "seconds_per_rep": None}
+                    "seconds_per_rep": None, "duration_s": None}
     assert D.from_dict(data) == dose
     assert D.from_dict({"hold_s": [60, 30], "reps": "x", "per_side": "yes"}) == D(hold_s=(30, 60))
     assert D.from_dict(None) == D()

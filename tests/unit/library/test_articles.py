@@ -197,11 +197,11 @@ def test_json_contract() -> None:
     exercise = data["exercises"][1]
     assert {"name", "steps", "dose", "position", "kind", "match"} <= set(exercise)
     assert exercise["dose"] == {"hold_s": [30, 30], "reps": None, "sets": [2, 3], "breaths": None,
-                                "per_side": True, "seconds_per_rep": None}
+                                "per_side": True, "seconds_per_rep": None, "duration_s": None}
     assert exercise["match"] is None and exercise["position"] == "half_kneeling"
     assert data["routines"][0]["items"][0] == {
         "name": "Child's pose", "dose": {"hold_s": None, "reps": None, "sets": None, "breaths": [3, 3],
-                                         "per_side": None, "seconds_per_rep": None},
+                                         "per_side": None, "seconds_per_rep": None, "duration_s": None},
         "match": None, "exercise_index": 0, "slot": None, "note": None}
     assert {"heading": "Safety notes", "reason": "safety"} in data["skipped"]
 
