@@ -51,6 +51,7 @@ class ExerciseDraft:
     cues: list[str] = field(default_factory=list)
     mistakes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cautions: list[str] = field(default_factory=list)  # "Stop if ...", "Skip this if ...", "Not after ..."
 
     def names(self) -> list[str]:
         """Every name the article uses for this exercise, for matching."""
@@ -70,6 +71,7 @@ class ExerciseDraft:
             "cues": list(self.cues),
             "mistakes": list(self.mistakes),
             "notes": list(self.notes),
+            "cautions": list(self.cautions),
         }
 
 
@@ -197,6 +199,27 @@ def _node_text(node: Any) -> str:
     return node.get_text(" ")
 
 
+def _bold_lead(node: Any) -> str | None:
+    """The text of a bold lead-in ("<strong>Leg swings.</strong> Hold a fence ...") when the
+    node starts with one and goes on after it; None otherwise."""
+    from bs4 import Tag
+
+    for child in node.children:
+        if isinstance(child, Tag) and child.name in ("strong", "b"):
+            lead = _squash(child.get_text(" "))
+            return lead if lead and lead != _squash(node.get_text(" ")) else None
+        if _squash(_node_text(child)):
+            return None
+    return None
+
+
+def _with_bold_lead(node: Any, text: str) -> str:
+    lead = _bold_lead(node)
+    if lead and text.startswith(lead):
+        return f"**{lead}** {text[len(lead):].strip()}"
+    return text
+
+
 def _bold_only(node: Any) -> bool:
     strong = node.find(["strong", "b"])
     return strong is not None and _squash(strong.get_text(" ")) == _squash(node.get_text(" ")) != ""
@@ -236,6 +259,8 @@ def _emit_block(node: Any, lines: list[str]) -> None:
             flush()
             if name == "p" and _bold_only(child):
                 lines.extend(["", f"**{_squash(child.get_text(' '))}**"])
+            elif name == "p" and _bold_lead(child):
+                lines.append(_with_bold_lead(child, _squash(child.get_text(" "))))
             else:
                 _emit_block(child, lines)
             lines.append("")
@@ -259,6 +284,8 @@ def _emit_list(node: Any, lines: list[str], depth: int) -> None:
             lead = li.find(["strong", "b"])
             if (_bold_only(li) and not nested) or (nested and lead is not None and _squash(lead.get_text(" ")) == text):
                 text = f"**{text}**"  # a bold item over its own list is a heading for that list
+            else:
+                text = _with_bold_lead(li, text)
             lines.append("  " * depth + (f"{number}. " if ordered else "- ") + text)
         number += 1
         for sub in nested:
@@ -332,11 +359,24 @@ _INLINE_LABEL = re.compile(
     r"^(?P<label>steps|how to|instructions|dose|dosage|benefits?|why it works|why it helps|targets?|"
     r"muscles? worked|notes?|tips?|pro tip|to (?:intensify|deepen|progress|modify|make it (?:easier|harder))|"
     r"make it (?:easier|harder)|variations?|modifications?|progressions?|regressions?|common mistakes?|"
-    r"mistakes?|avoid|cues?|caution|safety|disclaimer)\s*:\s*(?P<rest>\S.*)$", re.I)
+    r"mistakes?|avoid|cues?|cautions?|safety|disclaimer|warning|precautions?|starting position|start position|"
+    r"position|set ?up|action|movement|what to do|how much|amount|finish|end position)\s*:\s*(?P<rest>\S.*)$", re.I)
 _LABEL_BUCKET = {"steps": "steps", "how to": "steps", "instructions": "steps", "dose": "dose",
                  "dosage": "dose", "tip": "cues", "tips": "cues", "pro tip": "cues", "cue": "cues",
                  "cues": "cues", "common mistake": "mistakes", "common mistakes": "mistakes",
-                 "mistake": "mistakes", "mistakes": "mistakes", "avoid": "mistakes"}
+                 "mistake": "mistakes", "mistakes": "mistakes", "avoid": "mistakes", "caution": "cautions",
+                 "cautions": "cautions", "safety": "cautions", "warning": "cautions", "precaution": "cautions",
+                 "precautions": "cautions", "starting position": "steps", "start position": "steps",
+                 "position": "steps", "setup": "steps", "set up": "steps", "action": "steps", "movement": "steps",
+                 "what to do": "steps", "how much": "dose", "amount": "dose", "finish": "steps",
+                 "end position": "steps"}
+# Sentences that say when not to do an exercise, or when to stop: cautions, never steps.
+_CAUTION = re.compile(
+    r"^(?:avoid|skip (?:this|it|the)|stop (?:if|when|and|any|the|at once|immediately)|not (?:after|before|during|if|"
+    r"for|until|while|with|in)\b|never\b|do not\b.*\bif\b|don'?t\b.*\bif\b|leave (?:this|it) out|caution\b|"
+    r"warning\b|check with your|ask your (?:doctor|gp|midwife|physio\w*)|if (?:you|it|this|the)\b[^,]*\b(?:hurts?|"
+    r"pain\w*|dizzy|numb\w*|tingl\w*|swell\w*)\b[^,]*,\s*(?:stop|skip|avoid|leave)\b)|\bstop if\b|"
+    r"\bskip (?:this|it) if\b", re.I)
 _BIO = re.compile(r"\b(?:years? of experience|for over \d+ years|has been (?:a|an|the)|is a (?:certified|"
                   r"licensed|registered|board)|m\.d\.|phd|dpt|specialist|founder of|holds? a degree|"
                   r"graduated)\b", re.I)
@@ -400,6 +440,18 @@ def is_instruction(text: str) -> bool:
     return False
 
 
+def is_caution(text: str) -> bool:
+    """True for a sentence that says when not to do an exercise or when to stop ("Avoid this if
+    ...", "Stop if ...", "Skip this if ...", "Not after 36 weeks")."""
+    return bool(_CAUTION.search(text.strip()))
+
+
+def _unlabelled(text: str) -> str:
+    """A line without its label ("Starting position: lie on your back" -> "lie on your back")."""
+    label = _INLINE_LABEL.match(text)
+    return label["rest"] if label else text
+
+
 def _title_case(text: str) -> bool:
     """"Lower Back Pain": a heading even though it starts with a verb."""
     words = [w for w in re.findall(r"[A-Za-z][\w'’-]*", text) if len(w) > 3]
@@ -441,6 +493,8 @@ class _Line:
     indent: int = 0
     marker: str = ""   # "num" | "bullet" | "" for plain text
     bucket: str = "steps"
+    lead: str = ""     # a bold lead-in ("**Couch stretch.** Kneel ...") without its punctuation
+    lead_rest: str = ""  # what follows the lead-in
 
 
 @dataclass
@@ -450,6 +504,8 @@ class _Token:
     indent: int = 0
     marker: str = ""
     level: int = 0
+    lead: str = ""
+    lead_rest: str = ""
 
 
 @dataclass
@@ -470,6 +526,7 @@ _NUMBERED = re.compile(r"^(\d{1,2})\s*[.)]\s+(.*)$")
 _STEP_NUMBERED = re.compile(r"^step\s*(\d{1,2})\s*[.):\-–—]\s*(.*)$", re.I)
 _KEYCAP = re.compile(r"^(\d)\ufe0f?\u20e3\s*(.*)$")
 _BULLET = re.compile(r"^(?:[-*+•·●▪◦‣○■□➤►▶→✓✔☐☑]|[\u2013\u2014])\s+(.*)$")
+_BOLD_LEAD = re.compile(r"^(\*\*|__)(.+?)\1\s*(?:[:.]\s*|[-–—]\s+)?(\S.*)$")
 _BOLD_LINE = re.compile(r"^(\*\*|__)(.+?)\1\s*:?\s*$")
 _SEE_ALSO = re.compile(r"^(?:see also|related|read more|read next|you may also like|also read)\b\s*:?\s*\S", re.I)
 
@@ -528,7 +585,10 @@ def _tokenize(text: str) -> list[_Token]:
         if bold and _title_like(_clean_inline(bold[2])):
             tokens.append(_Token("bold", _clean_inline(bold[2]), indent, marker))
             continue
-        tokens.append(_Token("item" if marker else "text", _clean_inline(body), indent, marker))
+        lead = _BOLD_LEAD.match(body)
+        tokens.append(_Token("item" if marker else "text", _clean_inline(body), indent, marker,
+                             lead=_clean_inline(lead[2]).strip(" .:–—-") if lead else "",
+                             lead_rest=_clean_inline(lead[3]) if lead else ""))
     return tokens
 
 
@@ -566,6 +626,34 @@ def _numbered_heading(text: str) -> bool:
             and not is_dose_only(text))
 
 
+_NAME_PREFIX = re.compile(r"^(?:[A-Za-z]+\s*#?\d{1,2}|#?\d{1,2})\s*(?:[:.)/|]|\s[-–—]|[-–—]\s)\s*(?=\S)")
+
+
+def _block_name(tokens: Sequence[_Token], i: int) -> bool:
+    """Whether a line opens a block: a short name line (often after an emoji, a symbol or a
+    prefix such as "Move 3 –") directly followed by an instruction line. The block's shape
+    (name, instructions, dose) makes it an exercise, whatever its markup."""
+    tok = tokens[i]
+    if tok.kind not in ("text", "item") or tok.indent > 0 or i + 1 >= len(tokens):
+        return False
+    following = tokens[i + 1]
+    if following.kind not in ("text", "item") or (tok.marker and following.marker and following.indent <= tok.indent
+                                                   and not tok.marker == "bullet" == following.marker):
+        return False
+    name = _NAME_PREFIX.sub("", tok.text).rstrip(" :").strip()
+    if (not _title_like(name, 8) or is_dose_only(name) or _INLINE_LABEL.match(name + ": x") or _skip_reason(name)
+            or _continuation_bucket(name) or is_caution(name)):
+        return False
+    if is_instruction(name) and not (_EXERCISE_NOUN.search(name) or _title_case(name)):
+        return False
+    return is_instruction(_unlabelled(following.text)) and not _block_name_like(following.text)
+
+
+def _block_name_like(text: str) -> bool:
+    """A following line that is itself short and unpunctuated is a list of names, not a block."""
+    return _title_like(text, 5) and not is_instruction(text)
+
+
 def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
     """Headings and body lines in reading order, plus the "See also" lines that were dropped."""
     tokens = _tokenize(text)
@@ -576,10 +664,14 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
     non_numbered = 1  # level of the last heading that was not a numbered title
     prev: _Line | str | None = None
     prev_blank = True
+    in_block = False  # inside a block found by its shape: it ends at a blank line
     for i, tok in enumerate(tokens):
         if tok.kind == "blank":
             prev_blank = True
             continue
+        if in_block and prev_blank and not (tok.kind in ("text", "item") and _block_tail(tok.text)):
+            events.append(("end", None))
+            in_block = False
         if tok.kind == "seealso":
             see_also.append(tok.text)
             continue
@@ -590,6 +682,8 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
         elif tok.kind == "bold":
             non_numbered = min(structural + 1, 6)
             heading = (tok.text, "bold", non_numbered)
+        elif prev_blank and _block_name(tokens, i):
+            heading = (tok.text, "block", min(structural + 1, 6))
         elif tok.kind == "item" and tok.marker == "num" and _numbered_heading(tok.text):
             heading = (tok.text, "num", min(non_numbered + 1, 7))
         elif tok.kind == "text" and _label_heading(tok.text):
@@ -601,8 +695,9 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
         if heading:
             events.append(("heading", heading))
             prev, prev_blank = "heading", False
+            in_block = heading[1] == "block"
             continue
-        line = _Line(tok.text, tok.indent, tok.marker)
+        line = _Line(tok.text, tok.indent, tok.marker, lead=tok.lead, lead_rest=tok.lead_rest)
         last = events[-1][1] if events and events[-1][0] == "line" else None
         if (last is not None and not prev_blank and not line.marker and last.text
                 and last.text[-1] not in ".!?:\"”)" and (not last.marker or line.indent > last.indent)):
@@ -612,6 +707,11 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
             prev = line
         prev_blank = False
     return events, see_also
+
+
+def _block_tail(text: str) -> bool:
+    """A paragraph after a blank line that still belongs to the block above: a dose or a caution."""
+    return is_dose_only(_unlabelled(text)) or is_caution(text) or _INLINE_LABEL.match(text) is not None
 
 
 def _may_continue(section: _Section, style: str, level: int, bucket: str) -> bool:
@@ -628,6 +728,10 @@ def _sections(text: str) -> tuple[list[_Section], list[str]]:
     root = _Section("", 0, "none")
     sections, stack, current = [root], [root], root
     for kind, value in events:
+        if kind == "end":  # what follows a block belongs to no exercise
+            current = _Section("", current.level, "none", parent=current.parent)
+            sections.append(current)
+            continue
         if kind == "line":
             label = _INLINE_LABEL.match(value.text)
             if label:
