@@ -292,6 +292,35 @@ def _emit_list(node: Any, lines: list[str], depth: int) -> None:
             _emit_list(sub, lines, depth + 1)
 
 
+# -- tables -------------------------------------------------------------------------------------
+
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _table_cells(line: str) -> list[str] | None:
+    """The cells of a Markdown table row ("| a | b |") or of an HTML row as reduced ("a | b")."""
+    if line.count("|") < 1 or "|" not in line.strip().strip("|") and not line.strip().startswith("|"):
+        return None
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return cells if len(cells) >= 2 and all(cells) else None
+
+
+def table_rows_as_blocks(text: str) -> str:
+    """Table rows that name an exercise in their first cell and instruct in another are written
+    out as blocks (name line, one line per cell, blank line), so they read like any other block."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if _TABLE_RULE.match(line) and "-" in line:
+            continue
+        cells = _table_cells(line)
+        if cells and _title_like(cells[0], 8) and not is_instruction(cells[0]) and any(
+                is_instruction(c) and len(c.split()) >= 3 for c in cells[1:]):
+            out.extend(["", cells[0], *(c if c[-1] in ".!?" else c + "." for c in cells[1:]), ""])
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 # -- words ---------------------------------------------------------------------------------------
 
 _VERBS = set("""
@@ -444,6 +473,19 @@ def is_caution(text: str) -> bool:
     """True for a sentence that says when not to do an exercise or when to stop ("Avoid this if
     ...", "Stop if ...", "Skip this if ...", "Not after 36 weeks")."""
     return bool(_CAUTION.search(text.strip()))
+
+
+_STAYING = {"hold", "stay", "remain", "rest", "relax", "breathe", "sink", "pause", "keep"}
+
+
+def is_dose_sentence(text: str) -> bool:
+    """A sentence that only prescribes ("Do 8 reps per side.", "2 x 30 seconds"): it is the
+    dose, not a step. "Hold for 30 seconds, then switch sides." stays a step: holding is done."""
+    dose = read_dose(text)
+    if not is_dose_only(text) or not (dose.has_amount() or dose.sets or dose.duration_s):
+        return False  # "Switch sides and repeat." instructs
+    words = [w for w in _words(text, 3) if w not in _ADVERBS]
+    return not (words and words[0] in _STAYING)
 
 
 def _unlabelled(text: str) -> str:
@@ -851,6 +893,7 @@ class _Body:
     mistakes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dose_lines: list[str] = field(default_factory=list)
+    cautions: list[str] = field(default_factory=list)
 
 
 def _has_child(lines: Sequence[_Line], index: int) -> bool:
@@ -865,6 +908,7 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
     for bucket in ("cues", "mistakes", "notes"):
         getattr(body, bucket).extend(line.text for line in lines if line.bucket == bucket)
     body.dose_lines.extend(line.text for line in lines if line.bucket == "dose")
+    body.cautions.extend(line.text for line in lines if line.bucket == "cautions")
     step_lines = [line for line in lines if line.bucket == "steps"]
     first_item = next((i for i, line in enumerate(step_lines) if line.marker), None)
     for i, line in enumerate(step_lines):
@@ -872,13 +916,17 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
         if first_item is not None and line.marker:
             if _has_child(step_lines, i):
                 continue  # a group title such as "1. Kneel on a mat" over its own bullets
-            if is_dose_only(text) and not is_instruction(text):
+            if is_caution(text):
+                body.cautions.append(text)
+            elif is_dose_sentence(text):
                 body.dose_lines.append(text)
             else:
                 body.steps.append(text)
             continue
         for sentence in _sentences(text):
-            if is_dose_only(sentence) and not is_instruction(sentence):
+            if is_caution(sentence):
+                body.cautions.append(sentence)
+            elif is_dose_sentence(sentence):
                 body.dose_lines.append(sentence)
             elif first_item is None and (is_instruction(sentence) or not read_dose(sentence).is_empty()):
                 body.steps.append(sentence)
@@ -909,6 +957,7 @@ def _make_exercise(heading: str, body: _Body, dose_text: str = "") -> ExerciseDr
         cues=body.cues,
         mistakes=body.mistakes,
         notes=body.notes,
+        cautions=body.cautions,
     )
 
 
@@ -950,21 +999,44 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
     for i, line in enumerate(lines):
         if (line.marker and line.indent != top) or (not line.marker and line.indent > 0):
             continue
-        m = _NAME_DESC.match(line.text)
-        if not m or not _chunk_name_ok(m["name"], container, m["sep"].strip() or "."):
-            continue
+        if line.lead and _lead_name_ok(line.lead):
+            name, desc = line.lead, line.lead_rest
+        else:
+            m = _NAME_DESC.match(line.text)
+            if not m or not _chunk_name_ok(m["name"], container, m["sep"].strip() or "."):
+                continue
+            name, desc = m["name"].strip(), m["desc"]
         children = []
         for child in lines[i + 1:]:
             if child.indent <= line.indent:
                 break
             children.append(child.text)
-        sentences = _sentences(m["desc"]) + children
-        steps = [s for s in sentences if is_instruction(s)]
-        if not steps:
+        body = _sort_sentences(_sentences(desc) + children)
+        if not body.steps:
             continue
-        body = _Body(steps=steps, notes=[s for s in sentences if s not in steps])
-        drafts.append(_make_exercise(m["name"].strip(), body))
+        drafts.append(_make_exercise(name, body))
     return drafts
+
+
+def _lead_name_ok(name: str) -> bool:
+    """A bold lead-in names an exercise when it reads like a name, whatever words it uses."""
+    return (_title_like(name, 8) and not is_dose_only(name) and not _INLINE_LABEL.match(name + ": x")
+            and not _skip_reason(name) and not _continuation_bucket(name) and not is_caution(name))
+
+
+def _sort_sentences(sentences: Sequence[str]) -> _Body:
+    """Sentences of a "Name: what to do" item: cautions, dose-only sentences, steps, notes."""
+    body = _Body()
+    for sentence in sentences:
+        if is_caution(sentence):
+            body.cautions.append(sentence)
+        elif is_dose_sentence(sentence):
+            body.dose_lines.append(sentence)
+        elif is_instruction(sentence):
+            body.steps.append(sentence)
+        else:
+            body.notes.append(sentence)
+    return body
 
 
 # -- routines ------------------------------------------------------------------------------------
@@ -1068,7 +1140,7 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
     if html or (html is None and looks_like_html(text)):
         text = html_to_text(text)
     entries = as_library_entries(library)
-    sections, see_also = _sections(text)
+    sections, see_also = _sections(table_rows_as_blocks(text))
     _classify(sections)
     drafts = ArticleDrafts(skipped=[SkippedSection(line, "see also") for line in see_also])
     routine_sections: list[_Section] = []

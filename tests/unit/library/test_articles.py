@@ -68,7 +68,7 @@ def test_bold_pseudo_headings_tips_and_bio_are_not_exercises() -> None:
         "Glute bridge march": D(reps=(10, 10), per_side=True),
     }
     bridge = drafts.exercises[2]
-    assert bridge.steps[-1] == "Work up to 10 repetitions."
+    assert "Work up to 10 repetitions." not in bridge.steps  # a dose sentence is the dose, not a step
     assert bridge.cues == ["Rest 30 seconds between sets."]
     assert bridge.position == "supine" and bridge.kind == "strength"
     assert drafts.exercises[0].position == "half_kneeling"  # "kneel on your right knee"
@@ -136,7 +136,7 @@ def test_markdown_continuation_headings_cues_and_mistakes() -> None:
     drafts = read_fixture("markdown_headings.md")
     circles, lunge = drafts.exercises
     assert (circles.name, circles.dose) == ("Standing hip circles", D(reps=(8, 12), per_side=True))
-    assert circles.steps[-1] == "Do 8–12 slow reps in each direction."
+    assert circles.steps[-1] == "Change direction halfway through."  # the dose sentence is not a step
     assert circles.mistakes == ["Swinging from the knees instead of the hips.", "Holding the breath."]
     assert (circles.kind, circles.position) == ("mobility", "standing")
     assert (lunge.name, lunge.dose) == ("Supported lunge stretch", D(hold_s=(30, 60), per_side=True))
@@ -159,7 +159,7 @@ def test_blog_html_with_bold_paragraph_headings() -> None:
     drafts = read_article(html)
     assert [(e.name, e.steps, e.dose) for e in drafts.exercises] == [
         ("Bird dog", ["From all fours, reach your right arm forward and your left leg back.",
-                      "Hold for 5 seconds, then switch.", "Do 8 reps per side."],
+                      "Hold for 5 seconds, then switch."],  # "Do 8 reps per side." is the dose
          D(hold_s=(5, 5), reps=(8, 8), per_side=True)),
         ("Knee hug", ["Lie on your back.", "Hug one knee for 30 seconds."], D(hold_s=(30, 30))),
     ]
