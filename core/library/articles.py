@@ -420,7 +420,8 @@ _POSITIONS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx, re.I)) fo
                   r"forearms and knees"),
     ("side_lying", r"side[- ]lying|\b(?:lie|lying) on your side"),
     ("prone", r"\bprone\b|\b(?:lie|lying) (?:face down|on your (?:stomach|belly|front))"),
-    ("supine", r"\bsupine\b|\b(?:lie|lying|lay)\b[^.]{0,20}\bon (?:your|the) back\b|\bon your back\b"),
+    ("supine", r"\bsupine\b|\b(?:lie|lying|lay)\b[^.]{0,20}\bon (?:your|the) back\b|\bon your back\b|"
+               r"\b(?:lie|lying) back\b"),
     ("kneeling", r"\bkneel(?:ing)?\b|\bon your knees\b"),
     ("lunge", r"\blunge\b"),
     ("seated", r"\bsit\b|\bsitting\b|\bseated\b|\bon a chair\b"),
@@ -440,9 +441,20 @@ _TARGETS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx, re.I)) for 
 # lower back flat". Removed before targets are read.
 _NOT_TARGET = re.compile(
     r"(?:engag|brac|tighten|activat)\w* (?:your |the )?core|core (?:lightly |slightly )?engaged|"
+    r"\b(?:squeez|clench|tighten)\w* (?:your |the )?(?:glutes|buttocks|bottom)\b|"
     r"\b(?:arch\w*|press\w*|flat|overextend\w*|protect\w*|collaps\w*|strain\w*)\b[^.]{0,25}lower back|"
     r"lower back[^.]{0,25}\b(?:arch\w*|press\w*|flat|overextend\w*|supported|neutral)\b|"
     r"\b(?:without|avoid\w*|prevents?|protect\w*)\s+(?:\w+\s+){0,3}(?:spine|lower back|back)\b", re.I)
+# Exercises whose targets are textbook knowledge, checked against the name only (first match wins).
+_KNOWN_TARGETS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [(re.compile(rx, re.I), targets) for rx, targets in [
+    (r"\bcouch stretch\b", ("hip_flexors", "quadriceps")),
+    (r"\b(?:forward fold|toe touch|hip hinge|inchworm|good mornings?)\b", ("hamstrings",)),
+    (r"\b(?:knee extension|quad sets?|straight leg raises?)\b", ("quadriceps",)),
+    (r"\b(?:butterfly|frog)\b", ("adductors",)),
+    (r"\b(?:figure[- ](?:four|4)|pigeon)\b", ("glutes", "hip_rotators")),
+    (r"\bclam ?shells?\b", ("glutes", "hip_rotators")),
+    (r"\bside bends?\b", ("obliques",)),
+]]
 _TARGET_SENTENCE = re.compile(r"\b(?:feel|stretch\w*|target\w*|strengthen\w*|lengthen\w*|works?|open\w*|"
                               r"release\w*|mobili\w*|loosen\w*)\b", re.I)
 
@@ -742,13 +754,21 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
         line = _Line(tok.text, tok.indent, tok.marker, lead=tok.lead, lead_rest=tok.lead_rest)
         last = events[-1][1] if events and events[-1][0] == "line" else None
         if (last is not None and not prev_blank and not line.marker and last.text
-                and last.text[-1] not in ".!?:\"”)" and (not last.marker or line.indent > last.indent)):
+                and last.text[-1] not in ".!?:\"”)" and (not last.marker or line.indent > last.indent)
+                and not _own_line(last.text, line.text)):
             last.text = f"{last.text} {line.text}"  # a wrapped line continues the one above
         else:
             events.append(("line", line))
             prev = line
         prev_blank = False
     return events, see_also
+
+
+def _own_line(last: str, text: str) -> bool:
+    """A line that stands on its own although the line above has no full stop: a labelled line
+    ("Caution: ..."), a caution, or anything after a dose line ("Dose: 10 repetitions")."""
+    return bool(_INLINE_LABEL.match(text) or is_caution(text) or is_dose_only(_unlabelled(last))
+                or (is_instruction(text) and text[0].isupper() and _INLINE_LABEL.match(last)))
 
 
 def _block_tail(text: str) -> bool:
@@ -779,7 +799,7 @@ def _sections(text: str) -> tuple[list[_Section], list[str]]:
             if label:
                 key = label["label"].lower()
                 value.bucket = _LABEL_BUCKET.get(key, "notes")
-                value.text = label["rest"]
+                value.text = label["rest"][0].upper() + label["rest"][1:]
             else:
                 value.bucket = current.bucket
             current.lines.append(value)
@@ -802,9 +822,29 @@ def _sections(text: str) -> tuple[list[_Section], list[str]]:
 
 # -- guessing position, kind, targets ---------------------------------------------------------------
 
+# A wedge or pillows under the back or behind the trunk raise the upper body: lying back or
+# sitting back on them is inclined, not supine or seated. A pillow under the head or between the
+# knees does not. The content vocabulary may not have the tag yet; the draft uses this name.
+INCLINED = "inclined"
+_INCLINED = re.compile(
+    r"\bwedge\b|\breclin\w*|\bincline\w*|\bpropped up\b|\bstack of (?:pillows|cushions)\b|"
+    r"\b(?:against|on) (?:a few |some |two |three )?(?:pillows|cushions)\b|"
+    r"\b(?:pillows?|cushions?|bolster) (?:under|behind) (?:your |the )?(?:back|upper back|shoulders|torso|"
+    r"upper body|trunk|chest)\b", re.I)
+
+
 def guess_position(name: str, steps: Sequence[str]) -> str | None:
-    """The starting position named first in the name or the first two steps; None if none is."""
+    """The starting position named first in the name or the first two steps; None if none is.
+    Lying or sitting back on a wedge or pillows is ``inclined``."""
     text = " . ".join([name, *steps[:2]])
+    position = _first_position(text)
+    if _INCLINED.search(text) and position in (None, "supine", "seated"):
+        return INCLINED
+    return position
+
+
+def _first_position(text: str) -> str | None:
+    """The position whose words come first in the text (ties to the more specific one)."""
     hits = []
     for order, (position, pattern) in enumerate(_POSITIONS):
         m = pattern.search(text)
@@ -846,7 +886,14 @@ def guess_kind(heading: str, dose: DoseDraft, steps: Sequence[str]) -> str | Non
 
 
 def guess_targets(names: Sequence[str], sentences: Sequence[str]) -> list[str]:
-    """Body areas the name says, or that a sentence about feeling/stretching/working names."""
+    """Body areas (the library's target vocabulary) the name says, or that a sentence about
+    feeling/stretching/working names. A well-known exercise name settles it: the couch stretch
+    works the hip flexors and quadriceps, whatever the cue "squeeze your glutes" says."""
+    name_text = " . ".join(names)
+    known = [targets for pattern, targets in _KNOWN_TARGETS if pattern.search(name_text)]
+    if known:
+        named = [name for name, pattern in _TARGETS if pattern.search(name_text)]
+        return [name for name, _ in _TARGETS if name in {*named, *known[0]}]
     about = [s for s in sentences if _TARGET_SENTENCE.search(s)]
     text = _NOT_TARGET.sub(" ", " . ".join([*names, *about]))
     return [name for name, pattern in _TARGETS if pattern.search(text)]
