@@ -971,7 +971,9 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
                 body.steps.append(text)
             continue
         for sentence in _sentences(text):
-            if is_caution(sentence):
+            if _SUMMARY.search(sentence):
+                body.notes.append(sentence)  # "Do moves 1–4 twice": the routine's dose, not this exercise's
+            elif is_caution(sentence):
                 body.cautions.append(sentence)
             elif is_dose_sentence(sentence):
                 body.dose_lines.append(sentence)
@@ -1075,7 +1077,9 @@ def _sort_sentences(sentences: Sequence[str]) -> _Body:
     """Sentences of a "Name: what to do" item: cautions, dose-only sentences, steps, notes."""
     body = _Body()
     for sentence in sentences:
-        if is_caution(sentence):
+        if _SUMMARY.search(sentence):
+            body.notes.append(sentence)
+        elif is_caution(sentence):
             body.cautions.append(sentence)
         elif is_dose_sentence(sentence):
             body.dose_lines.append(sentence)
@@ -1172,6 +1176,8 @@ def _not_exercise_reason(section: _Section, index: int, found_any: bool) -> str:
     text = " ".join(line.text for line in section.lines)
     if _BIO.search(text):
         return "author bio"
+    if _SUMMARY.search(text):
+        return "routine summary"
     if index == 0 or not found_any:
         return "introduction"
     return "no exercise steps"
@@ -1230,7 +1236,40 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
         for item in routine.items:
             _link_item(item, drafts.exercises, entries)
         drafts.routines.append(routine)
+    summary = _summary_routine(sections, drafts)
+    if summary is not None:
+        drafts.routines.append(summary)
     return drafts
+
+
+_SUMMARY = re.compile(
+    r"\b(?:moves?|exercises?|stretches?|drills?|cards?|blocks?|poses?|steps?)\s+(?P<a>\d{1,2})\s*"
+    r"(?:[-–—]|to|through|and)\s*(?P<b>\d{1,2})\b"
+    r"|\b(?:all|each of)(?: of)? (?:the |these |those )?(?:\w+ )?(?:moves|exercises|stretches|drills)\b"
+    r"|\bthe (?:whole|full|entire) (?:set|sequence|routine|circuit|series)\b", re.I)
+
+
+def _summary_routine(sections: Sequence[_Section], drafts: ArticleDrafts) -> RoutineDraft | None:
+    """A routine from a summary sentence such as "Do moves 1–4 twice" (or "Repeat the whole
+    sequence 3 times"): the numbered exercises, each for the rounds the sentence gives."""
+    if len(drafts.exercises) < 2 or any(r.items for r in drafts.routines):
+        return None
+    for section in sections:
+        for line in section.lines:
+            for sentence in _sentences(line.text):
+                m = _SUMMARY.search(sentence)
+                dose = read_dose(sentence)
+                rounds = dose.sets or dose.reps
+                if not m or rounds is None:
+                    continue
+                first, last = (int(m["a"]) - 1, int(m["b"])) if m["a"] else (0, len(drafts.exercises))
+                chosen = list(range(max(first, 0), min(last, len(drafts.exercises))))
+                if len(chosen) < 2:
+                    continue
+                items = [RoutineItemDraft(name=drafts.exercises[i].name, dose=DoseDraft(sets=rounds),
+                                          match=drafts.exercises[i].match, exercise_index=i) for i in chosen]
+                return RoutineDraft(name=drafts.title or sentence.rstrip("."), items=items)
+    return None
 
 
 def _unique(drafts: list[ExerciseDraft]) -> list[ExerciseDraft]:
