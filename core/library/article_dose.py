@@ -161,6 +161,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         rf"{_range('s')}\s*x\s*{_range('r')}(?!\s*-?\s*{_UNIT}\b)(?!\d)(?:\s*{_ADJ}{_REP_WORD})?")),
     ("start_work_up", re.compile(
         rf"\bstart(?:ing)? with (?P<a>{_NUM})\b[^.;]*?\bwork (?:your way )?up to (?P<b>{_NUM})\s*{_ADJ}{_REP_WORD}")),
+    ("reps_x_sets", re.compile(rf"{_range('r')}\s*{_ADJ}{_REP_WORD}\s*x\s*{_range('s')}(?!\s*-?\s*{_UNIT}\b)(?!\d)")),
     ("sets_of_reps", re.compile(
         rf"{_range('s')}\s*(?:sets?|rounds?)\s+of\s+{_range('r')}(?!\s*-?\s*{_UNIT}\b)(?!\d)(?:\s*{_ADJ}{_REP_WORD})?")),
     ("duration", re.compile(_DURATION)),
@@ -171,10 +172,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("reps_label", re.compile(rf"\b(?:reps?|repetitions?)\s*[:=]\s*{_range('r')}")),
     ("breaths", re.compile(rf"{_range('b')}\s*{_ADJ}(?:breaths?|breath cycles?)\b")),
     ("breaths_label", re.compile(rf"\bbreaths?\s*[:=]\s*{_range('b')}")),
-    ("times", re.compile(rf"{_range('t')}\s*(?:more\s+)?times\b")),
+    ("times", re.compile(rf"{_range('t')}\s*(?:more\s+)?times\b|(?<![\d.])(?<![\d.] )\bx\s*{_range('u')}\b|"
+                         rf"\b{_range('v')}\s*x\b(?!\s*\d)")),
     ("reps_per_side", re.compile(
         rf"(?<![\d.])(?<!x )(?<!at )(?<!of )(?<!under )(?<!over ){_range('r')}\s*{_ADJ}"
-        rf"(?:on |to |with |for )?(?:each|per|every|both|the other|either) {_SIDE}")),
+        rf"\(?(?:on |to |with |for )?(?:(?:each|per|every|both|the other|either) |/\s*){_SIDE}")),
     ("reps_do", re.compile(
         rf"\b(?:do|perform|complete|aim for|try)\s+(?:about\s+)?{_range('r')}(?=\s*(?:[.,;:!]|$|then\b|and\b))")),
     ("count", re.compile(_COUNT)),
@@ -186,7 +188,7 @@ _PER_SIDE = re.compile(
     r"|\bon (?:each|both) (?:side|leg|hip)s?\b|\bboth sides\b"
     r"|\b(?:on|to|with) the (?:other|opposite) (?:side|leg|hip|knee|foot)\b|\bthe other side\b"
     r"|\bswitch(?:ing)? (?:to the other )?(?:sides?|legs?|feet|knees?|hips?)\b"
-    r"|\b(?:swap|change)\w* (?:sides?|legs?)\b|\b(?:one|1) side at a time\b"
+    r"|\b(?:swap|change)\w* (?:sides?|legs?)\b|\b(?:one|1) side at a time\b|\d\s*/\s*(?:side|leg)\b"
     r"|(?:\b(?:on|for|do|with)|,)\s+both (?:sides|legs)\b|\b(?:each|per|every) (?:way|direction)\b"
     r"|\balternat\w*(?: (?:between|from))?(?: the)? (?:sides?|legs?|arms?|knees?|hips?|feet|right|left)\b"
 )
@@ -276,7 +278,7 @@ def read_dose(text: str) -> DoseDraft:
         for m in pattern.finditer(masked):
             if kind in ("times", "rounds"):
                 if not _FREQUENCY_AFTER.search(_clause_after(masked, m.end())) and times is None:
-                    times = _pair(m, "t")
+                    times = _pair(m, next(n for n in "tuv" if m.groupdict().get(f"{n}1")))
             elif kind == "sets_x_distance":
                 put("sets", _pair(m, "s"))
             elif kind == "count":
@@ -286,7 +288,7 @@ def read_dose(text: str) -> DoseDraft:
                 if _duration_role(masked, m) == "hold":
                     put("sets", _pair(m, "s"))
                     put("hold_s", _duration(m))
-            elif kind in ("sets_x_reps", "sets_of_reps"):
+            elif kind in ("sets_x_reps", "sets_of_reps", "reps_x_sets"):
                 put("sets", _pair(m, "s"))
                 put("reps", _pair(m, "r"))
             elif kind == "start_work_up":
