@@ -220,6 +220,12 @@ def _with_bold_lead(node: Any, text: str) -> str:
     return text
 
 
+def _name_paragraph(node: Any) -> bool:
+    text = _squash(node.get_text(" "))
+    return (0 < len(text.split()) <= 8 and text[-1] not in ".!?,;:" and not is_dose_only(text)
+            and not is_instruction(text) and not is_caution(text))
+
+
 def _bold_only(node: Any) -> bool:
     strong = node.find(["strong", "b"])
     return strong is not None and _squash(strong.get_text(" ")) == _squash(node.get_text(" ")) != ""
@@ -263,7 +269,8 @@ def _emit_block(node: Any, lines: list[str]) -> None:
                 lines.append(_with_bold_lead(child, _squash(child.get_text(" "))))
             else:
                 _emit_block(child, lines)
-            lines.append("")
+            if not (name == "p" and _name_paragraph(child)):
+                lines.append("")  # a short name paragraph stays next to the instructions under it
         else:
             buffer.append(child.get_text(" "))
     flush()
@@ -690,6 +697,10 @@ def _block_name(tokens: Sequence[_Token], i: int) -> bool:
     tok = tokens[i]
     if tok.kind not in ("text", "item") or tok.indent > 0 or i + 1 >= len(tokens):
         return False
+    if tokens[i + 1].kind == "blank" and _decorated(tok):
+        tokens = [*tokens[:i + 1], *tokens[i + 2:]]  # "✦ Hip hinge", a blank line, then what to do
+    if i + 1 >= len(tokens):
+        return False
     following = tokens[i + 1]
     if following.kind not in ("text", "item") or (tok.marker and following.marker and following.indent <= tok.indent
                                                    and not tok.marker == "bullet" == following.marker):
@@ -700,7 +711,22 @@ def _block_name(tokens: Sequence[_Token], i: int) -> bool:
         return False
     if is_instruction(name) and not (_EXERCISE_NOUN.search(name) or _title_case(name)):
         return False
-    return is_instruction(_unlabelled(following.text)) and not _block_name_like(following.text)
+    if _block_name_like(following.text):
+        return False
+    if is_instruction(_unlabelled(following.text)):
+        return True
+    # "A classic for the deep core." between the name and the first instruction
+    after = tokens[i + 2] if i + 2 < len(tokens) else None
+    return (after is not None and after.kind in ("text", "item") and following.text[-1:] in ".!"
+            and len(following.text.split()) <= 20 and is_instruction(_unlabelled(after.text)))
+
+
+def _decorated(tok: _Token) -> bool:
+    """A name line marked as one: after an emoji or symbol, with a prefix ("Move 3 –"), ending
+    in a colon, or in capitals; it may stand a blank line above its instructions."""
+    text = tok.text
+    return (tok.marker == "bullet" or bool(_NAME_PREFIX.match(text)) or text.endswith(":")
+            or (text.isupper() and len(text) > 3))
 
 
 def _block_name_like(text: str) -> bool:
@@ -773,7 +799,8 @@ def _own_line(last: str, text: str) -> bool:
 
 def _block_tail(text: str) -> bool:
     """A paragraph after a blank line that still belongs to the block above: a dose or a caution."""
-    return is_dose_only(_unlabelled(text)) or is_caution(text) or _INLINE_LABEL.match(text) is not None
+    return (is_dose_only(_unlabelled(text)) or is_caution(text) or _INLINE_LABEL.match(text) is not None
+            or is_instruction(text))
 
 
 def _may_continue(section: _Section, style: str, level: int, bucket: str) -> bool:
