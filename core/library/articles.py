@@ -687,7 +687,9 @@ def _numbered_heading(text: str) -> bool:
             and not is_dose_only(text))
 
 
-_NAME_PREFIX = re.compile(r"^(?:[A-Za-z]+\s*#?\d{1,2}|#?\d{1,2})\s*(?:[:.)/|]|\s[-–—]|[-–—]\s)\s*(?=\S)")
+_NAME_PREFIX = re.compile(
+    r"^(?:(?:exercise|stretch|move|movement|step|card|drill|pose|no\.?|number|part|station|block|level|round|"
+    r"day|option)\s*#?\d{1,2}|#?\d{1,2})\s*(?:[:.)|]|\s[-–—]|[-–—]\s)\s*(?=\S)", re.I)
 
 
 def _block_name(tokens: Sequence[_Token], i: int) -> bool:
@@ -933,7 +935,7 @@ def split_name(heading: str) -> tuple[str, list[str], str]:
     Stretch)", "Core psoas stretch: kneeling hip flexor stretch" or "Glute bridge – 2 x 10 reps"."""
     text = re.sub(r"^[^\w(]+", "", heading.strip())  # emoji or bullet before a heading
     text = re.sub(r"^\d{1,2}\s*[.)]\s*", "", text)
-    text = re.sub(r"^(?:exercise|stretch|move|step|no\.?)\s*#?\d+\s*[:.\-–—]\s*", "", text, flags=re.I)
+    text = _NAME_PREFIX.sub("", text)
     text = text.strip(" :")
     dose_text = ""
     parts = re.split(r"\s*(?::|\s[–—-]\s)\s*", text, maxsplit=1)
@@ -954,6 +956,8 @@ def split_name(heading: str) -> tuple[str, list[str], str]:
                                                             r"easy|easier|harder|ideal|great|see)\b", inner, re.I):
             aliases.append(inner[0].upper() + inner[1:])
     name = re.sub(r"\s*\([^)]*\)", "", text).strip(" -–—:")
+    if name.isupper() and len(name) > 3:
+        name = name.lower()  # "BELLY BREATHING" is a name shouted, not an acronym
     name = name[0].upper() + name[1:] if name else heading.strip()
     return name, aliases, dose_text
 
