@@ -232,7 +232,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="held-in articles, held-out articles, or both (default)")
     parser.add_argument("-v", "--verbose", action="store_true", help="list misses, wrong doses and extras")
     parser.add_argument("--json", action="store_true", help="the totals as JSON")
+    parser.add_argument("--drafts", type=Path, default=None,
+                        help="score this output of `routine-desk content import-article FILE --json` instead, "
+                             "against --key")
+    parser.add_argument("--key", type=Path, default=None, help="the answer key for --drafts")
     args = parser.parse_args(argv)
+    if args.drafts is not None or args.key is not None:
+        if args.drafts is None or args.key is None:
+            parser.error("--drafts and --key go together")
+        drafts = json.loads(args.drafts.read_text(encoding="utf-8"))
+        score = score_article(args.drafts.name, load_key(args.key), drafts)
+        print(report([score], verbose=True))
+        return 0
     groups = {"all": (False, True), "in": (False,), "out": (True,)}[args.set]
     scores = score_folder(args.folder, groups)
     if args.json:
