@@ -717,10 +717,11 @@ def _block_name(tokens: Sequence[_Token], i: int) -> bool:
         return False
     if is_instruction(_unlabelled(following.text)):
         return True
-    # "A classic for the deep core." between the name and the first instruction
+    # "A classic for the deep core." or "10 each leg" between the name and the first instruction
     after = tokens[i + 2] if i + 2 < len(tokens) else None
-    return (after is not None and after.kind in ("text", "item") and following.text[-1:] in ".!"
-            and len(following.text.split()) <= 20 and is_instruction(_unlabelled(after.text)))
+    between = following.text[-1:] in ".!" and len(following.text.split()) <= 20 or is_dose_only(following.text)
+    return (after is not None and after.kind in ("text", "item") and between
+            and is_instruction(_unlabelled(after.text)))
 
 
 def _decorated(tok: _Token) -> bool:
@@ -733,7 +734,7 @@ def _decorated(tok: _Token) -> bool:
 
 def _block_name_like(text: str) -> bool:
     """A following line that is itself short and unpunctuated is a list of names, not a block."""
-    return _title_like(text, 5) and not is_instruction(text)
+    return _title_like(text, 5) and not is_instruction(text) and not is_dose_only(text)
 
 
 def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -1042,14 +1043,20 @@ def _make_exercise(heading: str, body: _Body, dose_text: str = "") -> ExerciseDr
 
 
 def _section_exercise(section: _Section) -> ExerciseDraft | None:
-    """The section as one exercise, when its heading names a movement and its body instructs."""
+    """The section as one exercise, when its heading names a movement and its body instructs,
+    when it has a block's shape, or when a short name heads instructions with a dose."""
+    if not section.heading.strip():
+        return None
     body = _read_body(section.lines)
     if not body.steps:
         return None
     instructions = [s for s in body.steps if is_instruction(s)]
     draft = _make_exercise(section.heading, body)
     named = bool(_EXERCISE_NOUN.search(section.heading))
-    if (named and instructions) or (len(instructions) >= 2 and draft.dose.has_amount()):
+    dosed = draft.dose.has_amount() or draft.dose.duration_s is not None
+    short_name = _title_like(draft.name, 6) and not is_instruction(draft.name)
+    if ((named and instructions) or (len(instructions) >= 2 and dosed) or (section.style == "block" and instructions)
+            or (short_name and instructions and dosed)):
         return draft
     return None
 
@@ -1075,6 +1082,9 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
     items = [line for line in lines if line.marker]
     top = min((line.indent for line in items), default=0)
     container = bool(re.search(r"exercises|stretches|moves|poses|drills|movements", section.heading, re.I))
+    # Two or more "Name: what to do" lines make a list of exercises, whatever words the names use.
+    listed = sum(bool(m and _plain_name_ok(m["name"]) and is_instruction(_sentences(m["desc"])[0]))
+                 for m in (_NAME_DESC.match(line.text) for line in lines if not line.indent))
     drafts = []
     for i, line in enumerate(lines):
         if (line.marker and line.indent != top) or (not line.marker and line.indent > 0):
@@ -1083,7 +1093,8 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
             name, desc = line.lead, line.lead_rest
         else:
             m = _NAME_DESC.match(line.text)
-            if not m or not _chunk_name_ok(m["name"], container, m["sep"].strip() or "."):
+            if not m or not (_chunk_name_ok(m["name"], container, m["sep"].strip() or ".")
+                             or (listed >= 2 and _plain_name_ok(m["name"]))):
                 continue
             name, desc = m["name"].strip(), m["desc"]
         children = []
@@ -1096,6 +1107,17 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
             continue
         drafts.append(_make_exercise(name, body))
     return drafts
+
+
+def _plain_name_ok(name: str) -> bool:
+    """A short name before "Name: what to do" that is not itself a step, a label or a dose."""
+    return (_lead_name_ok(name) and _title_like(name, 5) and not is_instruction(name)
+            and not _NOT_A_NAME.match(name.strip()))
+
+
+_NOT_A_NAME = re.compile(r"(?:before|after|when|if|during|while|then|first|next|finally|always|never|remember|"
+                         r"note|important|equipment|frequency|time|duration|goal|why|how|what|who|where|"
+                         r"beginners?|advanced|level|day|week|morning|evening|option)\b", re.I)
 
 
 def _lead_name_ok(name: str) -> bool:
