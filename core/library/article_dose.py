@@ -200,7 +200,8 @@ _REST_BEFORE = re.compile(
     r"\b(?:rest|recover|recovery|break|relax)\s+(?:for\s+)?(?:about\s+|around\s+|up to\s+|a\s+|an\s+)?$")
 _REST_AFTER = re.compile(r"^\s*(?:of\s+)?(?:rest|recovery|break|between|off)\b")
 _NOT_HOLD_BEFORE = re.compile(
-    r"\b(?:total|totals|every|within|after|takes?|lasts?|walk|walking|jog|jogging|cardio|sitting|sit)"
+    r"\b(?:total|totals|every|within|after|takes?|lasts?|walk|walking|jog|jogging|cardio|sitting|sit|have|got|"
+    r"need|spend|spare)"
     r"\s*:?\s*(?:for\s+)?(?:about\s+|around\s+|only\s+)?$")
 _NOT_HOLD_AFTER = re.compile(
     r"^\s*(?:a|per|each|every)\s+(?:day|week|month|session)\b|^\s*(?:daily|weekly|in total|total)\b"

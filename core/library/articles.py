@@ -622,8 +622,11 @@ def _tokenize(text: str) -> list[_Token]:
         line = raw.replace("\t", "    ").replace("\u00a0", " ").rstrip()
         stripped = line.strip()
         indent = len(line) - len(line.lstrip(" "))
-        if not stripped or re.fullmatch(r"[-*_=]{3,}", stripped):
+        if not stripped:
             tokens.append(_Token("blank"))
+            continue
+        if re.fullmatch(r"[-*_=]{3,}", stripped):  # a thematic break ends what came before it
+            tokens.extend([_Token("blank"), _Token("rule"), _Token("blank")])
             continue
         if _SEE_ALSO.match(stripped):
             tokens.append(_Token("seealso", _clean_inline(stripped)))
@@ -757,6 +760,10 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
             in_block = False
         if tok.kind == "seealso":
             see_also.append(tok.text)
+            continue
+        if tok.kind == "rule":
+            events.append(("end", None))
+            in_block = False
             continue
         heading: tuple[str, str, int] | None = None
         if tok.kind == "md":
@@ -1023,7 +1030,8 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
 
 def _make_exercise(heading: str, body: _Body, dose_text: str = "") -> ExerciseDraft:
     name, aliases, heading_dose = split_name(heading)
-    dose = read_dose(" . ".join([*body.steps, *body.cues, *body.dose_lines, heading_dose, dose_text]))
+    # Stated doses first: a figure in a passing remark ("if you only have five minutes") must not win.
+    dose = read_dose(" . ".join([heading_dose, dose_text, *body.dose_lines, *body.steps, *body.cues]))
     colon_part = heading.split(":", 1)[0] if ":" in heading else ""
     colon_part = re.sub(r"\bcore (?=psoas|stretch|exercise|move)", "", colon_part, flags=re.I)
     return ExerciseDraft(
@@ -1264,6 +1272,9 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
             continue
         if section.routine:
             routine_sections.append(section)
+            # "A 10-minute pre-run routine" that describes each move: its items are exercises too
+            # (a time of day such as "Morning warm-up: ..." is a part of the routine, not an exercise)
+            drafts.exercises.extend(d for d in _chunk_exercises(section) if _slot(d.name) is None)
             continue
         in_routine = section.parent is not None and section.parent.routine
         found = _chunk_exercises(section) if not in_routine else []
