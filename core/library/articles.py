@@ -484,8 +484,18 @@ def is_instruction(text: str) -> bool:
     if word in _PARTICIPLES and i + 1 < len(words) and words[i + 1] in _PREPOSITIONS:
         return True
     if i == 0 and word in _SETUP_WORDS and "," in text[:80]:
-        return is_instruction(text.split(",", 1)[1])
+        # "From a chair, arms crossed, stand up": the instruction may follow more than one clause
+        parts = text.split(",")
+        return is_instruction(parts[1]) or (len(parts) > 2 and _set_up_detail(parts[1])
+                                            and is_instruction(",".join(parts[2:])))
     return False
+
+
+def _set_up_detail(text: str) -> bool:
+    """ "arms crossed", "knees bent", "feet flat": a detail of the set-up between commas."""
+    words = _words(text)
+    return (0 < len(words) <= 3 and not set(words) & (_VERBS | {"or", "and"})
+            and (words[-1].endswith("ed") or words[-1] in {"flat", "straight", "tall", "together", "apart", "wide"}))
 
 
 def is_caution(text: str) -> bool:
@@ -1091,7 +1101,7 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
     top = min((line.indent for line in items), default=0)
     container = bool(re.search(r"exercises|stretches|moves|poses|drills|movements", section.heading, re.I))
     # Two or more "Name: what to do" lines make a list of exercises, whatever words the names use.
-    listed = sum(bool(m and _plain_name_ok(m["name"]) and is_instruction(_sentences(m["desc"])[0]))
+    listed = sum(bool(m and _listed_name(m) and is_instruction(_sentences(m["desc"])[0]))
                  for m in (_NAME_DESC.match(line.text) for line in lines if not line.indent))
     drafts = []
     for i, line in enumerate(lines):
@@ -1102,7 +1112,7 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
         else:
             m = _NAME_DESC.match(line.text)
             if not m or not (_chunk_name_ok(m["name"], container, m["sep"].strip() or ".")
-                             or (listed >= 2 and _plain_name_ok(m["name"]))):
+                             or (listed >= 2 and _listed_name(m))):
                 continue
             name, desc = m["name"].strip(), m["desc"]
         children = []
@@ -1117,10 +1127,13 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
     return drafts
 
 
-def _plain_name_ok(name: str) -> bool:
-    """A short name before "Name: what to do" that is not itself a step, a label or a dose."""
-    return (_lead_name_ok(name) and _title_like(name, 5) and not is_instruction(name)
-            and not _NOT_A_NAME.match(name.strip()))
+def _listed_name(m: re.Match[str]) -> bool:
+    """A short name before "Name: what to do" or "Name – what to do" (not "Name. What to do":
+    a sentence of a letter looks the same) that is not a label or a dose. A verb may start it
+    ("Sit to stand") when it is four words at most."""
+    name = m["name"].strip()
+    return (m["sep"].strip() in (":", "-", "–", "—") and _lead_name_ok(name) and _title_like(name, 5)
+            and (not is_instruction(name) or len(name.split()) <= 4) and not _NOT_A_NAME.match(name))
 
 
 _NOT_A_NAME = re.compile(r"(?:before|after|when|if|during|while|then|first|next|finally|always|never|remember|"
@@ -1274,7 +1287,8 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
             routine_sections.append(section)
             # "A 10-minute pre-run routine" that describes each move: its items are exercises too
             # (a time of day such as "Morning warm-up: ..." is a part of the routine, not an exercise)
-            drafts.exercises.extend(d for d in _chunk_exercises(section) if _slot(d.name) is None)
+            described = [d for d in _chunk_exercises(section) if _slot(d.name) is None]
+            drafts.exercises.extend(described if len(described) >= 2 else [])
             continue
         in_routine = section.parent is not None and section.parent.routine
         found = _chunk_exercises(section) if not in_routine else []
