@@ -26,7 +26,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "articles"
 # The figures reached on the corpus (docs/library/article-import.md); a change may raise them, never lower.
 FLOOR = {
     "held-in": {"recall": 1.0, "dose_accuracy": 1.0, "precision": 1.0},
-    "held-out": {"recall": 0.0, "dose_accuracy": 0.0, "precision": 0.0},
+    "held-out": {"recall": 1.0, "dose_accuracy": 1.0, "precision": 1.0},
 }
 
 
