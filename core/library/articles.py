@@ -1012,21 +1012,13 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
         if first_item is not None and line.marker:
             if _has_child(step_lines, i):
                 continue  # a group title such as "1. Kneel on a mat" over its own bullets
-            if is_caution(text):
-                body.cautions.append(text)
-            elif is_dose_sentence(text):
-                body.dose_lines.append(text)
-            else:
+            if not _set_aside(body, text):
                 body.steps.append(text)
             continue
         for sentence in _sentences(text):
-            if _SUMMARY.search(sentence):
-                body.notes.append(sentence)  # "Do moves 1–4 twice": the routine's dose, not this exercise's
-            elif is_caution(sentence):
-                body.cautions.append(sentence)
-            elif is_dose_sentence(sentence):
-                body.dose_lines.append(sentence)
-            elif first_item is None and (is_instruction(sentence) or not read_dose(sentence).is_empty()):
+            if _set_aside(body, sentence):
+                continue
+            if first_item is None and (is_instruction(sentence) or not read_dose(sentence).is_empty()):
                 body.steps.append(sentence)
             elif first_item is not None and i > first_item and is_instruction(sentence):
                 # after the list: a dosed instruction is the last step, others are cues
@@ -1036,6 +1028,20 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
             else:
                 body.notes.append(sentence)
     return body
+
+
+def _set_aside(body: _Body, sentence: str) -> bool:
+    """Put a routine summary, a caution or a dose-only sentence where it belongs (never in the
+    steps); False when the sentence is none of them."""
+    if _SUMMARY.search(sentence):
+        body.notes.append(sentence)  # "Do moves 1–4 twice": the routine's dose, not this exercise's
+    elif is_caution(sentence):
+        body.cautions.append(sentence)
+    elif is_dose_sentence(sentence):
+        body.dose_lines.append(sentence)
+    else:
+        return False
+    return True
 
 
 def _make_exercise(heading: str, body: _Body, dose_text: str = "") -> ExerciseDraft:
@@ -1151,13 +1157,9 @@ def _sort_sentences(sentences: Sequence[str]) -> _Body:
     """Sentences of a "Name: what to do" item: cautions, dose-only sentences, steps, notes."""
     body = _Body()
     for sentence in sentences:
-        if _SUMMARY.search(sentence):
-            body.notes.append(sentence)
-        elif is_caution(sentence):
-            body.cautions.append(sentence)
-        elif is_dose_sentence(sentence):
-            body.dose_lines.append(sentence)
-        elif is_instruction(sentence):
+        if _set_aside(body, sentence):
+            continue
+        if is_instruction(sentence):
             body.steps.append(sentence)
         else:
             body.notes.append(sentence)
