@@ -122,6 +122,7 @@ def normalize(text: str) -> str:
     """Lower-case text with one kind of dash, one kind of times sign and digits for number words."""
     text = text.lower().replace("\u00a0", " ")
     text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
+    text = re.sub(r"\b\d+\s*/\s*\d+\b", "ratio", text)  # "90/90 switches" names a position, not a count
     text = re.sub(r"(?<=\d)\s*[×✕xX]\s*(?=\d)", " x ", text.replace("×", " x "))
     for pattern, repl in _PHRASES:
         text = pattern.sub(repl, text)

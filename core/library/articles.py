@@ -396,15 +396,19 @@ _INLINE_LABEL = re.compile(
     r"muscles? worked|notes?|tips?|pro tip|to (?:intensify|deepen|progress|modify|make it (?:easier|harder))|"
     r"make it (?:easier|harder)|variations?|modifications?|progressions?|regressions?|common mistakes?|"
     r"mistakes?|avoid|cues?|cautions?|safety|disclaimer|warning|precautions?|starting position|start position|"
-    r"position|set ?up|action|movement|what to do|how much|amount|finish|end position)\s*:\s*(?P<rest>\S.*)$", re.I)
+    r"position|set ?up|action|movement|what to do|how much|amount|finish|end position|reps|repetitions|sets|hold|"
+    r"time|duration|rounds|breaths|frequency|how often)\s*:\s*(?P<rest>\S.*)$", re.I)
 _LABEL_BUCKET = {"steps": "steps", "how to": "steps", "instructions": "steps", "dose": "dose",
                  "dosage": "dose", "tip": "cues", "tips": "cues", "pro tip": "cues", "cue": "cues",
-                 "cues": "cues", "common mistake": "mistakes", "common mistakes": "mistakes",
+                 "cues": "cues", "target": "targets", "targets": "targets", "muscles worked": "targets",
+                 "muscle worked": "targets", "common mistake": "mistakes", "common mistakes": "mistakes",
                  "mistake": "mistakes", "mistakes": "mistakes", "avoid": "mistakes", "caution": "cautions",
                  "cautions": "cautions", "safety": "cautions", "warning": "cautions", "precaution": "cautions",
                  "precautions": "cautions", "starting position": "steps", "start position": "steps",
                  "position": "steps", "setup": "steps", "set up": "steps", "action": "steps", "movement": "steps",
                  "what to do": "steps", "how much": "dose", "amount": "dose", "finish": "steps",
+                 "reps": "dose", "repetitions": "dose", "sets": "dose", "hold": "dose", "time": "dose",
+                 "duration": "dose", "rounds": "dose", "breaths": "dose",
                  "end position": "steps"}
 # Sentences that say when not to do an exercise, or when to stop: cautions, never steps.
 _CAUTION = re.compile(
@@ -846,7 +850,8 @@ def _sections(text: str) -> tuple[list[_Section], list[str]]:
             if label:
                 key = label["label"].lower()
                 value.bucket = _LABEL_BUCKET.get(key, "notes")
-                value.text = label["rest"][0].upper() + label["rest"][1:]
+                if value.bucket != "dose":  # "Reps: 10" keeps its label: a bare "10" says nothing
+                    value.text = label["rest"][0].upper() + label["rest"][1:]
             else:
                 value.bucket = current.bucket
             current.lines.append(value)
@@ -990,6 +995,7 @@ class _Body:
     notes: list[str] = field(default_factory=list)
     dose_lines: list[str] = field(default_factory=list)
     cautions: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # "Target: lower back, glutes"
 
 
 def _has_child(lines: Sequence[_Line], index: int) -> bool:
@@ -1005,6 +1011,7 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
         getattr(body, bucket).extend(line.text for line in lines if line.bucket == bucket)
     body.dose_lines.extend(line.text for line in lines if line.bucket == "dose")
     body.cautions.extend(line.text for line in lines if line.bucket == "cautions")
+    body.targets.extend(line.text for line in lines if line.bucket == "targets")
     step_lines = [line for line in lines if line.bucket == "steps"]
     first_item = next((i for i, line in enumerate(step_lines) if line.marker), None)
     for i, line in enumerate(step_lines):
@@ -1056,7 +1063,7 @@ def _make_exercise(heading: str, body: _Body, dose_text: str = "") -> ExerciseDr
         dose=dose,
         position=guess_position(" ".join([heading, *aliases]), body.steps),
         kind=guess_kind(heading, dose, body.steps),
-        targets=guess_targets([name, *aliases, colon_part], [*body.steps, *body.notes]),
+        targets=guess_targets([name, *aliases, colon_part, *body.targets], [*body.steps, *body.notes]),
         aliases=aliases,
         heading=re.sub(r"^\d{1,2}\s*[.)]\s*", "", heading).strip(),
         cues=body.cues,

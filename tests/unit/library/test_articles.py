@@ -501,3 +501,19 @@ def test_seeds_match_the_real_library() -> None:
     kneeling = drafts.exercises[0]
     assert kneeling.name == "Kneeling Lunge Stretch"
     assert kneeling.match is not None and kneeling.match.exercise_id == "kneeling-hip-flexor-stretch"
+
+
+def test_dose_and_target_labels_and_a_ratio_in_a_name() -> None:
+    text = ("## 1. Knee-to-chest stretch\n**Target:** lower back, glutes\n**How to:**\n- Lie on your back with both "
+            "knees bent.\n- Pull one knee toward your chest with both hands.\n**Hold:** 20-30 seconds, 2-3 times "
+            "each side\n\n## 2. Cat-cow\n- Start on all fours.\n- Arch and round your back slowly.\n**Reps:** 10\n")
+    drafts = read_article(text)
+    assert by_name(drafts) == {"Knee-to-chest stretch": D(hold_s=(20, 30), sets=(2, 3), per_side=True),
+                               "Cat-cow": D(reps=(10, 10))}
+    assert drafts.exercises[0].targets == ["glutes", "lower_back"]
+    assert len(drafts.exercises[0].steps) == 2  # the "Hold:" line is the dose
+    menu = ("Hip openers\n\n🔸 Lizard\n• Step your right foot outside your right hand in a low lunge.\n"
+            "⏱ 30 sec per side\n\n🔸 90/90 switches\n• Sit with both knees bent to 90 degrees.\n"
+            "• Rotate both knees to the left without using your hands.\n⏱ 8 switches\n")
+    assert by_name(read_article(menu)) == {"Lizard": D(hold_s=(30, 30), per_side=True),
+                                           "90/90 switches": D(reps=(8, 8))}
