@@ -8,9 +8,9 @@ ranges, and leaves a field empty when the text does not give it: it never guesse
 Rules worth knowing:
 - a time that belongs to a rest ("rest 30 seconds between sets"), a schedule ("10 minutes a
   day", "every 30–60 minutes") or a total ("Total: 10–15 minutes") is not a hold;
-- "N times" (and "N rounds" without "of") is the number of sets when the exercise is a hold of
-  more than 10 seconds or a count of breaths, otherwise the number of repetitions (a short hold
-  repeated ten times is ten reps with a pause) or the sets when reps are already given, so
+- "N times" (and "N rounds" without "of") is the number of sets when the exercise is a hold or a
+  count of breaths, otherwise the number of repetitions (a hold of 10 seconds or less repeated 5
+  times or more is reps with a pause: "hold 5 seconds, 10 times") or the sets when reps are already given, so
   "10 each leg. Repeat 2–3 times" is 2–3 sets of 10;
 - a bare count is reps when it is tied to a side ("10 each leg", "ten on each side"), counts a
   movement ("twelve lifts", "6 to 10 slides", "10 slow hinges") or follows "do" ("Do 10");
@@ -31,7 +31,8 @@ Pair = tuple[int, int]
 
 # Same limits as the content loader (core.library.content.DOSE_LIMITS): beyond them it is not a dose.
 LIMITS = {"hold_s": 600, "reps": 100, "sets": 10, "breaths": 30}
-SHORT_HOLD_S = 10  # a hold this short, repeated, is a rep with a pause ("hold 5 seconds, 10 times")
+SHORT_HOLD_S = 10  # a hold this short, repeated many times, is a rep with a pause ("hold 5 seconds, 10 times")
+MANY_TIMES = 5
 DURATION_LIMIT = 3600  # a longer "duration" is a schedule, not one exercise
 
 
@@ -189,7 +190,7 @@ _PER_SIDE = re.compile(
     r"|\bon (?:each|both) (?:side|leg|hip)s?\b|\bboth sides\b"
     r"|\b(?:on|to|with) the (?:other|opposite) (?:side|leg|hip|knee|foot)\b|\bthe other side\b"
     r"|\bswitch(?:ing)? (?:to the other )?(?:sides?|legs?|feet|knees?|hips?)\b"
-    r"|\b(?:swap|change)\w* (?:sides?|legs?)\b|\b(?:one|1) side at a time\b|\d\s*/\s*(?:side|leg)\b"
+    r"|\b(?:swap|change)\w* (?:sides?|legs?|feet|arms?)\b|\b(?:one|1) side at a time\b|\d\s*/\s*(?:side|leg)\b"
     r"|(?:\b(?:on|for|do|with)|,)\s+both (?:sides|legs)\b|\b(?:each|per|every) (?:way|direction)\b"
     r"|\balternat\w*(?: (?:between|from))?(?: the)? (?:sides?|legs?|arms?|knees?|hips?|feet|right|left)\b"
 )
@@ -313,8 +314,10 @@ def read_dose(text: str) -> DoseDraft:
         masked = pattern.sub(lambda m: " " * len(m[0]), masked)
 
     if times is not None:
-        long_hold = "hold_s" in found and found["hold_s"][1] > SHORT_HOLD_S
-        if "sets" not in found and (long_hold or "breaths" in found or duration is not None):
+        # "hold 5 seconds, 10 times" is 10 reps; "10 seconds, 3 times" or "30 seconds, twice" are sets
+        held_reps = "hold_s" in found and found["hold_s"][1] <= SHORT_HOLD_S and times[0] >= MANY_TIMES
+        if "sets" not in found and (("hold_s" in found and not held_reps) or "breaths" in found
+                                    or duration is not None):
             found["sets"] = times
         elif "reps" not in found:
             found["reps"] = times

@@ -145,6 +145,7 @@ def test_filled_from_keeps_own_fields() -> None:
     ("Hold 5 seconds, 10 times", D(hold_s=(5, 5), reps=(10, 10))),
     ("Dose: hold 5 seconds, repeat 10 times", D(hold_s=(5, 5), reps=(10, 10))),
     ("Dose: 20-30 seconds, 3 times each leg", D(hold_s=(20, 30), sets=(3, 3), per_side=True)),
+    ("10 seconds, then swap feet. 3 times each.", D(hold_s=(10, 10), sets=(3, 3), per_side=True)),
     # a duration is not a hold
     ("Continue for one minute.", D(duration_s=(60, 60))),
     ("Keep going for 30 seconds, moving with your breath.", D(duration_s=(30, 30))),
