@@ -7,7 +7,7 @@ DB ?= $(or $(ROUTINE_DESK_DB),var/routine-desk.duckdb)
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test install install-dev chromium bench init demo clean
+.PHONY: run test install install-dev chromium bench init demo clean eval-articles
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ test: install-dev chromium
 ## bench: chain-sized practice (cached under var/), benchmark scenarios, table + var/bench.json
 bench: install-dev
 	$(PY) tests/bench/bench.py
+
+## eval-articles: score the article reader on tests/fixtures/articles (recall, doses right, precision)
+eval-articles: install-dev
+	$(PY) -m core.library.article_eval $(if $(VERBOSE),--verbose) $(if $(SET),--set $(SET))
 
 clean:
 	rm -rf $(VENV) var/*.duckdb var/*.wal var/bench

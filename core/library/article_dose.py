@@ -8,8 +8,14 @@ ranges, and leaves a field empty when the text does not give it: it never guesse
 Rules worth knowing:
 - a time that belongs to a rest ("rest 30 seconds between sets"), a schedule ("10 minutes a
   day", "every 30–60 minutes") or a total ("Total: 10–15 minutes") is not a hold;
-- "N times" is the number of sets when the exercise is a hold (a hold is repeated), otherwise
-  the number of repetitions (or the sets when reps are already given);
+- "N times" (and "N rounds" without "of") is the number of sets when the exercise is a hold or a
+  count of breaths, otherwise the number of repetitions (a hold of 10 seconds or less repeated 5
+  times or more is reps with a pause: "hold 5 seconds, 10 times") or the sets when reps are already given, so
+  "10 each leg. Repeat 2–3 times" is 2–3 sets of 10;
+- a bare count is reps when it is tied to a side ("10 each leg", "ten on each side"), counts a
+  movement ("twelve lifts", "6 to 10 slides", "10 slow hinges") or follows "do" ("Do 10");
+- a time after "continue", "keep going" or "carry on" is a duration (``duration_s``), not a hold;
+  a distance ("2 x 20 metres") gives only the sets;
 - "work up to 10 repetitions" is read as 10 (the target), "start with 5 ... work up to 10" as 5–10;
 - a value beyond the library's limits (hold over 600 s, over 100 reps, 10 sets, 30 breaths) is
   dropped as not a prescription.
@@ -25,6 +31,9 @@ Pair = tuple[int, int]
 
 # Same limits as the content loader (core.library.content.DOSE_LIMITS): beyond them it is not a dose.
 LIMITS = {"hold_s": 600, "reps": 100, "sets": 10, "breaths": 30}
+SHORT_HOLD_S = 10  # a hold this short, repeated many times, is a rep with a pause ("hold 5 seconds, 10 times")
+MANY_TIMES = 5
+DURATION_LIMIT = 3600  # a longer "duration" is a schedule, not one exercise
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class DoseDraft:
     breaths: Pair | None = None
     per_side: bool | None = None
     seconds_per_rep: float | None = None
+    duration_s: Pair | None = None  # "continue for one minute": time spent moving, not a hold
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -65,7 +75,7 @@ class DoseDraft:
         """Inverse of ``to_dict``; unknown keys are ignored, bad pairs become None."""
         data = data or {}
         values: dict[str, Any] = {}
-        for name in LIMITS:
+        for name in (*LIMITS, "duration_s"):
             pair = data.get(name)
             if isinstance(pair, (list, tuple)) and len(pair) == 2 and all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair):
@@ -113,6 +123,7 @@ def normalize(text: str) -> str:
     """Lower-case text with one kind of dash, one kind of times sign and digits for number words."""
     text = text.lower().replace("\u00a0", " ")
     text = re.sub(r"[\u2010-\u2015\u2212]", "-", text)
+    text = re.sub(r"\b\d+\s*/\s*\d+\b", "ratio", text)  # "90/90 switches" names a position, not a count
     text = re.sub(r"(?<=\d)\s*[×✕xX]\s*(?=\d)", " x ", text.replace("×", " x "))
     for pattern, repl in _PHRASES:
         text = pattern.sub(repl, text)
@@ -133,24 +144,45 @@ def _range(name: str) -> str:
 
 _DURATION = (rf"(?P<d1>{_NUM})(?:\s*(?P<u1>{_UNIT})?{_SEP}(?P<d2>{_NUM}))?\s*-?\s*(?P<u2>{_UNIT})\b")
 _REP_WORD = r"(?:reps?|repetitions?)\b"
+_DISTANCE = r"(?:metres?|meters?|m|yards?|yds?|km|kilometres?|feet|ft|miles?|lengths?)\b"
+_SIDE = r"(?:sides?|legs?|hips?|knees?|feet|foot|arms?|directions?|ways?)"
+# Plural nouns that count something other than a movement: "three moves", "10 minutes", "two hands".
+_NOT_COUNTED = set("""
+seconds secs minutes mins hours days weeks months years times sets reps repetitions rounds circuits breaths
+metres meters yards feet inches centimetres centimeters cm kg pounds lbs degrees counts people clients
+exercises moves stretches poses drills movements positions variations options ways sides legs arms hands
+fingers toes knees hips things parts muscles pillows cushions blocks chairs books points tips
+""".split())
+_COUNT = rf"{_range('c')}\s*{_ADJ}(?P<noun>[a-z][a-z'-]*s)\b"
 
 # Order matters: combined forms first, so "2 x 30 seconds" is not also read as a bare 30 s hold.
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("sets_x_duration", re.compile(rf"{_range('s')}\s*x\s*{_DURATION}")),
+    ("sets_x_distance", re.compile(rf"{_range('s')}\s*x\s*{_NUM}\s*{_DISTANCE}")),
     ("sets_x_reps", re.compile(
         rf"{_range('s')}\s*x\s*{_range('r')}(?!\s*-?\s*{_UNIT}\b)(?!\d)(?:\s*{_ADJ}{_REP_WORD})?")),
     ("start_work_up", re.compile(
         rf"\bstart(?:ing)? with (?P<a>{_NUM})\b[^.;]*?\bwork (?:your way )?up to (?P<b>{_NUM})\s*{_ADJ}{_REP_WORD}")),
+    ("reps_x_sets", re.compile(rf"{_range('r')}\s*{_ADJ}{_REP_WORD}\s*x\s*{_range('s')}(?!\s*-?\s*{_UNIT}\b)(?!\d)")),
     ("sets_of_reps", re.compile(
         rf"{_range('s')}\s*(?:sets?|rounds?)\s+of\s+{_range('r')}(?!\s*-?\s*{_UNIT}\b)(?!\d)(?:\s*{_ADJ}{_REP_WORD})?")),
     ("duration", re.compile(_DURATION)),
-    ("sets", re.compile(rf"{_range('s')}\s*{_ADJ}(?:sets?|rounds?|circuits?)\b")),
+    ("sets", re.compile(rf"{_range('s')}\s*{_ADJ}(?:sets?|circuits?)\b")),
+    ("rounds", re.compile(rf"{_range('t')}\s*{_ADJ}rounds?\b")),
     ("sets_label", re.compile(rf"\b(?:sets?|rounds?)\s*[:=]\s*{_range('s')}")),
     ("reps", re.compile(rf"{_range('r')}\s*{_ADJ}{_REP_WORD}")),
     ("reps_label", re.compile(rf"\b(?:reps?|repetitions?)\s*[:=]\s*{_range('r')}")),
     ("breaths", re.compile(rf"{_range('b')}\s*{_ADJ}(?:breaths?|breath cycles?)\b")),
     ("breaths_label", re.compile(rf"\bbreaths?\s*[:=]\s*{_range('b')}")),
-    ("times", re.compile(rf"{_range('t')}\s*(?:more\s+)?times\b")),
+    ("times", re.compile(rf"{_range('t')}\s*(?:more\s+)?times\b|(?<![\d.])(?<![\d.] )\bx\s*{_range('u')}\b|"
+                         rf"\b{_range('v')}\s*x\b(?!\s*\d)")),
+    ("reps_per_side", re.compile(
+        rf"(?<![\d.])(?<!x )(?<!at )(?<!of )(?<!under )(?<!over ){_range('r')}\s*{_ADJ}"
+        rf"\(?(?:on |to |with |for )?(?:(?:each|per|every|both|the other|either) |/\s*){_SIDE}")),
+    ("reps_do", re.compile(
+        rf"\b(?:do|perform|complete|aim for|try)\s+(?:about\s+)?{_range('r')}(?=\s*(?:[.,;:!]|$|then\b|and\b))")),
+    ("count", re.compile(_COUNT)),
+    ("reps_alone", re.compile(rf"^\W*{_range('r')}\W*$")),
 ]
 
 _PER_SIDE = re.compile(
@@ -158,15 +190,20 @@ _PER_SIDE = re.compile(
     r"|\bon (?:each|both) (?:side|leg|hip)s?\b|\bboth sides\b"
     r"|\b(?:on|to|with) the (?:other|opposite) (?:side|leg|hip|knee|foot)\b|\bthe other side\b"
     r"|\bswitch(?:ing)? (?:to the other )?(?:sides?|legs?|feet|knees?|hips?)\b"
-    r"|\b(?:swap|change)\w* (?:sides?|legs?)\b|\b(?:one|1) side at a time\b"
+    r"|\b(?:swap|change)\w* (?:sides?|legs?|feet|arms?)\b|\b(?:one|1) side at a time\b|\d\s*/\s*(?:side|leg)\b"
+    r"|(?:\b(?:on|for|do|with)|,)\s+both (?:sides|legs)\b|\b(?:each|per|every) (?:way|direction)\b"
     r"|\balternat\w*(?: (?:between|from))?(?: the)? (?:sides?|legs?|arms?|knees?|hips?|feet|right|left)\b"
 )
 
+_CONTINUE_BEFORE = re.compile(
+    r"\b(?:continue|keep going|keep moving|carry on|go on)\s+(?:\w+\s+){0,3}?(?:for\s+)?"
+    r"(?:about\s+|around\s+|up to\s+)?$")
 _REST_BEFORE = re.compile(
     r"\b(?:rest|recover|recovery|break|relax)\s+(?:for\s+)?(?:about\s+|around\s+|up to\s+|a\s+|an\s+)?$")
 _REST_AFTER = re.compile(r"^\s*(?:of\s+)?(?:rest|recovery|break|between|off)\b")
 _NOT_HOLD_BEFORE = re.compile(
-    r"\b(?:total|totals|every|within|after|takes?|lasts?|walk|walking|jog|jogging|cardio|sitting|sit)"
+    r"\b(?:total|totals|every|within|after|takes?|lasts?|walk|walking|jog|jogging|cardio|sitting|sit|have|got|"
+    r"need|spend|spare)"
     r"\s*:?\s*(?:for\s+)?(?:about\s+|around\s+|only\s+)?$")
 _NOT_HOLD_AFTER = re.compile(
     r"^\s*(?:a|per|each|every)\s+(?:day|week|month|session)\b|^\s*(?:daily|weekly|in total|total)\b"
@@ -213,6 +250,8 @@ def _duration_role(text: str, m: re.Match[str]) -> str:
         return "tempo"
     if _NOT_HOLD_BEFORE.search(before) or _NOT_HOLD_AFTER.search(after):
         return "other"
+    if _CONTINUE_BEFORE.search(before):
+        return "duration"
     return "hold"
 
 
@@ -232,6 +271,7 @@ def read_dose(text: str) -> DoseDraft:
     found: dict[str, Pair] = {}
     times: Pair | None = None
     tempo: float | None = None
+    duration: Pair | None = None
     masked = norm
 
     def put(name: str, value: Pair) -> None:
@@ -239,14 +279,19 @@ def read_dose(text: str) -> DoseDraft:
 
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(masked):
-            if kind == "times":
+            if kind in ("times", "rounds"):
                 if not _FREQUENCY_AFTER.search(_clause_after(masked, m.end())) and times is None:
-                    times = _pair(m, "t")
+                    times = _pair(m, next(n for n in "tuv" if m.groupdict().get(f"{n}1")))
+            elif kind == "sets_x_distance":
+                put("sets", _pair(m, "s"))
+            elif kind == "count":
+                if m["noun"] not in _NOT_COUNTED and not _FREQUENCY_AFTER.search(_clause_after(masked, m.end())):
+                    put("reps", _pair(m, "c"))
             elif kind == "sets_x_duration":
                 if _duration_role(masked, m) == "hold":
                     put("sets", _pair(m, "s"))
                     put("hold_s", _duration(m))
-            elif kind in ("sets_x_reps", "sets_of_reps"):
+            elif kind in ("sets_x_reps", "sets_of_reps", "reps_x_sets"):
                 put("sets", _pair(m, "s"))
                 put("reps", _pair(m, "r"))
             elif kind == "start_work_up":
@@ -257,6 +302,8 @@ def read_dose(text: str) -> DoseDraft:
                     put("hold_s", _duration(m))
                 elif role == "tempo" and tempo is None:
                     tempo = float(_duration(m)[0])
+                elif role == "duration" and duration is None:
+                    duration = _duration(m)
             elif kind.startswith("sets"):
                 put("sets", _pair(m, "s"))
             elif kind.startswith("reps"):
@@ -267,7 +314,10 @@ def read_dose(text: str) -> DoseDraft:
         masked = pattern.sub(lambda m: " " * len(m[0]), masked)
 
     if times is not None:
-        if "sets" not in found and ("hold_s" in found or "breaths" in found):
+        # "hold 5 seconds, 10 times" is 10 reps; "10 seconds, 3 times" or "30 seconds, twice" are sets
+        held_reps = "hold_s" in found and found["hold_s"][1] <= SHORT_HOLD_S and times[0] >= MANY_TIMES
+        if "sets" not in found and (("hold_s" in found and not held_reps) or "breaths" in found
+                                    or duration is not None):
             found["sets"] = times
         elif "reps" not in found:
             found["reps"] = times
@@ -281,6 +331,7 @@ def read_dose(text: str) -> DoseDraft:
         breaths=_within_limit("breaths", found.get("breaths")),
         per_side=True if _PER_SIDE.search(norm) else None,
         seconds_per_rep=tempo if tempo and 0 < tempo <= 60 else None,
+        duration_s=duration if duration and 0 < duration[0] and duration[1] <= DURATION_LIMIT else None,
     )
 
 

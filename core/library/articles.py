@@ -51,6 +51,7 @@ class ExerciseDraft:
     cues: list[str] = field(default_factory=list)
     mistakes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cautions: list[str] = field(default_factory=list)  # "Stop if ...", "Skip this if ...", "Not after ..."
 
     def names(self) -> list[str]:
         """Every name the article uses for this exercise, for matching."""
@@ -70,6 +71,7 @@ class ExerciseDraft:
             "cues": list(self.cues),
             "mistakes": list(self.mistakes),
             "notes": list(self.notes),
+            "cautions": list(self.cautions),
         }
 
 
@@ -197,6 +199,33 @@ def _node_text(node: Any) -> str:
     return node.get_text(" ")
 
 
+def _bold_lead(node: Any) -> str | None:
+    """The text of a bold lead-in ("<strong>Leg swings.</strong> Hold a fence ...") when the
+    node starts with one and goes on after it; None otherwise."""
+    from bs4 import Tag
+
+    for child in node.children:
+        if isinstance(child, Tag) and child.name in ("strong", "b"):
+            lead = _squash(child.get_text(" "))
+            return lead if lead and lead != _squash(node.get_text(" ")) else None
+        if _squash(_node_text(child)):
+            return None
+    return None
+
+
+def _with_bold_lead(node: Any, text: str) -> str:
+    lead = _bold_lead(node)
+    if lead and text.startswith(lead):
+        return f"**{lead}** {text[len(lead):].strip()}"
+    return text
+
+
+def _name_paragraph(node: Any) -> bool:
+    text = _squash(node.get_text(" "))
+    return (0 < len(text.split()) <= 8 and text[-1] not in ".!?,;:" and not is_dose_only(text)
+            and not is_instruction(text) and not is_caution(text))
+
+
 def _bold_only(node: Any) -> bool:
     strong = node.find(["strong", "b"])
     return strong is not None and _squash(strong.get_text(" ")) == _squash(node.get_text(" ")) != ""
@@ -236,9 +265,12 @@ def _emit_block(node: Any, lines: list[str]) -> None:
             flush()
             if name == "p" and _bold_only(child):
                 lines.extend(["", f"**{_squash(child.get_text(' '))}**"])
+            elif name == "p" and _bold_lead(child):
+                lines.append(_with_bold_lead(child, _squash(child.get_text(" "))))
             else:
                 _emit_block(child, lines)
-            lines.append("")
+            if not (name == "p" and _name_paragraph(child)):
+                lines.append("")  # a short name paragraph stays next to the instructions under it
         else:
             buffer.append(child.get_text(" "))
     flush()
@@ -259,10 +291,41 @@ def _emit_list(node: Any, lines: list[str], depth: int) -> None:
             lead = li.find(["strong", "b"])
             if (_bold_only(li) and not nested) or (nested and lead is not None and _squash(lead.get_text(" ")) == text):
                 text = f"**{text}**"  # a bold item over its own list is a heading for that list
+            else:
+                text = _with_bold_lead(li, text)
             lines.append("  " * depth + (f"{number}. " if ordered else "- ") + text)
         number += 1
         for sub in nested:
             _emit_list(sub, lines, depth + 1)
+
+
+# -- tables -------------------------------------------------------------------------------------
+
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _table_cells(line: str) -> list[str] | None:
+    """The cells of a Markdown table row ("| a | b |") or of an HTML row as reduced ("a | b")."""
+    if line.count("|") < 1 or "|" not in line.strip().strip("|") and not line.strip().startswith("|"):
+        return None
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    return cells if len(cells) >= 2 and all(cells) else None
+
+
+def table_rows_as_blocks(text: str) -> str:
+    """Table rows that name an exercise in their first cell and instruct in another are written
+    out as blocks (name line, one line per cell, blank line), so they read like any other block."""
+    out: list[str] = []
+    for line in text.split("\n"):
+        if _TABLE_RULE.match(line) and "-" in line:
+            continue
+        cells = _table_cells(line)
+        if cells and _title_like(cells[0], 8) and not is_instruction(cells[0]) and any(
+                is_instruction(c) and len(c.split()) >= 3 for c in cells[1:]):
+            out.extend(["", cells[0], *(c if c[-1] in ".!?" else c + "." for c in cells[1:]), ""])
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 # -- words ---------------------------------------------------------------------------------------
@@ -332,11 +395,28 @@ _INLINE_LABEL = re.compile(
     r"^(?P<label>steps|how to|instructions|dose|dosage|benefits?|why it works|why it helps|targets?|"
     r"muscles? worked|notes?|tips?|pro tip|to (?:intensify|deepen|progress|modify|make it (?:easier|harder))|"
     r"make it (?:easier|harder)|variations?|modifications?|progressions?|regressions?|common mistakes?|"
-    r"mistakes?|avoid|cues?|caution|safety|disclaimer)\s*:\s*(?P<rest>\S.*)$", re.I)
+    r"mistakes?|avoid|cues?|cautions?|safety|disclaimer|warning|precautions?|starting position|start position|"
+    r"position|set ?up|action|movement|what to do|how much|amount|finish|end position|reps|repetitions|sets|hold|"
+    r"time|duration|rounds|breaths|frequency|how often)\s*:\s*(?P<rest>\S.*)$", re.I)
 _LABEL_BUCKET = {"steps": "steps", "how to": "steps", "instructions": "steps", "dose": "dose",
                  "dosage": "dose", "tip": "cues", "tips": "cues", "pro tip": "cues", "cue": "cues",
-                 "cues": "cues", "common mistake": "mistakes", "common mistakes": "mistakes",
-                 "mistake": "mistakes", "mistakes": "mistakes", "avoid": "mistakes"}
+                 "cues": "cues", "target": "targets", "targets": "targets", "muscles worked": "targets",
+                 "muscle worked": "targets", "common mistake": "mistakes", "common mistakes": "mistakes",
+                 "mistake": "mistakes", "mistakes": "mistakes", "avoid": "mistakes", "caution": "cautions",
+                 "cautions": "cautions", "safety": "cautions", "warning": "cautions", "precaution": "cautions",
+                 "precautions": "cautions", "starting position": "steps", "start position": "steps",
+                 "position": "steps", "setup": "steps", "set up": "steps", "action": "steps", "movement": "steps",
+                 "what to do": "steps", "how much": "dose", "amount": "dose", "finish": "steps",
+                 "reps": "dose", "repetitions": "dose", "sets": "dose", "hold": "dose", "time": "dose",
+                 "duration": "dose", "rounds": "dose", "breaths": "dose",
+                 "end position": "steps"}
+# Sentences that say when not to do an exercise, or when to stop: cautions, never steps.
+_CAUTION = re.compile(
+    r"^(?:avoid|skip (?:this|it|the)|stop (?:if|when|and|any|the|at once|immediately)|not (?:after|before|during|if|"
+    r"for|until|while|with|in)\b|never\b|do not\b.*\bif\b|don'?t\b.*\bif\b|leave (?:this|it) out|caution\b|"
+    r"warning\b|check with your|ask your (?:doctor|gp|midwife|physio\w*)|if (?:you|it|this|the)\b[^,]*\b(?:hurts?|"
+    r"pain\w*|dizzy|numb\w*|tingl\w*|swell\w*)\b[^,]*,\s*(?:stop|skip|avoid|leave)\b)|\bstop if\b|"
+    r"\bskip (?:this|it) if\b", re.I)
 _BIO = re.compile(r"\b(?:years? of experience|for over \d+ years|has been (?:a|an|the)|is a (?:certified|"
                   r"licensed|registered|board)|m\.d\.|phd|dpt|specialist|founder of|holds? a degree|"
                   r"graduated)\b", re.I)
@@ -351,7 +431,8 @@ _POSITIONS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx, re.I)) fo
                   r"forearms and knees"),
     ("side_lying", r"side[- ]lying|\b(?:lie|lying) on your side"),
     ("prone", r"\bprone\b|\b(?:lie|lying) (?:face down|on your (?:stomach|belly|front))"),
-    ("supine", r"\bsupine\b|\b(?:lie|lying|lay)\b[^.]{0,20}\bon (?:your|the) back\b|\bon your back\b"),
+    ("supine", r"\bsupine\b|\b(?:lie|lying|lay)\b[^.]{0,20}\bon (?:your|the) back\b|\bon your back\b|"
+               r"\b(?:lie|lying) back\b"),
     ("kneeling", r"\bkneel(?:ing)?\b|\bon your knees\b"),
     ("lunge", r"\blunge\b"),
     ("seated", r"\bsit\b|\bsitting\b|\bseated\b|\bon a chair\b"),
@@ -371,9 +452,20 @@ _TARGETS: list[tuple[str, re.Pattern[str]]] = [(name, re.compile(rx, re.I)) for 
 # lower back flat". Removed before targets are read.
 _NOT_TARGET = re.compile(
     r"(?:engag|brac|tighten|activat)\w* (?:your |the )?core|core (?:lightly |slightly )?engaged|"
+    r"\b(?:squeez|clench|tighten)\w* (?:your |the )?(?:glutes|buttocks|bottom)\b|"
     r"\b(?:arch\w*|press\w*|flat|overextend\w*|protect\w*|collaps\w*|strain\w*)\b[^.]{0,25}lower back|"
     r"lower back[^.]{0,25}\b(?:arch\w*|press\w*|flat|overextend\w*|supported|neutral)\b|"
     r"\b(?:without|avoid\w*|prevents?|protect\w*)\s+(?:\w+\s+){0,3}(?:spine|lower back|back)\b", re.I)
+# Exercises whose targets are textbook knowledge, checked against the name only (first match wins).
+_KNOWN_TARGETS: list[tuple[re.Pattern[str], tuple[str, ...]]] = [(re.compile(rx, re.I), targets) for rx, targets in [
+    (r"\bcouch stretch\b", ("hip_flexors", "quadriceps")),
+    (r"\b(?:forward fold|toe touch|hip hinge|inchworm|good mornings?)\b", ("hamstrings",)),
+    (r"\b(?:knee extension|quad sets?|straight leg raises?)\b", ("quadriceps",)),
+    (r"\b(?:butterfly|frog)\b", ("adductors",)),
+    (r"\b(?:figure[- ](?:four|4)|pigeon)\b", ("glutes", "hip_rotators")),
+    (r"\bclam ?shells?\b", ("glutes", "hip_rotators")),
+    (r"\bside bends?\b", ("obliques",)),
+]]
 _TARGET_SENTENCE = re.compile(r"\b(?:feel|stretch\w*|target\w*|strengthen\w*|lengthen\w*|works?|open\w*|"
                               r"release\w*|mobili\w*|loosen\w*)\b", re.I)
 
@@ -396,8 +488,43 @@ def is_instruction(text: str) -> bool:
     if word in _PARTICIPLES and i + 1 < len(words) and words[i + 1] in _PREPOSITIONS:
         return True
     if i == 0 and word in _SETUP_WORDS and "," in text[:80]:
-        return is_instruction(text.split(",", 1)[1])
+        # "From a chair, arms crossed, stand up": the instruction may follow more than one clause
+        parts = text.split(",")
+        return is_instruction(parts[1]) or (len(parts) > 2 and _set_up_detail(parts[1])
+                                            and is_instruction(",".join(parts[2:])))
     return False
+
+
+def _set_up_detail(text: str) -> bool:
+    """ "arms crossed", "knees bent", "feet flat": a detail of the set-up between commas."""
+    words = _words(text)
+    return (0 < len(words) <= 3 and not set(words) & (_VERBS | {"or", "and"})
+            and (words[-1].endswith("ed") or words[-1] in {"flat", "straight", "tall", "together", "apart", "wide"}))
+
+
+def is_caution(text: str) -> bool:
+    """True for a sentence that says when not to do an exercise or when to stop ("Avoid this if
+    ...", "Stop if ...", "Skip this if ...", "Not after 36 weeks")."""
+    return bool(_CAUTION.search(text.strip()))
+
+
+_STAYING = {"hold", "stay", "remain", "rest", "relax", "breathe", "sink", "pause", "keep"}
+
+
+def is_dose_sentence(text: str) -> bool:
+    """A sentence that only prescribes ("Do 8 reps per side.", "2 x 30 seconds"): it is the
+    dose, not a step. "Hold for 30 seconds, then switch sides." stays a step: holding is done."""
+    dose = read_dose(text)
+    if not is_dose_only(text) or not (dose.has_amount() or dose.sets or dose.duration_s):
+        return False  # "Switch sides and repeat." instructs
+    words = [w for w in _words(text, 3) if w not in _ADVERBS]
+    return not (words and words[0] in _STAYING)
+
+
+def _unlabelled(text: str) -> str:
+    """A line without its label ("Starting position: lie on your back" -> "lie on your back")."""
+    label = _INLINE_LABEL.match(text)
+    return label["rest"] if label else text
 
 
 def _title_case(text: str) -> bool:
@@ -441,6 +568,8 @@ class _Line:
     indent: int = 0
     marker: str = ""   # "num" | "bullet" | "" for plain text
     bucket: str = "steps"
+    lead: str = ""     # a bold lead-in ("**Couch stretch.** Kneel ...") without its punctuation
+    lead_rest: str = ""  # what follows the lead-in
 
 
 @dataclass
@@ -450,6 +579,8 @@ class _Token:
     indent: int = 0
     marker: str = ""
     level: int = 0
+    lead: str = ""
+    lead_rest: str = ""
 
 
 @dataclass
@@ -470,6 +601,7 @@ _NUMBERED = re.compile(r"^(\d{1,2})\s*[.)]\s+(.*)$")
 _STEP_NUMBERED = re.compile(r"^step\s*(\d{1,2})\s*[.):\-–—]\s*(.*)$", re.I)
 _KEYCAP = re.compile(r"^(\d)\ufe0f?\u20e3\s*(.*)$")
 _BULLET = re.compile(r"^(?:[-*+•·●▪◦‣○■□➤►▶→✓✔☐☑]|[\u2013\u2014])\s+(.*)$")
+_BOLD_LEAD = re.compile(r"^(\*\*|__)(.+?)\1\s*(?:[:.]\s*|[-–—]\s+)?(\S.*)$")
 _BOLD_LINE = re.compile(r"^(\*\*|__)(.+?)\1\s*:?\s*$")
 _SEE_ALSO = re.compile(r"^(?:see also|related|read more|read next|you may also like|also read)\b\s*:?\s*\S", re.I)
 
@@ -504,8 +636,11 @@ def _tokenize(text: str) -> list[_Token]:
         line = raw.replace("\t", "    ").replace("\u00a0", " ").rstrip()
         stripped = line.strip()
         indent = len(line) - len(line.lstrip(" "))
-        if not stripped or re.fullmatch(r"[-*_=]{3,}", stripped):
+        if not stripped:
             tokens.append(_Token("blank"))
+            continue
+        if re.fullmatch(r"[-*_=]{3,}", stripped):  # a thematic break ends what came before it
+            tokens.extend([_Token("blank"), _Token("rule"), _Token("blank")])
             continue
         if _SEE_ALSO.match(stripped):
             tokens.append(_Token("seealso", _clean_inline(stripped)))
@@ -528,7 +663,10 @@ def _tokenize(text: str) -> list[_Token]:
         if bold and _title_like(_clean_inline(bold[2])):
             tokens.append(_Token("bold", _clean_inline(bold[2]), indent, marker))
             continue
-        tokens.append(_Token("item" if marker else "text", _clean_inline(body), indent, marker))
+        lead = _BOLD_LEAD.match(body)
+        tokens.append(_Token("item" if marker else "text", _clean_inline(body), indent, marker,
+                             lead=_clean_inline(lead[2]).strip(" .:–—-") if lead else "",
+                             lead_rest=_clean_inline(lead[3]) if lead else ""))
     return tokens
 
 
@@ -566,6 +704,56 @@ def _numbered_heading(text: str) -> bool:
             and not is_dose_only(text))
 
 
+_NAME_PREFIX = re.compile(
+    r"^(?:(?:exercise|stretch|move|movement|step|card|drill|pose|no\.?|number|part|station|block|level|round|"
+    r"day|option)\s*#?\d{1,2}|#?\d{1,2})\s*(?:[:.)|]|\s[-–—]|[-–—]\s)\s*(?=\S)", re.I)
+
+
+def _block_name(tokens: Sequence[_Token], i: int) -> bool:
+    """Whether a line opens a block: a short name line (often after an emoji, a symbol or a
+    prefix such as "Move 3 –") directly followed by an instruction line. The block's shape
+    (name, instructions, dose) makes it an exercise, whatever its markup."""
+    tok = tokens[i]
+    if tok.kind not in ("text", "item") or tok.indent > 0 or i + 1 >= len(tokens):
+        return False
+    if tokens[i + 1].kind == "blank" and _decorated(tok):
+        tokens = [*tokens[:i + 1], *tokens[i + 2:]]  # "✦ Hip hinge", a blank line, then what to do
+    if i + 1 >= len(tokens):
+        return False
+    following = tokens[i + 1]
+    if following.kind not in ("text", "item") or (tok.marker and following.marker and following.indent <= tok.indent
+                                                   and not tok.marker == "bullet" == following.marker):
+        return False
+    name = _NAME_PREFIX.sub("", tok.text).rstrip(" :").strip()
+    if (not _title_like(name, 8) or is_dose_only(name) or _INLINE_LABEL.match(name + ": x") or _skip_reason(name)
+            or _continuation_bucket(name) or is_caution(name)):
+        return False
+    if is_instruction(name) and not (_EXERCISE_NOUN.search(name) or _title_case(name)):
+        return False
+    if _block_name_like(following.text):
+        return False
+    if is_instruction(_unlabelled(following.text)):
+        return True
+    # "A classic for the deep core." or "10 each leg" between the name and the first instruction
+    after = tokens[i + 2] if i + 2 < len(tokens) else None
+    between = following.text[-1:] in ".!" and len(following.text.split()) <= 20 or is_dose_only(following.text)
+    return (after is not None and after.kind in ("text", "item") and between
+            and is_instruction(_unlabelled(after.text)))
+
+
+def _decorated(tok: _Token) -> bool:
+    """A name line marked as one: after an emoji or symbol, with a prefix ("Move 3 –"), ending
+    in a colon, or in capitals; it may stand a blank line above its instructions."""
+    text = tok.text
+    return (tok.marker == "bullet" or bool(_NAME_PREFIX.match(text)) or text.endswith(":")
+            or (text.isupper() and len(text) > 3))
+
+
+def _block_name_like(text: str) -> bool:
+    """A following line that is itself short and unpunctuated is a list of names, not a block."""
+    return _title_like(text, 5) and not is_instruction(text) and not is_dose_only(text)
+
+
 def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
     """Headings and body lines in reading order, plus the "See also" lines that were dropped."""
     tokens = _tokenize(text)
@@ -576,12 +764,20 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
     non_numbered = 1  # level of the last heading that was not a numbered title
     prev: _Line | str | None = None
     prev_blank = True
+    in_block = False  # inside a block found by its shape: it ends at a blank line
     for i, tok in enumerate(tokens):
         if tok.kind == "blank":
             prev_blank = True
             continue
+        if in_block and prev_blank and not (tok.kind in ("text", "item") and _block_tail(tok.text)):
+            events.append(("end", None))
+            in_block = False
         if tok.kind == "seealso":
             see_also.append(tok.text)
+            continue
+        if tok.kind == "rule":
+            events.append(("end", None))
+            in_block = False
             continue
         heading: tuple[str, str, int] | None = None
         if tok.kind == "md":
@@ -590,6 +786,8 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
         elif tok.kind == "bold":
             non_numbered = min(structural + 1, 6)
             heading = (tok.text, "bold", non_numbered)
+        elif prev_blank and _block_name(tokens, i):
+            heading = (tok.text, "block", min(structural + 1, 6))
         elif tok.kind == "item" and tok.marker == "num" and _numbered_heading(tok.text):
             heading = (tok.text, "num", min(non_numbered + 1, 7))
         elif tok.kind == "text" and _label_heading(tok.text):
@@ -601,17 +799,32 @@ def _events(text: str) -> tuple[list[tuple[str, Any]], list[str]]:
         if heading:
             events.append(("heading", heading))
             prev, prev_blank = "heading", False
+            in_block = heading[1] == "block"
             continue
-        line = _Line(tok.text, tok.indent, tok.marker)
+        line = _Line(tok.text, tok.indent, tok.marker, lead=tok.lead, lead_rest=tok.lead_rest)
         last = events[-1][1] if events and events[-1][0] == "line" else None
         if (last is not None and not prev_blank and not line.marker and last.text
-                and last.text[-1] not in ".!?:\"”)" and (not last.marker or line.indent > last.indent)):
+                and last.text[-1] not in ".!?:\"”)" and (not last.marker or line.indent > last.indent)
+                and not _own_line(last.text, line.text)):
             last.text = f"{last.text} {line.text}"  # a wrapped line continues the one above
         else:
             events.append(("line", line))
             prev = line
         prev_blank = False
     return events, see_also
+
+
+def _own_line(last: str, text: str) -> bool:
+    """A line that stands on its own although the line above has no full stop: a labelled line
+    ("Caution: ..."), a caution, or anything after a dose line ("Dose: 10 repetitions")."""
+    return bool(_INLINE_LABEL.match(text) or is_caution(text) or is_dose_only(_unlabelled(last))
+                or (is_instruction(text) and text[0].isupper() and _INLINE_LABEL.match(last)))
+
+
+def _block_tail(text: str) -> bool:
+    """A paragraph after a blank line that still belongs to the block above: a dose or a caution."""
+    return (is_dose_only(_unlabelled(text)) or is_caution(text) or _INLINE_LABEL.match(text) is not None
+            or is_instruction(text))
 
 
 def _may_continue(section: _Section, style: str, level: int, bucket: str) -> bool:
@@ -628,12 +841,17 @@ def _sections(text: str) -> tuple[list[_Section], list[str]]:
     root = _Section("", 0, "none")
     sections, stack, current = [root], [root], root
     for kind, value in events:
+        if kind == "end":  # what follows a block belongs to no exercise
+            current = _Section("", current.level, "none", parent=current.parent)
+            sections.append(current)
+            continue
         if kind == "line":
             label = _INLINE_LABEL.match(value.text)
             if label:
                 key = label["label"].lower()
                 value.bucket = _LABEL_BUCKET.get(key, "notes")
-                value.text = label["rest"]
+                if value.bucket != "dose":  # "Reps: 10" keeps its label: a bare "10" says nothing
+                    value.text = label["rest"][0].upper() + label["rest"][1:]
             else:
                 value.bucket = current.bucket
             current.lines.append(value)
@@ -656,9 +874,29 @@ def _sections(text: str) -> tuple[list[_Section], list[str]]:
 
 # -- guessing position, kind, targets ---------------------------------------------------------------
 
+# A wedge or pillows under the back or behind the trunk raise the upper body: lying back or
+# sitting back on them is inclined, not supine or seated. A pillow under the head or between the
+# knees does not. The content vocabulary may not have the tag yet; the draft uses this name.
+INCLINED = "inclined"
+_INCLINED = re.compile(
+    r"\bwedge\b|\breclin\w*|\bincline\w*|\bpropped up\b|\bstack of (?:pillows|cushions)\b|"
+    r"\b(?:against|on) (?:a few |some |two |three )?(?:pillows|cushions)\b|"
+    r"\b(?:pillows?|cushions?|bolster) (?:under|behind) (?:your |the )?(?:back|upper back|shoulders|torso|"
+    r"upper body|trunk|chest)\b", re.I)
+
+
 def guess_position(name: str, steps: Sequence[str]) -> str | None:
-    """The starting position named first in the name or the first two steps; None if none is."""
+    """The starting position named first in the name or the first two steps; None if none is.
+    Lying or sitting back on a wedge or pillows is ``inclined``."""
     text = " . ".join([name, *steps[:2]])
+    position = _first_position(text)
+    if _INCLINED.search(text) and position in (None, "supine", "seated"):
+        return INCLINED
+    return position
+
+
+def _first_position(text: str) -> str | None:
+    """The position whose words come first in the text (ties to the more specific one)."""
     hits = []
     for order, (position, pattern) in enumerate(_POSITIONS):
         m = pattern.search(text)
@@ -700,7 +938,14 @@ def guess_kind(heading: str, dose: DoseDraft, steps: Sequence[str]) -> str | Non
 
 
 def guess_targets(names: Sequence[str], sentences: Sequence[str]) -> list[str]:
-    """Body areas the name says, or that a sentence about feeling/stretching/working names."""
+    """Body areas (the library's target vocabulary) the name says, or that a sentence about
+    feeling/stretching/working names. A well-known exercise name settles it: the couch stretch
+    works the hip flexors and quadriceps, whatever the cue "squeeze your glutes" says."""
+    name_text = " . ".join(names)
+    known = [targets for pattern, targets in _KNOWN_TARGETS if pattern.search(name_text)]
+    if known:
+        named = [name for name, pattern in _TARGETS if pattern.search(name_text)]
+        return [name for name, _ in _TARGETS if name in {*named, *known[0]}]
     about = [s for s in sentences if _TARGET_SENTENCE.search(s)]
     text = _NOT_TARGET.sub(" ", " . ".join([*names, *about]))
     return [name for name, pattern in _TARGETS if pattern.search(text)]
@@ -713,7 +958,7 @@ def split_name(heading: str) -> tuple[str, list[str], str]:
     Stretch)", "Core psoas stretch: kneeling hip flexor stretch" or "Glute bridge – 2 x 10 reps"."""
     text = re.sub(r"^[^\w(]+", "", heading.strip())  # emoji or bullet before a heading
     text = re.sub(r"^\d{1,2}\s*[.)]\s*", "", text)
-    text = re.sub(r"^(?:exercise|stretch|move|step|no\.?)\s*#?\d+\s*[:.\-–—]\s*", "", text, flags=re.I)
+    text = _NAME_PREFIX.sub("", text)
     text = text.strip(" :")
     dose_text = ""
     parts = re.split(r"\s*(?::|\s[–—-]\s)\s*", text, maxsplit=1)
@@ -734,6 +979,8 @@ def split_name(heading: str) -> tuple[str, list[str], str]:
                                                             r"easy|easier|harder|ideal|great|see)\b", inner, re.I):
             aliases.append(inner[0].upper() + inner[1:])
     name = re.sub(r"\s*\([^)]*\)", "", text).strip(" -–—:")
+    if name.isupper() and len(name) > 3:
+        name = name.lower()  # "BELLY BREATHING" is a name shouted, not an acronym
     name = name[0].upper() + name[1:] if name else heading.strip()
     return name, aliases, dose_text
 
@@ -747,6 +994,8 @@ class _Body:
     mistakes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dose_lines: list[str] = field(default_factory=list)
+    cautions: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # "Target: lower back, glutes"
 
 
 def _has_child(lines: Sequence[_Line], index: int) -> bool:
@@ -761,6 +1010,8 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
     for bucket in ("cues", "mistakes", "notes"):
         getattr(body, bucket).extend(line.text for line in lines if line.bucket == bucket)
     body.dose_lines.extend(line.text for line in lines if line.bucket == "dose")
+    body.cautions.extend(line.text for line in lines if line.bucket == "cautions")
+    body.targets.extend(line.text for line in lines if line.bucket == "targets")
     step_lines = [line for line in lines if line.bucket == "steps"]
     first_item = next((i for i, line in enumerate(step_lines) if line.marker), None)
     for i, line in enumerate(step_lines):
@@ -768,15 +1019,13 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
         if first_item is not None and line.marker:
             if _has_child(step_lines, i):
                 continue  # a group title such as "1. Kneel on a mat" over its own bullets
-            if is_dose_only(text) and not is_instruction(text):
-                body.dose_lines.append(text)
-            else:
+            if not _set_aside(body, text):
                 body.steps.append(text)
             continue
         for sentence in _sentences(text):
-            if is_dose_only(sentence) and not is_instruction(sentence):
-                body.dose_lines.append(sentence)
-            elif first_item is None and (is_instruction(sentence) or not read_dose(sentence).is_empty()):
+            if _set_aside(body, sentence):
+                continue
+            if first_item is None and (is_instruction(sentence) or not read_dose(sentence).is_empty()):
                 body.steps.append(sentence)
             elif first_item is not None and i > first_item and is_instruction(sentence):
                 # after the list: a dosed instruction is the last step, others are cues
@@ -788,9 +1037,24 @@ def _read_body(lines: Sequence[_Line]) -> _Body:
     return body
 
 
+def _set_aside(body: _Body, sentence: str) -> bool:
+    """Put a routine summary, a caution or a dose-only sentence where it belongs (never in the
+    steps); False when the sentence is none of them."""
+    if _SUMMARY.search(sentence):
+        body.notes.append(sentence)  # "Do moves 1–4 twice": the routine's dose, not this exercise's
+    elif is_caution(sentence):
+        body.cautions.append(sentence)
+    elif is_dose_sentence(sentence):
+        body.dose_lines.append(sentence)
+    else:
+        return False
+    return True
+
+
 def _make_exercise(heading: str, body: _Body, dose_text: str = "") -> ExerciseDraft:
     name, aliases, heading_dose = split_name(heading)
-    dose = read_dose(" . ".join([*body.steps, *body.cues, *body.dose_lines, heading_dose, dose_text]))
+    # Stated doses first: a figure in a passing remark ("if you only have five minutes") must not win.
+    dose = read_dose(" . ".join([heading_dose, dose_text, *body.dose_lines, *body.steps, *body.cues]))
     colon_part = heading.split(":", 1)[0] if ":" in heading else ""
     colon_part = re.sub(r"\bcore (?=psoas|stretch|exercise|move)", "", colon_part, flags=re.I)
     return ExerciseDraft(
@@ -799,24 +1063,31 @@ def _make_exercise(heading: str, body: _Body, dose_text: str = "") -> ExerciseDr
         dose=dose,
         position=guess_position(" ".join([heading, *aliases]), body.steps),
         kind=guess_kind(heading, dose, body.steps),
-        targets=guess_targets([name, *aliases, colon_part], [*body.steps, *body.notes]),
+        targets=guess_targets([name, *aliases, colon_part, *body.targets], [*body.steps, *body.notes]),
         aliases=aliases,
         heading=re.sub(r"^\d{1,2}\s*[.)]\s*", "", heading).strip(),
         cues=body.cues,
         mistakes=body.mistakes,
         notes=body.notes,
+        cautions=body.cautions,
     )
 
 
 def _section_exercise(section: _Section) -> ExerciseDraft | None:
-    """The section as one exercise, when its heading names a movement and its body instructs."""
+    """The section as one exercise, when its heading names a movement and its body instructs,
+    when it has a block's shape, or when a short name heads instructions with a dose."""
+    if not section.heading.strip():
+        return None
     body = _read_body(section.lines)
     if not body.steps:
         return None
     instructions = [s for s in body.steps if is_instruction(s)]
     draft = _make_exercise(section.heading, body)
     named = bool(_EXERCISE_NOUN.search(section.heading))
-    if (named and instructions) or (len(instructions) >= 2 and draft.dose.has_amount()):
+    dosed = draft.dose.has_amount() or draft.dose.duration_s is not None
+    short_name = _title_like(draft.name, 6) and not is_instruction(draft.name)
+    if ((named and instructions) or (len(instructions) >= 2 and dosed) or (section.style == "block" and instructions)
+            or (short_name and instructions and dosed)):
         return draft
     return None
 
@@ -842,25 +1113,64 @@ def _chunk_exercises(section: _Section) -> list[ExerciseDraft]:
     items = [line for line in lines if line.marker]
     top = min((line.indent for line in items), default=0)
     container = bool(re.search(r"exercises|stretches|moves|poses|drills|movements", section.heading, re.I))
+    # Two or more "Name: what to do" lines make a list of exercises, whatever words the names use.
+    listed = sum(bool(m and _listed_name(m) and is_instruction(_sentences(m["desc"])[0]))
+                 for m in (_NAME_DESC.match(line.text) for line in lines if not line.indent))
     drafts = []
     for i, line in enumerate(lines):
         if (line.marker and line.indent != top) or (not line.marker and line.indent > 0):
             continue
-        m = _NAME_DESC.match(line.text)
-        if not m or not _chunk_name_ok(m["name"], container, m["sep"].strip() or "."):
-            continue
+        if line.lead and _lead_name_ok(line.lead):
+            name, desc = line.lead, line.lead_rest
+        else:
+            m = _NAME_DESC.match(line.text)
+            if not m or not (_chunk_name_ok(m["name"], container, m["sep"].strip() or ".")
+                             or (listed >= 2 and _listed_name(m))):
+                continue
+            name, desc = m["name"].strip(), m["desc"]
         children = []
         for child in lines[i + 1:]:
             if child.indent <= line.indent:
                 break
             children.append(child.text)
-        sentences = _sentences(m["desc"]) + children
-        steps = [s for s in sentences if is_instruction(s)]
-        if not steps:
+        body = _sort_sentences(_sentences(desc) + children)
+        if not body.steps:
             continue
-        body = _Body(steps=steps, notes=[s for s in sentences if s not in steps])
-        drafts.append(_make_exercise(m["name"].strip(), body))
+        drafts.append(_make_exercise(name, body))
     return drafts
+
+
+def _listed_name(m: re.Match[str]) -> bool:
+    """A short name before "Name: what to do" or "Name – what to do" (not "Name. What to do":
+    a sentence of a letter looks the same) that is not a label or a dose. A verb may start it
+    ("Sit to stand") when it is four words at most."""
+    name = m["name"].strip()
+    return (m["sep"].strip() in (":", "-", "–", "—") and _lead_name_ok(name) and _title_like(name, 5)
+            and (not is_instruction(name) or len(name.split()) <= 4) and not _NOT_A_NAME.match(name))
+
+
+_NOT_A_NAME = re.compile(r"(?:before|after|when|if|during|while|then|first|next|finally|always|never|remember|"
+                         r"note|important|equipment|frequency|time|duration|goal|why|how|what|who|where|"
+                         r"beginners?|advanced|level|day|week|morning|evening|option)\b", re.I)
+
+
+def _lead_name_ok(name: str) -> bool:
+    """A bold lead-in names an exercise when it reads like a name, whatever words it uses."""
+    return (_title_like(name, 8) and not is_dose_only(name) and not _INLINE_LABEL.match(name + ": x")
+            and not _skip_reason(name) and not _continuation_bucket(name) and not is_caution(name))
+
+
+def _sort_sentences(sentences: Sequence[str]) -> _Body:
+    """Sentences of a "Name: what to do" item: cautions, dose-only sentences, steps, notes."""
+    body = _Body()
+    for sentence in sentences:
+        if _set_aside(body, sentence):
+            continue
+        if is_instruction(sentence):
+            body.steps.append(sentence)
+        else:
+            body.notes.append(sentence)
+    return body
 
 
 # -- routines ------------------------------------------------------------------------------------
@@ -949,6 +1259,8 @@ def _not_exercise_reason(section: _Section, index: int, found_any: bool) -> str:
     text = " ".join(line.text for line in section.lines)
     if _BIO.search(text):
         return "author bio"
+    if _SUMMARY.search(text):
+        return "routine summary"
     if index == 0 or not found_any:
         return "introduction"
     return "no exercise steps"
@@ -964,7 +1276,7 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
     if html or (html is None and looks_like_html(text)):
         text = html_to_text(text)
     entries = as_library_entries(library)
-    sections, see_also = _sections(text)
+    sections, see_also = _sections(table_rows_as_blocks(text))
     _classify(sections)
     drafts = ArticleDrafts(skipped=[SkippedSection(line, "see also") for line in see_also])
     routine_sections: list[_Section] = []
@@ -982,6 +1294,10 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
             continue
         if section.routine:
             routine_sections.append(section)
+            # "A 10-minute pre-run routine" that describes each move: its items are exercises too
+            # (a time of day such as "Morning warm-up: ..." is a part of the routine, not an exercise)
+            described = [d for d in _chunk_exercises(section) if _slot(d.name) is None]
+            drafts.exercises.extend(described if len(described) >= 2 else [])
             continue
         in_routine = section.parent is not None and section.parent.routine
         found = _chunk_exercises(section) if not in_routine else []
@@ -1007,7 +1323,40 @@ def read_article(text: str, library: Iterable[Any] = (), *, html: bool | None = 
         for item in routine.items:
             _link_item(item, drafts.exercises, entries)
         drafts.routines.append(routine)
+    summary = _summary_routine(sections, drafts)
+    if summary is not None:
+        drafts.routines.append(summary)
     return drafts
+
+
+_SUMMARY = re.compile(
+    r"\b(?:moves?|exercises?|stretches?|drills?|cards?|blocks?|poses?|steps?)\s+(?P<a>\d{1,2})\s*"
+    r"(?:[-–—]|to|through|and)\s*(?P<b>\d{1,2})\b"
+    r"|\b(?:all|each of)(?: of)? (?:the |these |those )?(?:\w+ )?(?:moves|exercises|stretches|drills)\b"
+    r"|\bthe (?:whole|full|entire) (?:set|sequence|routine|circuit|series)\b", re.I)
+
+
+def _summary_routine(sections: Sequence[_Section], drafts: ArticleDrafts) -> RoutineDraft | None:
+    """A routine from a summary sentence such as "Do moves 1–4 twice" (or "Repeat the whole
+    sequence 3 times"): the numbered exercises, each for the rounds the sentence gives."""
+    if len(drafts.exercises) < 2 or any(r.items for r in drafts.routines):
+        return None
+    for section in sections:
+        for line in section.lines:
+            for sentence in _sentences(line.text):
+                m = _SUMMARY.search(sentence)
+                dose = read_dose(sentence)
+                rounds = dose.sets or dose.reps
+                if not m or rounds is None:
+                    continue
+                first, last = (int(m["a"]) - 1, int(m["b"])) if m["a"] else (0, len(drafts.exercises))
+                chosen = list(range(max(first, 0), min(last, len(drafts.exercises))))
+                if len(chosen) < 2:
+                    continue
+                items = [RoutineItemDraft(name=drafts.exercises[i].name, dose=DoseDraft(sets=rounds),
+                                          match=drafts.exercises[i].match, exercise_index=i) for i in chosen]
+                return RoutineDraft(name=drafts.title or sentence.rstrip("."), items=items)
+    return None
 
 
 def _unique(drafts: list[ExerciseDraft]) -> list[ExerciseDraft]:

@@ -101,7 +101,7 @@ def test_dose_dict_round_trip() -> None:
     dose = D(hold_s=(30, 60), sets=(2, 3), per_side=True)
     data = dose.to_dict()
     assert data == {"hold_s": [30, 60], "reps": None, "sets": [2, 3], "breaths": None, "per_side": True,
-                    "seconds_per_rep": None}
+                    "seconds_per_rep": None, "duration_s": None}
     assert D.from_dict(data) == dose
     assert D.from_dict({"hold_s": [60, 30], "reps": "x", "per_side": "yes"}) == D(hold_s=(30, 60))
     assert D.from_dict(None) == D()
@@ -113,3 +113,65 @@ def test_filled_from_keeps_own_fields() -> None:
     assert own.filled_from(other) == D(hold_s=(20, 30), sets=(2, 3), per_side=True)
     assert not own.is_empty() and D().is_empty()
     assert D(per_side=True).has_amount() is False and own.has_amount() is True
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # reps without the word "reps"
+    ("10 each leg", D(reps=(10, 10), per_side=True)),
+    ("Ten on each side.", D(reps=(10, 10), per_side=True)),
+    ("Do twelve lifts on each side.", D(reps=(12, 12), per_side=True)),
+    ("6 to 10 slides on each leg.", D(reps=(6, 10), per_side=True)),
+    ("10 slow hinges.", D(reps=(10, 10))),
+    ("Do 10 on each side.", D(reps=(10, 10), per_side=True)),
+    ("Dose: 10 to each side", D(reps=(10, 10), per_side=True)),
+    ("10/side", D(reps=(10, 10), per_side=True)),
+    ("10-12 (each leg)", D(reps=(10, 12), per_side=True)),
+    ("→ 10", D(reps=(10, 10))),
+    ("x10", D(reps=(10, 10))),
+    ("15 reps x 2", D(reps=(15, 15), sets=(2, 2))),
+    # "Repeat 2–3 times" after a count is sets
+    ("Do 10, then rest and repeat 2-3 times.", D(reps=(10, 10), sets=(2, 3))),
+    ("twelve lifts, rest, then repeat 2–3 times", D(reps=(12, 12), sets=(2, 3))),
+    ("Reps: 15, rest, then repeat 2-3 times", D(reps=(15, 15), sets=(2, 3))),
+    # rounds
+    ("3 rounds of 8", D(reps=(8, 8), sets=(3, 3))),
+    ("Six to eight slow rounds.", D(reps=(6, 8))),                  # rounds of a movement are reps
+    ("Hold 30 seconds, 3 rounds", D(hold_s=(30, 30), sets=(3, 3))),  # rounds of a hold are sets
+    # sets x time, twice after a range
+    ("3 x 20 seconds per side", D(hold_s=(20, 20), sets=(3, 3), per_side=True)),
+    ("30-45 seconds per side, twice", D(hold_s=(30, 45), sets=(2, 2), per_side=True)),
+    ("Hold 30 seconds, then switch sides. Repeat three times.", D(hold_s=(30, 30), sets=(3, 3), per_side=True)),
+    # a short hold repeated is reps; a long one is sets
+    ("Hold 5 seconds, 10 times", D(hold_s=(5, 5), reps=(10, 10))),
+    ("Dose: hold 5 seconds, repeat 10 times", D(hold_s=(5, 5), reps=(10, 10))),
+    ("Dose: 20-30 seconds, 3 times each leg", D(hold_s=(20, 30), sets=(3, 3), per_side=True)),
+    ("10 seconds, then swap feet. 3 times each.", D(hold_s=(10, 10), sets=(3, 3), per_side=True)),
+    # a duration is not a hold
+    ("Continue for one minute.", D(duration_s=(60, 60))),
+    ("Keep going for 30 seconds, moving with your breath.", D(duration_s=(30, 30))),
+    ("Hold for one minute.", D(hold_s=(60, 60))),
+    # breaths
+    ("5 slow breaths", D(breaths=(5, 5))),
+    ("Stay for 8 slow breaths on each side.", D(breaths=(8, 8), per_side=True)),
+    ("8 breaths, twice a day.", D(breaths=(8, 8))),                 # a schedule, not sets
+    # per side
+    ("Hold 15-20 seconds, both sides.", D(hold_s=(15, 20), per_side=True)),
+    ("5 circles each way, both legs.", D(reps=(5, 5), per_side=True)),
+    ("Hold for 20 seconds, then switch sides.", D(hold_s=(20, 20), per_side=True)),
+    ("Eight per leg.", D(reps=(8, 8), per_side=True)),
+    # a distance gives only the sets
+    ("2 x 20 metres", D(sets=(2, 2))),
+])
+def test_issue_phrasings(text: str, expected: DoseDraft) -> None:
+    assert read_dose(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Sit with both feet flat on the floor.",          # "both feet" is not per side
+    "Bend both knees.",
+    "These three moves take ten minutes.",           # moves and minutes are not reps or a hold
+    "Walk for 5 minutes first.",
+    "Do it once or twice a week.",
+])
+def test_counts_that_are_not_a_dose(text: str) -> None:
+    assert read_dose(text) == D()

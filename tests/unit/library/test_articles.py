@@ -68,7 +68,7 @@ def test_bold_pseudo_headings_tips_and_bio_are_not_exercises() -> None:
         "Glute bridge march": D(reps=(10, 10), per_side=True),
     }
     bridge = drafts.exercises[2]
-    assert bridge.steps[-1] == "Work up to 10 repetitions."
+    assert "Work up to 10 repetitions." not in bridge.steps  # a dose sentence is the dose, not a step
     assert bridge.cues == ["Rest 30 seconds between sets."]
     assert bridge.position == "supine" and bridge.kind == "strength"
     assert drafts.exercises[0].position == "half_kneeling"  # "kneel on your right knee"
@@ -136,7 +136,7 @@ def test_markdown_continuation_headings_cues_and_mistakes() -> None:
     drafts = read_fixture("markdown_headings.md")
     circles, lunge = drafts.exercises
     assert (circles.name, circles.dose) == ("Standing hip circles", D(reps=(8, 12), per_side=True))
-    assert circles.steps[-1] == "Do 8–12 slow reps in each direction."
+    assert circles.steps[-1] == "Change direction halfway through."  # the dose sentence is not a step
     assert circles.mistakes == ["Swinging from the knees instead of the hips.", "Holding the breath."]
     assert (circles.kind, circles.position) == ("mobility", "standing")
     assert (lunge.name, lunge.dose) == ("Supported lunge stretch", D(hold_s=(30, 60), per_side=True))
@@ -159,7 +159,7 @@ def test_blog_html_with_bold_paragraph_headings() -> None:
     drafts = read_article(html)
     assert [(e.name, e.steps, e.dose) for e in drafts.exercises] == [
         ("Bird dog", ["From all fours, reach your right arm forward and your left leg back.",
-                      "Hold for 5 seconds, then switch.", "Do 8 reps per side."],
+                      "Hold for 5 seconds, then switch."],  # "Do 8 reps per side." is the dose
          D(hold_s=(5, 5), reps=(8, 8), per_side=True)),
         ("Knee hug", ["Lie on your back.", "Hug one knee for 30 seconds."], D(hold_s=(30, 30))),
     ]
@@ -197,11 +197,11 @@ def test_json_contract() -> None:
     exercise = data["exercises"][1]
     assert {"name", "steps", "dose", "position", "kind", "match"} <= set(exercise)
     assert exercise["dose"] == {"hold_s": [30, 30], "reps": None, "sets": [2, 3], "breaths": None,
-                                "per_side": True, "seconds_per_rep": None}
+                                "per_side": True, "seconds_per_rep": None, "duration_s": None}
     assert exercise["match"] is None and exercise["position"] == "half_kneeling"
     assert data["routines"][0]["items"][0] == {
         "name": "Child's pose", "dose": {"hold_s": None, "reps": None, "sets": None, "breaths": [3, 3],
-                                         "per_side": None, "seconds_per_rep": None},
+                                         "per_side": None, "seconds_per_rep": None, "duration_s": None},
         "match": None, "exercise_index": 0, "slot": None, "note": None}
     assert {"heading": "Safety notes", "reason": "safety"} in data["skipped"]
 
@@ -275,6 +275,107 @@ def test_empty_and_odd_input(text: str) -> None:
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400))
 def test_any_text_is_read_without_error(text: str) -> None:
     json.loads(read_article(text).to_json())
+
+
+# -- layouts and meanings from issue 21 ------------------------------------------------------------
+
+def test_blocks_found_by_their_shape_emoji_name_arrow_dose() -> None:
+    drafts = read_fixture("arrow_menu.md")
+    assert by_name(drafts) == {
+        "Standing leg swings": D(reps=(10, 10), per_side=True),
+        "Sit-to-stand": D(reps=(12, 12), sets=(2, 3)),
+        "Wall push-up": D(reps=(8, 8), sets=(3, 3)),
+        "Calf raises": D(reps=(15, 15)),
+        "Side bend": D(hold_s=(20, 20), sets=(3, 3), per_side=True),
+        "Box breathing": D(breaths=(5, 5)),
+    }
+    assert drafts.exercises[1].steps == ["Sit near the front of a firm chair with your feet under your knees.",
+                                         "Stand up without using your hands, then sit back down slowly."]
+    assert skipped(drafts) == {"The lunch-break menu: six moves, no mat": "introduction"}
+
+
+def test_html_paragraph_blocks_and_a_trailing_line() -> None:
+    html = ("<h1>Desk menu</h1><p>Pick any three.</p><p>🦵 Leg swings</p><p>Hold a chair and swing your outside "
+            "leg forward and back.</p><p>→ 10 each leg</p><p>🪑 Sit-to-stand</p><p>Sit near the front of a firm "
+            "chair.</p><p>Stand up without using your hands, then sit down slowly.</p><p>→ twelve lifts, then "
+            "repeat 2–3 times</p><p>Enjoy your day!</p>")
+    drafts = read_article(html)
+    assert by_name(drafts) == {"Leg swings": D(reps=(10, 10), per_side=True),
+                               "Sit-to-stand": D(reps=(12, 12), sets=(2, 3))}
+    assert len(drafts.exercises[1].steps) == 2
+
+
+def test_marked_name_a_blank_line_above_its_instructions() -> None:
+    text = ("# Three moves\n\nShort intro here.\n\n✦ Hip hinge\n\nStand with feet hip-width apart and push your "
+            "hips back.\nReturn to standing.\n\nReps: 10\n\n✦ Dead bug\nA classic for the deep core.\nLie on your "
+            "back with arms up and knees over hips.\nLower opposite arm and leg, then switch.\n→ 8 per side\n")
+    assert by_name(read_article(text)) == {"Hip hinge": D(reps=(10, 10)),
+                                           "Dead bug": D(reps=(8, 8), per_side=True)}
+
+
+def test_move_prefix_and_a_routine_summary() -> None:
+    drafts = read_fixture("move_dash_summary.md")
+    assert [e.name for e in drafts.exercises] == ["Cat-cow", "Thread the needle", "World's greatest stretch",
+                                                  "Standing hip hinge"]
+    assert drafts.exercises[3].dose == D(reps=(10, 10))  # "Do moves 1–4 twice" is not its dose
+    [routine] = drafts.routines
+    assert [(i.exercise_index, i.dose) for i in routine.items] == [(n, D(sets=(2, 2))) for n in range(4)]
+    assert routine.name == "Morning mobility in four moves"
+
+
+def test_labels_a_caution_and_capital_names() -> None:
+    drafts = read_fixture("physio_labels.txt")
+    press = drafts.exercises[0]
+    assert (press.name, press.position, press.dose) == ("Prone press-up", "prone", D(reps=(10, 10)))
+    assert press.steps[0] == "Lie on your stomach with your hands under your shoulders."
+    assert press.cautions == ["Stop if the pain spreads further down your leg."]
+    text = "CARD 1 — BELLY BREATHING\nLie on your back with your knees bent.\nHow much: 8 breaths, twice a day.\n"
+    assert by_name(read_article(text)) == {"Belly breathing": D(breaths=(8, 8))}
+
+
+def test_table_rows_are_exercises() -> None:
+    drafts = read_fixture("table_handout.html")
+    assert by_name(drafts) == {
+        "Quad sets": D(hold_s=(5, 5), reps=(10, 10)),
+        "Straight leg raise": D(reps=(10, 10), sets=(2, 2), per_side=True),
+        "Mini squats": D(reps=(12, 12), sets=(3, 3)),
+        "Hamstring curl": D(reps=(10, 15), per_side=True),
+    }
+    markdown = ("| Stretch | How | How long |\n|---|---|---|\n| Calf stretch | Put the ball of your foot against "
+                "a step and lean in. | 30 seconds each leg |\n")
+    assert by_name(read_article(markdown)) == {"Calf stretch": D(hold_s=(30, 30), per_side=True)}
+
+
+def test_cautions_are_not_steps_and_dose_sentences_are_the_dose() -> None:
+    drafts = read_fixture("bold_leadins.md")
+    couch = drafts.exercises[0]
+    assert couch.name == "Couch stretch" and couch.dose == D(hold_s=(30, 45), sets=(2, 2), per_side=True)
+    assert couch.cautions == ["Avoid this if kneeling hurts your knee; put a folded towel under it or skip it."]
+    assert couch.steps == ["Kneel with your back knee close to a wall or sofa and your shin up against it, front "
+                           "foot forward in a lunge.", "Squeeze your glutes and bring your trunk upright.",
+                           "Hold 30-45 seconds per side, twice."]  # holding is done: a step as well as the dose
+    assert couch.targets == ["hip_flexors", "quadriceps"]  # not the glutes of "squeeze your glutes"
+    prone = drafts.exercises[3]
+    assert prone.cautions == ["Stop if you feel pinching in the lower back."]
+    assert not any("Stop if" in s for s in prone.steps)
+    bridge = read_fixture("exercise_prefix.txt").exercises[1]
+    assert "Do 10, then rest and repeat 2-3 times." not in bridge.steps  # only a dose: not a step
+
+
+def test_a_wedge_or_pillows_make_the_position_inclined() -> None:
+    drafts = read_fixture("prenatal_wedge.md")
+    assert [e.position for e in drafts.exercises] == ["inclined", "side_lying", "all_fours", "inclined"]
+    assert drafts.exercises[2].dose == D(duration_s=(60, 60))  # "Continue for one minute"
+    assert drafts.exercises[0].cautions == ["Stop if you feel dizzy or short of breath."]
+    assert guess_position("Knee hug", ["Lie on your back with a pillow under your head."]) == "supine"
+
+
+def test_bold_lead_in_items_name_exercises_without_an_exercise_word() -> None:
+    drafts = read_fixture("numbered_inline.md")
+    assert by_name(drafts)["Inchworm"] == D(reps=(6, 6))
+    assert by_name(drafts)["Supine strap stretch"] == D(hold_s=(30, 30), sets=(3, 3), per_side=True)
+    html = "<ol><li><strong>Leg swings.</strong> Hold a fence with one hand and swing the outside leg. 10 each leg.</li></ol>"
+    assert by_name(read_article(html)) == {"Leg swings": D(reps=(10, 10), per_side=True)}
 
 
 # -- the seed articles ---------------------------------------------------------------------------
@@ -400,3 +501,19 @@ def test_seeds_match_the_real_library() -> None:
     kneeling = drafts.exercises[0]
     assert kneeling.name == "Kneeling Lunge Stretch"
     assert kneeling.match is not None and kneeling.match.exercise_id == "kneeling-hip-flexor-stretch"
+
+
+def test_dose_and_target_labels_and_a_ratio_in_a_name() -> None:
+    text = ("## 1. Knee-to-chest stretch\n**Target:** lower back, glutes\n**How to:**\n- Lie on your back with both "
+            "knees bent.\n- Pull one knee toward your chest with both hands.\n**Hold:** 20-30 seconds, 2-3 times "
+            "each side\n\n## 2. Cat-cow\n- Start on all fours.\n- Arch and round your back slowly.\n**Reps:** 10\n")
+    drafts = read_article(text)
+    assert by_name(drafts) == {"Knee-to-chest stretch": D(hold_s=(20, 30), sets=(2, 3), per_side=True),
+                               "Cat-cow": D(reps=(10, 10))}
+    assert drafts.exercises[0].targets == ["glutes", "lower_back"]
+    assert len(drafts.exercises[0].steps) == 2  # the "Hold:" line is the dose
+    menu = ("Hip openers\n\n🔸 Lizard\n• Step your right foot outside your right hand in a low lunge.\n"
+            "⏱ 30 sec per side\n\n🔸 90/90 switches\n• Sit with both knees bent to 90 degrees.\n"
+            "• Rotate both knees to the left without using your hands.\n⏱ 8 switches\n")
+    assert by_name(read_article(menu)) == {"Lizard": D(hold_s=(30, 30), per_side=True),
+                                           "90/90 switches": D(reps=(8, 8))}
