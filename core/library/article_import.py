@@ -79,7 +79,12 @@ def dose_text(dose: DoseDraft) -> str:
     row.update(zip(("sets_min", "sets_max"), pair(dose.sets)))
     row.update(zip(("breaths_min", "breaths_max"), pair(dose.breaths)))
     row.update(per_side=dose.per_side, seconds_per_rep=dose.seconds_per_rep)
-    return format_dose(row)
+    text = format_dose(row)
+    if dose.duration_s:  # "continue for one minute": the library has no field for it, so it is said
+        low, high = dose.duration_s
+        moving = f"for {low} s" if low == high else f"for {low}–{high} s"
+        text = f"{text}, {moving}" if text else moving
+    return text
 
 
 def slugify(name: str) -> str:

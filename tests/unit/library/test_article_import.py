@@ -177,6 +177,8 @@ def test_dose_text_and_edits() -> None:
     assert dose_text(DoseDraft(hold_s=(30, 60), sets=(2, 3), per_side=True)) == "2–3 × 30–60 s per side"
     assert dose_text(DoseDraft(reps=(8, 12))) == "8–12 reps"
     assert dose_text(DoseDraft()) == ""
+    assert dose_text(DoseDraft(duration_s=(60, 60))) == "for 60 s"
+    assert dose_text(DoseDraft(reps=(10, 10), duration_s=(30, 45))) == "10 reps, for 30–45 s"
     draft = edited_draft(complete_draft(), name="  Supine   twist ", steps="Lie down.\n\n  Roll the knees. \n")
     assert draft.name == "Supine twist" and draft.steps == ["Lie down.", "Roll the knees."]
 
