@@ -31,7 +31,7 @@ SCALE = ["not noted", *[n / 2 for n in range(21)]]
 
 def timer_html(plan: dict) -> str:
     """The timer with its plan; ``<`` is escaped so no text in the plan can close the script."""
-    return TIMER_TEMPLATE.replace("PLAN", json.dumps(plan).replace("<", "\\u003c"), 1)
+    return TIMER_TEMPLATE.replace("__TIMER_PLAN__", json.dumps(plan).replace("<", "\\u003c"), 1)
 
 
 def scale_value(choice: object) -> float | None:

@@ -4,6 +4,8 @@ progress after saving; and the same neutral page as share links for every link t
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -83,6 +85,9 @@ def test_the_page_shows_todays_routine_in_order_with_a_timer_each(anonymous_app:
     assert [h.split(". ", 1)[1].replace("\\", "") for h in headings] == names
     timers = at.get("iframe")
     assert len(timers) == len(names)
+    # the first item, the kneeling hip-flexor stretch: 20-30 s per side in the template, one set
+    plan = json.loads(re.search(r"const plan = (\{.*?\});", timers[0].proto.srcdoc)[1])
+    assert plan == {"sets": 1, "sides": ["left side", "right side"], "reps": 1, "seconds": 20, "name": names[0]}
     assert not at.sidebar.children
     shown = "\n".join(str(e.value) for kind in (at.markdown, at.caption, at.subheader) for e in kind)
     assert OTHER_NAME not in shown and "Amira" not in shown     # no names: a lost phone shows no one
