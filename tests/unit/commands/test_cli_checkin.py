@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 
 from core import clock
-from core.commands.cli import main
 from core.db.store import Store, utcnow
 from core.library.content import sync_library
 from core.practice import assignments
 from core.practice.clients import create_client
 from core.sharing import checkin, links
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.unit.commands.test_cli import run
 
 
 @pytest.fixture
