@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from core import clock
 from core.access.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
 from core.db.store import ACCOUNTS, SESSION_LOGS, Store, utcnow
 from core.practice.assignments import ACTIVE_ON_SQL, current_assignments
@@ -84,8 +85,6 @@ def default_expiry(store: Store, client_id: int, today: date) -> datetime | None
 def create_checkin(store: Store, actor: str, client_ref: str | int, *, days: int | None = None,
                    base: str | None = None, today: date | None = None, now: datetime | None = None) -> CreatedCheckin:
     """Make a check-in link for a client: valid ``days`` days, else until ``default_expiry``."""
-    from core import clock
-
     require_role(store, actor, STAFF_WRITERS)
     try:
         client = require_client(store, client_ref)
@@ -393,7 +392,7 @@ def submit_checkin(store: Store, token: Any, entry: CheckinEntry, today: date,
 @dataclass(frozen=True)
 class CheckinProgress:
     """The client's own days with a session this week (Monday to Sunday), the run of consecutive
-    days ending today, and their pain over the last sessions. No adherence verdict."""
+    days this week ending today, and their pain over the last sessions. No adherence verdict."""
 
     week: tuple[tuple[date, bool], ...]
     days_this_week: int

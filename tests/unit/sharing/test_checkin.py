@@ -29,12 +29,13 @@ LAST_DAY = START + timedelta(days=27)
 
 @pytest.fixture(scope="module")
 def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """Owner ana, therapists ben and cara; client C1 on the four-stretch routine, C2 on none."""
+    """Owner ana, therapists ben and cara, viewer vic; client C1 on the four-stretch routine, C2 on none."""
     with Store(tmp_path_factory.mktemp("checkin") / "checkin.duckdb") as s:
         sync_library(s)
         auth.create_first_owner(s, "ana", "owner-password-long")
         for name in ("ben", "cara"):
             auth.create_user(s, "ana", name, "therapist", f"{name}-password-long")
+        auth.create_user(s, "ana", "vic", "viewer", "viewer-password-long")
         create_client(s, {"code": "C1", "display_name": "Amira Berg", "segments": ["desk_worker"]}, "cli", TODAY)
         create_client(s, {"code": "C2", "display_name": "Dev Costa", "segments": ["desk_worker"]}, "cli", TODAY)
         assignments.assign(s, "C1", "four-stretch-routine", START, "cli", START)
@@ -102,7 +103,6 @@ def test_a_client_without_a_program_needs_days_and_bad_input_is_refused(store: S
 
 
 def test_only_staff_who_write_make_and_revoke_links(store: Store) -> None:
-    auth.create_user(store, "ana", "vic", "viewer", "viewer-password-long") if auth.get_user(store, "vic") is None else None
     with pytest.raises(PermissionDenied):
         make(store, actor="vic")
     link, token = make(store, actor="ben")
