@@ -310,3 +310,12 @@ def test_the_calendar_repeats_on_the_routines_days_until_the_last_day(store: Sto
     assert unfolded.count("BEGIN:VEVENT") == 1, version
     with pytest.raises(CheckinError):
         checkin.calendar_ics(store, 999, TODAY)
+
+
+def test_calendar_text_is_escaped_and_long_lines_fold_without_splitting_characters() -> None:
+    assert checkin._ics_text("Hips, back; knees\\\nnext") == "Hips\\, back\\; knees\\\\\\nnext"
+    line = "DESCRIPTION:" + "ü" * 60           # 12 + 120 octets
+    parts = checkin._fold(line)
+    # 12 + 31 x 2 = 74 octets (a 32nd ü would make 76); then a space and the other 29: 1 + 58
+    assert [len(p.encode()) for p in parts] == [74, 59]
+    assert parts[1].startswith(" ") and "".join(p.removeprefix(" ") for p in parts) == line
