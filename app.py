@@ -58,8 +58,10 @@ NAV: dict[str, list[PageSpec]] = {
     ],
 }
 
-# Shown instead of NAV: a ?share= link sees only its dashboard, a signed-out visitor only sign-in.
+# Shown instead of NAV: a ?share= link sees only its dashboard, a ?checkin= link only its check-in page,
+# a signed-out visitor only sign-in.
 SHARED_VIEW = PageSpec("pages/shared_view.py", "Shared dashboard", "🔗", "shared", default=True)
+CHECKIN_VIEW = PageSpec("pages/checkin.py", "Check in", ":material/task_alt:", "checkin", default=True)
 LOGIN = PageSpec("pages/login.py", "Sign in", "🔐", "sign-in", default=True)
 
 
@@ -80,6 +82,9 @@ def run() -> None:
         return
     if "share" in st.query_params:  # a share link never reaches staff pages, signed in or not
         st.navigation([SHARED_VIEW.page()], position="hidden").run()
+        return
+    if "checkin" in st.query_params:  # a client's check-in link: its own page only, signed in or not
+        st.navigation([CHECKIN_VIEW.page()], position="hidden").run()
         return
     session = staff_session()  # None when signed out, idle too long, or the account was disabled
     if session is None:

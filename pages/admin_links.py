@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.sharing import links
 from core.practice.clients import SEGMENT_LABELS, SEGMENTS, ClientFilter, list_clients
+from pages.checkin_links import links_list
 from pages.common import (act, configured_base_url, current_actor, current_role, escape_markdown, get_store,
                           show_flash)
 
@@ -84,6 +85,10 @@ if not past.empty:
             "expires_at": st.column_config.DatetimeColumn("Expires (UTC)"), "status": "Status",
             "last_opened_at": st.column_config.DatetimeColumn("Last opened (UTC)"), "opens": "Opens",
             "revoked_by": "Revoked by", "revoked_at": st.column_config.DatetimeColumn("Revoked (UTC)")})
+st.subheader("Clients' check-in links")
+st.caption("Write-only links clients use on their phone to log sessions. Make one on the client's page.")
+links_list(store)
+
 try:
     pointing = f"Links point at {escape_markdown(links.base_url(configured_base_url()))}."
 except links.LinkError as exc:

@@ -19,6 +19,7 @@ from core.practice.handouts import client_handout_pdf, handout_file_name
 from core.practice.routines import RoutineError, get_version, routine_choices
 from core.practice.safety import HEALTH_FLAGS
 from core.access.auth import PermissionDenied
+from pages.checkin_links import links_list, make_link_section
 from pages.common import can_write, current_actor, get_store, render_findings
 
 store = get_store()
@@ -290,6 +291,10 @@ def render_client_detail(client: clients.Client, as_of: date) -> None:
             key="handout", icon="🖨️", type="primary")
         st.caption("The handout covers every current program: schedule, steps, dose, care notes and a"
                    " weekly tick-box log sheet.")
+    if can_write() and not client.archived:
+        with st.expander("Check-in link: the client logs sessions on their phone", icon=":material/phonelink_ring:"):
+            make_link_section(store, client, as_of)
+            links_list(store, client.code)
     rows = assignments.list_assignments(store, client.id, as_of)
     if not rows:
         st.caption("No routine assigned yet.")

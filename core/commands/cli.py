@@ -514,6 +514,80 @@ def _add_share(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     revoke.set_defaults(handler=_cmd_share_revoke)
 
 
+def _cmd_checkin_create(args: argparse.Namespace) -> Result:
+    from core.practice.handouts import HandoutError, handout_data, render_pdf
+    from core.sharing.checkin import create_checkin
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        link = create_checkin(store, "cli", args.client, days=args.days, base=args.base_url, today=clock.today())
+        payload, text = link.as_dict(), f"id {link.id}\nurl {link.url}\nexpires_at {link.as_dict()['expires_at']}"
+        if args.handout is not None:  # the only moment the link is known: print it on the handout now
+            try:
+                pdf = render_pdf(handout_data(store, link.client, clock.today(), checkin_url=link.url)).pdf
+                args.handout.write_bytes(pdf)
+            except (HandoutError, OSError) as exc:
+                raise UsageError(f"link {link.id} made, but no handout written: {exc}") from exc
+            payload["handout"], text = str(args.handout), text + f"\nhandout {args.handout}"
+    return Result(payload, text)
+
+
+def _cmd_checkin_list(args: argparse.Namespace) -> Result:
+    from core.sharing.checkin import list_checkins
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        payload = _null_records(list_checkins(store, "cli", args.client))
+    return Result(payload, _table(payload, ["id", "client", "status", "expires_at", "sessions", "last_used_at",
+                                            "created_by"]))
+
+
+def _cmd_checkin_revoke(args: argparse.Namespace) -> Result:
+    from core.sharing.checkin import revoke_checkin
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        revoked = revoke_checkin(store, "cli", args.id)
+    return Result({"id": args.id, "revoked": revoked},
+                  f"check-in link {args.id} revoked" if revoked else f"check-in link {args.id} was already revoked")
+
+
+def _cmd_checkin_ics(args: argparse.Namespace) -> Result:
+    from core.sharing.checkin import calendar_ics
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        ics = calendar_ics(store, args.id, clock.today())
+    if args.out is None:
+        return Result({"id": args.id, "ics": ics}, ics.rstrip("\r\n"))
+    try:
+        args.out.write_text(ics, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc}") from exc
+    return Result({"id": args.id, "file": str(args.out), "events": ics.count("BEGIN:VEVENT")},
+                  f"wrote {args.out} ({ics.count('BEGIN:VEVENT')} reminder(s))")
+
+
+def _add_checkin(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from core.sharing.checkin import GRACE_DAYS, MAX_DAYS
+
+    p = sub.add_parser("checkin", help="clients' check-in links: they log their own sessions on their phone")
+    group = p.add_subparsers(dest="action", required=True)
+    create = group.add_parser("create", parents=[common], help="make a client's link; prints id, url, expires_at")
+    create.add_argument("--client", required=True, help="client code")
+    create.add_argument("--days", type=int, default=None,
+                        help=f"valid for N days (1-{MAX_DAYS}; default: {GRACE_DAYS} days after the current programs)")
+    create.add_argument("--base-url", help="e.g. https://desk.example.org (default: $ROUTINE_DESK_BASE_URL)")
+    create.add_argument("--handout", type=Path, help="also write the client's handout PDF with the link's QR code")
+    create.set_defaults(handler=_cmd_checkin_create)
+    lst = group.add_parser("list", parents=[common], help="every check-in link with its use")
+    lst.add_argument("--client", help="only this client's links")
+    lst.set_defaults(handler=_cmd_checkin_list)
+    revoke = group.add_parser("revoke", parents=[common], help="revoke a check-in link now")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(handler=_cmd_checkin_revoke)
+    ics = group.add_parser("ics", parents=[common], help="the link's calendar reminders (iCalendar)")
+    ics.add_argument("id", type=int)
+    ics.add_argument("--out", type=Path, help="write the .ics file here (default: print it)")
+    ics.set_defaults(handler=_cmd_checkin_ics)
+
+
 # -- logs -----------------------------------------------------------------------------------------
 
 @contextmanager
@@ -668,6 +742,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentPars
     _add_content,
     _add_users,
     _add_share,
+    _add_checkin,
     _add_logs,
     _add_report,
 ]

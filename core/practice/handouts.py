@@ -6,15 +6,21 @@ short steps, the care notes that the safety rules raised for this client, when t
 tick-box log sheet for every week of the program that the client can bring back.
 
 ``handout_data`` gathers the content (tested on its own); ``render_pdf`` only lays it out.
+
+When staff have just made the client's check-in link, the caller passes its URL in (only the
+moment of making knows it: the database keeps a fingerprint) and the handout prints it with a QR
+code, so the client scans the paper and logs sessions on their phone.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+import segno
 from fpdf import FPDF
 
 from core.practice.assignments import Assignment, current_assignments, get_assignment
@@ -82,6 +88,7 @@ class Handout:
     pregnancy: str | None
     programs: tuple[HandoutProgram, ...]
     stop_signs: tuple[str, ...] = field(default=())
+    checkin_url: str | None = None
 
 
 def _weeks(start: date, last_day: date) -> tuple[HandoutWeek, ...]:
@@ -139,8 +146,9 @@ def _program(store: Store, assignment: Assignment, as_of: date) -> HandoutProgra
 
 
 def handout_data(store: Store, client_ref: str | int, as_of: date,
-                 assignment_ids: list[int] | None = None) -> Handout:
-    """Everything the handout prints for a client's current programs (or the given assignments)."""
+                 assignment_ids: list[int] | None = None, checkin_url: str | None = None) -> Handout:
+    """Everything the handout prints for a client's current programs (or the given assignments),
+    with the client's check-in link when ``checkin_url`` is given."""
     try:
         client: Client = require_client(store, client_ref)
     except ValueError as exc:
@@ -159,7 +167,7 @@ def handout_data(store: Store, client_ref: str | int, as_of: date,
         client.code, client.display_name, client.therapist, as_of,
         pregnancy.label() if pregnant else None,
         tuple(_program(store, a, as_of) for a in assignments),
-        PREGNANCY_STOP_SIGNS if pregnant else ())
+        PREGNANCY_STOP_SIGNS if pregnant else (), checkin_url)
 
 
 # -- layout --------------------------------------------------------------------------------------
@@ -246,6 +254,32 @@ def _fmt(day: date) -> str:
     return f"{day.day} {day.strftime('%b')} {day.year}"
 
 
+CHECKIN_QR_MM = 30.0
+
+
+def checkin_qr_png(url: str) -> bytes:
+    """The check-in link as a QR code (PNG), with the quiet zone a phone camera needs."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="png", scale=8, border=4)
+    return buffer.getvalue()
+
+
+def _checkin_box(pdf: _HandoutPdf, url: str) -> None:
+    """The QR code with the written link beside it, for clients who log sessions on their phone."""
+    if pdf.get_y() > pdf.page_break_trigger - CHECKIN_QR_MM - 5:
+        pdf.add_page()
+    top = pdf.get_y()
+    pdf.image(io.BytesIO(checkin_qr_png(url)), x=pdf.l_margin, y=top, w=CHECKIN_QR_MM, h=CHECKIN_QR_MM)
+    indent = CHECKIN_QR_MM + 4
+    pdf.set_y(top + 3)
+    pdf.para("Log your sessions on your phone", size=11, bold=True, gap=0.5, indent=indent)
+    pdf.para("Scan the code with your phone's camera, or type the link below. It shows today's exercises"
+             " with a timer for each hold; tick what you did and note your pain. Keep it to yourself: it is"
+             " your personal link.", size=9, gap=0.5, indent=indent)
+    pdf.para(url, size=8, gap=0, indent=indent)
+    pdf.set_y(max(pdf.get_y(), top + CHECKIN_QR_MM) + 3)
+
+
 def _program_pages(pdf: _HandoutPdf, handout: Handout, program: HandoutProgram) -> None:
     pdf.add_page()
     pdf.para(program.routine_name, size=15, bold=True, gap=1)
@@ -257,6 +291,8 @@ def _program_pages(pdf: _HandoutPdf, handout: Handout, program: HandoutProgram) 
         pdf.para("Parts of the day: " + "; ".join(
             f"{slot.replace('_', ' ')} about {minutes:g} min" for slot, minutes in program.minutes_by_slot.items()),
             size=9.5)
+    if handout.checkin_url:
+        _checkin_box(pdf, handout.checkin_url)
     if handout.pregnancy:
         pdf.para(f"On {_fmt(handout.as_of)}: {handout.pregnancy}.", size=9.5)
     if program.description:
@@ -338,9 +374,9 @@ def render_pdf(handout: Handout) -> RenderedHandout:
 
 
 def client_handout_pdf(store: Store, client_ref: str | int, as_of: date,
-                       assignment_ids: list[int] | None = None) -> bytes:
+                       assignment_ids: list[int] | None = None, checkin_url: str | None = None) -> bytes:
     """The PDF for a client's current programs; HandoutError when there is nothing to print."""
-    return render_pdf(handout_data(store, client_ref, as_of, assignment_ids)).pdf
+    return render_pdf(handout_data(store, client_ref, as_of, assignment_ids, checkin_url)).pdf
 
 
 def handout_file_name(client_code: str, as_of: date) -> str:

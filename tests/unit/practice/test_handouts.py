@@ -130,3 +130,19 @@ def test_without_a_unicode_font_the_pdf_still_renders(store: Store, monkeypatch:
 def test_file_names_are_safe() -> None:
     assert handouts.handout_file_name("C00001", ON) == "handout-C00001-2026-03-02.pdf"
     assert handouts.handout_file_name("a/b c", ON) == "handout-a-b-c-2026-03-02.pdf"
+
+
+def test_a_checkin_link_prints_as_a_qr_code_and_written_link(store: Store) -> None:
+    ana = pregnant_with_daily_routine(store)
+    url = "https://desk.example.org/?checkin=" + "A" * 43
+    plain = handouts.render_pdf(handouts.handout_data(store, ana.code, ON))
+    with_link = handouts.render_pdf(handouts.handout_data(store, ana.code, ON, checkin_url=url))
+    assert url in with_link.texts and "Log your sessions on your phone" in with_link.texts
+    assert url not in plain.texts
+    assert with_link.pdf.count(b"/Subtype /Image") == 1 and plain.pdf.count(b"/Subtype /Image") == 0
+    png = handouts.checkin_qr_png(url)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    # a version-5 code (37 modules) at error level M holds this 77-character link: 8 px a module
+    # with a quiet zone of 4 modules on each side is (37 + 8) x 8 = 360 px square
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (360, 360)
