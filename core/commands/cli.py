@@ -565,6 +565,8 @@ def _cmd_logs_import(args: argparse.Namespace) -> Result:
 
     with _import_errors(), _open_store(args) as store:
         log = imports.read_log_file(args.file)
+        for note in log.notes:          # how the file was read (its encoding): stderr, so --json stays as it is
+            print(f"routine-desk: note: {note}", file=sys.stderr)
         saved = imports.get_mapping(store, args.source)
         mapping = imports.build_mapping(log.headers, saved.mapping if saved else None, imports.parse_map_options(args.map))
         options = imports.ImportOptions(source=args.source, mapping=mapping, date_order=args.date_order,

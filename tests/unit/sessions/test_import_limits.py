@@ -174,12 +174,18 @@ def test_one_stray_windows_byte_does_not_garble_a_utf8_file(practice: Store) -> 
     assert practice.rows("SELECT notes FROM session_logs ORDER BY id") == [("Zoë's class",), ("café after",)]
 
 
-def test_a_windows_file_is_read_as_windows_1252_and_says_from_which_line() -> None:
+def test_a_windows_file_is_read_as_windows_1252_and_says_from_which_line(tmp_path: Path, practice_db: Path,
+                                                                         capsys: pytest.CaptureFixture) -> None:
     data = "client,session_date\nC00001,2024-03-14\nOlga García,2024-03-15\n".encode("cp1252")
     log = imports.read_log_file(data, "excel.csv")
     assert (log.encoding, log.sample[1][0]) == ("cp1252", "Olga García")
     assert log.notes == ["the file is not UTF-8 (from line 3): it was read as Windows-1252, as Excel on Windows "
                          "writes CSV"]
+    path = tmp_path / "excel.csv"
+    path.write_bytes(data)
+    assert main(["logs", "import", str(path), "--db", str(practice_db), "--dry-run", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["read"] == 2 and "note: the file is not UTF-8 (from line 3)" in err
 
 
 def test_a_header_over_64_kb_is_read() -> None:
