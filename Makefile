@@ -7,7 +7,7 @@ DB ?= $(or $(ROUTINE_DESK_DB),var/routine-desk.duckdb)
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test install install-dev chromium bench init demo clean
+.PHONY: run test install install-dev chromium bench load init demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ test: install-dev chromium
 ## bench: chain-sized practice (cached under var/), benchmark scenarios, table + var/bench.json
 bench: install-dev
 	$(PY) tests/bench/bench.py
+
+## load: N concurrent staff sessions at the websocket level against one server (not part of make test)
+SESSIONS ?= 20
+SECONDS ?= 120
+load: install-dev
+	$(PY) tests/load/load.py --sessions $(SESSIONS) --seconds $(SECONDS) $(if $(LOAD_DB),--db "$(LOAD_DB)")
 
 clean:
 	rm -rf $(VENV) var/*.duckdb var/*.wal var/bench
