@@ -114,8 +114,8 @@ class LogFile:
     path: Path | None = None
     utf8: bytes | None = field(default=None, repr=False)
     rows: list[tuple[int, list[str | None]]] | None = None
-    formulas: dict[int, list[int]] = field(default_factory=dict, repr=False)  # XLSX row -> columns of
-    #                                           formulas the file keeps no result for
+    # XLSX: row -> the columns whose cell holds a formula the file keeps no result for
+    formulas: dict[int, list[int]] = field(default_factory=dict, repr=False)
     notes: list[str] = field(default_factory=list)    # what staff should know about how it was read
     limits: FileLimits = field(default=LIMITS, repr=False)
 
@@ -306,11 +306,13 @@ def _count_part(package: zipfile.ZipFile, part: zipfile.ZipInfo, limits: FileLim
     formulas, tail = False, b""
     with package.open(part) as stream:
         while chunk := stream.read(4 * _MIB):
-            window = tail + chunk                       # a match never fits in the 3-byte tail alone
-            rows += window.count(b"row>")               # </row> and </x:row>
-            cells += window.count(b"<c ") + window.count(b":c ")
-            formulas = formulas or any(tag in window for tag in (b"<f>", b"<f ", b":f>", b":f "))
-            tail = window[-3:]
+            # The last bytes of the chunk before, one fewer than a tag has: a tag across the two
+            # chunks is counted, none twice.
+            rows += (tail[-3:] + chunk).count(b"row>")           # </row> and </x:row>
+            around = tail[-2:] + chunk
+            cells += around.count(b"<c ") + around.count(b":c ")
+            formulas = formulas or any(tag in around for tag in (b"<f>", b"<f ", b":f>", b":f "))
+            tail = chunk[-3:]
             if rows - 1 > limits.xlsx_rows:
                 raise ImportFileError(f"a sheet of the workbook has more than {limits.xlsx_rows:,} rows; save it as "
                                       f"CSV to import up to {limits.rows:,} rows")
