@@ -285,6 +285,18 @@ async def drive(base: str, plan: dict[str, list[str]], seconds: float) -> Tally:
     return tally
 
 
+def practice_or_demo(given: Path | None, folder: str) -> Path:
+    """The practice given, else a fresh demo practice created in ``folder``."""
+    if given is not None:
+        return given
+    from core.commands.cli import main as cli
+
+    db = Path(folder) / "demo.duckdb"
+    if cli(["init", "--db", str(db), "--demo"]) != 0:
+        raise SystemExit("could not create the demo practice")
+    return db
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
@@ -293,13 +305,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rd-load-") as tmp:
-        db = args.db
-        if db is None:
-            from core.commands.cli import main as cli
-
-            db = Path(tmp) / "load.duckdb"
-            if cli(["init", "--db", str(db), "--demo"]) != 0:
-                return 1
+        db = practice_or_demo(args.db, tmp)
         plan = prepare(db, args.sessions)
         os.environ["STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION"] = "false"   # read by the server serve() starts
         with serve(db) as (base, server):

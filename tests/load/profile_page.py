@@ -54,14 +54,9 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=25)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rd-profile-") as tmp:
-        db = args.db
-        if db is None:
-            from core.commands.cli import main as cli
+        from tests.load.load import practice_or_demo
 
-            db = Path(tmp) / "profile.duckdb"
-            if cli(["init", "--db", str(db), "--demo"]) != 0:
-                return 1
-        os.environ["ROUTINE_DESK_DB"] = str(db)
+        os.environ["ROUTINE_DESK_DB"] = str(practice_or_demo(args.db, tmp))
         from streamlit.testing.v1 import AppTest
 
         from core.access.auth import DEMO_OWNER, get_user, start_session
