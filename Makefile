@@ -7,7 +7,7 @@ DB ?= $(or $(ROUTINE_DESK_DB),var/routine-desk.duckdb)
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test install install-dev chromium bench init demo clean eval-articles
+.PHONY: run test install install-dev chromium bench load eval-articles init demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ bench: install-dev
 ## eval-articles: score the article reader on tests/fixtures/articles (recall, doses right, precision)
 eval-articles: install-dev
 	$(PY) -m core.library.article_eval $(if $(VERBOSE),--verbose) $(if $(SET),--set $(SET))
+
+## load: N concurrent staff sessions at the websocket level against one server (not part of make test)
+SESSIONS ?= 20
+LOAD_SECONDS ?= 120
+load: install-dev
+	$(PY) tests/load/load.py --sessions $(SESSIONS) --seconds $(LOAD_SECONDS) $(if $(LOAD_DB),--db "$(LOAD_DB)")
 
 clean:
 	rm -rf $(VENV) var/*.duckdb var/*.wal var/bench

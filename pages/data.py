@@ -6,6 +6,7 @@ live in core.sessions.imports and core.sessions.checks (the CLI uses the same fu
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import pandas as pd
@@ -22,6 +23,9 @@ NOT_IN_FILE = "— not in the file —"
 FILE_KEY = "data_file"          # session_state: (upload file_id, LogFile) of the file on screen
 RESULT_KEY = "data_result"      # session_state: the last preview or import, for this file
 FLASH_KEY = "data_flash"
+UNREADABLE = ("This file could not be read: it may be damaged, or not a CSV or XLSX export. Nothing was saved. "
+              "Open it in a spreadsheet program and save it as CSV, then try again.")
+log_errors = logging.getLogger(__name__)
 
 st.title("Session logs in")
 if flash := st.session_state.pop(FLASH_KEY, None):
@@ -48,10 +52,18 @@ def _log_file(upload) -> imports.LogFile | None:
         return held[1]
     st.session_state.pop(FILE_KEY, None)
     st.session_state.pop(RESULT_KEY, None)
+    if upload.size > imports.LIMITS.file_bytes:      # before the upload's bytes are even copied
+        st.error(f"This file cannot be imported: it is larger than {imports.LIMITS.file_bytes // 2 ** 20} MB. "
+                 "Split it and import the parts. Nothing was saved.")
+        return None
     try:
         log = imports.read_log_file(upload.getvalue(), upload.name)
     except imports.ImportFileError as exc:
         st.error(f"This file cannot be imported: {exc}. Nothing was saved.")
+        return None
+    except Exception:      # a file no check foresaw: the reason goes to the server's log, never to the page
+        log_errors.exception("reading an uploaded session-log file failed")
+        st.error(UNREADABLE)
         return None
     st.session_state[FILE_KEY] = (upload.file_id, log)
     return log
@@ -114,6 +126,11 @@ def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
             status.update(label="Nothing was saved", state="error")
             st.error(str(exc))
             return
+        except Exception:  # as for reading: the reason goes to the server's log
+            log_errors.exception("checking or importing an uploaded session-log file failed")
+            status.update(label="Nothing was saved", state="error")
+            st.error(UNREADABLE)
+            return
         status.update(label="Preview ready" if options.dry_run else f"Imported as batch {result.batch_id}",
                       state="complete")
     st.session_state[RESULT_KEY] = (log.sha256, result)
@@ -122,6 +139,10 @@ def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
 
 
 def import_tab() -> None:
+    if not writer:
+        st.info("Importing session logs is for owners and therapists: a file's rows name clients, so only "
+                "those who may import can upload one or preview it. The other tabs show what was imported.")
+        return
     upload = st.file_uploader("Session-log export (CSV — comma, semicolon or tab — or XLSX)",
                               type=["csv", "txt", "tsv", "xlsx"], key="data_upload")
     if upload is None:
@@ -133,6 +154,8 @@ def import_tab() -> None:
     if log is None:
         return
     st.caption(f"Read as {log.describe()}. First rows:")
+    for note in log.notes:
+        st.warning(note)
     st.dataframe(log.sample_frame(), hide_index=True, width="stretch", key="data_sample")
 
     names = imports.mapping_names(store)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from core import clock
 from core.db.store import Store, StoreError
@@ -34,11 +35,40 @@ class UsageError(Exception):
 
 @dataclass
 class Result:
-    """What a command prints: ``payload`` as JSON with --json, else ``text``; and its exit code."""
+    """What a command prints: ``payload`` as JSON with --json, else ``text``; and its exit code.
+
+    ``items`` (a key and an iterable) is printed after the payload, one item at a time, as the
+    payload's last key (JSON) or as lines by ``item_text`` — for lists too long to hold at once."""
 
     payload: Any
     text: str
     code: int = 0
+    items: tuple[str, Iterable[Any]] | None = None
+    item_text: Callable[[Any], str] | None = None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+
+
+def _print_result(result: Result, as_json: bool, out: TextIO) -> None:
+    """Print a result; its ``items`` streamed, the JSON exactly as if they were in the payload."""
+    if result.items is None:
+        print(_dumps(result.payload) if as_json else result.text, file=out)
+        return
+    key, items = result.items
+    if not as_json:
+        print(result.text, file=out)
+        for item in items:
+            print(result.item_text(item) if result.item_text else item, file=out)
+        return
+    head = _dumps(result.payload)                    # a non-empty object: "{\n ... \n}"
+    out.write(head[:-2] + f",\n  {json.dumps(key)}: [")
+    first = True
+    for item in items:
+        out.write(("\n" if first else ",\n") + textwrap.indent(_dumps(item), "    "))
+        first = False
+    out.write("]\n}\n" if first else "\n  ]\n}\n")
 
 
 Handler = Callable[[argparse.Namespace], Result]
@@ -609,6 +639,8 @@ def _cmd_logs_import(args: argparse.Namespace) -> Result:
 
     with _import_errors(), _open_store(args) as store:
         log = imports.read_log_file(args.file)
+        for note in log.notes:          # how the file was read (its encoding): stderr, so --json stays as it is
+            print(f"routine-desk: note: {note}", file=sys.stderr)
         saved = imports.get_mapping(store, args.source)
         mapping = imports.build_mapping(log.headers, saved.mapping if saved else None, imports.parse_map_options(args.map))
         options = imports.ImportOptions(source=args.source, mapping=mapping, date_order=args.date_order,
@@ -620,8 +652,8 @@ def _cmd_logs_import(args: argparse.Namespace) -> Result:
              + (f" (batch {result.batch_id})" if result.batch_id else " (dry run: nothing saved)")]
     if result.new_clients:
         lines.append(f"new clients: {result.new_clients}")
-    lines += [f"row {r['row']}: {'; '.join(r['reasons'])}" for r in result.rejects]
-    return Result(result.as_json(), "\n".join(lines))
+    return Result(result.summary_json(), "\n".join(lines), items=("rejects", result.reject_rows),
+                  item_text=lambda r: f"row {r['row']}: {'; '.join(r['reasons'])}")
 
 
 def _cmd_logs_undo(args: argparse.Namespace) -> Result:
@@ -773,10 +805,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"routine-desk: error: {exc}", file=sys.stderr)
         return exc.code
-    if getattr(args, "json", False):
-        print(json.dumps(result.payload, indent=2, default=str, ensure_ascii=False))
-    else:
-        print(result.text)
+    _print_result(result, getattr(args, "json", False), sys.stdout)
     return result.code
 
 

@@ -61,6 +61,7 @@ DATE_ORDER_LABELS = {"dmy": "day-first (31/12/2024)", "mdy": "month-first (12/31
 
 MAX_COUNT = 200            # exercises in one session; more is a typo, and keeps INTEGER safe
 MAX_DURATION_MIN = 1440    # a session cannot last longer than a day
+MAX_NOTES_CHARS = 4000     # the session form's limit; an import holds notes to the same length
 
 # One process writes the database; imports, fixes and manual entries take turns so two of them
 # cannot both decide the same row is new.
@@ -445,6 +446,8 @@ def _reasons(opts: CheckOptions) -> str:
         f" WHEN duration_min_n < 0 THEN format('duration_min {{}} is negative', {duration})"
         f" WHEN duration_min_n > {MAX_DURATION_MIN} THEN format('duration_min {{}} is longer than a day', {duration}) END",
         *(_scale_reasons(s) for s in SCALES),
+        f"CASE WHEN length(notes) > {MAX_NOTES_CHARS} THEN format('notes are {{:,}} characters long: at most"
+        f" {MAX_NOTES_CHARS:,} are kept', length(notes)) END",
     ]
     return "concat_ws(chr(31), " + ",\n".join(parts) + ")"
 
@@ -467,6 +470,7 @@ def _may_fail() -> str:
         f"(exercises_done_n > prescribed AND exercises_done_n BETWEEN 0 AND {MAX_COUNT})",
         fails("duration_min", f"duration_min_n BETWEEN 0 AND {MAX_DURATION_MIN}"),
         *(fails(c, f"{c}_n BETWEEN 0 AND 10 AND {c}_n * 2 = round({c}_n * 2)") for c in SCALES),
+        f"coalesce(length(notes) > {MAX_NOTES_CHARS}, FALSE)",
     ]
     return " OR ".join(terms)
 

@@ -14,13 +14,16 @@ quarantined with the reason, and their values are kept as far as they can be rea
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
 import re
 import tempfile
+import threading
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
@@ -47,6 +50,34 @@ IGNORE = "ignore"               # --map "HEADER=ignore" leaves a column out
 DELIMITERS = (",", ";", "\t")
 _SNIFF_CHARS = 65536
 _SAMPLE_ROWS = 20
+_EXCEL_LAST_ROW = 1_048_576     # a sheet has no row past this one
+_MIB = 2 ** 20
+
+
+@dataclass(frozen=True)
+class FileLimits:
+    """The most one import reads, checked before the file is parsed, so that a hostile or
+    mistaken file is refused in seconds instead of holding the server for minutes.
+
+    XLSX has its own, lower row and cell limits: a workbook is parsed in Python (about 2,500 to
+    10,000 rows a second on our 2 cores), a CSV by DuckDB (about 2,000,000 a second). The
+    unpacked size and the expansion (unpacked / packed size of one part of the workbook) keep a
+    small file from unpacking into gigabytes.
+    """
+
+    file_bytes: int = 200 * _MIB        # as Streamlit's upload limit
+    rows: int = 1_048_575               # data rows of a CSV: a sheet's last row, after the header
+    columns: int = 500
+    cells: int = 30_000_000
+    header_chars: int = _MIB             # the header row of a CSV
+    xlsx_rows: int = 100_000
+    xlsx_cells: int = 1_500_000
+    unpacked_bytes: int = 200 * _MIB    # every part of a workbook, unpacked
+    expansion: int = 100                # unpacked / packed size of one part over 1 MiB
+    parts: int = 2_000                  # parts in a workbook's zip
+
+
+LIMITS = FileLimits()
 
 
 class ImportFileError(ValueError):
@@ -83,6 +114,10 @@ class LogFile:
     path: Path | None = None
     utf8: bytes | None = field(default=None, repr=False)
     rows: list[tuple[int, list[str | None]]] | None = None
+    # XLSX: row -> the columns whose cell holds a formula the file keeps no result for
+    formulas: dict[int, list[int]] = field(default_factory=dict, repr=False)
+    notes: list[str] = field(default_factory=list)    # what staff should know about how it was read
+    limits: FileLimits = field(default=LIMITS, repr=False)
 
     def sample_frame(self) -> pd.DataFrame:
         """The first rows as a table under the file's headers, for the mapping screen."""
@@ -96,22 +131,74 @@ class LogFile:
         return f"CSV ({names.get(self.delimiter or ',', self.delimiter)}-separated, {self.encoding}), {len(self.headers)} columns"
 
 
-def _decode(raw: bytes) -> tuple[str, str]:
-    """(encoding, text): UTF-16 by its BOM, else UTF-8 (with or without BOM), else Windows-1252."""
+@dataclass(frozen=True)
+class Decoded:
+    """A CSV's text and how it was decided: ``stray`` counts the bytes that were not UTF-8 in a
+    file read as UTF-8 (each read as Windows-1252), ``first_bad_line`` the line of the first."""
+
+    encoding: str
+    text: str
+    stray: int = 0
+    first_bad_line: int | None = None
+
+    def note(self) -> str | None:
+        if self.first_bad_line is None:
+            return None
+        if self.stray:
+            return (f"line {self.first_bad_line:,} holds a character that is not UTF-8 ({self.stray:,} byte(s) in "
+                    "the file): read as Windows-1252, the rest of the file as UTF-8. Check the names on that line.")
+        return (f"the file is not UTF-8 (from line {self.first_bad_line:,}): it was read as Windows-1252, "
+                "as Excel on Windows writes CSV")
+
+
+# Bytes Windows-1252 leaves undefined are read as Latin-1 (the same code point).
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+_stray_bytes = threading.local()
+
+
+def _cp1252_byte(byte: int) -> str:
+    return chr(byte) if byte in _CP1252_UNDEFINED else bytes([byte]).decode("cp1252")
+
+
+def _stray_as_cp1252(exc: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: a byte that is not UTF-8 (or that Windows-1252 leaves undefined) is
+    read as Windows-1252 (else Latin-1), and counted."""
+    assert isinstance(exc, UnicodeDecodeError)
+    bad = exc.object[exc.start:exc.end]
+    _stray_bytes.count = getattr(_stray_bytes, "count", 0) + len(bad)
+    return "".join(_cp1252_byte(b) for b in bad), exc.end
+
+
+codecs.register_error("routine_desk_cp1252", _stray_as_cp1252)
+
+
+def _decode(raw: bytes) -> Decoded:
+    """UTF-16 by its BOM, else UTF-8 (with or without BOM) when the strict attempt succeeds.
+
+    When it fails, the whole file decides: its characters that are valid UTF-8 past ASCII (é
+    written as two bytes) are weighed against the bytes that are not. A UTF-8 file with a few stray
+    Windows-1252 bytes (one name typed on another PC) stays UTF-8, each stray byte read as
+    Windows-1252, so one byte does not garble every other name; a file with no UTF-8 beyond
+    ASCII is Windows-1252 throughout (Excel's "CSV" on Windows).
+    """
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return "utf-16", raw.decode("utf-16")
+            return Decoded("utf-16", raw.decode("utf-16"))
         except UnicodeDecodeError as exc:
             raise ImportFileError(f"the file says it is UTF-16 but is not: {exc}") from exc
     try:
         text = raw.decode("utf-8")
-        return ("utf-8-sig" if text.startswith("\ufeff") else "utf-8"), text
-    except UnicodeDecodeError:
-        pass
-    try:
-        return "cp1252", raw.decode("cp1252")
-    except UnicodeDecodeError:
-        return "latin-1", raw.decode("latin-1")
+        return Decoded("utf-8-sig" if text.startswith("\ufeff") else "utf-8", text)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+    _stray_bytes.count = 0
+    text = raw.decode("utf-8", errors="routine_desk_cp1252")
+    stray = _stray_bytes.count
+    beyond_ascii = len(text) - len(text.encode("ascii", errors="ignore"))
+    if beyond_ascii - stray >= stray:       # as many characters read as UTF-8 as bytes that are not, or more
+        # (a valid UTF-8 sequence is rare by chance in Windows-1252 text: "Ã©" for "é")
+        return Decoded("utf-8-sig" if text.startswith("\ufeff") else "utf-8", text, stray, line)
+    return Decoded("cp1252", raw.decode("cp1252", errors="routine_desk_cp1252"), 0, line)
 
 
 def _unique_headers(cells: Sequence[Any]) -> list[str]:
@@ -181,42 +268,193 @@ def _cell_text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def _read_xlsx(raw: bytes) -> tuple[list[str], list[tuple[int, list[str | None]]]]:
+def _open_package(raw: bytes, limits: FileLimits) -> zipfile.ZipFile:
+    """The workbook's zip, after its directory is checked: how many parts, how large unpacked, and
+    how much each part expands. Nothing is unpacked yet. (A part cannot unpack to more than the
+    directory says: Python's zip reader stops at the stated size.)"""
+    try:
+        package = zipfile.ZipFile(io.BytesIO(raw))
+        parts = package.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise ImportFileError("the file is not a readable XLSX workbook (it is damaged or not an Excel export)") from exc
+    if len(parts) > limits.parts:
+        raise ImportFileError(f"the workbook has {len(parts):,} parts; an Excel export has far fewer "
+                              f"(at most {limits.parts:,} are read)")
+    unpacked = sum(part.file_size for part in parts)
+    if unpacked > limits.unpacked_bytes:
+        raise ImportFileError(f"the workbook unpacks to {unpacked / _MIB:,.0f} MB; at most "
+                              f"{limits.unpacked_bytes / _MIB:,.0f} MB can be imported: export it as CSV")
+    for part in parts:
+        if part.file_size > _MIB and part.file_size > limits.expansion * max(part.compress_size, 1):
+            raise ImportFileError(
+                f"the workbook unpacks to {part.file_size / max(part.compress_size, 1):,.0f} times its size "
+                f"(at most {limits.expansion}): it is not an ordinary export, so it was not opened")
+    return package
+
+
+@dataclass(frozen=True)
+class _PartCount:
+    rows: int            # rows that hold cells (closing row tags), a header included
+    cells: int           # cell tags
+    formulas: bool       # whether any cell holds a formula
+
+
+def _count_part(package: zipfile.ZipFile, part: zipfile.ZipInfo, limits: FileLimits) -> _PartCount:
+    """Count a part's rows and cells from its XML as bytes, without parsing it (about a second per
+    300 MB), stopping as soon as there are too many; and see whether it holds formulas at all."""
+    rows = cells = 0
+    formulas, tail = False, b""
+    with package.open(part) as stream:
+        while chunk := stream.read(4 * _MIB):
+            # The last bytes of the chunk before, one fewer than a tag has: a tag across the two
+            # chunks is counted, none twice.
+            rows += (tail[-3:] + chunk).count(b"row>")           # </row> and </x:row>
+            around = tail[-2:] + chunk
+            cells += around.count(b"<c ") + around.count(b":c ")
+            formulas = formulas or any(tag in around for tag in (b"<f>", b"<f ", b":f>", b":f "))
+            tail = chunk[-3:]
+            if rows - 1 > limits.xlsx_rows:
+                raise ImportFileError(f"a sheet of the workbook has more than {limits.xlsx_rows:,} rows; save it as "
+                                      f"CSV to import up to {limits.rows:,} rows")
+            if cells > limits.xlsx_cells:
+                raise ImportFileError(f"a sheet of the workbook has more than {limits.xlsx_cells:,} cells; save it "
+                                      "as CSV to import it")
+    return _PartCount(rows, cells, formulas)
+
+
+def _count_parts(package: zipfile.ZipFile, limits: FileLimits) -> dict[str, _PartCount]:
+    """Every XML part counted (openpyxl reads a little of every sheet as it opens the workbook, and
+    the whole sheet when it states no size), by part name."""
+    try:
+        return {part.filename: _count_part(package, part, limits) for part in package.infolist()
+                if part.filename.endswith(".xml")}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError) as exc:
+        raise ImportFileError("the workbook cannot be unpacked (it is damaged or encrypted)") from exc
+
+
+def _check_dimension(sheet: Any, counted_rows: int, limits: FileLimits) -> None:
+    """The size the sheet states (its dimension, e.g. A1:J200), against the limits."""
+    width = sheet.max_column
+    if width is not None and width > limits.columns:
+        raise ImportFileError(f"the sheet says it is {width:,} columns wide; at most {limits.columns:,} columns "
+                              "can be read: delete the unused columns, or export it as CSV")
+    if width is not None and counted_rows * width > limits.xlsx_cells:
+        raise ImportFileError(f"the sheet holds {counted_rows:,} rows of {width:,} columns; at most "
+                              f"{limits.xlsx_cells:,} cells can be read from a workbook: export it as CSV")
+
+
+# What a damaged sheet raises while openpyxl parses it (XML, shared-string index, number forms).
+_SHEET_ERRORS = (SyntaxError, ValueError, KeyError, IndexError, TypeError, AttributeError, zipfile.BadZipFile,
+                 zlib.error, EOFError, OSError)
+
+
+def _sheet_rows(book: Any, limits: FileLimits) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(sheet row number, values) of the first sheet's rows, by the cells it really holds (not the
+    width it states), refused past the row, column and cell limits as they are met."""
+    sheet = book.worksheets[0]
+    sheet.reset_dimensions()
+    held = cells = 0
+    try:
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > _EXCEL_LAST_ROW:
+                raise ImportFileError(f"the sheet has rows past row {_EXCEL_LAST_ROW:,}, Excel's last")
+            if not values:
+                continue
+            if len(values) > limits.columns:
+                raise ImportFileError(f"row {number:,} has cells in column {len(values):,}; at most "
+                                      f"{limits.columns:,} columns can be read")
+            held, cells = held + 1, cells + len(values)
+            if held - 1 > limits.xlsx_rows or cells > limits.xlsx_cells:
+                raise ImportFileError(f"the sheet holds more than {limits.xlsx_rows:,} rows or {limits.xlsx_cells:,} "
+                                      "cells; export it as CSV")
+            yield number, values
+    except ImportFileError:
+        raise
+    except _SHEET_ERRORS as exc:
+        raise ImportFileError("the workbook's first sheet cannot be read (it is damaged or not an Excel export)") from exc
+
+
+def _is_formula(value: Any) -> bool:
+    return (isinstance(value, str) and value.startswith("=")) or type(value).__name__ in (
+        "ArrayFormula", "DataTableFormula")
+
+
+def _unsaved_formulas(raw: bytes, rows: Mapping[int, Sequence[str | None]],
+                      limits: FileLimits) -> dict[int, list[int]]:
+    """Row -> columns whose cell holds a formula the file keeps no result for (written by a
+    program that does not calculate, e.g. a script). Read again with formulas instead of results;
+    only for a sheet that holds formulas at all."""
     from openpyxl import load_workbook
 
+    book = load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
     try:
-        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise ImportFileError(f"the file is not a readable XLSX workbook: {exc}") from exc
-    try:
-        sheet = book.worksheets[0] if book.worksheets else None
-        if sheet is None:
-            raise ImportFileError("the workbook has no sheets")
-        header: list[str] | None = None
-        rows: list[tuple[int, list[str | None]]] = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [_cell_text(v) for v in values]
-            if not any(c is not None for c in cells):
+        found: dict[int, list[int]] = {}
+        for number, values in _sheet_rows(book, limits):
+            kept = rows.get(number)
+            if kept is None:
                 continue
-            if header is None:
-                header = _unique_headers(cells)
-                continue
-            rows.append((number, cells))
+            columns = [i for i, v in enumerate(values) if _is_formula(v) and (i >= len(kept) or kept[i] is None)]
+            if columns:
+                found[number] = columns
+        return found
     finally:
         book.close()
-    if header is None:
+
+
+@dataclass
+class _Sheet:
+    headers: list[str]
+    rows: list[tuple[int, list[str | None]]]
+    formulas: dict[int, list[int]]
+
+
+def _read_xlsx(raw: bytes, limits: FileLimits) -> _Sheet:
+    """The first sheet, read only after its package, its rows counted from the bytes and its stated
+    width pass the limits, and then parsed row by row, refused as soon as a limit is passed."""
+    from openpyxl import load_workbook
+
+    counts = _count_parts(_open_package(raw, limits), limits)
+    try:
+        book = load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    except _SHEET_ERRORS as exc:
+        raise ImportFileError("the file is not a readable XLSX workbook (it is damaged or not an Excel export)") from exc
+    try:
+        if not book.worksheets:
+            raise ImportFileError("the workbook has no sheets")
+        sheet = book.worksheets[0]
+        counted = counts.get(sheet._worksheet_path.lstrip("/"), _PartCount(0, 0, True))
+        _check_dimension(sheet, counted.rows, limits)
+        found = [(number, [_cell_text(v) for v in values]) for number, values in _sheet_rows(book, limits)]
+    finally:
+        book.close()
+    found = [(number, cells) for number, cells in found if any(c is not None for c in cells)]
+    if not found:
         raise ImportFileError("the workbook's first sheet is empty")
-    return header, rows
+    width = max(len(cells) for _, cells in found)       # a column with values but no header is kept
+    header = _unique_headers(found[0][1] + [None] * (width - len(found[0][1])))
+    rows = found[1:]
+    formulas = _unsaved_formulas(raw, dict(rows), limits) if counted.formulas else {}
+    return _Sheet(header, rows, formulas)
 
 
-def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFile:
-    """Read a CSV or XLSX export far enough to map it; raises ImportFileError for a bad file."""
+def read_log_file(source: Path | str | bytes, name: str | None = None, limits: FileLimits = LIMITS) -> LogFile:
+    """Read a CSV or XLSX export far enough to map it; raises ImportFileError for a bad file, or
+    one past the limits (checked before it is parsed)."""
     if isinstance(source, bytes):
         raw, path = source, None
         name = name or "upload"
+        size = len(raw)
     else:
         path = Path(source)
         name = name or path.name
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if size > limits.file_bytes:
+        raise ImportFileError(f"the file is {size / _MIB:,.0f} MB; at most {limits.file_bytes / _MIB:,.0f} MB can be "
+                              "imported at once: split it")
+    if path is not None:
         try:
             raw = path.read_bytes()
         except OSError as exc:
@@ -224,32 +462,58 @@ def read_log_file(source: Path | str | bytes, name: str | None = None) -> LogFil
     if not raw or raw.isspace():            # (not raw.strip(): that copies the whole file)
         raise ImportFileError("the file is empty")
     with beside(lambda: hashlib.sha256(raw).hexdigest()) as digest:  # hashlib lets go of the GIL: hashed while decoded
-        return _read_log_bytes(raw, path, name, digest)
+        return _read_log_bytes(raw, path, name, digest, limits)
 
 
-def _read_log_bytes(raw: bytes, path: Path | None, name: str, digest: Future[str]) -> LogFile:
+def _csv_head(text: str, limits: FileLimits) -> tuple[str, str, list[list[str]]]:
+    """(head, delimiter, leading rows): the start of the text, long enough for the header and a row.
+
+    The first 64 KB usually are; a longer header (a form with hundreds of long questions) widens
+    the window up to the header limit, so it is read rather than taken for a file without rows.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), 16 * _MIB))    # Python's default stops at 128 KB a value
+    window = _SNIFF_CHARS
+    while True:
+        head = text[:window]
+        complete = len(text) <= window
+        delimiter, rows = _sniff(head.lstrip("\ufeff"), complete)
+        if len(rows) >= 2 or complete:
+            return head, delimiter, rows
+        if window >= limits.header_chars:
+            raise ImportFileError(f"the header row is longer than {limits.header_chars:,} characters (or a quote "
+                                  "in it is never closed): check that the file is a session-log export")
+        window = min(window * 4, limits.header_chars)
+
+
+def _read_log_bytes(raw: bytes, path: Path | None, name: str, digest: Future[str], limits: FileLimits) -> LogFile:
     """read_log_file once the bytes are in, while ``digest`` (their SHA-256) is worked out."""
     if raw.startswith(b"PK\x03\x04"):
-        headers, rows = _read_xlsx(raw)
-        if not rows:
+        sheet = _read_xlsx(raw, limits)
+        if not sheet.rows:
             raise ImportFileError("the file has a header row but no rows")
-        return LogFile(name, "xlsx", digest.result(), headers, [cells for _, cells in rows[:_SAMPLE_ROWS]], rows=rows)
+        return LogFile(name, "xlsx", digest.result(), sheet.headers,
+                       [cells for _, cells in sheet.rows[:_SAMPLE_ROWS]], rows=sheet.rows, formulas=sheet.formulas,
+                       limits=limits)
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
         raise ImportFileError("old Excel .xls workbooks cannot be read: save it as .xlsx or CSV")
-    encoding, text = _decode(raw)
-    head = text[:_SNIFF_CHARS]
-    if "\x00" in head:
+    decoded = _decode(raw)
+    text = decoded.text
+    if "\x00" in text[:_SNIFF_CHARS]:
         raise ImportFileError("the file is not text (CSV) or an XLSX workbook")
-    complete = len(text) <= _SNIFF_CHARS
-    delimiter, rows = _sniff(head.lstrip("\ufeff"), complete)
+    head, delimiter, rows = _csv_head(text, limits)
     if len(rows) < 2:
         raise ImportFileError("the file has a header row but no rows")
+    if len(rows[0]) > limits.columns:
+        raise ImportFileError(f"the header has {len(rows[0]):,} columns; at most {limits.columns:,} can be read")
     log = LogFile(name, "csv", digest.result(), _unique_headers(rows[0]), [list(r) for r in rows[1:1 + _SAMPLE_ROWS]],
-                  encoding=encoding, delimiter=delimiter, newline=_newline(head))
-    if path is not None and encoding in ("utf-8", "utf-8-sig"):
+                  encoding=decoded.encoding, delimiter=delimiter, newline=_newline(head),
+                  notes=[n for n in [decoded.note()] if n], limits=limits)
+    if path is not None and decoded.encoding in ("utf-8", "utf-8-sig") and decoded.first_bad_line is None:
         log.path = path
+    elif decoded.first_bad_line is None and decoded.encoding in ("utf-8", "utf-8-sig"):
+        log.utf8 = raw
     else:
-        log.utf8 = raw if encoding in ("utf-8", "utf-8-sig") else text.lstrip("\ufeff").encode("utf-8")
+        log.utf8 = text.lstrip("\ufeff").encode("utf-8")
     return log
 
 
@@ -518,6 +782,15 @@ def _stage_rows(cur: Any, log: LogFile, mapping: Mapping[str, str],
     return _Staged(_values_json(log, "g"), "li_rejected o LEFT JOIN li_raw g ON g.row_no = o.src")
 
 
+def _check_row_count(log: LogFile, rows: int) -> None:
+    """A CSV's rows (and cells) against the limits: DuckDB reads them in a second or two, so the
+    size limit bounds the reading and this one what the checks are given."""
+    limits = log.limits
+    if rows > limits.rows or rows * len(log.headers) > limits.cells:
+        raise ImportFileError(f"the file has {rows:,} rows of {len(log.headers):,} columns; at most {limits.rows:,} rows "
+                              f"and {limits.cells:,} values can be imported at once: split it")
+
+
 def _python_csv_rows(log: LogFile) -> Iterator[tuple[int, list[str], str | None]]:
     """Every record of the CSV by Python's lenient reader, numbered as a spreadsheet would (header 1)."""
     csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
@@ -528,6 +801,8 @@ def _python_csv_rows(log: LogFile) -> Iterator[tuple[int, list[str], str | None]
         try:
             next(reader, None)
             for number, cells in enumerate(reader, start=2):
+                if number - 1 > log.limits.rows:
+                    _check_row_count(log, number - 1)
                 if cells:
                     yield number, cells, _width_reason(cells, width, strict=True)
         except csv.Error as exc:
@@ -567,6 +842,7 @@ def _stage_csv(cur: Any, log: LogFile, mapping: Mapping[str, str]) -> _Staged:
     good, base = cur.execute("SELECT count(*), coalesce(min(rowid), 0) FROM li_raw").fetchone()
     if good == 0 and not bad:
         raise ImportFileError("no rows could be read from the file (check that it is a CSV export)")
+    _check_row_count(log, good + len(bad))
     _load_frame(cur, "li_shape", _row_frame(log, (_rejected_line(log, *b) for b in bad)), len(log.headers))
     position = f"(g.rowid - {int(base)})"
     row_no, source = f"{position} + 2", "li_raw g"
@@ -609,8 +885,21 @@ def _stage(cur: Any, log: LogFile, mapping: Mapping[str, str]) -> _Staged:
     if log.kind == "csv":
         return _stage_csv(cur, log, mapping)
     width = len(log.headers)
-    return _stage_rows(cur, log, mapping,
-                       ((n, cells, _width_reason(cells, width, strict=False)) for n, cells in log.rows or []))
+    mapped = {i for i, h in enumerate(log.headers) if h in mapping.values()}
+    return _stage_rows(cur, log, mapping, ((n, cells, _sheet_row_reason(log, n, cells, width, mapped))
+                                           for n, cells in log.rows or []))
+
+
+def _sheet_row_reason(log: LogFile, number: int, cells: Sequence[str | None], width: int,
+                      mapped: set[int]) -> str | None:
+    """Why a sheet row cannot be read as it is: values past the header, or a formula without a
+    saved result in a mapped column (read as empty, it would silently drop a value)."""
+    reasons = [_width_reason(cells, width, strict=False)]
+    unsaved = [log.headers[i] for i in log.formulas.get(number, ()) if i in mapped]
+    if unsaved:
+        reasons.append(f"{', '.join(map(repr, unsaved))} hold(s) a formula whose result the file does not keep: "
+                       "open the file in a spreadsheet program and save it, or type the value")
+    return "\x1f".join(r for r in reasons if r) or None    # one reason each (chr(31) separates reasons)
 
 
 # -- importing --------------------------------------------------------------------------------------
@@ -628,6 +917,42 @@ class ImportOptions:
     as_of: date | None = None
 
 
+class RejectList:
+    """The rejected rows of one import, held as JSON lines in a spooled temporary file (in memory up
+    to a few MB, on disk past that), so a file with a million rejected rows does not hold them all
+    as Python objects: the CLI streams them out one at a time."""
+
+    _IN_MEMORY = 8 * _MIB
+
+    def __init__(self) -> None:
+        self._lines = tempfile.SpooledTemporaryFile(max_size=self._IN_MEMORY, mode="w+b")
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self, rows: Iterable[tuple[int, str, str]]) -> None:
+        """Add (row number, original values as JSON, reasons as JSON) rows, in order."""
+        with self._lock:
+            self._lines.seek(0, io.SEEK_END)
+            for row, values, reasons in rows:
+                self._lines.write(f'{{"row": {int(row)}, "values": {values}, "reasons": {reasons}}}\n'.encode())
+                self.count += 1
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Each rejected row as {"row", "values", "reasons"}, decoded one at a time."""
+        position = 0
+        while True:
+            with self._lock:
+                self._lines.seek(position)
+                line = self._lines.readline()
+                position = self._lines.tell()
+            if not line:
+                return
+            yield json.loads(line)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @dataclass
 class ImportResult:
     """What an import did (or, for a dry run, would do)."""
@@ -637,7 +962,7 @@ class ImportResult:
     rejected: int
     duplicates: int
     batch_id: int | None
-    reject_rows: list[tuple[int, str, str]] = field(repr=False)   # (row, values JSON, reasons JSON)
+    reject_rows: RejectList = field(repr=False)
     mapping: dict[str, str]
     date_order: str | None
     source: str
@@ -650,21 +975,28 @@ class ImportResult:
 
     @cached_property
     def rejects(self) -> list[dict[str, Any]]:
-        """Each rejected row: its number, original values and reasons. Decoded when first asked
-        for (a large file's rejects cost a noticeable share of the import; the Data page reads
-        them from the quarantine instead)."""
-        return [{"row": r, "values": json.loads(v), "reasons": json.loads(reasons)}
-                for r, v, reasons in self.reject_rows]
+        """Each rejected row: its number, original values and reasons, all in a list. A large
+        file's rejects are better read one at a time from ``reject_rows`` (the CLI does); the
+        Data page reads them from the quarantine."""
+        return list(self.reject_rows)
+
+    def summary_json(self) -> dict[str, Any]:
+        """The CLI's contract without the rejected rows (streamed after it, as ``rejects``)."""
+        return {"read": self.read, "accepted": self.accepted, "rejected": self.rejected,
+                "duplicates": self.duplicates, "batch_id": self.batch_id}
 
     def as_json(self) -> dict[str, Any]:
         """The CLI's contract: exactly these keys."""
-        return {"read": self.read, "accepted": self.accepted, "rejected": self.rejected,
-                "duplicates": self.duplicates, "batch_id": self.batch_id, "rejects": self.rejects}
+        return {**self.summary_json(), "rejects": self.rejects}
 
 
-def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[tuple[int, str, str]]:
+_REJECT_BATCH = 10_000
+
+
+def _rejects(cur: Any, log: LogFile, staged: _Staged) -> RejectList:
     """The rejected rows (number, original values and reasons as JSON); kept in li_rej for
-    _quarantine (the file is read back once, for these rows only)."""
+    _quarantine (the file is read back once, for these rows only). Fetched in batches into a
+    RejectList, so they are never all in Python at once."""
     fields = ", ".join(f"'{f}', o.{f}" for f in FIELDS)
     cur.execute("DROP TABLE IF EXISTS li_rej")
     cur.execute(
@@ -676,7 +1008,11 @@ def _rejects(cur: Any, log: LogFile, staged: _Staged) -> list[tuple[int, str, st
         """,
         list(log.headers),
     )
-    return cur.execute("SELECT row_no, values_json, reasons_json FROM li_rej ORDER BY row_no").fetchall()
+    found = RejectList()
+    cur.execute("SELECT row_no, values_json, reasons_json FROM li_rej ORDER BY row_no")
+    while batch := cur.fetchmany(_REJECT_BATCH):
+        found.add(batch)
+    return found
 
 
 def _quarantine(cur: Any, batch_id: int, file_name: str) -> None:
@@ -728,8 +1064,7 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
     mapping = dict(options.mapping) if options.mapping is not None else build_mapping(
         log.headers, saved.mapping if saved else None)
     check_mapping(log.headers, mapping)
-    if not options.dry_run:
-        require_role(store, options.actor, STAFF_WRITERS)
+    require_role(store, options.actor, STAFF_WRITERS)    # a preview too: it reads the practice's clients
     as_of = options.as_of or clock.today()
     progress(0.05, "reading the file")
     cur = store.cursor()

@@ -3,6 +3,7 @@ fix and re-submit, discard, undo, template, and what a viewer may do."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -185,13 +186,59 @@ def test_template_download_and_viewer_sees_no_writing_controls(app_as, app_db: P
     assert at.get("download_button")
     assert "client,session_date" in (Path(__file__).resolve().parents[2]
                                      / "data/templates/session-log-template.csv").read_text()
-    upload(show_tab(at, "Import a file"), FORM_EXPORT)
-    keys = {b.key for b in at.button}
-    assert "data_preview" in keys and "data_import" not in keys
-    button(at, "data_preview").click().run()            # a preview writes nothing: viewers may look
-    assert metrics(at)["Rows read"] == "3"
+    show_tab(at, "Import a file")      # a file's rows name clients: only those who may import upload or preview
+    assert not at.get("file_uploader") and "owners and therapists" in at.info[0].value
+    assert not {"data_preview", "data_import"} & {b.key for b in at.button}
     imports.import_file(get_store(), FORM_EXPORT, imports.ImportOptions(actor="cli"), name="form.csv")
     show_tab(at, "Import batches")
     assert at.dataframe and "undo_go" not in {b.key for b in at.button}
     show_tab(at, "Quarantine")
     assert "quarantine_resubmit" not in {b.key for b in at.button}
+
+
+def hostile_workbooks() -> dict[str, bytes]:
+    """A 5 KB workbook stating 16,384 columns, one unpacking to 3,000,000 rows, and a damaged one."""
+    import io
+    import re
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["client", "session_date"])
+    book.active.append(["C00001", f"{DAY1:%Y-%m-%d}"])
+    plain = io.BytesIO()
+    book.save(plain)
+
+    def changed(change) -> bytes:
+        source, out = zipfile.ZipFile(io.BytesIO(plain.getvalue())), io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as package:
+            for part in source.infolist():
+                data = source.read(part.filename)
+                package.writestr(part.filename, change(data) if part.filename.endswith("sheet1.xml") else data)
+        return out.getvalue()
+
+    return {
+        "wide.xlsx": changed(lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD2"', xml)),
+        "bomb.xlsx": changed(lambda xml: xml.replace(b"</sheetData>", b"<row><c><v>1</v></c></row>" * 3_000_000
+                                                     + b"</sheetData>")),
+        "damaged.xlsx": changed(lambda xml: xml.replace(b'r="A2"', b'r="2A"')),
+    }
+
+
+def test_hostile_workbooks_are_refused_with_a_reason_and_no_internals(app_as, app_db: Path) -> None:
+    at = open_page(app_as, app_db)
+    for name, content in hostile_workbooks().items():
+        upload(at, content, name=name)
+        shown = " ".join(e.value for e in at.error)
+        assert "This file cannot be imported" in shown and "Nothing was saved" in shown, (name, shown)
+        assert not re.search(r"Traceback|File \"|/work/|site-packages|\.py\b", shown), (name, shown)
+        assert not at.get("data_preview") and not {"data_preview", "data_import"} & {b.key for b in at.button}
+    assert counts() == (0, 0, 0)
+
+
+def test_a_stray_windows_byte_is_reported_with_its_line(app_as, app_db: Path) -> None:
+    export = FORM_EXPORT.replace(b"Nobody Known", "Zoë Known".encode()).replace(b"felt dizzy", b"felt dizzy \xe0 la fin")
+    at = upload(open_page(app_as, app_db), export)
+    assert any("line 4 holds a character that is not UTF-8" in w.value for w in at.warning)
+    assert "Zoë Known" in at.dataframe[0].value.iloc[:, 1].tolist()

@@ -131,6 +131,7 @@ ONE_PROBLEM = [
     {"exercises_done": "9"}, {"duration_min": "x"}, {"duration_min": "-1"}, {"duration_min": "1500"},
     {"pain_before": "x"}, {"pain_before": "11"}, {"pain_before": "-1"}, {"pain_before": "2.25"},
     {"pain_after": "10.5"}, {"stiffness": "3.3"}, {"stiffness": "NaN"}, {"pain_after": " 12 "},
+    {"notes": "x" * 4001},
 ]
 
 
@@ -141,6 +142,14 @@ def test_each_single_problem_is_found(store: Store) -> None:
     assert [bool(reasons) for _, reasons in results[1:]] == [True] * len(ONE_PROBLEM)
     assert {status for status, _ in results[1:]} == {"rejected", "duplicate"}   # a blank client is a missing one
     assert results[ONE_PROBLEM.index({"pain_after": " 12 "}) + 1] == ("rejected", ["pain_after 12 is outside 0–10"])
+    assert results[ONE_PROBLEM.index({"notes": "x" * 4001}) + 1] == (
+        "rejected", ["notes are 4,001 characters long: at most 4,000 are kept"])
+
+
+def test_notes_of_exactly_the_form_limit_are_accepted(store: Store) -> None:
+    results = _compare_reasons(store, [{**_VALID, "notes": " " + "y" * 4000 + " "}],
+                               CheckOptions(source="one", as_of=AS_OF, date_order="mdy"))
+    assert results == [("accepted", [])]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
