@@ -51,7 +51,7 @@ with st.expander("Make a new link", expanded=created is None):
             link = links.create_link(store, actor, scope, days=int(days), label=label, deidentify=deidentify,
                                      base=configured_base_url())
         except (ValueError, PermissionError) as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             st.session_state[NEW_LINK_KEY] = link.as_dict()
             st.rerun()

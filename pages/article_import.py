@@ -20,7 +20,7 @@ from core.library.article_import import (
 from core.library.articles import read_article_file
 from core.library.content import Audience, Caution, Kind, Position, Target, data_dir
 from core.library.search import all_exercises, get_exercise, list_exercises
-from pages.common import get_store, staff_session
+from pages.common import escape_markdown, get_store, show_table, staff_session
 
 KINDS = list(Kind.__args__)
 POSITIONS = list(Position.__args__)
@@ -163,7 +163,7 @@ for i, draft in enumerate(drafts.exercises):
                     result = accept_draft(store, session.username, edited, source, folder,
                                           merge_into_id=None if accept else target, extras=extras)
                 except PermissionError as exc:
-                    st.error(str(exc))
+                    st.error(escape_markdown(exc))
                     st.stop()
                 if result.action == "rejected":
                     st.error("Not saved:\n" + "\n".join(f"- {p}" for p in result.problems))

@@ -112,7 +112,7 @@ for alert in open_alerts.itertuples(index=False):
                     try:
                         alerts.acknowledge(store, alert.alert_key, note, current_actor(), scope.as_of)
                     except (alerts.AlertError, PermissionError) as exc:
-                        st.error(str(exc))
+                        st.error(escape_markdown(exc))
                     else:
                         data_changed()
                         st.rerun()

@@ -34,7 +34,7 @@ def _write(action, message) -> None:
     try:
         result = action()
     except (ValueError, PermissionError) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     data_changed()
     st.session_state[FLASH_KEY] = message(result)
@@ -112,7 +112,7 @@ def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
             st.rerun()  # ask the question at the date-order choice above
         except (imports.ImportFileError, PermissionError) as exc:
             status.update(label="Nothing was saved", state="error")
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
             return
         status.update(label="Preview ready" if options.dry_run else f"Imported as batch {result.batch_id}",
                       state="complete")
@@ -176,7 +176,7 @@ def import_tab() -> None:
                     imports.save_mapping(store, name, mapping, order, current_actor())
                     st.success(f"Mapping saved as “{name}”: the next file from this source starts from it.")
                 except (ValueError, PermissionError) as exc:
-                    st.error(str(exc))
+                    st.error(escape_markdown(exc))
 
     held = st.session_state.get(RESULT_KEY)
     if held and held[0] == log.sha256:

@@ -19,7 +19,7 @@ from core.library.content import Dose
 from core.library.search import list_exercises
 from core.practice.safety import check_items
 from core.access.auth import PermissionDenied
-from pages.common import can_write, current_actor, get_store, render_findings
+from pages.common import can_write, current_actor, escape_markdown, get_store, render_findings, show_table
 
 store = get_store()
 today = clock.today()
@@ -102,7 +102,7 @@ try:
     draft = routines.set_schedule(draft, weeks=int(weeks), sessions_per_week=per_week, weekdays=weekdays,
                            times_per_day=int(times))
 except routines.RoutineError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
 
 
 # -- items ---------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def save(as_new: bool) -> None:
     try:
         saved = routines.save_draft(store, draft, current_actor(), as_new=as_new)
     except (routines.RoutineError, PermissionDenied) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     start_draft(routines.load_draft(store, saved.routine_id, saved.version))
     st.session_state["builder_flash"] = (

@@ -71,7 +71,7 @@ def _submit(store: Store, actor: str, as_of: date, values: dict) -> None:
     try:
         outcome = log_session(store, values, actor, as_of)
     except PermissionError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     if outcome.status == "rejected":
         st.error("Not logged:\n" + "\n".join(f"- {escape_markdown(r)}" for r in outcome.reasons))

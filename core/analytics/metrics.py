@@ -48,6 +48,9 @@ T = TypeVar("T")
 
 STATUSES = ("on_track", "at_risk", "low", "lapsed")
 RESPONSES = ("improved", "unchanged", "worse", "insufficient_data")
+STATUS_LABELS = {"on_track": "On track", "at_risk": "At risk", "low": "Low", "lapsed": "Lapsed"}
+RESPONSE_LABELS = {"improved": "Improved", "unchanged": "Unchanged", "worse": "Worse",
+                   "insufficient_data": "Not enough scores yet"}
 GroupBy = Literal["segment", "routine", "therapist"]
 GROUP_BYS: tuple[GroupBy, ...] = ("segment", "routine", "therapist")
 

@@ -70,6 +70,22 @@ def parse_scope(text: Any) -> ShareScope:
     raise LinkError(f"scope: use practice, client:CODE or segment:NAME (got '{raw}')")
 
 
+SCOPE_KIND_LABELS = {"practice": "Whole practice", "client": "Client", "segment": "Segment"}
+
+
+def scope_label(scope: ShareScope | str, segment_labels: dict[str, str] | None = None) -> str:
+    """What a link shows, as staff read it: "Client C00031", "Segment: Desk worker", "Whole practice"."""
+    try:
+        parsed = parse_scope(scope)
+    except LinkError:
+        return str(scope)
+    if parsed.kind == "segment":
+        return f"Segment: {(segment_labels or {}).get(parsed.value, parsed.value)}"
+    if parsed.kind == "client":
+        return f"Client {parsed.value}"
+    return SCOPE_KIND_LABELS["practice"]
+
+
 def base_url(configured: str | None = None) -> str:
     """Where links point: ``ROUTINE_DESK_BASE_URL``, else the value the page layer read from
     secrets or the server settings, else the local default. Must be http(s) with a host."""
