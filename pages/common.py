@@ -480,12 +480,13 @@ def filter_choices(_store: Store, db: str, version: str) -> dict[str, list[str]]
     return filter_options(_store)
 
 
-def table_with_csv(frame, file_name: str, key: str, **table_args) -> None:
+def table_with_csv(frame, file_name: str, key: str, **table_args) -> Any:
     """A table as people read it and a button that downloads exactly those rows as CSV, with the
     stable codes (built only when clicked)."""
-    show_table(frame, key=f"{key}_table", **table_args)
+    shown = show_table(frame, key=f"{key}_table", **table_args)
     st.download_button("Download CSV", data=lambda: csv_text(frame), file_name=file_name,
                        mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+    return shown
 
 
 if __name__ == "__main__":  # this file run as a page (the old pages/ layout): route through app.py
