@@ -64,7 +64,7 @@ if int(weeks) != metrics.COHORT_WEEKS:
 st.query_params.from_dict(url)
 
 found = cohort_view(store, db, version, scope, by, int(weeks))
-group_names = names if by == "routine" else SEGMENT_LABELS
+group_names = names if by == "routine" else metrics.SEGMENT_GROUP_LABELS
 labelled = found.assign(group=found["group"].map(group_names).fillna(found["group"]))
 left, right = st.columns(2)
 left.plotly_chart(charts.cohort_lines(labelled, "adherence"), theme=None, key="co_adherence")

@@ -59,7 +59,7 @@ def pct(value) -> str:
 
 def group_reader(by: str, names: dict[str, str]) -> dict[str, str]:
     """How a group code reads in a chart or table: segments by label, routines by name."""
-    return {"segment": SEGMENT_LABELS, "routine": names}.get(by, {})
+    return {"segment": metrics.SEGMENT_GROUP_LABELS, "routine": names}.get(by, {})
 
 
 store = get_store()

@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 import pandas as pd
 
 from core.db.store import CATALOG, PRACTICE, WORK_DB, Cursor, Store, beside
+from core.practice.clients import SEGMENT_LABELS
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 3660
@@ -53,6 +54,8 @@ RESPONSE_LABELS = {"improved": "Improved", "unchanged": "Unchanged", "worse": "W
                    "insufficient_data": "Not enough scores yet"}
 GroupBy = Literal["segment", "routine", "therapist"]
 GROUP_BYS: tuple[GroupBy, ...] = ("segment", "routine", "therapist")
+# Segment groups as people read them: a client without a segment is in the group 'none'.
+SEGMENT_GROUP_LABELS = {**SEGMENT_LABELS, "none": "No segment"}
 
 
 class MetricsError(ValueError):

@@ -63,13 +63,14 @@ FIELD_LABELS: dict[str, str] = {
     "duration_min": "Minutes", "pain_before": "Pain before", "pain_after": "Pain after",
     "stiffness": "Stiffness", "notes": "Notes", "session_id": "Session id",
 }
-_FIELD_CODE = re.compile(r"\b(" + "|".join(sorted(FIELD_LABELS, key=len, reverse=True)) + r")\b")
+_FIELD_CODE = re.compile(r"\b(" + "|".join(code for code in FIELD_LABELS if "_" in code) + r")\b")
 
 
 def readable_reason(reason: str) -> str:
-    """A stored rejection reason with its field codes as labels ("exercises_done 5 is more than
-    exercises_prescribed 4" reads "Exercises done 5 is more than Exercises prescribed 4")."""
-    return _FIELD_CODE.sub(lambda found: FIELD_LABELS[found.group(1)], reason)
+    """A stored rejection reason with its field codes as words ("exercises_done 5 is more than
+    exercises_prescribed 4" reads "Exercises done 5 is more than exercises prescribed 4")."""
+    return _FIELD_CODE.sub(lambda found: FIELD_LABELS[found.group(1)] if found.start() == 0
+                           else FIELD_LABELS[found.group(1)].lower(), reason)
 
 
 DATE_ORDERS: tuple[str, ...] = ("dmy", "mdy", "ymd")

@@ -86,6 +86,20 @@ def scope_label(scope: ShareScope | str, segment_labels: dict[str, str] | None =
     return SCOPE_KIND_LABELS["practice"]
 
 
+def client_names_in(store: Store, text: str | None) -> list[str]:
+    """Clients' names (whole names or a first or last name of 3+ letters) that ``text`` contains as
+    words, e.g. a link label "Midwife Sarah (Nico's care team)": a de-identified link must not carry one."""
+    words = {w.casefold() for w in re.findall(r"[^\W\d_]+", text or "")}
+    if not words:
+        return []
+    found = []
+    for (name,) in store.rows("SELECT display_name FROM clients WHERE display_name IS NOT NULL ORDER BY display_name"):
+        parts = [w.casefold() for w in re.findall(r"[^\W\d_]+", name)]
+        if any(len(part) >= 3 and part in words for part in parts):
+            found.append(name)
+    return found
+
+
 def base_url(configured: str | None = None) -> str:
     """Where links point: ``ROUTINE_DESK_BASE_URL``, else the value the page layer read from
     secrets or the server settings, else the local default. Must be http(s) with a host."""
