@@ -130,3 +130,16 @@ def test_without_a_unicode_font_the_pdf_still_renders(store: Store, monkeypatch:
 def test_file_names_are_safe() -> None:
     assert handouts.handout_file_name("C00001", ON) == "handout-C00001-2026-03-02.pdf"
     assert handouts.handout_file_name("a/b c", ON) == "handout-a-b-c-2026-03-02.pdf"
+
+
+def test_the_handout_speaks_to_the_client_and_day_headings_are_whole(store: Store) -> None:
+    ana = pregnant_with_daily_routine(store)
+    data = handouts.handout_data(store, ana.code, ON)
+    rendered = handouts.render_pdf(data)
+    assert handouts.CLIENT_INTRO in rendered.texts
+    assert data.programs[0].description not in rendered.texts       # the routine's description is for staff
+    day_headings = [t for t in rendered.texts if t[:3] in handouts.WEEKDAY_NAMES and len(t) <= 9]
+    assert day_headings and not [t for t in day_headings if "…" in t or "..." in t]
+    pdf = handouts._HandoutPdf("footer")
+    narrow = handouts._day_header(pdf, ON, 12.0)                    # a cell too narrow for "Mon 23/3"
+    assert narrow == f"{handouts.WEEKDAY_NAMES[ON.weekday()]} {ON.day}"
