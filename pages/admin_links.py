@@ -100,5 +100,5 @@ try:
     pointing = f"Links point at {escape_markdown(links.base_url(configured_base_url()))}."
 except links.LinkError as exc:
     pointing = f"The configured base URL is not usable: {escape_markdown(exc)}."
-st.caption(f"{pointing} Set ROUTINE_DESK_BASE_URL (or base_url under [routine_desk] in .streamlit/secrets.toml) "
-           "to the address the people you share with can reach.")
+st.caption(f"{pointing} Whoever runs the server sets the address the people you share with can reach"
+           " (`ROUTINE_DESK_BASE_URL`, or `base_url` under `[routine_desk]` in the server's secrets file).")

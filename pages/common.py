@@ -416,8 +416,9 @@ def for_people(frame: Any, column_config: Mapping[str, Any] | None = None,
                 settings = dict(config[column])
                 settings["type_config"] = {**settings["type_config"], "format": "%d%%"}
                 config[column] = settings
-            elif wanted is None:
-                shown[column] = shown[column].round(1)
+            else:  # the grid's accessible copy and the clipboard carry the value, not the formatted text
+                decimals = re.search(r"\.(\d)f", wanted or "")
+                shown[column] = shown[column].round(int(decimals.group(1)) if decimals else 1)
     return shown, config
 
 
