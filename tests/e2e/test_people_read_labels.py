@@ -59,7 +59,18 @@ def settle(page: Page) -> None:
         page.wait_for_timeout(400)
 
 
+def show_every_table(page: Page) -> None:
+    """Scroll each visible table into view: a table draws its cells (and their accessible copy) only
+    once it is on screen."""
+    grids = page.locator('[data-testid="stDataFrame"]')
+    for n in range(grids.count()):
+        if grids.nth(n).is_visible():
+            grids.nth(n).scroll_into_view_if_needed()
+            page.wait_for_timeout(300)
+
+
 def problems_on(page: Page) -> list[str]:
+    show_every_table(page)
     read = page.evaluate(READ_PAGE)
     text = EMAIL.sub(" ", read["text"])
     cells = [EMAIL.sub(" ", c) for c in read["cells"]]
