@@ -34,35 +34,36 @@ class PageSpec:
 
 NAV: dict[str, list[PageSpec]] = {
     "Practice": [
-        PageSpec("pages/overview.py", "Practice overview", "📊", "overview", default=True),
-        PageSpec("pages/cohorts.py", "Cohorts", "📈", "cohorts"),
+        PageSpec("pages/overview.py", "Practice overview", ":material/dashboard:", "overview", default=True),
+        PageSpec("pages/cohorts.py", "Cohorts", ":material/stacked_line_chart:", "cohorts"),
+        PageSpec("pages/about_figures.py", "About these figures", ":material/help:", "about-figures"),
     ],
     "Clients": [
-        PageSpec("pages/clients.py", "Clients", "🧑‍🤝‍🧑", "clients"),
-        PageSpec("pages/client_dashboard.py", "Client dashboard", "🩺", "client"),
+        PageSpec("pages/clients.py", "Clients", ":material/groups:", "clients"),
+        PageSpec("pages/client_dashboard.py", "Client dashboard", ":material/monitor_heart:", "client"),
     ],
     "Routines": [
-        PageSpec("pages/routine_builder.py", "Routine builder", "🛠️", "routine-builder"),
+        PageSpec("pages/routine_builder.py", "Routine builder", ":material/construction:", "routine-builder"),
     ],
     "Library": [
-        PageSpec("pages/library.py", "Exercise library", "📚", "library"),
-        PageSpec("pages/article_import.py", "Import from article", "📰", "import-article",
+        PageSpec("pages/library.py", "Exercise library", ":material/menu_book:", "library"),
+        PageSpec("pages/article_import.py", "Import from article", ":material/article:", "import-article",
                  roles=("owner", "therapist")),
     ],
     "Data": [
-        PageSpec("pages/data.py", "Session logs in", "📥", "data"),
+        PageSpec("pages/data.py", "Session logs in", ":material/upload_file:", "data"),
     ],
     "Admin": [
-        PageSpec("pages/admin_users.py", "Staff & audit log", "👥", "staff", roles=("owner",)),
-        PageSpec("pages/admin_links.py", "Share links", "🔗", "share-links", roles=("owner", "therapist")),
+        PageSpec("pages/admin_users.py", "Staff & audit log", ":material/manage_accounts:", "staff", roles=("owner",)),
+        PageSpec("pages/admin_links.py", "Share links", ":material/share:", "share-links", roles=("owner", "therapist")),
     ],
 }
 
 # Shown instead of NAV: a ?share= link sees only its dashboard, a ?checkin= link only its check-in page,
 # a signed-out visitor only sign-in.
-SHARED_VIEW = PageSpec("pages/shared_view.py", "Shared dashboard", "🔗", "shared", default=True)
+SHARED_VIEW = PageSpec("pages/shared_view.py", "Shared dashboard", ":material/visibility:", "shared", default=True)
 CHECKIN_VIEW = PageSpec("pages/checkin.py", "Check in", ":material/task_alt:", "checkin", default=True)
-LOGIN = PageSpec("pages/login.py", "Sign in", "🔐", "sign-in", default=True)
+LOGIN = PageSpec("pages/login.py", "Sign in", ":material/login:", "sign-in", default=True)
 
 
 def _database_unavailable(exc: StoreError) -> None:
@@ -72,7 +73,7 @@ def _database_unavailable(exc: StoreError) -> None:
 
 
 def run() -> None:
-    st.set_page_config(page_title="Routine Desk", page_icon="🧘", layout="wide")
+    st.set_page_config(page_title="Routine Desk", page_icon=":material/self_improvement:", layout="wide")
     entered_through_app()
     try:
         get_store()  # open and migrate the database once per process, before any page runs

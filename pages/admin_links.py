@@ -10,9 +10,10 @@ from core.sharing import links
 from core.practice.clients import SEGMENT_LABELS, SEGMENTS, ClientFilter, list_clients
 from pages.checkin_links import links_list
 from pages.common import (act, configured_base_url, current_actor, current_role, escape_markdown, get_store,
-                          show_flash)
+                          show_flash, show_table)
 
 NEW_LINK_KEY = "share_new_link"
+FORM_KEYS = ("share_client", "share_segment", "share_days", "share_label", "share_deidentify", "share_named_ok")
 KIND_LABELS = {"client": "One client", "segment": "One segment", "practice": "Practice overview"}
 
 store = get_store()
@@ -23,7 +24,8 @@ show_flash()
 
 created = st.session_state.pop(NEW_LINK_KEY, None)
 if created is not None:
-    st.success(f"Link {created['id']} made for {escape_markdown(created['scope'])}, valid until "
+    st.success(f"Link {created['id']} made for {escape_markdown(links.scope_label(created['scope'], SEGMENT_LABELS))},"
+               f" valid until "
                f"{created['expires_at'].replace('T', ' ')} UTC.")
     st.code(created["url"], language=None)
     st.warning("Copy the link now: only a fingerprint of it is stored, so it cannot be shown again. "
@@ -47,14 +49,24 @@ with st.expander("Make a new link", expanded=created is None):
                            step=1, key="share_days")
     label = c2.text_input("Label (who it is for; optional)", max_chars=links.MAX_LABEL, key="share_label")
     deidentify = st.checkbox("De-identify: client codes instead of names, and no notes", key="share_deidentify")
+    named = links.client_names_in(store, label) if deidentify else []
+    if named:
+        st.warning("The label names a client (" + ", ".join(escape_markdown(n) for n in named[:3])
+                   + "): a de-identified link shows its label on top. Leave the name out.", icon=":material/badge:")
+        st.checkbox("Keep this label anyway", key="share_named_ok")
     if st.button("Make link", type="primary", key="share_create", disabled=scope is None):
+        if named and not st.session_state.get("share_named_ok"):
+            st.error("Not made yet: change the label, or tick “Keep this label anyway”.")
+            st.stop()
         try:
             link = links.create_link(store, actor, scope, days=int(days), label=label, deidentify=deidentify,
                                      base=configured_base_url())
         except (ValueError, PermissionError) as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             st.session_state[NEW_LINK_KEY] = link.as_dict()
+            for widget in FORM_KEYS:  # the next link starts from an empty form (no label carried over)
+                st.session_state.pop(widget, None)
             st.rerun()
 
 table = links.list_links(store, actor)
@@ -65,7 +77,7 @@ if active.empty:
 for link in active.to_dict("records"):  # one row per link, for its one-click revoke button
     with st.container(border=True):
         what, made, use, button = st.columns([3, 3, 2, 1], vertical_alignment="center")
-        what.markdown(f"**{escape_markdown(link['scope'])}**"
+        what.markdown(f"**{escape_markdown(links.scope_label(link['scope'], SEGMENT_LABELS))}**"
                       + (f" · {escape_markdown(link['label'])}" if link["label"] else "")
                       + (" · de-identified" if link["deidentify"] else ""))
         made.caption(f"made by {escape_markdown(link['created_by'])} · expires "
@@ -79,7 +91,7 @@ for link in active.to_dict("records"):  # one row per link, for its one-click re
 past = table[table["status"] != "active"]
 if not past.empty:
     with st.expander(f"Expired and revoked links ({len(past)})"):
-        st.dataframe(past, hide_index=True, width="stretch", column_config={
+        show_table(past, column_config={
             "id": "Link", "scope": "Scope", "label": "Label", "deidentify": "De-identified",
             "created_by": "Made by", "created_at": st.column_config.DatetimeColumn("Made (UTC)"),
             "expires_at": st.column_config.DatetimeColumn("Expires (UTC)"), "status": "Status",
@@ -93,5 +105,5 @@ try:
     pointing = f"Links point at {escape_markdown(links.base_url(configured_base_url()))}."
 except links.LinkError as exc:
     pointing = f"The configured base URL is not usable: {escape_markdown(exc)}."
-st.caption(f"{pointing} Set ROUTINE_DESK_BASE_URL (or base_url under [routine_desk] in .streamlit/secrets.toml) "
-           "to the address the people you share with can reach.")
+st.caption(f"{pointing} Whoever runs the server sets the address the people you share with can reach"
+           " (`ROUTINE_DESK_BASE_URL`, or `base_url` under `[routine_desk]` in the server's secrets file).")

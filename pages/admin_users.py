@@ -4,7 +4,7 @@ record of who did what."""
 import streamlit as st
 
 from core.access import auth
-from pages.common import act, current_actor, get_store, idle_minutes, show_flash, sso_configured
+from pages.common import act, current_actor, get_store, idle_minutes, show_flash, show_table, sso_configured
 
 store = get_store()
 actor = current_actor()
@@ -12,7 +12,7 @@ st.title("Staff & audit log")
 show_flash()
 
 users = auth.users_table(store)
-st.dataframe(users, hide_index=True, width="stretch", column_config={
+show_table(users, column_config={
     "username": "Username", "name": "Name", "role": "Role", "email": "SSO email", "status": "Status",
     "sign_in": "Signs in with", "last_login_at": st.column_config.DatetimeColumn("Last sign-in (UTC)"),
     "created_by": "Created by", "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
@@ -77,8 +77,9 @@ st.subheader("Audit log")
 who = st.selectbox("Actor", ["(everyone)", *users["username"], *sorted(auth.SYSTEM_ACTORS), "(unknown)"],
                    key="audit_actor")
 entries = auth.audit_entries(store, limit=500, actor=None if who == "(everyone)" else who)
-st.dataframe(entries, hide_index=True, width="stretch", column_config={
-    "event_at": st.column_config.DatetimeColumn("When (UTC)"), "actor": "Who", "action": "What",
-    "detail": "Detail"})
+show_table(entries, column_config={  # actions as phrases and details as "key: value" (show_table)
+    "event_at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm", pinned=True),
+    "actor": st.column_config.TextColumn("Who", pinned=True), "action": "What",
+    "detail": st.column_config.TextColumn("Detail", width="large")})
 st.caption("The newest 500 entries. Failed sign-ins with an unknown username are listed as “(unknown)”: "
            "the name typed is not kept, in case it was a password.")

@@ -18,9 +18,9 @@ from core.library.article_import import (
     routine_rows,
 )
 from core.library.articles import read_article_file
-from core.library.content import Audience, Caution, Kind, Position, Target, data_dir
+from core.library.content import Audience, Caution, Kind, Position, Target, data_dir, library_label
 from core.library.search import all_exercises, get_exercise, list_exercises
-from pages.common import get_store, staff_session
+from pages.common import escape_markdown, get_store, show_table, staff_session
 
 KINDS = list(Kind.__args__)
 POSITIONS = list(Position.__args__)
@@ -30,7 +30,7 @@ AUDIENCES = list(Audience.__args__)
 
 
 def _label(value: object) -> str:
-    return "— pick —" if value is None else str(value).replace("_", " ")
+    return "— pick —" if value is None else library_label(str(value))
 
 
 def _pair_text(pair: tuple[int, int] | None) -> str:
@@ -85,7 +85,8 @@ folder = data_dir() / "exercises"
 
 for i, draft in enumerate(drafts.exercises):
     with st.container(border=True):
-        st.markdown(f"**Draft {i + 1}: {draft.name}** — {dose_text(draft.dose) or 'no dose in the text'}")
+        st.markdown(f"**Draft {i + 1}: {escape_markdown(draft.name)}** —"
+                    f" {escape_markdown(dose_text(draft.dose) or 'no dose in the text')}")
         if i in done:
             st.success(done[i])
             continue
@@ -93,17 +94,17 @@ for i, draft in enumerate(drafts.exercises):
         with match:
             if draft.match is not None and draft.match.exercise_id in library_names:
                 entry = get_exercise(store, draft.match.exercise_id)
-                st.markdown(f"**Library match:** {entry['name']} (`{entry['id']}`, score {draft.match.score:.2f})")
+                st.markdown(f"**Library match:** {escape_markdown(entry['name'])} (match {draft.match.score:.0%})")
                 if entry["aliases"]:
-                    st.caption("Also called: " + ", ".join(entry["aliases"]))
-                st.markdown(f"**Usual dose:** {entry['dose_text']}  \n**Position:** {_label(entry['position'])}"
-                            f"  \n**Kind:** {_label(entry['kind'])}")
-                st.markdown("\n".join(f"{n}. {s}" for n, s in enumerate(entry["steps"], 1)))
+                    st.caption("Also called: " + ", ".join(escape_markdown(a) for a in entry["aliases"]))
+                st.markdown(f"**Usual dose:** {escape_markdown(entry['dose_text'])}  \n**Position:**"
+                            f" {_label(entry['position'])}  \n**Kind:** {_label(entry['kind'])}")
+                st.markdown("\n".join(f"{n}. {escape_markdown(s)}" for n, s in enumerate(entry["steps"], 1)))
             else:
                 st.markdown("**No library match** — accepting makes it a new exercise.")
             if draft.notes:
                 with st.expander("Other sentences from the article"):
-                    st.markdown("\n".join(f"- {n}" for n in draft.notes))
+                    st.markdown("\n".join(f"- {escape_markdown(n)}" for n in draft.notes))
         with edit, st.form(key=f"ai_form_{i}"):
             form = {
                 "name": st.text_input("Name", draft.name, key=f"ai_name_{i}"),
@@ -135,7 +136,8 @@ for i, draft in enumerate(drafts.exercises):
                                                       value=draft.dose.seconds_per_rep, key=f"ai_spr_{i}")
             form["cautions"] = st.multiselect(
                 "Cautions", CAUTIONS, cautions_for(draft.position), format_func=_label, key=f"ai_cautions_{i}",
-                help="Filled from the position (" + ", ".join(f"{p} → {c}" for p, c in POSITION_CAUTIONS.items())
+                help="Filled from the position (" + ", ".join(f"{_label(p)} → {_label(c)}"
+                                                              for p, c in POSITION_CAUTIONS.items())
                      + "); add what else applies.")
             form["audiences"] = st.multiselect("Suits", AUDIENCES, [], format_func=_label, key=f"ai_audiences_{i}")
             targets = [None, *library_names]
@@ -157,27 +159,29 @@ for i, draft in enumerate(drafts.exercises):
             if merge and target is None:
                 problems.append("Pick the library exercise to merge into.")
             if problems:
-                st.error("\n".join(f"- {p}" for p in problems))
+                st.error("\n".join(f"- {escape_markdown(p)}" for p in problems))
             else:
                 try:
                     result = accept_draft(store, session.username, edited, source, folder,
                                           merge_into_id=None if accept else target, extras=extras)
                 except PermissionError as exc:
-                    st.error(str(exc))
+                    st.error(escape_markdown(exc))
                     st.stop()
                 if result.action == "rejected":
-                    st.error("Not saved:\n" + "\n".join(f"- {p}" for p in result.problems))
+                    st.error("Not saved:\n" + "\n".join(f"- {escape_markdown(p)}" for p in result.problems))
                 else:
-                    done[i] = f"{result.action.capitalize()}: `{result.exercise_id}` ({result.file})."
+                    name = escape_markdown(library_names.get(result.exercise_id) or edited.name)
+                    done[i] = (f"{result.action.capitalize()}: “{name}” is in the exercise library"
+                               " (find it on the Exercise library page).")
                     st.rerun()
 
 if drafts.routines:
     st.subheader(f"{len(drafts.routines)} routine draft(s)")
     st.caption("Shown for reference: build the routine on the Routines pages from the accepted exercises.")
     for routine in drafts.routines:
-        st.markdown(f"**{routine.name}**")
-        st.dataframe(routine_rows(routine, drafts.exercises), hide_index=True, width="stretch")
+        st.markdown(f"**{escape_markdown(routine.name)}**")
+        show_table(routine_rows(routine, drafts.exercises))
 
 if drafts.skipped:
     with st.expander(f"{len(drafts.skipped)} part(s) of the article were not read as exercises"):
-        st.dataframe(drafts.to_dict()["skipped"], hide_index=True, width="stretch")
+        show_table(drafts.to_dict()["skipped"])

@@ -20,7 +20,7 @@ from core.practice.routines import RoutineError, get_version, routine_choices
 from core.practice.safety import HEALTH_FLAGS
 from core.access.auth import PermissionDenied
 from pages.checkin_links import links_list, make_link_section
-from pages.common import can_write, current_actor, get_store, render_findings
+from pages.common import can_write, current_actor, escape_markdown, get_store, render_findings, show_table
 
 store = get_store()
 today = clock.today()
@@ -82,11 +82,13 @@ def client_form(key: str, client: clients.Client | None) -> dict[str, Any] | Non
 
 # -- assigning -------------------------------------------------------------------------------------
 
-def plan_form(key: str, client: clients.Client, as_of: date, button: str,
-              routine_id: str | None = None) -> tuple[assignments.Preview, str | None] | None:
+def plan_form(key: str, client: clients.Client, as_of: date, button: str, routine_id: str | None = None,
+              current: list[dict[str, Any]] | None = None) -> tuple[assignments.Preview, str | None] | None:
     """Pick a routine and schedule, see the safety findings at once; returns the confirmed preview.
 
-    Warnings must be acknowledged; a block needs an override reason.
+    Warnings must be acknowledged, a block needs an override reason, and a second program next to
+    ``current`` ones must be confirmed: all in one form, so typing the reason and clicking the
+    button once assigns (a plain button would enable only after the text box loses focus).
     """
     choices = routine_choices(store)
     if not choices:
@@ -104,34 +106,53 @@ def plan_form(key: str, client: clients.Client, as_of: date, button: str,
                             key=f"{key}_weeks_{picked}")
     check_on = c4.date_input("Check safety on", value=assignments.default_check_date(start, as_of, int(weeks)),
                              key=f"{key}_check_{start}_{weeks}")
-    st.caption(f"{routine.schedule_text} · about {routine.est_minutes:g} min per run-through · "
+    st.caption(f"{int(sessions)} session{'s' if sessions != 1 else ''} a week for {int(weeks)}"
+               f" week{'s' if weeks != 1 else ''} · about {routine.est_minutes:g} min per run-through · "
                f"{len(routine.items)} exercises")
     try:
         preview = assignments.preview_assignment(store, client.id, picked, start, check_on, None, int(sessions), int(weeks))
     except assignments.AssignmentError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return None
-    st.markdown(f"**Safety check for {client.code} on {check_on.isoformat()}**")
+    st.markdown(f"**Safety check for {escape_markdown(client.code)} on {check_on.isoformat()}**")
     render_findings(preview.findings)
     for day, finding in preview.ahead:
-        st.warning(f"From **{day.isoformat()}**: **{finding.exercise_name or 'whole routine'}**: {finding.reason}",
-                   icon="📅")
-    seen = True
-    if any(f.level == "warn" for f in preview.findings):
-        seen = st.checkbox("I have read the warnings above", key=f"{key}_seen_{picked}")
-    override = None
-    if preview.blocked:
-        override = st.text_area("Override reason (required to assign despite a block; stored with your name)",
-                                key=f"{key}_override_{picked}")
-    missing_override = preview.blocked and not (override or "").strip()
-    if st.button(button, type="primary", key=f"{key}_go", disabled=not seen or missing_override):
-        return preview, override
-    return None
+        st.warning(f"From **{day.isoformat()}**: **{escape_markdown(finding.exercise_name or 'whole routine')}**:"
+                   f" {escape_markdown(finding.reason)}", icon=":material/event:")
+    if current:
+        st.warning("This client already has " + "; ".join(
+            f"**{escape_markdown(r['routine'])}** ({r['start_date']:%d %b %Y} to {r['last_day']:%d %b %Y},"
+            f" {str(r['state']).lower()})" for r in current) + ". A new program runs next to it.",
+            icon=":material/layers:")
+    with st.form(f"{key}_confirm", border=False):
+        seen = alongside = True
+        if any(f.level == "warn" for f in preview.findings):
+            seen = st.checkbox("I have read the warnings above", key=f"{key}_seen_{picked}")
+        if current:
+            alongside = st.checkbox("Yes, add this program alongside the current one(s)", key=f"{key}_alongside")
+        override = None
+        if preview.blocked:
+            override = st.text_area("Override reason (required to assign despite a block; stored with your name)",
+                                    key=f"{key}_override_{picked}")
+        go = st.form_submit_button(button, type="primary", key=f"{key}_go")
+    if not go:
+        return None
+    missing = [text for missing, text in (
+        (not seen, "tick that you have read the warnings"),
+        (not alongside, "confirm the program alongside the current one(s), or end those first"),
+        (preview.blocked and not (override or "").strip(), "give an override reason for the block"),
+    ) if missing]
+    if missing:
+        st.error("Not assigned yet: " + "; ".join(missing) + ".")
+        return None
+    return preview, override
 
 
 def assign_section(client: clients.Client, as_of: date) -> None:
     st.subheader("Assign a routine")
-    confirmed = plan_form("assign", client, as_of, "Assign")
+    current = [r for r in assignments.list_assignments(store, client.id, as_of)
+               if r["status"] == "active" and r["state"] in ("active", "paused", "upcoming")]
+    confirmed = plan_form("assign", client, as_of, "Assign", current=current)
     if confirmed:
         preview, override = confirmed
         try:
@@ -139,10 +160,10 @@ def assign_section(client: clients.Client, as_of: date) -> None:
                               preview.check_on, preview.routine.version, preview.sessions_per_week, preview.weeks,
                               override)
         except (assignments.AssignmentError, PermissionDenied) as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             st.session_state["clients_flash"] = (
-                f"Assigned {preview.routine.name} (assignment {result.assignment.id});"
+                f"Assigned {escape_markdown(preview.routine.name)} (assignment {result.assignment.id});"
                 f" {len(result.findings)} safety finding(s) recorded as seen.")
             st.rerun()
 
@@ -152,19 +173,26 @@ def assign_section(client: clients.Client, as_of: date) -> None:
 def assignment_panel(client: clients.Client, row: dict[str, Any], as_of: date) -> None:
     """Safety record, history and the actions for one assignment."""
     assignment_id = int(row["id"])
-    st.markdown(f"**{row['routine']}** v{row['version']} · {row['start_date']} to {row['last_day']}"
-                f" · {row['sessions_per_week']} sessions a week · {row['state']}")
+    st.markdown(f"**{escape_markdown(row['routine'])}** v{row['version']} · {row['start_date']} to {row['last_day']}"
+                f" · {row['sessions_per_week']} sessions a week · {str(row['state']).capitalize()}")
     reviews = assignments.assignment_reviews(store, assignment_id)
     st.markdown("Safety findings recorded (what staff saw or overrode):")
     if reviews.empty:
         st.caption("None recorded.")
     else:
-        st.dataframe(reviews.drop(columns=["rule_id"]), hide_index=True, width="stretch",
-                     column_config={"reviewed_at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
-                                    "level": "Level", "exercise": "Exercise", "reason": "Reason",
-                                    "override_reason": "Override reason", "reviewed_by": "Seen by"})
+        show_table(reviews.drop(columns=["rule_id"]), column_config={
+            "reviewed_at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm", width="small",
+                                                           pinned=True),
+            "level": st.column_config.TextColumn("Level", width="small", pinned=True),
+            "exercise": st.column_config.TextColumn("Exercise", width="medium"),
+            "reason": st.column_config.TextColumn("Reason", width="large"),
+            "override_reason": st.column_config.TextColumn("Override reason", width="medium"),
+            "reviewed_by": st.column_config.TextColumn("Seen by", width="small")},
+            column_order=["reviewed_at", "level", "reviewed_by", "exercise", "override_reason", "reason"])
     with st.expander("History of this assignment"):
-        st.dataframe(assignments.assignment_history(store, assignment_id), hide_index=True, width="stretch")
+        show_table(assignments.assignment_history(store, assignment_id), column_config={
+            "event_at": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"), "event": "What",
+            "effective_date": st.column_config.DateColumn("From"), "note": "Note", "actor": "Who"})
     if row["status"] != "active" or not can_write():
         return
     unreviewed = assignments.unreviewed_findings(store, assignment_id, as_of) if row["state"] in ("active", "paused") else []
@@ -207,7 +235,7 @@ def assignment_panel(client: clients.Client, row: dict[str, Any], as_of: date) -
             _act(lambda: assignments.replace_assignment(store, assignment_id, preview.routine.routine_id, preview.start_date,
                                               current_actor(), preview.check_on, preview.routine.version,
                                               preview.sessions_per_week, preview.weeks, override),
-                 f"Replaced by {preview.routine.name}.")
+                 f"Replaced by {escape_markdown(preview.routine.name)}.")
 
 
 def _act(action, done: str) -> None:
@@ -215,7 +243,7 @@ def _act(action, done: str) -> None:
     try:
         action()
     except (assignments.AssignmentError, clients.ClientError, RoutineError, PermissionDenied) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
     else:
         st.session_state["clients_flash"] = done
         st.rerun()
@@ -230,12 +258,13 @@ def new_client_section() -> None:
     try:
         created = clients.create_client(store, fields, current_actor(), today)
     except (clients.ClientError, PermissionDenied) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
     else:
         for widget in [k for k in st.session_state if str(k).startswith("new_client_")]:
             del st.session_state[widget]  # an empty form for the next client (kept when input was refused)
         st.query_params["client"] = created.code
-        st.session_state["clients_flash"] = f"Added {created.display_name} as {created.code}."
+        st.session_state["clients_flash"] = (f"Added {escape_markdown(created.display_name)} as"
+                                             f" {escape_markdown(created.code)}.")
         st.rerun()
 
 
@@ -253,28 +282,29 @@ def edit_section(client: clients.Client) -> None:
 
 def render_client_detail(client: clients.Client, as_of: date) -> None:
     """Everything about one client. Other pages' sections are added at the marked end."""
-    st.header(f"{client.display_name} · {client.code}")
+    st.header(f"{escape_markdown(client.display_name)} · {escape_markdown(client.code)}")
     if client.archived:
         st.info(f"Archived on {client.archived_at:%Y-%m-%d}: hidden from lists and new assignments; history kept.")
     facts, flags = st.columns([3, 2])
     with facts:
         st.markdown(
             f"**Segments:** {', '.join(_segment_label(s) for s in client.segments) or '—'}  \n"
-            f"**Therapist:** {client.therapist or '—'}  \n**Email:** {client.email or '—'}")
+            f"**Therapist:** {escape_markdown(client.therapist or None)}  \n"
+            f"**Email:** {escape_markdown(client.email or None)}")
         pregnancy = client.pregnancy(as_of)
         if pregnancy is not None:
             st.markdown(f"**Pregnancy on {as_of.isoformat()}:** {pregnancy.label()}")
         if client.conditions:
-            st.markdown(f"**Other conditions:** {client.conditions}")
+            st.markdown(f"**Other conditions:** {escape_markdown(client.conditions)}")
         if client.notes:
-            st.markdown(f"**Notes:** {client.notes}")
+            st.markdown(f"**Notes:** {escape_markdown(client.notes)}")
     with flags:
         if client.flags:
             st.warning("**Health flags:** " + "; ".join(_flag_label(f) for f in client.flags))
         else:
             st.caption("No health flags recorded.")
     try:
-        st.page_link("pages/client_dashboard.py", label="Adherence and symptoms dashboard", icon="📈",
+        st.page_link("pages/client_dashboard.py", label="Adherence and symptoms dashboard", icon=":material/monitoring:",
                      query_params={"client": client.code})
     except StreamlitAPIException:  # the dashboard (issue 5) is not registered for this role or build
         pass
@@ -288,7 +318,7 @@ def render_client_detail(client: clients.Client, as_of: date) -> None:
         st.download_button(
             "Download handout (PDF)", data=lambda: client_handout_pdf(store, client.id, as_of),
             file_name=handout_file_name(client.code, as_of), mime="application/pdf", on_click="ignore",
-            key="handout", icon="🖨️", type="primary")
+            key="handout", icon=":material/print:", type="primary")
         st.caption("The handout covers every current program: schedule, steps, dose, care notes and a"
                    " weekly tick-box log sheet.")
     if can_write() and not client.archived:
@@ -299,16 +329,20 @@ def render_client_detail(client: clients.Client, as_of: date) -> None:
     if not rows:
         st.caption("No routine assigned yet.")
     else:
-        st.dataframe(
-            rows, hide_index=True, width="stretch",
-            column_order=["id", "routine", "version", "start_date", "last_day", "sessions_per_week", "state",
+        show_table(
+            rows, column_order=["id", "routine", "version", "start_date", "last_day", "sessions_per_week", "state",
                           "warnings", "blocks", "assigned_by"],
-            column_config={"id": "Assignment", "routine": "Routine", "version": "Version",
-                           "start_date": st.column_config.DateColumn("Start"),
-                           "last_day": st.column_config.DateColumn("Last day"), "sessions_per_week": "Sessions / week",
-                           "state": "State", "warnings": "Warnings seen", "blocks": "Blocks overridden",
-                           "assigned_by": "Assigned by"})
-        labels = {int(r["id"]): f"{r['id']}: {r['routine']} v{r['version']} ({r['state']})" for r in rows}
+            column_config={"id": st.column_config.NumberColumn("Assignment", width="small", pinned=True),
+                           "routine": st.column_config.TextColumn("Routine", width="medium", pinned=True),
+                           "version": st.column_config.NumberColumn("Version", width="small"),
+                           "start_date": st.column_config.DateColumn("Start", width="small"),
+                           "last_day": st.column_config.DateColumn("Last day", width="small"),
+                           "sessions_per_week": st.column_config.NumberColumn("Sessions a week", width="small"),
+                           "state": st.column_config.TextColumn("State", width="small"),
+                           "warnings": st.column_config.NumberColumn("Warnings seen", width="small"),
+                           "blocks": st.column_config.NumberColumn("Blocks overridden", width="small"),
+                           "assigned_by": st.column_config.TextColumn("Assigned by", width="small")})
+        labels = {int(r["id"]): f"{r['id']}: {r['routine']} v{r['version']} ({str(r['state']).lower()})" for r in rows}
         chosen = st.selectbox("Assignment", list(labels), format_func=labels.get, key=f"assignment_{client.id}")
         assignment_panel(client, next(r for r in rows if int(r["id"]) == chosen), as_of)
 
@@ -332,7 +366,7 @@ as_of = st.sidebar.date_input("As of", value=today, key="clients_as_of",
                               help="Pregnancy weeks, current programs and safety checks are shown for this date.")
 
 if can_write():
-    with st.expander("➕ New client", expanded=False):
+    with st.expander("New client", expanded=False, icon=":material/person_add:"):
         new_client_section()
 
 f1, f2, f3, f4 = st.columns([3, 2, 2, 1])
@@ -344,9 +378,10 @@ flt = clients.ClientFilter(
 )
 listed = clients.list_clients(store, flt, as_of)
 st.caption(f"{len(listed)} client(s)")
-st.dataframe(
-    listed.drop(columns=["id", "email"]), hide_index=True, width="stretch",
-    column_config={"code": "Code", "name": "Name", "therapist": "Therapist", "segments": "Segments",
+show_table(
+    listed.drop(columns=["id", "email"]),
+    column_config={"code": st.column_config.TextColumn("Code", pinned=True),
+                   "name": st.column_config.TextColumn("Name", pinned=True), "therapist": "Therapist", "segments": "Segments",
                    "flags": "Health flags", "pregnancy_week": "Pregnancy week",
                    "due_date": st.column_config.DateColumn("Due date"), "current_routines": "Current routines",
                    "status": "Status"})

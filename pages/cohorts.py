@@ -11,7 +11,8 @@ import streamlit as st
 from core.analytics import charts
 from core import clock
 from core.analytics import metrics
-from pages.common import HEADINGS, filter_choices, get_store, table_with_csv
+from core.practice.clients import SEGMENT_LABELS
+from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, table_with_csv
 
 BY = {"segment": "Segment", "routine": "Routine"}
 
@@ -40,15 +41,18 @@ st.caption("Assignments started in the chosen period, lined up by week since the
            " over assignments of sessions counted / expected in that week; pain change is the mean of (pain before"
            " sessions that week − the assignment's baseline). Reported by clients.")
 for problem in problems:
-    st.warning(f"Link: {problem}.", icon="🔗")
+    st.warning(f"Link: {escape_markdown(problem)}.", icon=":material/link:")
 names = metrics.routine_names(store)
-a, b, c, d, e, f = st.columns([1.1, 1.2, 1, 1, 1.4, 1.6])
+# Two rows of controls: in one row of six the Compare control and the date were clipped at 1400 px.
+a, b, c, d = st.columns([1.3, 1.2, 0.8, 1.1])
+e, f = st.columns(2)
 by = a.segmented_control("Compare", list(BY), key="co_by", format_func=BY.get) or "segment"
 periods = sorted(set(metrics.PERIODS) | {st.session_state["co_days"]})
 days = b.selectbox("Started in the last", periods, key="co_days", format_func=lambda n: f"{n} days")
 weeks = c.number_input("Weeks", min_value=1, max_value=52, step=1, key="co_weeks")
 as_of = d.date_input("As of", key="co_as_of", max_value=date(2100, 1, 1))
-segments = e.multiselect("Segment", choices["segment"], key="co_segment", placeholder="all segments")
+segments = e.multiselect("Segment", choices["segment"], key="co_segment", placeholder="all segments",
+                         format_func=lambda s: SEGMENT_LABELS.get(s, s))
 routines = f.multiselect("Routine", choices["routine"], key="co_routine", placeholder="all routines",
                          format_func=lambda r: names.get(r, r))
 scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), routines=tuple(routines))
@@ -60,13 +64,14 @@ if int(weeks) != metrics.COHORT_WEEKS:
 st.query_params.from_dict(url)
 
 found = cohort_view(store, db, version, scope, by, int(weeks))
-if by == "routine":
-    found = found.assign(name=found["group"].map(names))
+group_names = names if by == "routine" else metrics.SEGMENT_GROUP_LABELS
+labelled = found.assign(group=found["group"].map(group_names).fillna(found["group"]))
 left, right = st.columns(2)
-left.plotly_chart(charts.cohort_lines(found, "adherence"), theme=None, key="co_adherence")
-right.plotly_chart(charts.cohort_lines(found, "pain_change"), theme=None, key="co_pain")
+left.plotly_chart(charts.cohort_lines(labelled, "adherence"), theme=None, key="co_adherence")
+right.plotly_chart(charts.cohort_lines(labelled, "pain_change"), theme=None, key="co_pain")
 st.caption("Later weeks hold fewer assignments (only those that have reached them); read small n with care.")
-table_with_csv(found, f"cohorts-by-{by}.csv", "co_table", column_config={
-    **HEADINGS, "group": BY[by], "week": "Week of program",
-    "mean_pain": st.column_config.NumberColumn("Mean pain before", format="%.2f"),
-    "pain_change": st.column_config.NumberColumn("Pain change", format="%+.2f")})
+table_with_csv(found, f"cohorts-by-{by}.csv", "co_table", labels={"group": group_names}, column_config={
+    **HEADINGS, "group": st.column_config.TextColumn(BY[by], pinned=True), "week": "Week of program",
+    "adherence": st.column_config.NumberColumn("Adherence", format="percent"),
+    "mean_pain": st.column_config.NumberColumn("Mean pain before", format="%.1f"),
+    "pain_change": st.column_config.NumberColumn("Pain change", format="%+.1f")})

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.access import auth
+from core.analytics import alerts, metrics
+from core.practice import assignments, safety
+from core.practice.clients import SEGMENT_LABELS
+from core.sessions.checks import readable_reason
+from core.sessions.red_flags import BY_TAG
 from core.sharing import links
-from core.library.content import sync_library
+from core.library.content import LIBRARY_LABELS, sync_library
 from core.db.store import Store, utcnow
 
 
@@ -27,7 +35,7 @@ def _open_store() -> Store:
 HEADINGS = {
     "session_id": "Session", "session_date": "Date", "session_time": "Time", "named_routine": "Routine named",
     "assignment_id": "Assignment", "routine_id": "Routine", "counted": "Counted",
-    "completion": st.column_config.NumberColumn("Completion", format="%.2f"),
+    "completion": st.column_config.NumberColumn("Completion", format="percent"),
     "exercises_done": "Exercises done", "exercises_prescribed": "Exercises prescribed", "duration_min": "Minutes",
     "pain_before": "Pain before", "pain_after": "Pain after", "relief": "Relief", "stiffness": "Stiffness",
     "notes": "Note", "warning_signs": "Warning signs", "source": "Source",
@@ -48,6 +56,13 @@ HEADINGS = {
     "logged": "Logged", "sessions": "Sessions", "active_days": "Active days", "last_session": "Last session",
     "days_since_last": "Days since", "clients": "Clients", "lapsed": "Lapsed", "assessed": "Assessed (pain)",
     "assignments": "Assignments", "scored": "Scored (pain)",
+    "mean_adherence": st.column_config.NumberColumn("Mean adherence", format="percent"),
+    "on_track_pct": st.column_config.NumberColumn("On track", format="percent"),
+    "improved_pct": st.column_config.NumberColumn("Pain improved", format="percent"),
+    "worse_pct": st.column_config.NumberColumn("Pain worse", format="percent"),
+    "mean_change": st.column_config.NumberColumn("Mean pain change", format="%+.1f"),
+    "red_flags": "Warning signs", "week_start": "Week of", "credited": "Counted",
+    "days_in_period": "Days in period",
 }
 
 
@@ -91,12 +106,12 @@ def render_findings(findings: list, empty_text: str = "No safety findings for th
     if not findings:
         st.success(empty_text)
         return
-    icons = {"block": "⛔", "warn": "⚠️", "info": "ℹ️"}
+    icons = {"block": ":material/block:", "warn": ":material/warning:", "info": ":material/info:"}
 
     def line(f) -> str:
-        where = f"**{f.exercise_name}**" if f.exercise_name else "**Whole routine**"
-        instead = f" Try instead: **{f.substitute_name}**." if f.substitute_name else ""
-        return f"{where}: {f.reason}{instead}"
+        where = f"**{escape_markdown(f.exercise_name)}**" if f.exercise_name else "**Whole routine**"
+        instead = f" Try instead: **{escape_markdown(f.substitute_name)}**." if f.substitute_name else ""
+        return f"{where}: {escape_markdown(f.reason)}{instead}"
 
     for f in findings:
         if f.level == "block":
@@ -105,7 +120,7 @@ def render_findings(findings: list, empty_text: str = "No safety findings for th
             st.warning(line(f), icon=icons["warn"])
     notes = [f for f in findings if f.level == "info"]
     if notes:
-        with st.expander(f"{icons['info']} {len(notes)} note(s) for staff"):
+        with st.expander(f"{len(notes)} note(s) for staff", icon=icons["info"]):
             st.markdown("\n".join(f"- {line(f)}" for f in notes))
 
 
@@ -254,7 +269,7 @@ def _own_password_form(session: auth.StaffSession) -> None:
     try:
         changed = auth.change_own_password(get_store(), session.username, current, new)
     except auth.AuthError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     if changed:
         st.success("Password changed.")
@@ -265,12 +280,13 @@ def _own_password_form(session: auth.StaffSession) -> None:
 def account_box(session: auth.StaffSession) -> None:
     """Sidebar: who is signed in, their own password, sign out, and the idle watch."""
     with st.sidebar:
-        st.caption(f"Signed in as **{session.username}** · {auth.ROLE_LABELS.get(session.role, session.role)}")
+        st.caption(f"Signed in as **{escape_markdown(session.username)}** ·"
+                   f" {auth.ROLE_LABELS.get(session.role, session.role)}")
         left, right = st.columns(2)
-        if right.button("Sign out", key="sign_out", icon="🚪"):
+        if right.button("Sign out", key="sign_out", icon=":material/logout:"):
             sign_out()
         if session.method == "password":
-            with left.popover("Password", icon="🔑"):
+            with left.popover("Password", icon=":material/key:"):
                 _own_password_form(session)
         _idle_watch()
 
@@ -300,7 +316,7 @@ def act(action, done: str) -> None:
     try:
         action()
     except (ValueError, PermissionError) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     st.session_state[FLASH_KEY] = done
     st.rerun()
@@ -312,13 +328,140 @@ def show_flash() -> None:
         st.success(done)
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=^])")
+# What can start Markdown inside a line: code, emphasis, strike-through, links and images ([ ]), HTML
+# and autolinks (< >), tables, LaTeX ($), and Streamlit's :icon: / :colour[...]: directives (a colon
+# right before a word); plus "www." autolinks. What can start it only at the head of a line: lists,
+# headings, quotes and rules.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|~$])|:(?=\S)|(?<=www)\.", re.IGNORECASE)
+_MARKDOWN_LINE_START = re.compile(r"^(\s*)([-+*#>=]|\d+(?=[.)]))", re.MULTILINE)
 
 
 def escape_markdown(text: object) -> str:
-    """Text typed by people (names, notes, labels) shown inside markdown exactly as typed: no
-    links, emphasis, colour directives or HTML can come from it."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    """Text typed by people (names, notes, conditions, e-mails, routine names, labels) shown inside
+    Markdown exactly as typed: no link, image, emphasis, colour directive, icon or HTML can come from
+    it. Every st.markdown, caption, header, alert and widget label that shows stored text uses this;
+    None reads "—"."""
+    if text is None or (isinstance(text, float) and text != text):
+        return "—"
+    escaped = _MARKDOWN_INLINE.sub(lambda m: "\\" + m.group(0), str(text))
+    escaped = _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2) if not m.group(2).isdigit()
+                                       else m.group(1) + m.group(2) + "\\", escaped)
+    return escaped.replace("\n", "  \n")
+
+
+# -- tables and CSV for people (issues 17 and 18) --------------------------------------------------
+# Every table a page shows goes through show_table: codes become the labels core keeps next to them,
+# shares read as whole percents, other fractions as one decimal, an empty cell as "—". Every CSV
+# download goes through csv_text: the stable codes and full values, with formula cells neutralised.
+
+CODE_LABELS: dict[str, str] = {
+    **LIBRARY_LABELS, **SEGMENT_LABELS, **safety.HEALTH_FLAGS, **safety.LEVEL_LABELS, **metrics.STATUS_LABELS,
+    **metrics.RESPONSE_LABELS, **alerts.LEVEL_LABELS, **alerts.KIND_LABELS, **assignments.EVENT_LABELS,
+    **auth.ROLE_LABELS, **{tag: flag.label for tag, flag in BY_TAG.items()},
+}
+_CODE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def code_label(value: Any) -> Any:
+    """A stored code (or a comma-separated list of codes, or a list) as people read it; text that
+    is not a code (a name, a note) and empty values are returned as they are."""
+    if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and not isinstance(value, str)):
+        return ", ".join(str(code_label(v)) for v in list(value)) or None
+    if not isinstance(value, str):
+        return value
+    parts = [part.strip() for part in value.split(",")]
+    if not all(_CODE.match(part) for part in parts):
+        return value
+    return ", ".join(CODE_LABELS.get(part) or part.replace("_", " ").capitalize() for part in parts)
+
+
+# Columns that hold codes of a vocabulary, by field name, and how each reads.
+CODE_COLUMNS: dict[str, Callable[[Any], Any]] = {
+    **{column: code_label for column in (
+        "segments", "segment", "flags", "status", "state", "response", "level", "kind", "red_flags",
+        "warning_signs", "event", "role", "position", "targets", "audiences", "cautions", "audience",
+        "origin")},
+    "rule_id": lambda rule: safety.rule_label(rule) if isinstance(rule, str) else rule,
+    "reason": lambda reason: readable_reason(reason) if isinstance(reason, str) else reason,
+    "reasons": lambda reason: readable_reason(reason) if isinstance(reason, str) else reason,
+    "action": lambda action: auth.audit_label(action) if isinstance(action, str) else action,
+    "detail": auth.audit_detail_text,
+    "scope": lambda scope: links.scope_label(scope, SEGMENT_LABELS) if isinstance(scope, str) else scope,
+}
+
+
+def _format(config: Any) -> str | None:
+    return (config.get("type_config") or {}).get("format") if isinstance(config, Mapping) else None
+
+
+def for_people(frame: Any, column_config: Mapping[str, Any] | None = None,
+               labels: Mapping[str, Callable[[Any], Any] | Mapping[Any, Any]] | None = None,
+               ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The copy of ``frame`` a table shows, and its column settings: code columns as labels (``labels``
+    adds or overrides a column's reading, e.g. routine ids as names), shares (columns set to the
+    "percent" format) as whole percents, other fractions rounded to one decimal."""
+    shown = frame.copy() if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
+    config = dict(column_config or {})
+    readers = {**CODE_COLUMNS, **(labels or {})}
+    for column in shown.columns:
+        reader = readers.get(column)
+        if reader is not None and not pd.api.types.is_numeric_dtype(shown[column]):
+            read = reader.get if isinstance(reader, Mapping) else reader
+            shown[column] = shown[column].map(lambda v, read=read: v if _empty(v) else (read(v) or v),
+                                              na_action=None)
+        elif pd.api.types.is_float_dtype(shown[column]):
+            wanted = _format(config.get(column))
+            if wanted == "percent":
+                shown[column] = (shown[column] * 100).round()
+                settings = dict(config[column])
+                settings["type_config"] = {**settings["type_config"], "format": "%d%%"}
+                config[column] = settings
+            else:  # the grid's accessible copy and the clipboard carry the value, not the formatted text
+                decimals = re.search(r"\.(\d)f", wanted or "")
+                shown[column] = shown[column].round(int(decimals.group(1)) if decimals else 1)
+    return shown, config
+
+
+def _empty(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # a list or array is a value
+        return False
+
+
+def show_table(frame: Any, *, key: str | None = None, column_config: Mapping[str, Any] | None = None,
+               labels: Mapping[str, Callable[[Any], Any] | Mapping[Any, Any]] | None = None,
+               **dataframe_args: Any) -> Any:
+    """st.dataframe of ``frame`` as people read it (see for_people); empty cells read "—"."""
+    shown, config = for_people(frame, column_config, labels)
+    dataframe_args.setdefault("hide_index", True)
+    dataframe_args.setdefault("width", "stretch")
+    return st.dataframe(shown, key=key, column_config=config, placeholder="—", **dataframe_args)
+
+
+# OWASP, CSV injection: a cell starting with one of these is read as a formula by spreadsheets.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_csv_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, prefixed with ' so it is shown as text."""
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_text(frame: Any) -> str:
+    """The CSV every "Download CSV" gives: the rows and stable codes as stored, text cells that
+    would run as formulas neutralised (numbers, including negative ones, stay numbers)."""
+    data = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame(frame)
+    text_columns = [c for c in data.columns if not pd.api.types.is_numeric_dtype(data[c])]
+    safe = data.copy()
+    for column in text_columns:
+        safe[column] = safe[column].map(neutralise_csv_cell)
+    safe.columns = [neutralise_csv_cell(str(c)) for c in safe.columns]
+    return safe.to_csv(index=False)
 
 
 # -- analytics pages (issue 5) -------------------------------------------------------------------
@@ -338,11 +481,13 @@ def filter_choices(_store: Store, db: str, version: str) -> dict[str, list[str]]
     return filter_options(_store)
 
 
-def table_with_csv(frame, file_name: str, key: str, **dataframe_args) -> None:
-    """A table and a button that downloads exactly those rows as CSV (built only when clicked)."""
-    st.dataframe(frame, hide_index=True, width="stretch", key=f"{key}_table", **dataframe_args)
-    st.download_button("Download CSV", data=lambda: frame.to_csv(index=False), file_name=file_name,
-                       mime="text/csv", key=f"{key}_csv", on_click="ignore", icon="⬇️")
+def table_with_csv(frame, file_name: str, key: str, **table_args) -> Any:
+    """A table as people read it and a button that downloads exactly those rows as CSV, with the
+    stable codes (built only when clicked)."""
+    shown = show_table(frame, key=f"{key}_table", **table_args)
+    st.download_button("Download CSV", data=lambda: csv_text(frame), file_name=file_name,
+                       mime="text/csv", key=f"{key}_csv", on_click="ignore", icon=":material/download:")
+    return shown
 
 
 if __name__ == "__main__":  # this file run as a page (the old pages/ layout): route through app.py

@@ -9,17 +9,19 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-import pandas as pd
 import streamlit as st
 
 from core.sessions import imports
-from core.sessions.red_flags import BY_TAG, parse_tags
-from core.sessions.checks import DATE_ORDER_LABELS, DATE_ORDERS, FIELD_HELP, FIELDS, REQUIRED_FIELDS, DateOrderNeeded
-from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store
+from core.sessions.red_flags import BY_TAG, parse_tags, tags_label
+from core.sessions.checks import (readable_reason, DATE_ORDER_LABELS, DATE_ORDERS, FIELD_HELP, FIELD_LABELS, FIELDS, REQUIRED_FIELDS,
+                                  DateOrderNeeded)
+from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store, show_table
 
 store = get_store()
 writer = can_write()
 NOT_IN_FILE = "— not in the file —"
+DUPLICATE_REASON = "Already there: the same session as an earlier row of this file or a stored session."
+FIELD_HEADINGS = {f: st.column_config.TextColumn(FIELD_LABELS[f], help=FIELD_HELP[f]) for f in FIELDS}
 FILE_KEY = "data_file"          # session_state: (upload file_id, LogFile) of the file on screen
 RESULT_KEY = "data_result"      # session_state: the last preview or import, for this file
 FLASH_KEY = "data_flash"
@@ -38,7 +40,7 @@ def _write(action, message) -> None:
     try:
         result = action()
     except (ValueError, PermissionError) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     data_changed()
     st.session_state[FLASH_KEY] = message(result)
@@ -76,7 +78,7 @@ def _mapping_widgets(log: imports.LogFile, source: str, saved: imports.SavedMapp
     mapping = {}
     columns = st.columns(3)
     for i, field in enumerate(FIELDS):
-        label = field + (" *" if field in REQUIRED_FIELDS else "")
+        label = FIELD_LABELS[field] + (" *" if field in REQUIRED_FIELDS else "")
         chosen = columns[i % 3].selectbox(
             label, options, index=options.index(start[field]) if field in start else 0,
             key=f"data_map_{field}_{log.sha256[:12]}_{source}", help=FIELD_HELP[field])
@@ -87,7 +89,7 @@ def _mapping_widgets(log: imports.LogFile, source: str, saved: imports.SavedMapp
 
 def _show_result(result: imports.ImportResult) -> None:
     done = "Preview — nothing saved yet" if result.dry_run else f"Imported as batch {result.batch_id}"
-    st.markdown(f"**{done}** · `{escape_markdown(result.file_name)}` · source `{escape_markdown(result.source)}`"
+    st.markdown(f"**{done}** · {escape_markdown(result.file_name)} · source “{escape_markdown(result.source)}”"
                 + (f" · dates read {DATE_ORDER_LABELS[result.date_order]}" if result.date_order else ""))
     cols = st.columns(4)
     for col, label, value in zip(cols, ("Rows read", "Accepted", "Rejected", "Duplicates"),
@@ -109,7 +111,13 @@ def _show_result(result: imports.ImportResult) -> None:
                    ": they wait in the Quarantine tab to be fixed and re-submitted, or discarded."))
     if result.preview is not None and not result.preview.empty:
         with st.expander("Rows as they will be stored (first 200)", expanded=result.dry_run):
-            st.dataframe(result.preview, hide_index=True, width="stretch", key="data_preview_table")
+            preview = result.preview.copy()
+            # A duplicate's own reason, not the reasons of the row it repeats.
+            preview.loc[preview["status"] == "duplicate", "reasons"] = DUPLICATE_REASON
+            show_table(preview, key="data_preview_table", column_config={
+                **FIELD_HEADINGS, "row": st.column_config.NumberColumn("Row", pinned=True, width="small"),
+                "status": st.column_config.TextColumn("Status", pinned=True, width="small"),
+                "reasons": st.column_config.TextColumn("Why", width="large"), "warning_signs": "Warning signs"})
 
 
 def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
@@ -124,7 +132,7 @@ def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
             st.rerun()  # ask the question at the date-order choice above
         except (imports.ImportFileError, PermissionError) as exc:
             status.update(label="Nothing was saved", state="error")
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
             return
         except Exception:  # as for reading: the reason goes to the server's log
             log_errors.exception("checking or importing an uploaded session-log file failed")
@@ -155,8 +163,8 @@ def import_tab() -> None:
         return
     st.caption(f"Read as {log.describe()}. First rows:")
     for note in log.notes:
-        st.warning(note)
-    st.dataframe(log.sample_frame(), hide_index=True, width="stretch", key="data_sample")
+        st.warning(escape_markdown(note))
+    show_table(log.sample_frame(), key="data_sample")
 
     names = imports.mapping_names(store)
     source = st.text_input("Source (where the file comes from)", value=names[0] if len(names) == 1 else
@@ -185,21 +193,22 @@ def import_tab() -> None:
                                create_clients=create, actor=current_actor())
 
     preview, go, save = st.columns([1, 1, 2])
-    if preview.button("Preview", key="data_preview", icon="🔎"):
+    if preview.button("Preview", key="data_preview", icon=":material/preview:"):
         st.session_state.pop("data_order_examples", None)
         _run_import(log, replace(options, dry_run=True))
-    if writer and go.button("Import", key="data_import", type="primary", icon="📥"):
+    if writer and go.button("Import", key="data_import", type="primary", icon=":material/upload:"):
         st.session_state.pop("data_order_examples", None)
         _run_import(log, options)
     if writer:
-        with save.popover("Save this mapping", icon="💾"):
+        with save.popover("Save this mapping", icon=":material/save:"):
             name = st.text_input("Name (usually the source)", value=source, key=f"data_mapping_name_{source}")
             if st.button("Save mapping", key="data_mapping_save"):
                 try:
                     imports.save_mapping(store, name, mapping, order, current_actor())
-                    st.success(f"Mapping saved as “{name}”: the next file from this source starts from it.")
+                    st.success(f"Mapping saved as “{escape_markdown(name)}”: the next file from this source starts"
+                               " from it.")
                 except (ValueError, PermissionError) as exc:
-                    st.error(str(exc))
+                    st.error(escape_markdown(exc))
 
     held = st.session_state.get(RESULT_KEY)
     if held and held[0] == log.sha256:
@@ -220,19 +229,23 @@ def quarantine_tab() -> None:
     if not flagged.empty:
         signs = sorted({BY_TAG[t].label for tags in flagged["red_flags"] for t in parse_tags(tags) if t in BY_TAG})
         st.error(f"{len(flagged)} rejected row(s) mention warning signs ({', '.join(signs)}): read them now, "
-                 "even before fixing them.", icon="⚠️")
+                 "even before fixing them.", icon=":material/warning:")
     st.caption(f"{len(rows)} row(s) waiting. Correct values in the table, tick “pick”, then re-submit — or "
                "discard picked rows with a reason. The file's original values are kept either way.")
     shown = rows[["id", "batch_id", "row_number", "reasons", *FIELDS, "red_flags"]].astype(
         {f: "object" for f in FIELDS}).assign(pick=False)
+    shown = shown.assign(reasons=shown["reasons"].map(lambda r: readable_reason(r) if isinstance(r, str) else r),
+                         red_flags=shown["red_flags"].map(tags_label))
     edited = st.data_editor(
         shown, hide_index=True, width="stretch", key="quarantine_editor", disabled=not writer or [
             "id", "batch_id", "row_number", "reasons", "red_flags"],
         column_order=["pick", "row_number", "reasons", *FIELDS, "red_flags", "batch_id", "id"],
-        column_config={"pick": st.column_config.CheckboxColumn("pick", help="Re-submit or discard this row"),
-                       "row_number": "Row", "batch_id": "Batch", "id": "Id", "reasons": "Why it was rejected",
-                       "red_flags": "Warning signs",
-                       **{f: st.column_config.TextColumn(f, help=FIELD_HELP[f]) for f in FIELDS}})
+        column_config={"pick": st.column_config.CheckboxColumn("Pick", help="Re-submit or discard this row",
+                                                               pinned=True),
+                       "row_number": st.column_config.NumberColumn("Row", pinned=True, width="small"),
+                       "batch_id": "Batch", "id": "Id",
+                       "reasons": st.column_config.TextColumn("Why it was rejected", width="large"),
+                       "red_flags": "Warning signs", **FIELD_HEADINGS}, placeholder="—")
     if not writer:
         return
     changed = (edited[list(FIELDS)].fillna("").astype(str) != shown[list(FIELDS)].fillna("").astype(str)).any(axis=1)
@@ -244,12 +257,12 @@ def quarantine_tab() -> None:
         _write(lambda: imports.resubmit_rows(store, records.to_dict("records"), current_actor()),
                lambda done: f"Re-submitted: {done.accepted} stored, {done.still_rejected} still rejected (with their "
                             f"new reasons), {done.duplicates} already logged.")
-    with discard.popover(f"Discard {int(edited['pick'].sum())} picked row(s)", icon="🗑️"):
+    with discard.popover(f"Discard {int(edited['pick'].sum())} picked row(s)", icon=":material/delete:"):
         reason = st.text_input("Why are they discarded?", key="quarantine_discard_reason")
         if st.button("Discard", key="quarantine_discard"):
             _write(lambda: imports.discard_rows(store, edited.loc[edited["pick"], "id"].astype(int).tolist(), reason,
                                            current_actor()),
-                   lambda count: f"Discarded {count} row(s): “{reason.strip()}”.")
+                   lambda count: f"Discarded {count} row(s): “{escape_markdown(reason.strip())}”.")
     with st.expander("A row exactly as the file held it"):
         row_id = st.selectbox("Row", rows["id"].tolist(), key="quarantine_original",
                               format_func=lambda i: f"batch {rows.loc[rows['id'] == i, 'batch_id'].iloc[0]}, "
@@ -262,7 +275,7 @@ def batches_tab() -> None:
     if batches.empty:
         st.caption("No imports yet.")
         return
-    st.dataframe(batches, hide_index=True, width="stretch", key="batches_table",
+    show_table(batches, key="batches_table",
                  column_config={"id": "Batch", "rows_read": "Read", "still_open": "Still in quarantine",
                                 "fixed": "Fixed later", "discarded": "Discarded", "logs_now": "Logs stored now",
                                 "imported_at": st.column_config.DatetimeColumn("Imported (UTC)"),
@@ -277,7 +290,7 @@ def batches_tab() -> None:
                            format_func=lambda b: f"Batch {b}: "
                            + str(live.loc[live["id"] == b, "file_name"].iloc[0] or live.loc[live["id"] == b, "source"].iloc[0]))
     sure = right.checkbox("Yes, remove its sessions", key="undo_confirm")
-    if st.button("Undo batch", key="undo_go", disabled=not sure, icon="↩️"):
+    if st.button("Undo batch", key="undo_go", disabled=not sure, icon=":material/undo:"):
         _write(lambda: imports.undo_batch(store, int(batch), current_actor()),
                lambda done: f"Batch {done.batch_id} undone: {done.removed_logs} session log(s) removed, "
                             f"{done.closed_rows} quarantined row(s) closed.")
@@ -285,11 +298,10 @@ def batches_tab() -> None:
 
 def template_tab() -> None:
     st.download_button("Download the template CSV", data=imports.template_csv(), file_name="session-log-template.csv",
-                       mime="text/csv", key="template_download", icon="⬇️")
-    st.markdown("One row per session. Only **client** and **session_date** are required; see "
-                "`docs/sessions/import-format.md` for every rule.")
-    st.dataframe(pd.DataFrame({"column": list(FIELDS), "what it holds": [FIELD_HELP[f] for f in FIELDS]}),
-                 hide_index=True, width="stretch", key="template_fields")
+                       mime="text/csv", key="template_download", icon=":material/download:")
+    st.markdown("One row per session. Only the client and the session date are required. The template's"
+                " columns, as its first line names them:")
+    st.markdown("\n".join(f"- `{f}` — {FIELD_LABELS[f]}: {FIELD_HELP[f]}" for f in FIELDS))
 
 
 # Only the open tab runs (the tab stays open across reruns, e.g. after a re-submit).

@@ -1,6 +1,7 @@
 """Practice overview: who is slipping, whose pain is rising, what works for whom.
 
-Every figure is defined in docs/analytics/metrics.md and computed in core.analytics.metrics / core.analytics.alerts (kept per client by core.analytics.overview). The filters
+Every figure is defined in docs/analytics/metrics.md (shown in the app on "About these figures") and
+computed in core.analytics.metrics / core.analytics.alerts (kept per client by core.analytics.overview). The filters
 live in the URL (``?days=56&segment=runner&...``) so a view can be bookmarked and shared with a
 colleague; results are cached per filter set and data version.
 """
@@ -9,16 +10,15 @@ from datetime import date
 
 import streamlit as st
 
+from core.analytics import alerts
 from core.analytics import charts
 from core import clock
 from core.analytics import metrics
 from core.analytics import overview
+from core.practice.clients import SEGMENT_LABELS
 from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, table_with_csv
 
-LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
-KIND_LABELS = {"red_flag": "Red flag in notes", "pain_worse": "Pain worse", "pain_high": "High pain",
-               "lapsed": "Lapsed", "low_adherence": "Low adherence", "safety": "Safety finding"}
-SHOWN_ALERTS = 25
+GROUP_LABELS = {"segment": "Segment", "routine": "Routine", "therapist": "Therapist"}
 
 
 @st.cache_data(show_spinner="Computing the overview…", max_entries=16, ttl=3600)  # ~5 MB each at chain size
@@ -32,9 +32,20 @@ def practice_view(_store, db: str, version: str, as_of: date, days: int, segment
     groups["routine"] = groups["routine"].assign(name=groups["routine"]["group"].map(names))
     figures = {"weekly": charts.weekly_adherence(view.weekly)}
     for by, table in groups.items():
-        figures[f"{by}_adherence"] = charts.group_adherence(table, by)
-        figures[f"{by}_pain"] = charts.group_pain(table, by)
+        labelled = table.assign(group=table["group"].map(group_reader(by, names)).fillna(table["group"]))
+        figures[f"{by}_adherence"] = charts.group_adherence(labelled, by)
+        figures[f"{by}_pain"] = charts.group_pain(labelled, by)
     return view, open_alerts, groups, figures
+
+
+def overview_alert_rows(found, kinds: tuple[str, ...]):
+    """The open alerts of the kinds picked (all when none), most urgent level first, newest first
+    within a level."""
+    rows = found[found["kind"].isin(kinds)] if kinds else found
+    rank = rows["level"].map({level: i for i, level in enumerate(alerts.LEVELS)})
+    return (rows.assign(_rank=rank).sort_values(["_rank", "since"], ascending=[True, False])
+            .drop(columns="_rank")[["level", "kind", "client", "display_name", "since", "reason"]]
+            .reset_index(drop=True))
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=3600)
@@ -44,6 +55,11 @@ def clients_table(_store, db: str, version: str, scope: metrics.Scope):
 
 def pct(value) -> str:
     return "—" if value is None else f"{value:.0%}"
+
+
+def group_reader(by: str, names: dict[str, str]) -> dict[str, str]:
+    """How a group code reads in a chart or table: segments by label, routines by name."""
+    return {"segment": metrics.SEGMENT_GROUP_LABELS, "routine": names}.get(by, {})
 
 
 store = get_store()
@@ -59,13 +75,14 @@ for key, value in (("ov_days", asked.days), ("ov_as_of", asked.as_of), ("ov_segm
 
 st.title("Practice overview")
 for problem in problems:
-    st.warning(f"Link: {problem}.", icon="🔗")
+    st.warning(f"Link: {escape_markdown(problem)}.", icon=":material/link:")
 names = metrics.routine_names(store)
 period, day, seg, ther, rout = st.columns([1.1, 1, 1.3, 1.3, 1.6])
 periods = sorted(set(metrics.PERIODS) | {st.session_state["ov_days"]})
 days = period.selectbox("Period", periods, key="ov_days", format_func=lambda d: f"last {d} days")
 as_of = day.date_input("As of", key="ov_as_of", max_value=date(2100, 1, 1))
-segments = seg.multiselect("Segment", choices["segment"], key="ov_segment", placeholder="all segments")
+segments = seg.multiselect("Segment", choices["segment"], key="ov_segment", placeholder="all segments",
+                           format_func=lambda s: SEGMENT_LABELS.get(s, s))
 therapists = ther.multiselect("Therapist", choices["therapist"], key="ov_therapist", placeholder="all therapists")
 routines = rout.multiselect("Routine", choices["routine"], key="ov_routine", placeholder="all routines",
                             format_func=lambda r: names.get(r, r))
@@ -77,8 +94,9 @@ view, open_alerts, groups, figures = practice_view(store, db, version, scope.as_
                                                   scope.therapists, scope.routines, names)
 st.caption(
     f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y}. Adherence and pain are what clients reported in"
-    " their session logs (self-reports tend to run high). Definitions: docs/analytics/metrics.md."
+    " their session logs (self-reports tend to run high)."
 )
+st.page_link("pages/about_figures.py", label="How each figure is worked out", icon=":material/help:")
 
 k = view.kpis
 cards = st.columns(5)
@@ -96,7 +114,8 @@ cards[4].metric("Open alerts", len(open_alerts), border=True, help="Alerts from 
 st.subheader("Adherence over time")
 st.plotly_chart(figures["weekly"], theme=None, key="ov_weekly_chart")
 with st.expander("Weekly figures"):
-    table_with_csv(view.weekly, "adherence-by-week.csv", "ov_weekly")
+    table_with_csv(view.weekly, "adherence-by-week.csv", "ov_weekly", column_config={
+        **HEADINGS, "adherence": st.column_config.NumberColumn("Mean adherence", format="percent")})
 
 st.subheader("By segment, routine and therapist")
 for tab, by in zip(st.tabs(["Segment", "Routine", "Therapist"]), metrics.GROUP_BYS):
@@ -105,32 +124,34 @@ for tab, by in zip(st.tabs(["Segment", "Routine", "Therapist"]), metrics.GROUP_B
         left, right = st.columns(2)
         left.plotly_chart(figures[f"{by}_adherence"], theme=None, key=f"ov_{by}_adherence")
         right.plotly_chart(figures[f"{by}_pain"], theme=None, key=f"ov_{by}_pain")
-        table_with_csv(table, f"by-{by}.csv", f"ov_{by}", column_config={
-            **HEADINGS, "group": by.capitalize(), "units": "Assignments" if by == "routine" else None,
-            "mean_adherence": st.column_config.NumberColumn("Mean adherence", format="percent"),
-            "on_track_pct": st.column_config.NumberColumn("On track", format="percent"),
-            "improved_pct": st.column_config.NumberColumn("Pain improved", format="percent"),
-            "worse_pct": st.column_config.NumberColumn("Pain worse", format="percent"),
-            "mean_change": st.column_config.NumberColumn("Mean pain change", format="%+.2f"),
-        })
+        table_with_csv(table, f"by-{by}.csv", f"ov_{by}", labels={"group": group_reader(by, names)},
+                       column_config={**HEADINGS, "group": st.column_config.TextColumn(GROUP_LABELS[by], pinned=True),
+                                      "units": "Assignments" if by == "routine" else None,
+                                      "name": None})
 
 st.subheader(f"Open alerts ({len(open_alerts)})")
-st.caption("Alerts look at the last 28 days up to the date above, whatever the period. Open a client to"
-           " read the notes and acknowledge an alert.")
+st.caption("Alerts look at the last 28 days up to the date above, whatever the period. Most urgent first;"
+           " pick a row to open the client, read the notes and acknowledge the alert.")
 if open_alerts.empty:
     st.success("No open alerts for these clients.")
-for alert in open_alerts.head(SHOWN_ALERTS).itertuples(index=False):
-    level, who, when, why = st.columns([1.1, 2.0, 0.9, 5.0], vertical_alignment="center")
-    level.markdown(f"{LEVEL_ICONS.get(alert.level, '')} **{alert.level}**  \n{KIND_LABELS.get(alert.kind, alert.kind)}")
-    who.page_link("pages/client_dashboard.py", label=f"{alert.client} · {escape_markdown(alert.display_name)}",
-                  query_params={"client": alert.client}, icon="👤")
-    when.caption(f"since {alert.since:%d %b %Y}")
-    why.markdown(escape_markdown(alert.reason))
-if len(open_alerts) > SHOWN_ALERTS:
-    st.caption(f"The {SHOWN_ALERTS} most urgent are listed; the table below has all {len(open_alerts)}.")
-with st.expander(f"All open alerts ({len(open_alerts)})"):
-    table_with_csv(open_alerts[["level", "kind", "client", "display_name", "since", "reason"]], "open-alerts.csv",
-                   "ov_alerts", column_config=HEADINGS)
+else:
+    kinds = st.pills("Kind", alerts.KINDS, selection_mode="multi", key="ov_alert_kinds",
+                     format_func=lambda k: alerts.KIND_LABELS.get(k, k),
+                     help="Show only these kinds of alert (none picked: every kind).")
+    listed = overview_alert_rows(open_alerts, tuple(kinds or ()))
+    picked = table_with_csv(
+        listed, "open-alerts.csv", "ov_alerts", on_select="rerun", selection_mode="single-row",
+        column_order=["level", "since", "client", "display_name", "kind", "reason"],
+        column_config={**HEADINGS,
+                       "level": st.column_config.TextColumn("Level", width="small", pinned=True),
+                       "since": st.column_config.DateColumn("Since", format="D MMM YYYY", width="small", pinned=True),
+                       "client": st.column_config.TextColumn("Client", width="small", pinned=True),
+                       "display_name": st.column_config.TextColumn("Name", width="medium"),
+                       "kind": st.column_config.TextColumn("Kind", width="medium"),
+                       "reason": st.column_config.TextColumn("Why", width="large")})
+    rows = picked.selection.rows if picked is not None else []
+    if rows:
+        st.switch_page("pages/client_dashboard.py", query_params={"client": listed.iloc[rows[0]]["client"]})
 
 if st.toggle("Show every client in this view", key="ov_show_clients"):
     table_with_csv(clients_table(store, db, version, scope), "clients-adherence.csv", "ov_clients",

@@ -15,11 +15,11 @@ import streamlit as st
 from core import clock
 from core.practice import routines
 from core.practice.clients import ClientFilter, list_clients
-from core.library.content import Dose
+from core.library.content import Dose, library_label
 from core.library.search import list_exercises
 from core.practice.safety import check_items
 from core.access.auth import PermissionDenied
-from pages.common import can_write, current_actor, get_store, render_findings
+from pages.common import can_write, current_actor, escape_markdown, get_store, render_findings, show_table
 
 store = get_store()
 today = clock.today()
@@ -45,11 +45,15 @@ def set_draft(draft: routines.RoutineDraft) -> None:
 
 every_routine = routines.list_routines(store)
 with st.expander(f"All routines ({len(every_routine)})"):
-    st.dataframe(every_routine, hide_index=True, width="stretch",
-                 column_order=["name", "audience", "origin", "version", "sessions_per_week", "times_per_day",
-                               "weeks", "est_minutes"],
-                 column_config={"est_minutes": st.column_config.NumberColumn("Est. minutes", format="%.1f"),
-                                "sessions_per_week": "Sessions / week"})
+    show_table(every_routine,
+               column_order=["name", "audience", "origin", "version", "sessions_per_week", "times_per_day",
+                             "weeks", "est_minutes"],
+               column_config={"name": st.column_config.TextColumn("Routine", pinned=True), "audience": "Audience",
+                              "origin": "Made from", "version": "Version",
+                              "sessions_per_week": st.column_config.NumberColumn(
+                                  "Sessions a week", help="Every session counts: days a week × times a day."),
+                              "times_per_day": "Times a day", "weeks": "Weeks",
+                              "est_minutes": st.column_config.NumberColumn("Minutes per session", format="%.1f")})
 
 choices = routines.routine_choices(store)
 pick, load, empty = st.columns([4, 1, 1], vertical_alignment="bottom")
@@ -73,10 +77,11 @@ k = f"b{nonce}_"
 st.subheader("Details")
 if draft.routine_id:
     kind = "template (saved as a new routine)" if draft.origin == "template" else "saved routine"
-    st.caption(f"Editing {kind} `{draft.routine_id}`, based on version {draft.based_on_version}.")
+    st.caption(f"Editing {kind} “{escape_markdown(draft.name)}”, based on version {draft.based_on_version}.")
 d1, d2 = st.columns([3, 1])
 name = d1.text_input("Name", value=draft.name, key=k + "name")
-audience = d2.selectbox("Audience", AUDIENCES, index=AUDIENCES.index(draft.audience), key=k + "audience")
+audience = d2.selectbox("Audience", AUDIENCES, index=AUDIENCES.index(draft.audience), key=k + "audience",
+                        format_func=library_label)
 description = st.text_area("Description", value=draft.description, key=k + "description", height=80)
 try:
     draft = routines.set_details(draft, name=name, audience=audience, description=description)
@@ -86,7 +91,9 @@ except routines.RoutineError as exc:
 st.subheader("Schedule")
 s = draft.schedule
 s1, s2, s3, s4 = st.columns(4)
-mode = s1.radio("Frequency", ["Sessions per week", "Fixed weekdays"], index=1 if s.weekdays else 0,
+# One meaning everywhere: a session is one run through the routine, so "sessions a week" counts every
+# run (days a week × times a day), as adherence expects them; the days are asked for as days.
+mode = s1.radio("Frequency", ["Days a week", "Fixed weekdays"], index=1 if s.weekdays else 0,
                 key=k + "mode", horizontal=True)
 if mode == "Fixed weekdays":
     weekdays = s2.multiselect("Weekdays", routines.WEEKDAYS, default=s.weekdays or ["mon", "wed", "fri"],
@@ -94,7 +101,7 @@ if mode == "Fixed weekdays":
     per_week = None
 else:
     weekdays = None
-    per_week = s2.number_input("Sessions per week", min_value=1, max_value=21, value=s.sessions_per_week or 3,
+    per_week = s2.number_input("Days a week", min_value=1, max_value=7, value=min(7, s.sessions_per_week or 3),
                                key=k + "per_week")
 times = s3.number_input("Times per day", min_value=1, max_value=8, value=s.times_per_day, key=k + "times")
 weeks = s4.number_input("Weeks", min_value=1, max_value=52, value=s.weeks, key=k + "weeks")
@@ -102,7 +109,7 @@ try:
     draft = routines.set_schedule(draft, weeks=int(weeks), sessions_per_week=per_week, weekdays=weekdays,
                            times_per_day=int(times))
 except routines.RoutineError as exc:
-    st.error(str(exc))
+    st.error(escape_markdown(exc))
 
 
 # -- items ---------------------------------------------------------------------------------------------
@@ -119,15 +126,16 @@ def item_editor(n: int, item: routines.DraftItem, view: dict[str, Any], count: i
     """
     key = f"{k}{item.uid}_"
     head, up, down, drop = st.columns([8, 1, 1, 1], vertical_alignment="center")
-    head.markdown(f"**{n + 1}. {view['name']}** · {view['dose_text']} · ~{view['est_seconds'] / 60:.1f} min"
-                  + (f" · _{view['slot']}_" if view["slot"] else ""))
-    if up.button("↑", key=key + "up", disabled=n == 0, help="Move up"):
+    head.markdown(f"**{n + 1}. {escape_markdown(view['name'])}** · {escape_markdown(view['dose_text'])}"
+                  f" · ~{view['est_seconds'] / 60:.1f} min"
+                  + (f" · _{escape_markdown(view['slot'])}_" if view["slot"] else ""))
+    if up.button("", icon=":material/arrow_upward:", key=key + "up", disabled=n == 0, help="Move up"):
         set_draft(routines.move_item(st.session_state["builder_draft"], item.uid, -1))
         st.rerun()
-    if down.button("↓", key=key + "down", disabled=n == count - 1, help="Move down"):
+    if down.button("", icon=":material/arrow_downward:", key=key + "down", disabled=n == count - 1, help="Move down"):
         set_draft(routines.move_item(st.session_state["builder_draft"], item.uid, 1))
         st.rerun()
-    if drop.button("✕", key=key + "remove", help="Remove from the routine"):
+    if drop.button("", icon=":material/close:", key=key + "remove", help="Remove from the routine"):
         set_draft(routines.remove_item(st.session_state["builder_draft"], item.uid))
         st.rerun()
     with st.expander("Dose, slot and note"):
@@ -155,7 +163,7 @@ def item_editor(n: int, item: routines.DraftItem, view: dict[str, Any], count: i
             dose = routines.dose_from_fields(hold_s=fields["hold_s"], reps=fields["reps"], sets=fields["sets"],
                                       breaths=fields["breaths"], per_side=None if side == "default" else side == "yes")
         except routines.RoutineError as exc:
-            st.error(f"{view['name']}: {exc}")
+            st.error(f"{escape_markdown(view['name'])}: {escape_markdown(exc)}")
             return None
         st.caption("Empty fields use the exercise's usual dose (shown greyed).")
     return item.model_copy(update={"dose": dose, "slot": slot.strip() or None, "note": note.strip() or None})
@@ -177,7 +185,7 @@ library = list_exercises(store)
 a1, a2, a3 = st.columns([4, 2, 1], vertical_alignment="bottom")
 new_exercise = a1.selectbox("Add an exercise", list(library["id"]), index=None, placeholder="Choose an exercise…",
                             format_func=dict(zip(library["id"], library["name"])).get, key=k + "add_exercise")
-new_slot = a2.text_input("Slot (optional)", key=k + "add_slot", placeholder="morning, before_run, …")
+new_slot = a2.text_input("Slot (optional)", key=k + "add_slot", placeholder="morning, before a run, …")
 if a3.button("Add", disabled=new_exercise is None, key=k + "add"):
     set_draft(routines.add_item(draft, new_exercise, new_slot))
     st.rerun()
@@ -191,11 +199,13 @@ if edits:
 items = routines.draft_items(store, draft)
 m1, m2, m3 = st.columns(3)
 m1.metric("Estimated minutes per session", f"{routines.estimate_minutes([i['dose'] for i in items]):g}")
-m2.metric("Sessions per week", draft.schedule.weekly_sessions)
+m2.metric("Sessions per week", draft.schedule.weekly_sessions,
+          help="Every run through the routine counts: days a week × times a day. Adherence expects this many.")
 m3.metric("Exercises", len(items))
 by_slot = routines.minutes_by_slot(items)
 if by_slot:
-    st.caption("By slot: " + "; ".join(f"{slot}: {minutes:g} min" for slot, minutes in by_slot.items()))
+    st.caption("By slot: " + "; ".join(f"{escape_markdown(slot.replace('_', ' '))}: {minutes:g} min"
+                                       for slot, minutes in by_slot.items()))
 st.caption(f"Middle of each dose range: sets × sides × (hold + reps × seconds per rep + breaths × {routines.BREATH_S} s),"
            f" plus {routines.TRANSITION_S} s to change between exercises.")
 
@@ -225,12 +235,13 @@ def save(as_new: bool) -> None:
     try:
         saved = routines.save_draft(store, draft, current_actor(), as_new=as_new)
     except (routines.RoutineError, PermissionDenied) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     start_draft(routines.load_draft(store, saved.routine_id, saved.version))
+    name = escape_markdown(draft.name)
     st.session_state["builder_flash"] = (
-        f"Saved `{saved.routine_id}` version {saved.version}." if saved.created_version
-        else f"No change to the exercises or schedule: `{saved.routine_id}` stays at version {saved.version}.")
+        f"Saved “{name}” version {saved.version}." if saved.created_version
+        else f"No change to the exercises or schedule: “{name}” stays at version {saved.version}.")
     st.rerun()
 
 
@@ -243,4 +254,4 @@ if (v2 if can_version else v1).button("Save as new routine", type="secondary" if
 
 if can_version:
     with st.expander("Versions of this routine"):
-        st.dataframe(routines.version_history(store, draft.routine_id), hide_index=True, width="stretch")
+        show_table(routines.version_history(store, draft.routine_id))

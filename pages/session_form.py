@@ -13,16 +13,17 @@ import streamlit as st
 from core import clock
 from core.sessions.red_flags import BY_TAG
 from core.practice.routines import routine_choices
-from core.sessions.checks import client_sessions, log_session
+from core.sessions.checks import client_sessions, log_session, readable_reason
 from core.db.store import Store
-from pages.common import data_changed, escape_markdown
+from pages.common import data_changed, escape_markdown, show_table
 
 _ASSIGNED = ""  # picker value: let the client's assignment on that day decide
 
 
-def _optional_number(column, label: str, step: float, max_value: float, key: str, help: str | None = None):
-    return column.number_input(label, min_value=0.0 if step < 1 else 0, max_value=max_value, value=None,
-                               step=step, key=key, help=help, placeholder="—")
+def _optional_number(column, label: str, step: float, key: str, help: str | None = None):
+    """An empty-able number box without bounds of its own: a value out of range (pain 11) reaches
+    core's checks, which refuse it and say why (a bounded box would silently keep the old value)."""
+    return column.number_input(label, value=None, step=step, key=key, help=help, placeholder="—")
 
 
 def session_log_form(store: Store, client_code: str, actor: str, as_of: date | None = None) -> None:
@@ -31,23 +32,23 @@ def session_log_form(store: Store, client_code: str, actor: str, as_of: date | N
     key = f"session_log_{client_code}"
     routines = {_ASSIGNED: "The client's routine on that day", **routine_choices(store)}
     st.subheader("Session log")
-    with st.expander("📝 Log a session", expanded=False):
+    with st.expander("Log a session", expanded=False, icon=":material/edit_note:"):
         with st.form(key, clear_on_submit=True):
             c1, c2, c3 = st.columns([1, 1, 2])
             day = c1.date_input("Session date", value=as_of, max_value=as_of, key=f"{key}_date")
             at_time = c2.time_input("Time (optional)", value=None, key=f"{key}_time")
             routine = c3.selectbox("Routine", list(routines), format_func=routines.get, key=f"{key}_routine")
             n1, n2, n3 = st.columns(3)
-            done = _optional_number(n1, "Exercises done", 1, 200, f"{key}_done")
-            prescribed = _optional_number(n2, "Exercises in the routine", 1, 200, f"{key}_prescribed",
+            done = _optional_number(n1, "Exercises done", 1, f"{key}_done")
+            prescribed = _optional_number(n2, "Exercises in the routine", 1, f"{key}_prescribed",
                                           help="Leave empty: the routine's own count.")
-            minutes = _optional_number(n3, "Minutes", 0.5, 1440.0, f"{key}_minutes")
+            minutes = _optional_number(n3, "Minutes", 0.5, f"{key}_minutes")
             p1, p2, p3 = st.columns(3)
-            before = _optional_number(p1, "Pain before (0–10)", 0.5, 10.0, f"{key}_before")
-            after = _optional_number(p2, "Pain after (0–10)", 0.5, 10.0, f"{key}_after")
-            stiffness = _optional_number(p3, "Stiffness (0–10)", 0.5, 10.0, f"{key}_stiffness")
+            before = _optional_number(p1, "Pain before (0–10)", 0.5, f"{key}_before")
+            after = _optional_number(p2, "Pain after (0–10)", 0.5, f"{key}_after")
+            stiffness = _optional_number(p3, "Stiffness (0–10)", 0.5, f"{key}_stiffness")
             notes = st.text_area("Notes (what the client said)", key=f"{key}_notes", max_chars=4000)
-            submitted = st.form_submit_button("Log session", icon="✅")
+            submitted = st.form_submit_button("Log session", icon=":material/check:")
         if submitted:
             _submit(store, actor, as_of, {
                 "client": client_code, "session_date": day, "session_time": at_time, "routine": routine or None,
@@ -58,8 +59,8 @@ def session_log_form(store: Store, client_code: str, actor: str, as_of: date | N
     if recent.empty:
         st.caption("No sessions logged yet.")
     else:
-        st.dataframe(recent, hide_index=True, width="stretch", key=f"{key}_recent",
-                     column_config={"session_date": st.column_config.DateColumn("Date"), "session_time": "Time",
+        show_table(recent, key=f"{key}_recent",
+                   column_config={"session_date": st.column_config.DateColumn("Date", pinned=True), "session_time": "Time",
                                     "routine": "Routine", "exercises_done": "Done",
                                     "exercises_prescribed": "Of", "duration_min": "Minutes",
                                     "pain_before": "Pain before", "pain_after": "Pain after",
@@ -71,10 +72,10 @@ def _submit(store: Store, actor: str, as_of: date, values: dict) -> None:
     try:
         outcome = log_session(store, values, actor, as_of)
     except PermissionError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         return
     if outcome.status == "rejected":
-        st.error("Not logged:\n" + "\n".join(f"- {escape_markdown(r)}" for r in outcome.reasons))
+        st.error("Not logged:\n" + "\n".join(f"- {escape_markdown(readable_reason(r))}" for r in outcome.reasons))
         return
     if outcome.status == "duplicate":
         st.info("This session is already logged (same date, time, routine and values): nothing added.")
@@ -84,4 +85,4 @@ def _submit(store: Store, actor: str, as_of: date, values: dict) -> None:
                                     if outcome.before_first_assignment else ""))
     if outcome.red_flags:
         st.warning("The notes mention warning signs: " + ", ".join(BY_TAG[t].label for t in outcome.red_flags)
-                   + ". They are flagged for the alerts; please read the note and follow up.", icon="⚠️")
+                   + ". They are flagged for the alerts; please read the note and follow up.", icon=":material/warning:")

@@ -8,7 +8,7 @@ import streamlit as st
 
 from core import clock
 from core.sharing.dashboard import PERIODS, shared_dashboard
-from pages.common import escape_markdown, get_store, shared_link
+from pages.common import escape_markdown, get_store, shared_link, show_table
 
 link = shared_link()
 dashboard = None
@@ -25,7 +25,7 @@ if dashboard is None:
     st.stop()
 
 label = f" · {escape_markdown(link.label)}" if link.label else ""
-banner.info(f"Read-only view{label} · expires on {link.expires_at:%d %B %Y, %H:%M} UTC", icon="🔒")
+banner.info(f"Read-only view{label} · expires on {link.expires_at:%d %B %Y, %H:%M} UTC", icon=":material/lock:")
 st.title(escape_markdown(dashboard.title))
 st.caption(f"The {dashboard.days} days up to {dashboard.as_of:%d %B %Y}.")
 
@@ -37,4 +37,4 @@ for figure in dashboard.charts:
 
 for heading, table in dashboard.tables.items():
     st.subheader(heading)
-    st.dataframe(table, hide_index=True, width="stretch")
+    show_table(table)

@@ -202,6 +202,51 @@ def audit_in(cur: Cursor, actor: str, action: str, detail: Any = None) -> None:
                 [utcnow(), str(actor), action, _detail_json(detail)])
 
 
+# Audit actions as the owner reads them; the log itself keeps the codes (filters, exports).
+AUDIT_LABELS = {
+    "alert_acknowledged": "Alert acknowledged", "assignments_safety_reviewed": "Safety findings reviewed",
+    "first_owner_created": "Owner account created", "import_batch_undone": "Import undone",
+    "import_mapping_saved": "Import mapping saved", "password_changed": "Password changed",
+    "quarantine_discarded": "Rejected rows discarded", "quarantine_resubmitted": "Rejected rows re-submitted",
+    "safety_override": "Safety block overridden", "session_logged": "Session logged",
+    "session_logs_imported": "Session logs imported", "share_link_created": "Share link made",
+    "share_link_revoked": "Share link revoked", "sign_in": "Signed in", "sign_in_failed": "Sign-in failed",
+    "sign_in_refused_locked": "Sign-in refused (locked)", "sign_in_unlocked": "Sign-in lock cleared",
+    "sign_out": "Signed out", "sign_in_sso_refused": "Single sign-on refused", "user_created": "Account created",
+    "user_email_changed": "Sign-on email changed", "user_enabled": "Account enabled",
+    "user_disabled": "Account disabled", "user_role_changed": "Role changed",
+    "assignment_assigned": "Routine assigned", "assignment_ended": "Program ended",
+    "assignment_paused": "Program paused", "assignment_resumed": "Program resumed",
+    "assignment_replaced": "Program replaced", "assignment_safety_reviewed": "Safety findings reviewed",
+}
+
+
+def audit_label(action: str) -> str:
+    """An audit action as a phrase; an action without a label reads as its words."""
+    return AUDIT_LABELS.get(action) or action.replace("_", " ").capitalize()
+
+
+def audit_detail_text(detail: Any) -> str:
+    """The stored JSON detail as "key: value · key: value" (keys as words), "" when there is none."""
+    if detail is None or (isinstance(detail, float) and detail != detail):
+        return ""
+    try:
+        parsed = json.loads(detail) if isinstance(detail, str) else detail
+    except ValueError:
+        return str(detail)
+    if not isinstance(parsed, dict):
+        return str(parsed)
+    return " · ".join(f"{str(key).replace('_', ' ')}: {_detail_value(value)}" for key, value in parsed.items())
+
+
+def _detail_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return "—" if value is None else str(value)
+
+
 def audit(store: Store, actor: str, action: str, detail: Any = None) -> None:
     """Record who did what, now. ``detail`` is a small dict (never a password or token)."""
     with store.transaction(touches=(ACCOUNTS,)) as cur:

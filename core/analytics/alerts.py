@@ -38,6 +38,9 @@ ALERT_DAYS = 28
 PAIN_HIGH = 7.0
 LEVELS = ("critical", "high", "medium")
 KINDS = ("red_flag", "pain_worse", "pain_high", "lapsed", "low_adherence", "safety")
+LEVEL_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium"}
+KIND_LABELS = {"red_flag": "Warning sign in notes", "pain_worse": "Pain worse", "pain_high": "High pain",
+               "lapsed": "Lapsed", "low_adherence": "Low adherence", "safety": "Safety finding"}
 MAX_NOTE = 2000
 
 COLUMNS = ["alert_key", "client_id", "client", "display_name", "level", "kind", "reason", "since",

@@ -189,7 +189,7 @@ def weekly_against_expected(weekly: pd.DataFrame, title: str = "Sessions per wee
         fig.add_trace(go.Bar(
             x=[weeks[i] for i in mine], y=rows["credited"], name=name, marker_color=STATUS_COLORS[status],
             customdata=rows[["adherence", "active_days"]].to_numpy(),
-            hovertemplate="%{x}: %{y} counted, adherence %{customdata[0]:.1%} (%{customdata[1]} active days)"
+            hovertemplate="%{x}: %{y:.1f} counted, adherence %{customdata[0]:.0%} (%{customdata[1]} active days)"
                           "<extra></extra>",
         ))
     fig.add_trace(go.Scatter(
@@ -200,7 +200,7 @@ def weekly_against_expected(weekly: pd.DataFrame, title: str = "Sessions per wee
     fig.add_trace(go.Scatter(
         x=weeks, y=weekly["expected"], name="expected", mode="markers",
         marker={"symbol": "line-ew-open", "size": 28, "color": TEXT, "line": {"width": 3, "color": TEXT}},
-        hovertemplate="%{x}: %{y} expected<extra></extra>",
+        hovertemplate="%{x}: %{y:.1f} expected<extra></extra>",
     ))
     fig.update_xaxes(type="category", title="ISO week", categoryorder="array", categoryarray=weeks)
     fig.update_yaxes(title="sessions", rangemode="tozero")
@@ -226,19 +226,27 @@ def pain_over_time(sessions: pd.DataFrame, pain: pd.DataFrame, title: str = "Pai
     when = pd.to_datetime(scored["session_date"].astype(str)) + pd.to_timedelta(
         scored["session_time"].astype(str).where(scored["session_time"].notna(), "00:00:00"))
     first, last = pd.to_datetime(sessions["session_date"].astype(str)).min(), when.max()
+    drawn = 0
     for _, row in pain.dropna(subset=["baseline"]).iterrows() if not pain.empty else []:
         x0 = max(pd.Timestamp(row["start_date"]), first)
         x1 = min(pd.Timestamp(row["end_date"]) + pd.Timedelta(hours=23), last + pd.Timedelta(hours=12))
         if x1 < x0:
             continue
         base = float(row["baseline"])
+        routine = row.get("routine_name") or row["routine_id"]
         fig.add_shape(type="rect", x0=x0, x1=x1, y0=max(0.0, base - MCID_POINTS), y1=min(10.0, base + MCID_POINTS),
                       fillcolor=PAIN_COLORS["band"], line={"width": 0}, layer="below")
         fig.add_trace(go.Scatter(
-            x=[x0, x1], y=[base, base], mode="lines", name=f"baseline {row['routine_id']}",
-            line={"color": MUTED, "dash": "dash", "width": 1.5}, showlegend=False,
-            hovertemplate=f"baseline {base:g} ({row['routine_id']}); band ±{MCID_POINTS:g}<extra></extra>",
+            x=[x0, x1], y=[base, base], mode="lines", name="baseline (first 3 scored sessions)",
+            line={"color": MUTED, "dash": "dash", "width": 1.5}, legendgroup="baseline", showlegend=drawn == 0,
+            hovertemplate=f"baseline {base:.1f} ({routine}); band ±{MCID_POINTS:g}<extra></extra>",
         ))
+        drawn += 1
+    if drawn:  # the shaded band is a shape, which has no legend entry of its own: a square stands for it
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", name=f"baseline ± {MCID_POINTS:g} points (a change that matters)",
+            marker={"symbol": "square", "size": 14, "color": PAIN_COLORS["band"],
+                    "line": {"color": MUTED, "width": 1}}, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=when, y=scored["pain_before"], mode="lines+markers", name="before",
                              line={"color": PAIN_COLORS["before"]}, connectgaps=True,
                              hovertemplate="%{x|%Y-%m-%d}: %{y}/10 before<extra></extra>"))
@@ -256,12 +264,13 @@ def relief_per_session(sessions: pd.DataFrame, title: str = "Relief per session 
     if data.empty:
         return _empty(fig, "No session with both pain scores in this period")
     fig.add_trace(go.Bar(
-        x=[str(d) for d in data["session_date"]], y=data["relief"],
+        x=pd.to_datetime(data["session_date"].astype(str)), y=data["relief"],
         marker_color=[PAIN_COLORS["after"] if r >= 0 else PAIN_COLORS["before"] for r in data["relief"]],
-        hovertemplate="%{x}: %{y:+} points<extra></extra>", name="relief",
+        hovertemplate="%{x|%d %b %Y}: %{y:+.1f} points<extra></extra>", name="relief",
     ))
     fig.add_hline(y=0, line={"color": MUTED, "width": 1})
-    fig.update_xaxes(type="category", title="session date")
+    # A date axis, so the gaps between sessions show (a category axis would close them up).
+    fig.update_xaxes(type="date", title="session date", tickformat="%d %b")
     fig.update_yaxes(title="points")
     return fig
 
@@ -283,7 +292,8 @@ def cohort_lines(cohorts: pd.DataFrame, measure: str = "adherence") -> go.Figure
         fig.add_trace(go.Scatter(
             x=rows["week"], y=rows[measure], mode="lines+markers", name=str(group),
             line={"color": SERIES[i % len(SERIES)]}, customdata=rows[[count]].to_numpy(),
-            hovertemplate=f"{group}, week %{{x}}: %{{y}} (n = %{{customdata[0]}})<extra></extra>",
+            hovertemplate=f"{group}, week %{{x}}: %{{y:{'.0%' if measure == 'adherence' else '.1f'}}}"
+                          " (n = %{customdata[0]})<extra></extra>",
         ))
     fig.update_xaxes(title="week since start", dtick=1)
     if measure == "adherence":

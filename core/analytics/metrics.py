@@ -31,6 +31,7 @@ from typing import Any, Literal, TypeVar
 import pandas as pd
 
 from core.db.store import CATALOG, PRACTICE, WORK_DB, Cursor, Store, beside
+from core.practice.clients import SEGMENT_LABELS
 
 DEFAULT_DAYS = 28
 MAX_DAYS = 3660
@@ -48,8 +49,13 @@ T = TypeVar("T")
 
 STATUSES = ("on_track", "at_risk", "low", "lapsed")
 RESPONSES = ("improved", "unchanged", "worse", "insufficient_data")
+STATUS_LABELS = {"on_track": "On track", "at_risk": "At risk", "low": "Low", "lapsed": "Lapsed"}
+RESPONSE_LABELS = {"improved": "Improved", "unchanged": "Unchanged", "worse": "Worse",
+                   "insufficient_data": "Not enough scores yet"}
 GroupBy = Literal["segment", "routine", "therapist"]
 GROUP_BYS: tuple[GroupBy, ...] = ("segment", "routine", "therapist")
+# Segment groups as people read them: a client without a segment is in the group 'none'.
+SEGMENT_GROUP_LABELS = {**SEGMENT_LABELS, "none": "No segment"}
 
 
 class MetricsError(ValueError):

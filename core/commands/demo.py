@@ -5,8 +5,11 @@ with vectorised numpy and inserted set-wise, so the chain-sized practice used by
 (10,000 clients, about 2,000,000 session logs) builds in seconds.
 
 The story the data tells: clients start programs at different times over the period, one program
-after another; adherence starts high and decays at a client-specific rate, some clients stop
-logging altogether (lapsed), and pain drifts down for most, stays flat for some and rises for a few.
+after another; adherence starts high and decays at a client-specific rate, a few clients stop
+logging altogether (lapsed), and pain drifts down for most, stays flat for some and rises a little
+for a few. It is a new user's first impression, so it reads like a real practice: every client has
+a full name of their own, pregnant clients have women's names, a client who has given birth is
+no longer on a pregnancy routine, and the open alerts are a handful a team can work through.
 """
 
 from __future__ import annotations
@@ -26,16 +29,24 @@ from core.db.store import Store, utcnow
 
 DEMO_SOURCE = "demo"
 # Bump when the generator's output changes, so cached benchmark practices are rebuilt.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
-FIRST_NAMES = (
-    "Amira", "Ben", "Carla", "Dev", "Elif", "Femi", "Greta", "Hugo", "Ines", "Jonas", "Kaia", "Liam",
-    "Mei", "Nico", "Olga", "Priya", "Quentin", "Rosa", "Sami", "Tara", "Uma", "Viktor", "Wen", "Yusuf",
+# First names readers take for women's (pregnant clients get one of these) and for men's; the other
+# clients get either. Names are drawn without repeats, so no two clients share a full name.
+WOMEN_FIRST_NAMES = (
+    "Amira", "Carla", "Elif", "Greta", "Ines", "Kaia", "Mei", "Olga", "Priya", "Rosa", "Tara", "Uma",
+    "Wen", "Anna", "Beatriz", "Chiara", "Dana", "Fatima", "Hana", "Julia", "Lena", "Maya", "Nora", "Sofia",
 )
+MEN_FIRST_NAMES = (
+    "Ben", "Dev", "Femi", "Hugo", "Jonas", "Liam", "Nico", "Quentin", "Sami", "Viktor", "Yusuf", "Omar",
+)
+FIRST_NAMES = WOMEN_FIRST_NAMES + MEN_FIRST_NAMES
 LAST_NAMES = (
     "Adeyemi", "Berg", "Costa", "Dubois", "Eriksen", "Fischer", "García", "Hansen", "Ito", "Jansen",
     "Kowalski", "Laine", "Moreau", "Novak", "Okafor", "Petrov", "Quinn", "Rossi", "Silva", "Tanaka",
+    "Alves", "Brandt", "Castillo", "Dahl", "Evans", "Fontaine", "Haddad", "Ivanova", "Kim", "Lindqvist",
 )
+MIDDLE_INITIALS = tuple(f"{letter}. " for letter in "ABCDEFGHJKLMNPRSTW")
 THERAPISTS = ("Ana Ruiz", "Ben Okafor", "Chloe Martin")
 NEUTRAL_NOTES = (
     "Felt looser afterwards.",
@@ -93,7 +104,7 @@ def create_demo_practice(store: Store, spec: DemoSpec = DemoSpec()) -> DemoSumma
         raise ValueError("load the library before creating the demo practice (no routines found)")
     rng = np.random.default_rng(spec.seed)
     as_of = spec.end()
-    clients = _clients(rng, spec.clients, as_of)
+    clients = _clients(rng, spec.clients, as_of, spec.seed)
     plans = _assignments(rng, clients, routines, spec.days, as_of)
     logs = _session_logs(rng, clients, plans, spec.days, as_of)
     with store.transaction() as cur:
@@ -117,23 +128,45 @@ def _routine_catalogue(store: Store) -> pd.DataFrame:
     )
 
 
-def _clients(rng: np.random.Generator, n: int, as_of: date) -> pd.DataFrame:
+def _full_names(rng: np.random.Generator, pregnant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A different full name for every client (first and display name): women's first names for
+    pregnant clients, any for the others. Plain "First Last" pairs are used up before any name gets a
+    middle initial, which only practices of several thousand clients need."""
+    women, others = [], []
+    for middle in ("", *MIDDLE_INITIALS):
+        block_women = [(f, f"{f} {middle}{last}") for f in WOMEN_FIRST_NAMES for last in LAST_NAMES]
+        block_men = [(f, f"{f} {middle}{last}") for f in MEN_FIRST_NAMES for last in LAST_NAMES]
+        women += [block_women[i] for i in rng.permutation(len(block_women))]
+        others += [block_men[i] for i in rng.permutation(len(block_men))]
+        if len(women) >= pregnant.sum() and len(women) + len(others) >= len(pregnant):
+            break
+    expectant = int(pregnant.sum())
+    # the others draw from what the pregnant clients left, women's and men's names interleaved
+    rest = [name for pair in zip(women[expectant:], others) for name in pair]
+    rest += women[expectant + len(others):] + others[len(women) - expectant:]
+    chosen = np.empty(len(pregnant), dtype=object)
+    chosen[np.flatnonzero(pregnant)] = women[:expectant]
+    chosen[np.flatnonzero(~pregnant)] = rest[:len(pregnant) - expectant]
+    return (np.array([first for first, _ in chosen], dtype=object), np.array([full for _, full in chosen], dtype=object))
+
+
+def _clients(rng: np.random.Generator, n: int, as_of: date, seed: int = 0) -> pd.DataFrame:
     idx = np.arange(n)
-    first = np.array(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n)]
-    last = np.array(LAST_NAMES)[rng.integers(0, len(LAST_NAMES), n)]
+    rng.integers(0, 24, n), rng.integers(0, 20, n)  # the draws of the old name picker, so the rest stays as it was
     segment_draw = rng.random(n)
     segment = np.where(segment_draw < 0.3, "pregnant", np.where(segment_draw < 0.65, "runner", "desk_worker"))
     also_desk = (segment == "runner") & (rng.random(n) < 0.15)
     gest_week_now = rng.integers(6, 46, n)  # > 40: delivered a few weeks ago
     pregnant = segment == "pregnant"
     due = pd.to_datetime(as_of) + pd.to_timedelta((40 - gest_week_now) * 7, unit="D")
+    first, display_name = _full_names(np.random.default_rng([seed, 1]), pregnant)
     therapists = max(len(THERAPISTS), n // 40)
     therapist_names = [THERAPISTS[i] if i < len(THERAPISTS) else f"Therapist {i + 1:03d}" for i in range(therapists)]
     return pd.DataFrame({
         "idx": idx,
         "code": [f"C{i + 1:05d}" for i in idx],
-        "display_name": np.char.add(np.char.add(first, " "), last),
-        "email": np.where(rng.random(n) < 0.6, np.char.add(np.char.add(np.char.lower(first), np.char.add(".", idx.astype(str))), "@example.org"), None),
+        "display_name": display_name,
+        "email": np.where(rng.random(n) < 0.6, [f"{f.lower()}.{i}@example.org" for f, i in zip(first, idx)], None),
         "therapist": np.array(therapist_names)[rng.integers(0, therapists, n)],
         "segment": segment,
         "also_desk": also_desk,
@@ -145,12 +178,13 @@ def _clients(rng: np.random.Generator, n: int, as_of: date) -> pd.DataFrame:
         # adherence and pain story
         # about a third keep their habit; the others fade slowly, and one in eight stops reporting
         "adherence0": rng.beta(14, 2, n),
-        "decay_per_week": np.where(rng.random(n) < 0.35, 0.0, rng.uniform(0.0, 0.035, n)),
-        "drop_out_day": np.where(rng.random(n) < 0.12, rng.integers(20, 150, n), 10**6),
-        "pain0": np.round(rng.uniform(2.5, 6.5, n) * 2) / 2,
+        "decay_per_week": np.where(rng.random(n) < 0.45, 0.0, rng.uniform(0.0, 0.018, n)),
+        "drop_out_day": np.where(rng.random(n) < 0.06, rng.integers(20, 150, n), 10**6),
+        "pain0": np.round(rng.uniform(2.0, 5.5, n) * 2) / 2,
+        # pain eases for most, stays for some and rises a little for a few (capped: see _session_logs)
         "pain_slope": np.select(
             [rng.random(n) < 0.6, rng.random(n) < 0.6], [rng.uniform(-0.35, -0.15, n), np.zeros(n)],
-            default=rng.uniform(0.12, 0.3, n),
+            default=rng.uniform(0.04, 0.1, n),
         ),
     })
 
@@ -181,6 +215,9 @@ def _assignments(rng: np.random.Generator, clients: pd.DataFrame, routines: pd.D
     """Back-to-back programs per client from a staggered first start until as_of."""
     n = len(clients)
     start_offset = rng.integers(0, max(1, int(days * 0.45)), n)  # days after the period's first day
+    # the day (from the period's first) a pregnant client reaches week 40; never for the others
+    birth_day = np.where(clients["gest_week_now"].to_numpy() > 0,
+                         days - 1 - (clients["gest_week_now"].to_numpy() - 40) * 7, 10**6)
     catalogue = routines.set_index("routine_id")
     rounds = []
     cursor = start_offset.copy()
@@ -192,6 +229,10 @@ def _assignments(rng: np.random.Generator, clients: pd.DataFrame, routines: pd.D
         weeks = rng.choice([4, 6, 8, 12], n)
         days_before = days - cursor
         routine_id = _routine_for(clients, routines, days_before, rng)
+        # a pregnancy routine ends by the birth (week 40): a client who has given birth is not on one
+        to_birth = (birth_day - cursor) // 7
+        on_pregnancy = pd.Series(routine_id).str.startswith("pregnancy").to_numpy()
+        weeks = np.where(on_pregnancy & (cursor + weeks * 7 > birth_day), np.maximum(1, to_birth), weeks)
         rounds.append(pd.DataFrame({
             "idx": clients["idx"][alive].to_numpy(),
             "round": k,
@@ -244,7 +285,9 @@ def _session_logs(rng: np.random.Generator, clients: pd.DataFrame, plans: pd.Dat
     prescribed = plan["item_count"].to_numpy()
     partial = rng.random(n) < 0.12
     done = np.where(partial, np.maximum(0, prescribed - rng.integers(1, 4, n)), prescribed)
-    pain = np.clip(client["pain0"].to_numpy() + client["pain_slope"].to_numpy() * weeks_in + rng.normal(0, 0.6, n), 0, 10)
+    # a rising pain stays within 2.5 points of where it started (a real team would have acted sooner)
+    drift = np.minimum(client["pain_slope"].to_numpy() * weeks_in, 2.5)
+    pain = np.clip(client["pain0"].to_numpy() + drift + rng.normal(0, 0.6, n), 0, 10)
     pain_before = np.round(pain * 2) / 2
     pain_after = np.clip(pain_before - np.round(rng.uniform(0, 2, n) * 2) / 2, 0, 10)
     no_score = rng.random(n) < 0.08

@@ -43,6 +43,27 @@ Audience = Literal["pregnant", "runner", "desk_worker"]
 RoutineAudience = Literal["general", "pregnant", "runner", "desk_worker"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
+# What staff read for the vocabularies above; content files, URL filters and CSV keep the codes.
+LIBRARY_LABELS: dict[str, str] = {
+    "static_stretch": "Static stretch", "dynamic_stretch": "Dynamic stretch", "strength": "Strength",
+    "mobility": "Mobility", "release": "Release",
+    "kneeling": "Kneeling", "half_kneeling": "Half-kneeling", "supine": "Lying on the back",
+    "prone": "Lying face down", "side_lying": "Lying on the side", "all_fours": "On all fours",
+    "standing": "Standing", "seated": "Seated", "lunge": "Lunge",
+    "psoas": "Psoas", "iliacus": "Iliacus", "hip_flexors": "Hip flexors", "quadriceps": "Quadriceps",
+    "glutes": "Glutes", "hamstrings": "Hamstrings", "adductors": "Adductors", "hip_rotators": "Hip rotators",
+    "core": "Core", "obliques": "Obliques", "lower_back": "Lower back", "spine": "Spine",
+    "thoracic_spine": "Upper back (thoracic spine)", "hip_joint": "Hip joint",
+    "end_range_hip": "Hip at the end of its range", "balance": "Balance", "abdominal_load": "Load on the belly",
+    "deep_hip_flexion": "Deep hip bend",
+    "general": "General", "pregnant": "Pregnant", "runner": "Runner", "desk_worker": "Desk worker",
+}
+
+
+def library_label(code: str) -> str:
+    """The label of a kind, position, target, caution or audience code (the code itself if unknown)."""
+    return LIBRARY_LABELS.get(code, code)
+
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80)]
 
 # Sane upper bounds for a home-exercise dose; anything beyond is a typo, not a prescription.

@@ -570,6 +570,11 @@ def assignment_reviews(store: Store, assignment_id: int) -> pd.DataFrame:
         """, [assignment_id])
 
 
+# Assignment events and states as staff read them; the tables keep the codes.
+EVENT_LABELS = {"assigned": "Assigned", "paused": "Paused", "resumed": "Resumed", "ended": "Ended",
+                "replaced": "Replaced", "safety_reviewed": "Safety reviewed"}
+
+
 def assignment_history(store: Store, assignment_id: int) -> pd.DataFrame:
     """Every change to an assignment: assigned, paused, resumed, ended, replaced, reviewed."""
     return store.query(

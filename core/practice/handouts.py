@@ -280,6 +280,20 @@ def _checkin_box(pdf: _HandoutPdf, url: str) -> None:
     pdf.set_y(max(pdf.get_y(), top + CHECKIN_QR_MM) + 3)
 
 
+# What every program page tells the client first, in place of the routine's description (written for staff).
+CLIENT_INTRO = ("This is your exercise program. Do the exercises in the order shown, at the dose given for each,"
+                " moving slowly and breathing normally. Read the notes marked \"Take care\" first, and see \"When to"
+                " stop\" at the end. Tick each exercise on the log sheet when you have done it.")
+
+
+def _day_header(pdf: _HandoutPdf, day: date, width: float) -> str:
+    """A log-sheet column heading that fits its cell whole: "Mon 23/3", or "Mon 23" where the
+    date would be cut (the week's line above gives the month)."""
+    full = f"{WEEKDAY_NAMES[day.weekday()]} {day.day}/{day.month}"
+    pdf.style(7.5, True)
+    return full if pdf.get_string_width(pdf.clean(full)) <= width - 2 else f"{WEEKDAY_NAMES[day.weekday()]} {day.day}"
+
+
 def _program_pages(pdf: _HandoutPdf, handout: Handout, program: HandoutProgram) -> None:
     pdf.add_page()
     pdf.para(program.routine_name, size=15, bold=True, gap=1)
@@ -295,8 +309,7 @@ def _program_pages(pdf: _HandoutPdf, handout: Handout, program: HandoutProgram) 
         _checkin_box(pdf, handout.checkin_url)
     if handout.pregnancy:
         pdf.para(f"On {_fmt(handout.as_of)}: {handout.pregnancy}.", size=9.5)
-    if program.description:
-        pdf.para(program.description, size=9.5, gap=2)
+    pdf.para(CLIENT_INTRO, size=9.5, gap=2)  # the routine's description is written for staff
     for note in program.program_notes:
         pdf.para(f"Important: {note}", size=10, bold=True, gap=2)
     for n, ex in enumerate(program.exercises, 1):
@@ -342,8 +355,7 @@ def _log_sheet(pdf: _HandoutPdf, handout: Handout, program: HandoutProgram) -> N
                  size=10, bold=True, gap=0.5)
         pdf.box_cell(name_w, row_h, "Exercise", bold=True)
         for day in week.days:
-            pdf.box_cell(day_w, row_h, f"{WEEKDAY_NAMES[day.weekday()]} {day.day}/{day.month}",
-                         shade=day > week.last_day, bold=True)
+            pdf.box_cell(day_w, row_h, _day_header(pdf, day, day_w), shade=day > week.last_day, bold=True)
         pdf.ln(row_h)
         labels = [ex.name for ex in program.exercises] + ["Pain before (0–10)", "Pain after (0–10)"]
         for r, label in enumerate(labels):

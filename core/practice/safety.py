@@ -194,6 +194,11 @@ RULES: tuple[Rule, ...] = (
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 
 
+def rule_label(rule_id: str) -> str:
+    """A rule id as staff read it ("pregnancy_supine_from_week_20" -> "Pregnancy supine from week 20")."""
+    return rule_id.replace("_", " ").capitalize() if rule_id else rule_id
+
+
 @dataclass(frozen=True)
 class Finding:
     level: str

@@ -23,6 +23,7 @@ The rules (docs/sessions/import-format.md):
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,23 @@ FIELD_HELP: dict[str, str] = {
     "notes": "what the client wrote",
     "session_id": "the source system's id for the session",
 }
+# The fields as staff read them (import reasons, preview headings); files and CSV keep the codes.
+FIELD_LABELS: dict[str, str] = {
+    "client": "Client", "session_date": "Session date", "session_time": "Session time", "routine": "Routine",
+    "exercises_done": "Exercises done", "exercises_prescribed": "Exercises prescribed",
+    "duration_min": "Minutes", "pain_before": "Pain before", "pain_after": "Pain after",
+    "stiffness": "Stiffness", "notes": "Notes", "session_id": "Session id",
+}
+_FIELD_CODE = re.compile(r"\b(" + "|".join(code for code in FIELD_LABELS if "_" in code) + r")\b")
+
+
+def readable_reason(reason: str) -> str:
+    """A stored rejection reason with its field codes as words ("exercises_done 5 is more than
+    exercises_prescribed 4" reads "Exercises done 5 is more than exercises prescribed 4")."""
+    return _FIELD_CODE.sub(lambda found: FIELD_LABELS[found.group(1)] if found.start() == 0
+                           else FIELD_LABELS[found.group(1)].lower(), reason)
+
+
 DATE_ORDERS: tuple[str, ...] = ("dmy", "mdy", "ymd")
 DATE_ORDER_LABELS = {"dmy": "day-first (31/12/2024)", "mdy": "month-first (12/31/2024)",
                      "ymd": "year-first (24/12/31)"}

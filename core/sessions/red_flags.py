@@ -99,6 +99,11 @@ def parse_tags(stored: str | None) -> list[str]:
     return [tag for tag in (stored or "").split(",") if tag]
 
 
+def tags_label(stored: str | None) -> str | None:
+    """A stored tag list as the labels staff read ("Tingling, Sharp pain"), or None when empty."""
+    return ", ".join(BY_TAG[t].label if t in BY_TAG else t.replace("_", " ") for t in parse_tags(stored)) or None
+
+
 def highest_level(tags: Iterable[str]) -> Level | None:
     """The most urgent level among ``tags`` (unknown tags are ignored), or None."""
     found = {TAG_LEVELS[t] for t in tags if t in TAG_LEVELS}

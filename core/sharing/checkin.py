@@ -231,7 +231,7 @@ class CheckinRoutine:
 
 def _active_assignments(store: Store, client_id: int, on: date) -> list[tuple[int, str, int]]:
     return [(int(i), r, int(v)) for i, r, v in store.rows(
-        f"SELECT a.id, a.routine_id, a.routine_version FROM assignments a WHERE a.client_id = ? AND "
+        "SELECT a.id, a.routine_id, a.routine_version FROM assignments a WHERE a.client_id = ? AND "
         + ACTIVE_ON_SQL.format(d="?") + " ORDER BY a.start_date, a.id", [client_id, on, on])]
 
 

@@ -4,7 +4,8 @@ The figures come from core/analytics/metrics.py, always computed for the link's 
 clients of one segment, or the one client the link is pinned to), so no request parameter can widen
 it. Every table is cut down to an allow-list of columns here, not in the page: a column the
 metrics add later stays hidden until someone decides it may be shared. A de-identified link shows
-client codes instead of names and no notes; staff-only material (safety reviews and override
+client codes instead of names, no notes, and routines by their template's name (a routine staff
+named themselves may carry a client's name, so it reads "Own routine 2"); staff-only material (safety reviews and override
 reasons, emails, conditions, client notes, who assigned what) is never part of a shared view.
 """
 
@@ -19,11 +20,14 @@ import plotly.graph_objects as go
 
 from core.analytics import charts
 from core.analytics import metrics
+from core.practice.clients import SEGMENT_LABELS
 from core.sharing.links import SharedLink
 from core.db.store import Store
 
 PERIODS: tuple[int, ...] = (28, 56, 91, 182)
-STATUS_LABELS = {"on_track": "on track", "at_risk": "at risk", "low": "low", "lapsed": "lapsed"}
+STATUS_LABELS = metrics.STATUS_LABELS
+# Shares shown as whole percents ("83%"); other figures to one decimal.
+_PERCENT_HEADINGS = ("Mean adherence", "On track", "Pain improved", "Adherence")
 
 # Column allow-lists per table: (source column, heading). Names and notes are listed separately
 # because de-identified links drop them.
@@ -68,6 +72,35 @@ def _with_status_labels(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _for_readers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Shares as whole percents, other fractions to one decimal, codes of responses as words."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if column in _PERCENT_HEADINGS:
+            shown[column] = shown[column].map(lambda v: None if pd.isna(v) else f"{v:.0%}")
+        elif pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].round(1)
+    if "Response" in shown.columns:
+        shown["Response"] = shown["Response"].map(lambda r: metrics.RESPONSE_LABELS.get(r, r))
+    return shown
+
+
+def routine_labels(store: Store, deidentify: bool) -> dict[str, str]:
+    """How a shared view names each routine: by its name, or on a de-identified link by the
+    template's name only; routines staff wrote themselves read "Own routine N" (numbered by when
+    they were made), since their names and ids are staff words that may name a client."""
+    rows = store.rows("SELECT id, name, origin FROM routines ORDER BY created_at, id")
+    if not deidentify:
+        return {rid: name for rid, name, _ in rows}
+    own = [rid for rid, _, origin in rows if origin != "template"]
+    return {rid: name if origin == "template" else f"Own routine {own.index(rid) + 1}" for rid, name, origin in rows}
+
+
+def _named_routines(frame: pd.DataFrame, names: dict[str, str], columns: tuple[str, ...]) -> pd.DataFrame:
+    present = {c: frame[c].map(lambda r: names.get(r, r)) for c in columns if c in frame.columns}
+    return frame.assign(**present) if present else frame
+
+
 def _pct(value: Any) -> str:
     return "—" if value is None else f"{value:.0%}"
 
@@ -95,7 +128,8 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
     segments = (link.segment,) if link.kind == "segment" else ()
     scope = metrics.Scope(as_of=as_of, days=days, segments=segments)
     view = metrics.overview(store, scope)
-    tables = {"By routine": _cut(view.by_routine, _GROUP_COLUMNS)}
+    by_routine = _named_routines(view.by_routine, routine_labels(store, link.deidentify), ("group",))
+    tables = {"By routine": _cut(by_routine, _GROUP_COLUMNS)}
     figures = [charts.weekly_adherence(view.weekly)]
     if link.kind == "practice":
         title = "Practice overview"
@@ -103,13 +137,15 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
                   "By therapist": _cut(view.by_therapist, _GROUP_COLUMNS)}
         figures += [charts.group_adherence(view.by_segment, "segment"), charts.group_pain(view.by_segment, "segment")]
     else:
-        from core.practice.clients import SEGMENT_LABELS
-
         title = f"Segment: {SEGMENT_LABELS.get(link.segment, link.segment)}"
         roster = metrics.client_adherence(store, scope)
         columns = _ROSTER_COLUMNS if link.deidentify else [_ROSTER_COLUMNS[0], _NAME, *_ROSTER_COLUMNS[1:]]
         tables["Clients"] = _with_status_labels(_cut(roster, columns))
-        figures += [charts.group_adherence(view.by_routine, "routine"), charts.group_pain(view.by_routine, "routine")]
+        figures += [charts.group_adherence(by_routine, "routine"), charts.group_pain(by_routine, "routine")]
+    if link.kind == "practice":
+        by_segment = tables["By segment"]
+        tables["By segment"] = by_segment.assign(Group=by_segment["Group"].map(lambda g: metrics.SEGMENT_GROUP_LABELS.get(g, g)))
+    tables = {heading: _for_readers(table) for heading, table in tables.items()}
     return SharedDashboard(title, as_of, days, _overview_kpis(view.kpis), figures, tables)
 
 
@@ -122,9 +158,16 @@ def _client_dashboard(store: Store, link: SharedLink, as_of: date, days: int) ->
     summary = detail.summary or {}
     kpis = {"Adherence": _pct(summary.get("adherence")), "Status": STATUS_LABELS.get(summary.get("status"), "—"),
             "Sessions": _plain(summary.get("sessions")), "Last session": _plain(summary.get("last_session"))}
-    sessions = _cut(detail.sessions, _SESSION_COLUMNS if link.deidentify else [*_SESSION_COLUMNS, _NOTES])
-    tables = {"Sessions": sessions, "Pain response": _cut(detail.pain, _PAIN_COLUMNS),
-              "Programs": _cut(detail.assignments, _PROGRAM_COLUMNS)}
+    names = routine_labels(store, link.deidentify)
+    sessions = _cut(_named_routines(detail.sessions, names, ("routine_id",)),
+                    _SESSION_COLUMNS if link.deidentify else [*_SESSION_COLUMNS, _NOTES])
+    pain = detail.pain.assign(routine_name=detail.pain["routine_id"].map(lambda r: names.get(r, r))) \
+        if "routine_id" in detail.pain.columns else detail.pain
+    assignments = detail.assignments.assign(routine=detail.assignments["routine_id"].map(lambda r: names.get(r, r))) \
+        if "routine_id" in detail.assignments.columns else detail.assignments
+    tables = {"Sessions": sessions, "Pain response": _cut(pain, _PAIN_COLUMNS),
+              "Programs": _cut(assignments, _PROGRAM_COLUMNS)}
+    tables = {heading: _for_readers(table) for heading, table in tables.items()}
     figures = [charts.weekly_against_expected(detail.weekly), charts.session_calendar(detail.calendar),
-               charts.pain_over_time(detail.sessions, detail.pain)]
+               charts.pain_over_time(detail.sessions, pain)]
     return SharedDashboard(title, as_of, days, kpis, figures, tables)

@@ -70,6 +70,36 @@ def parse_scope(text: Any) -> ShareScope:
     raise LinkError(f"scope: use practice, client:CODE or segment:NAME (got '{raw}')")
 
 
+SCOPE_KIND_LABELS = {"practice": "Whole practice", "client": "Client", "segment": "Segment"}
+
+
+def scope_label(scope: ShareScope | str, segment_labels: dict[str, str] | None = None) -> str:
+    """What a link shows, as staff read it: "Client C00031", "Segment: Desk worker", "Whole practice"."""
+    try:
+        parsed = parse_scope(scope)
+    except LinkError:
+        return str(scope)
+    if parsed.kind == "segment":
+        return f"Segment: {(segment_labels or {}).get(parsed.value, parsed.value)}"
+    if parsed.kind == "client":
+        return f"Client {parsed.value}"
+    return SCOPE_KIND_LABELS["practice"]
+
+
+def client_names_in(store: Store, text: str | None) -> list[str]:
+    """Clients' names (whole names or a first or last name of 3+ letters) that ``text`` contains as
+    words, e.g. a link label "Midwife Sarah (Nico's care team)": a de-identified link must not carry one."""
+    words = {w.casefold() for w in re.findall(r"[^\W\d_]+", text or "")}
+    if not words:
+        return []
+    found = []
+    for (name,) in store.rows("SELECT display_name FROM clients WHERE display_name IS NOT NULL ORDER BY display_name"):
+        parts = [w.casefold() for w in re.findall(r"[^\W\d_]+", name)]
+        if any(len(part) >= 3 and part in words for part in parts):
+            found.append(name)
+    return found
+
+
 def base_url(configured: str | None = None) -> str:
     """Where links point: ``ROUTINE_DESK_BASE_URL``, else the value the page layer read from
     secrets or the server settings, else the local default. Must be http(s) with a host."""

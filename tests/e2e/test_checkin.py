@@ -6,7 +6,6 @@ shows the neutral page."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pytest

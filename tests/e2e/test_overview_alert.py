@@ -45,8 +45,14 @@ def test_click_an_alert_on_the_overview_and_land_on_that_client(flagged_practice
     page.get_by_role("button", name="Sign in").click()
 
     expect(page.get_by_role("heading", name="Practice overview")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("possible cauda equina signs").first).to_be_visible()
-    page.get_by_role("link", name="RF1 · Rosa Flag").first.click()
+    # the open alerts are a table, most urgent first; picking a row opens its client
+    page.get_by_text("Open alerts (").first.scroll_into_view_if_needed()   # a table draws once on screen
+    alerts = page.locator("[data-testid='stDataFrame']").filter(
+        has=page.locator("td", has_text="possible cauda equina signs"))
+    expect(alerts).to_be_visible(timeout=30_000)
+    alerts.scroll_into_view_if_needed()
+    box = alerts.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)     # the first row's selection box
 
     expect(page).to_have_url(re.compile(r"/client\?client=RF1$"), timeout=30_000)
     expect(page.get_by_role("heading", name="RF1 · Rosa Flag")).to_be_visible(timeout=30_000)

@@ -50,7 +50,8 @@ def test_accept_after_editing_creates_the_exercise(app: AppTest, app_db: Path, d
     text = path.read_text()
     assert 'title: "Evening unwind: four gentle moves"' in text and "cautions: [supine]" in text
     assert get_store().scalar("SELECT name FROM exercises WHERE id = 'supine-twist'") == "Supine Twist"
-    assert any("Created: `supine-twist`" in s.value for s in at.success)
+    # staff read the exercise's name, never the server's path to its file
+    assert any(s.value.startswith("Created: “Supine Twist”") and "/" not in s.value for s in at.success)
 
 
 def test_incomplete_draft_is_not_saved(app: AppTest, app_db: Path, data_copy: Path) -> None:
@@ -60,7 +61,7 @@ def test_incomplete_draft_is_not_saved(app: AppTest, app_db: Path, data_copy: Pa
     assert not list((data_copy / "exercises").glob("child*"))
     at.text_input(key="ai_hold_0").input("thirty-ish")
     at.button(key="ai_accept_0").click().run()
-    assert "dose.hold_s: 'thirty-ish' is not a number or a range like 30-60" in at.error[0].value
+    assert "dose.hold\\_s: 'thirty-ish' is not a number or a range like 30-60" in at.error[0].value  # typed text escaped
 
 
 def test_merge_and_discard(app: AppTest, app_db: Path, data_copy: Path) -> None:
@@ -72,7 +73,7 @@ def test_merge_and_discard(app: AppTest, app_db: Path, data_copy: Path) -> None:
     assert 'title: "Evening unwind: four gentle moves"\n    url: "https://example.org/unwind"' in text
     at.button(key="ai_discard_3").click().run()
     assert [s.value for s in at.success] == [
-        "Merged: `kneeling-hip-flexor-stretch` (" + str(data_copy / "exercises" / "kneeling-hip-flexor-stretch.md") + ").",
+        "Merged: “Kneeling hip flexor stretch” is in the exercise library (find it on the Exercise library page).",
         "Discarded."]
     assert not list((data_copy / "exercises").glob("legs*"))
 

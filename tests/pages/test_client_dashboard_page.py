@@ -59,7 +59,7 @@ def test_client_page_shows_the_clients_figures_and_charts(app: AppTest, practice
     at = open_client(app, **URL)
     assert at.header[0].value == "Z · Zoë Cole"
     got = shown(at)
-    assert (got["Adherence"], got["Status"], got["Sessions counted"], got["Open alerts"]) == ("21%", "low", "3 of 14", "2")
+    assert (got["Adherence"], got["Status"], got["Sessions counted"], got["Open alerts"]) == ("21%", "Low", "3 of 14", "2")
     assert len(at.get("plotly_chart")) == 4            # calendar, weekly, pain, relief
     notes = table(at, "warning_signs")
     assert list(notes["notes"]) == ["numb in the **saddle** area"]
@@ -67,7 +67,8 @@ def test_client_page_shows_the_clients_figures_and_charts(app: AppTest, practice
     sessions = table(at, "counted")
     assert list(sessions["relief"]) == [1.0, 1.5, 0.0] and list(sessions["counted"]) == [True, True, True]
     assignments = table(at, "state")
-    assert list(assignments["routine_id"]) == ["r-six"] and list(assignments["state"]) == ["active"]   # its last day
+    # routine ids read as names, states as words (its last day: still active)
+    assert list(assignments["routine_id"]) == ["R Six"] and list(assignments["state"]) == ["Active"]
     assert at.query_params == URL
     assert len(at.get("download_button")) == len(at.dataframe)
 
@@ -105,12 +106,14 @@ def test_unknown_or_missing_client(app_as, practice_db: dict) -> None:
     at = open_client(app_as("owner"), client="NOPE")
     assert "No client with code" in at.warning[0].value and not at.metric
     at = open_client(app_as("owner"))
-    assert "Enter a client code" in at.info[0].value and not at.metric
+    assert "Pick a client" in at.info[0].value and not at.metric
 
 
-def test_typing_a_code_opens_that_client_and_names_it_in_the_url(app: AppTest, practice_db: dict) -> None:
+def test_picking_a_client_opens_it_and_names_it_in_the_url(app: AppTest, practice_db: dict) -> None:
     at = open_client(app, as_of="2025-03-23")
-    at.text_input(key="cd_code").input(" q ").run()
+    picker = at.selectbox(key="cd_client")
+    assert "Quinn · Q" in picker.options                      # searchable by name or code
+    picker.set_value("Q").run()
     assert not at.exception
     assert at.header[0].value == "Q · Quinn"
     assert shown(at)["Adherence"] == "—"

@@ -94,8 +94,10 @@ def test_assign_with_warnings_needs_the_tick(app_as, app_db: Path) -> None:
     assert at.selectbox(key="assign_routine").value == "daily-psoas-routine"
     warnings = [w.value for w in at.warning]
     assert any("Glute bridge" in w and "vena cava" in w for w in warnings)
-    assert button(at, "Assign").disabled
-    at.checkbox(key="assign_seen_daily-psoas-routine").check().run()
+    button(at, "Assign").click().run()
+    assert any("tick that you have read the warnings" in e.value for e in at.error)
+    assert db(app_db).scalar("SELECT count(*) FROM assignments") == 0
+    at.checkbox(key="assign_seen_daily-psoas-routine").check()
     button(at, "Assign").click().run()
     assert not at.exception
     assert any("Assigned Daily psoas routine" in s.value for s in at.success)
@@ -110,8 +112,10 @@ def test_a_block_needs_an_override_reason(app_as, app_db: Path) -> None:
     at = open_page(app_as, app_db, client="R-1")
     at.selectbox(key="assign_routine").set_value("runner-warm-up-cool-down").run()
     assert any("same-day medical assessment" in e.value for e in at.error)
-    assert button(at, "Assign").disabled
-    at.text_area(key="assign_override_runner-warm-up-cool-down").input("Seen by GP today, cleared").run()
+    button(at, "Assign").click().run()
+    assert any("give an override reason" in e.value for e in at.error)
+    # typing the reason and clicking Assign at once is enough (one run, as one click in a browser)
+    at.text_area(key="assign_override_runner-warm-up-cool-down").input("Seen by GP today, cleared")
     button(at, "Assign").click().run()
     assert not at.exception
     assert db(app_db).rows("SELECT level, override_reason, reviewed_by FROM safety_reviews") == [

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from core.sessions.checks import FIELDS
+
 from core import clock
 from core.sessions import imports
 from core.library.content import sync_library
@@ -76,7 +78,10 @@ def counts() -> tuple[int, int, int]:
 
 def test_upload_shows_the_guessed_mapping_and_a_preview_saves_nothing(app_as, app_db: Path) -> None:
     at = upload(open_page(app_as, app_db), FORM_EXPORT)
-    picked = {s.label.rstrip(" *"): s.value for s in at.selectbox if s.key and s.key.startswith("data_map_")}
+    picked = {field: next(s.value for s in at.selectbox if s.key and s.key.startswith(f"data_map_{field}_"))
+              for field in FIELDS}
+    labels = [s.label for s in at.selectbox if s.key and s.key.startswith("data_map_")]
+    assert {"Client *", "Session date *", "Pain before"} <= set(labels)      # labels, not field codes
     assert picked["client"] == "Your name" and picked["session_date"] == "Timestamp"
     assert picked["routine"] == "Which routine did you do?"
     assert picked["exercises_done"] == "How many exercises did you complete?"
@@ -98,7 +103,7 @@ def test_import_then_fix_the_rejected_row_and_resubmit(app_as, app_db: Path) -> 
     table = editor.value
     assert list(table["row_number"]) == [3, 4]
     assert table.loc[0, "reasons"] == "unknown client 'Nobody Known': no client has this code, email or name"
-    assert table.loc[1, "reasons"] == "pain_before 'felt dizzy' is not a number"
+    assert table.loc[1, "reasons"] == "Pain before 'felt dizzy' is not a number"   # the field's label
     at.session_state["quarantine_editor"] = {"edited_rows": {0: {"client": "C00001"}},
                                              "added_rows": [], "deleted_rows": []}
     at.run()
@@ -156,12 +161,14 @@ def test_ambiguous_dates_ask_which_order(app_as, app_db: Path) -> None:
 def test_saved_mapping_is_offered_for_the_source(app_as, app_db: Path) -> None:
     content = f"Who,When,What\nC00001,{DAY1:%Y-%m-%d},daily-psoas-routine\n".encode()
     at = upload(open_page(app_as, app_db), content)
-    picked = {s.label.rstrip(" *"): s for s in at.selectbox if s.key and s.key.startswith("data_map_")}
+    picked = {field: next(s for s in at.selectbox if s.key and s.key.startswith(f"data_map_{field}_"))
+              for field in ("client", "session_date", "routine")}
     picked["client"].set_value("Who")
     picked["session_date"].set_value("When")
     picked["routine"].set_value("What")
     at.text_input(key="data_source").input("paper sheets").run()
-    picked = {s.label.rstrip(" *"): s for s in at.selectbox if s.key and s.key.startswith("data_map_")}
+    picked = {field: next(s for s in at.selectbox if s.key and s.key.startswith(f"data_map_{field}_"))
+              for field in ("client", "session_date", "routine")}
     picked["client"].set_value("Who")
     picked["session_date"].set_value("When")
     picked["routine"].set_value("What").run()
@@ -171,7 +178,10 @@ def test_saved_mapping_is_offered_for_the_source(app_as, app_db: Path) -> None:
     # the next upload from that source starts from the saved mapping
     at.file_uploader(key="data_upload").set_value(("next.csv", content.replace(b"C00001,", b"c00001,"),
                                                    "text/csv")).run()
-    picked = {s.label.rstrip(" *"): s.value for s in at.selectbox if s.key and s.key.startswith("data_map_")}
+    picked = {field: next(s.value for s in at.selectbox if s.key and s.key.startswith(f"data_map_{field}_"))
+              for field in FIELDS}
+    labels = [s.label for s in at.selectbox if s.key and s.key.startswith("data_map_")]
+    assert {"Client *", "Session date *", "Pain before"} <= set(labels)      # labels, not field codes
     assert (picked["client"], picked["session_date"], picked["routine"]) == ("Who", "When", "What")
 
 

@@ -73,13 +73,24 @@ def test_overview_is_the_default_page_with_hand_computed_kpis(app: AppTest, prac
 
 def test_alerts_are_listed_most_urgent_first_each_leading_to_its_client(app: AppTest, practice_db: Path) -> None:
     at = open_overview(app, **URL)
-    links = [link for link in at.get("page_link") if "client" in link.proto.page]
-    # the name is shown as typed, never as HTML
-    assert [link.proto.label for link in links] == ["Z · Zoë \\<b\\>Cole\\</b\\>"] * 2
-    assert all(link.proto.query_string == "client=Z" for link in links)
-    text = " ".join(m.value for m in at.markdown)
-    assert "critical" in text and "same\\-day emergency referral" in text
-    assert text.index("critical") < text.index("medium")
+    alerts_table = next(df for df in at.dataframe if df.proto.id and "reason" in df.value.columns)
+    shown = alerts_table.value
+    assert list(shown["level"]) == ["Critical", "Medium"]         # labels, most urgent first
+    assert list(shown["client"]) == ["Z", "Z"]
+    assert list(shown["display_name"]) == ["Zoë <b>Cole</b>"] * 2  # a table cell is text, never HTML
+    assert "same-day emergency referral" in shown["reason"].iloc[0]
+    at.pills(key="ov_alert_kinds").set_value(["red_flag"]).run()
+    assert not at.exception
+    picked = next(df for df in at.dataframe if "reason" in df.value.columns).value
+    assert list(picked["level"]) == ["Critical"] and list(picked["kind"]) == ["Warning sign in notes"]
+
+
+def test_picking_an_alert_row_opens_its_client(app: AppTest, practice_db: Path) -> None:
+    at = open_overview(app, **URL)
+    at.session_state["ov_alerts_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.query_params.get("client") in ("Z", ["Z"])
 
 
 def test_filters_come_from_the_url_and_go_back_into_it(app: AppTest, practice_db: Path) -> None:
@@ -119,7 +130,7 @@ def test_every_table_has_a_csv_download(app: AppTest, practice_db: Path) -> None
     assert len(tables) == 6 and len(downloads) == len(tables)   # weekly, 3 groups, alerts, clients
     assert all(d.proto.label == "Download CSV" for d in downloads)
     clients = at.dataframe[-1].value
-    assert list(clients["client"]) == ["X", "Y", "Z"] and list(clients["status"]) == ["at_risk", "on_track", "low"]
+    assert list(clients["client"]) == ["X", "Y", "Z"] and list(clients["status"]) == ["At risk", "On track", "Low"]
 
 
 def test_an_empty_practice_shows_empty_states(app: AppTest, app_db: Path) -> None:
@@ -139,9 +150,9 @@ def test_cohorts_page_lines_up_programs_by_week(app: AppTest, practice_db: Path)
     assert not at.exception, at.exception
     assert at.title[0].value == "Cohorts" and len(at.get("plotly_chart")) == 2
     table = at.dataframe[0].value
-    runners = table[table["group"] == "runner"]
-    assert list(runners["week"]) == [1, 2] and list(runners["adherence"]) == [1.0, 0.5]
+    runners = table[table["group"] == "Runner"]                  # segments by label
+    assert list(runners["week"]) == [1, 2] and list(runners["adherence"]) == [100, 50]  # whole percents
     at.segmented_control(key="co_by").set_value("routine").run()
-    assert set(at.dataframe[0].value["group"]) == {"r-three", "r-six"}
+    assert set(at.dataframe[0].value["group"]) == {"R Three", "R Six"}  # routines by name
     assert at.query_params == {"as_of": "2025-03-23", "by": "routine"}
     assert len(at.get("download_button")) == 1

@@ -89,7 +89,7 @@ def test_save_as_new_routine_then_a_new_version(app_as, app_db: Path) -> None:
     at.text_input(key="b1_name").input("Evening stretches").run()
     at.button(key="builder_save_new").click().run()
     assert not at.exception
-    assert any("Saved `evening-stretches` version 1" in s.value for s in at.success)
+    assert any("Saved “Evening stretches” version 1" in s.value for s in at.success)   # its name, not its id
     store = get_store()
     assert routines.get_version(store, "evening-stretches").origin == "custom"
     # the saved routine is now in the builder; change the schedule and save a version

@@ -66,3 +66,12 @@ def test_the_import_checks_refuse_a_session_without_a_routine_to_attach_to(app_a
     assert get_store().scalar("SELECT count(*) FROM session_logs") == 0
     submit(at, "BOB", **{"selectbox:routine": "four-stretch-routine", "number_input:done": 3})
     assert any("before the client's first program" in s.value for s in at.success)
+
+
+def test_pain_11_is_refused_with_its_reason(app_as, app_db: Path) -> None:
+    """The box has no bounds of its own (a bounded box silently kept the old value): the checks say why."""
+    at = client_page(app_as, app_db, "ANA")
+    submit(at, "ANA", **{"number_input:before": 11.0})
+    errors = " ".join(e.value for e in at.error)
+    assert "Not logged" in errors and "Pain before" in errors and "pain_before" not in errors
+    assert get_store().scalar("SELECT count(*) FROM session_logs") == 0

@@ -106,8 +106,11 @@ def test_pain_over_time_draws_baseline_and_two_point_band():
     fig = charts.pain_over_time(sessions, pain)
     (band,) = fig.layout.shapes
     assert (band.y0, band.y1) == (0.0, 3.5)                    # 1.5 - 2 is clipped at 0
-    baseline, before, after = fig.data
+    baseline, band_key, before, after = fig.data
     assert list(baseline.y) == [1.5, 1.5]
+    # the dashed line and the grey band are named in the legend
+    assert baseline.showlegend and baseline.name.startswith("baseline") and baseline.line.dash == "dash"
+    assert band_key.showlegend is not False and "± 2 points" in band_key.name
     assert [v for v in before.y] == [1.0, 1.5, 3.0] and [v for v in after.y] == [0.5, 1.0, 2.0]
     assert pd.Timestamp(before.x[0]) == pd.Timestamp("2025-03-10 07:00")
     assert tuple(fig.layout.yaxis.range) == (-0.2, 10.2)
@@ -118,6 +121,13 @@ def test_relief_bars_below_zero_are_red():
     (bars,) = charts.relief_per_session(sessions).data
     assert list(bars.y) == [1.0, -0.5]
     assert list(bars.marker.color) == [charts.PAIN_COLORS["after"], charts.PAIN_COLORS["before"]]
+
+
+def test_relief_uses_a_date_axis_so_gaps_between_sessions_show():
+    sessions = pd.DataFrame({"session_date": [date(2025, 3, 1), date(2025, 3, 20)], "relief": [1.0, 2.0]})
+    fig = charts.relief_per_session(sessions)
+    assert fig.layout.xaxis.type == "date"
+    assert pd.Timestamp(fig.data[0].x[1]) - pd.Timestamp(fig.data[0].x[0]) == pd.Timedelta(days=19)
 
 
 def test_cohort_lines_one_line_per_group():

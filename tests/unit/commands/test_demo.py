@@ -55,3 +55,39 @@ def test_demo_notes_with_warning_signs_are_tagged_like_imported_ones(store: Stor
                                        "Sharp pain in the hip on the lunge, stopped.", "Felt dizzy when I stood up."}
     assert store.scalar("SELECT count(*) FROM session_logs WHERE notes = 'Felt looser afterwards.'"
                         " AND coalesce(red_flags, '') <> ''") == 0
+
+
+def test_the_demo_reads_like_a_real_practice(tmp_path) -> None:
+    """A new user's first impression (issue 18): 120 clients at the default size."""
+    from core.analytics import metrics, overview
+    from core.commands.demo import WOMEN_FIRST_NAMES
+
+    spec = DemoSpec(clients=120, seed=7, as_of=SPEC.as_of)
+    with Store(tmp_path / "real.duckdb") as store:
+        sync_library(store)
+        create_demo_practice(store, spec)
+        # no two clients share a full name; pregnant clients have women's names
+        assert store.scalar("SELECT count(DISTINCT display_name) FROM clients") == 120
+        expectant = [n for (n,) in store.rows(
+            "SELECT c.display_name FROM clients c JOIN client_segments s ON s.client_id = c.id"
+            " AND s.segment = 'pregnant'")]
+        assert expectant and all(n.split()[0] in WOMEN_FIRST_NAMES for n in expectant)
+        # a client who has given birth is not on a pregnancy routine any more
+        assert store.scalar(
+            "SELECT count(*) FROM assignments a JOIN client_flags f ON f.client_id = a.client_id"
+            " AND f.flag = 'postpartum' WHERE a.routine_id LIKE 'pregnancy%'"
+            " AND a.start_date + 7 * a.weeks - 1 >= ?", [spec.as_of]) == 0
+        # a handful of open alerts, not one for every second client
+        _, open_alerts = overview.practice_overview(store, metrics.Scope(as_of=spec.as_of, days=28))
+        assert 5 <= len(open_alerts) <= 40
+        # no long streaks of severe pain (9-10/10) that nobody would have acted on
+        streaks = store.scalar(
+            """SELECT coalesce(max(n), 0) FROM (
+                 SELECT client_id, count(*) AS n FROM (
+                   SELECT client_id, pain_before >= 9 AS severe,
+                          row_number() OVER (PARTITION BY client_id ORDER BY session_date, session_time)
+                          - row_number() OVER (PARTITION BY client_id, pain_before >= 9
+                                               ORDER BY session_date, session_time) AS run
+                   FROM session_logs WHERE pain_before IS NOT NULL)
+                 WHERE severe GROUP BY client_id, run)""")
+        assert streaks < 10

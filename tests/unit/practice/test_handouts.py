@@ -146,3 +146,16 @@ def test_a_checkin_link_prints_as_a_qr_code_and_written_link(store: Store) -> No
     # with a quiet zone of 4 modules on each side is (37 + 8) x 8 = 360 px square
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (360, 360)
+
+
+def test_the_handout_speaks_to_the_client_and_day_headings_are_whole(store: Store) -> None:
+    ana = pregnant_with_daily_routine(store)
+    data = handouts.handout_data(store, ana.code, ON)
+    rendered = handouts.render_pdf(data)
+    assert handouts.CLIENT_INTRO in rendered.texts
+    assert data.programs[0].description not in rendered.texts       # the routine's description is for staff
+    day_headings = [t for t in rendered.texts if t[:3] in handouts.WEEKDAY_NAMES and len(t) <= 9]
+    assert day_headings and not [t for t in day_headings if "…" in t or "..." in t]
+    pdf = handouts._HandoutPdf("footer")
+    narrow = handouts._day_header(pdf, ON, 12.0)                    # a cell too narrow for "Mon 23/3"
+    assert narrow == f"{handouts.WEEKDAY_NAMES[ON.weekday()]} {ON.day}"

@@ -102,7 +102,7 @@ def test_a_practice_link_is_aggregates_only(store: Store) -> None:
     board = shared_dashboard(store, link_for(store, "practice"), AS_OF, 28)
     assert board.title == "Practice overview"
     assert set(board.tables) == {"By segment", "By routine", "By therapist"}
-    assert set(board.tables["By segment"]["Group"]) <= {"pregnant", "runner", "desk_worker", "other", "none"}
+    assert set(board.tables["By segment"]["Group"]) <= {"Pregnant", "Runner", "Desk worker", "Other", "No segment"}
     assert len(board.charts) == 3
     text = everything(board)
     assert not [n for n in client_names(store).values() if n in text]
@@ -119,3 +119,31 @@ def test_only_the_offered_periods_are_used(store: Store) -> None:
     link = link_for(store, "practice")
     assert shared_dashboard(store, link, AS_OF, 3660).days == PERIODS[0]
     assert shared_dashboard(store, link, AS_OF, 91).days == 91
+
+
+def test_a_deidentified_link_names_routines_by_template_only(tmp_path) -> None:
+    """A routine staff named after a client ("Nico Quinn's knee plan") never reaches a de-identified
+    link: template routines keep their names, the staff-made one reads "Own routine 1"; shares
+    read as whole percents."""
+    from core.practice import assignments, routines
+
+    with Store(tmp_path / "named.duckdb") as s:
+        sync_library(s)
+        create_demo_practice(s, DemoSpec(clients=6, days=60, seed=3, as_of=AS_OF))
+        code, client_id = s.rows("SELECT code, id FROM clients ORDER BY code LIMIT 1")[0]
+        template = routines.load_draft(s, "daily-psoas-routine")
+        draft = routines.set_details(template, name="Nico Quinn's knee plan", audience=template.audience,
+                                     description=template.description)
+        saved = routines.save_draft(s, draft, "cli", as_new=True)
+        with s.transaction() as cur:  # end the client's programs so the new one is the current one
+            cur.execute("UPDATE assignments SET end_date = ? WHERE client_id = ?", [AS_OF - timedelta(days=30), client_id])
+        assignments.assign(s, code, saved.routine_id, AS_OF - timedelta(days=20), "cli", AS_OF - timedelta(days=20))
+        hidden = shared_dashboard(s, link_for(s, f"client:{code}", deidentify=True), AS_OF, 28)
+        named = shared_dashboard(s, link_for(s, f"client:{code}"), AS_OF, 28)
+        text = everything(hidden)
+        assert "Nico" not in text and saved.routine_id not in text
+        assert "Own routine 1" in set(hidden.tables["Programs"]["Routine"])
+        assert "Nico Quinn's knee plan" in set(named.tables["Programs"]["Routine"])
+        practice = shared_dashboard(s, link_for(s, "practice", deidentify=True), AS_OF, 28)
+        adherence = practice.tables["By routine"]["Mean adherence"].dropna()
+        assert len(adherence) and all(v.endswith("%") and "." not in v for v in adherence)
