@@ -11,7 +11,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from core.access import auth
 from core.sharing import links
 from core.library.content import sync_library
-from core.db.store import Store, utcnow
+from core.db.integrity import is_storage_failure
+from core.db.store import DatabaseError, Store, utcnow
 
 
 @st.cache_resource(show_spinner=False)
@@ -289,7 +290,11 @@ def shared_link() -> links.SharedLink | None:
     if link is not None:
         opened = st.session_state.setdefault(SHARE_OPENS_KEY, set())
         if link.id not in opened:
-            links.record_open(store, link.id)
+            try:
+                links.record_open(store, link.id)
+            except DatabaseError as exc:  # a full disk: the reader still reads, the count misses one
+                if not is_storage_failure(exc):
+                    raise
             opened.add(link.id)
     return link
 

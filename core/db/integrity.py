@@ -114,11 +114,11 @@ def open_failure(exc: StoreError) -> OpenFailure:
     """Why the database could not be opened, in a word pages can explain without showing the
     message itself (it names files and processes, which visitors must not see)."""
     text = str(exc)
+    if re.search(r"encrypt|ROUTINE_DESK_DB_KEY|wrong key", text, re.IGNORECASE):
+        return "key"  # before "damaged": a wrong key reads as a failed checksum
     if isinstance(exc, DatabaseDamaged) or re.search(r"corrupt|checksum|not a valid duckdb", text, re.IGNORECASE):
         return "damaged"
     if "another process is using it" in text or "Could not set lock" in text:
         return "busy"
-    if re.search(r"encrypt|ROUTINE_DESK_DB_KEY", text, re.IGNORECASE):
-        return "key"
     return "other"
 
