@@ -46,11 +46,10 @@ def test_large_tables_are_read_in_part_at_start_up_and_in_full_on_request(db_pat
 @pytest.mark.parametrize(("message", "kind"), [
     ("cannot open database /x/rd.duckdb: another process is using it (DuckDB allows one writer", "busy"),
     ("cannot open database /x/rd.duckdb: IO Error: Corrupt database file: computed checksum 1", "damaged"),
-    ("cannot open database /x/rd.duckdb: Catalog Error: Cannot open encrypted database without a key", "key"),
-    ("cannot open database /x/rd.duckdb: Invalid Input Error: the database is encrypted, but no key was given"
-     " (set ROUTINE_DESK_DB_KEY)", "key"),
-    ("cannot open database /x/rd.duckdb: Invalid Input Error: the key in ROUTINE_DESK_DB_KEY does not open this"
-     " database (wrong key, or the file is damaged)", "key"),
+    ('cannot open database /x/rd.duckdb: Catalog Error: Cannot open encrypted database "/x/rd.duckdb" without a key',
+     "key"),
+    ("cannot open database /x/rd.duckdb: Invalid Input Error: Wrong encryption key used to open the database file",
+     "key"),
     ("migration 009_x failed: Parser Error", "other"),
 ])
 def test_why_a_database_did_not_open_is_told_apart(message: str, kind: str) -> None:
