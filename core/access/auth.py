@@ -578,12 +578,16 @@ class _UnsavedAttempts:
     locks: dict[str, datetime]
 
     def locked(self, key: str, now: datetime) -> bool:
-        return self.locks.get(key, now) > now
+        until = self.locks.pop(key, now)
+        if until > now:
+            self.locks[key] = until
+        return until > now
 
     def recent_failures(self, key: str, now: datetime) -> int:
         since = now - timedelta(minutes=LOCK_MINUTES)
-        kept = [t for t in self.failures.get(key, []) if t > since]
-        self.failures[key] = kept
+        kept = [t for t in self.failures.pop(key, []) if t > since]
+        if kept:  # only names that failed while the disk was full take memory
+            self.failures[key] = kept
         return len(kept)
 
     def forget(self, key: str) -> None:
@@ -661,15 +665,12 @@ def _settle_attempt(store: Store, key: str, password_matches: bool, now: datetim
         if not is_storage_failure(exc):
             raise
         _LOG.warning("sign-in attempt (%s) not saved, kept in memory: %s", outcome, exc)
-        if outcome == "ok":
-            _UNSAVED.forget(key)
-        elif recorded == "failed":
+        if recorded == "failed":
             _UNSAVED.failures.setdefault(key, []).append(now)
         if new_lock:
             _UNSAVED.locks[key] = now + timedelta(minutes=LOCK_MINUTES)
-    else:
-        if outcome == "ok":
-            _UNSAVED.forget(key)
+    if outcome == "ok":
+        _UNSAVED.forget(key)
     return outcome
 
 

@@ -98,9 +98,12 @@ def make_backup(store: Store, dest: Path | str) -> Manifest:
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} already exists and is not an empty folder: give a new folder for the backup")
-    dest.mkdir(parents=True, exist_ok=True)
     target = dest / DATABASE_FILE
     key = _key()
+    if store.scalar("SELECT encrypted FROM duckdb_databases() WHERE database_name = ?", [CATALOG]) and not key:
+        raise BackupError("the practice is encrypted: set ROUTINE_DESK_DB_KEY to its key, so the backup is"
+                          " encrypted too")
+    dest.mkdir(parents=True, exist_ok=True)
     alias = f"rd_backup_{secrets.token_hex(4)}"
     options = f" (ENCRYPTION_KEY {sql_literal(key)})" if key else ""
     cur = store.cursor()

@@ -5,7 +5,6 @@ page, and no one — least of all a visitor — reads a path, a process id or an
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,22 +109,6 @@ def test_an_error_behind_the_sign_in_page_shows_nothing_inside(anonymous_app: Ap
     sign_in(at)
     assert VISITOR_ERROR_TEXT in [e.value for e in at.error]
     assert_no_internals(at)
-
-
-def test_the_database_in_use_page_names_no_path_or_process(app: AppTest, app_db: Path) -> None:
-    holder = subprocess.Popen(  # another process holding the file, like a second server
-        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True);"
-         " time.sleep(60)", str(app_db)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        at = app.run()
-    finally:
-        holder.kill()
-        holder.wait()
-    assert at.title[0].value == "Routine Desk cannot open its database"
-    assert "another process is using it" in at.error[0].value
-    assert_no_internals(at)
-    assert str(holder.pid) not in everything_shown(at) and str(app_db) not in everything_shown(at)
 
 
 def test_a_damaged_database_says_to_restore_the_last_backup(anonymous_app: AppTest, owner_db: Path) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from core.db import backup
 from core.db.store import Store
 
@@ -46,3 +48,11 @@ def test_the_copy_is_one_moment_of_the_practice(store: Store, tmp_path: Path) ->
     assert manifest.tables["exercises"] == store.scalar("SELECT count(*) FROM exercises") > 0
     assert manifest.migrations == [v for (v,) in store.rows("SELECT version FROM schema_version ORDER BY 1")]
     assert not (tmp_path / "bk" / f"{backup.DATABASE_FILE}.wal").exists()  # all of it is in the file
+
+
+def test_an_encrypted_practice_is_never_backed_up_in_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROUTINE_DESK_DB_KEY", raising=False)
+    with Store(tmp_path / "secret.duckdb", encryption_key="a-practice-key-of-32-characters!!") as store:
+        with pytest.raises(backup.BackupError, match="encrypted: set ROUTINE_DESK_DB_KEY"):
+            backup.make_backup(store, tmp_path / "bk")
+    assert not (tmp_path / "bk").exists()
