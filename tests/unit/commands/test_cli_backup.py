@@ -169,3 +169,16 @@ def test_an_encrypted_practice_backs_up_encrypted_and_restores_with_its_key(
     code, _, err = run(capsys, "restore", str(tmp_path / "bk"), "--db", str(tmp_path / "new.duckdb"))
     assert (code, err) == (0, "")
     assert reports(capsys, tmp_path / "new.duckdb") == before
+
+
+def test_check_reads_everything_and_names_the_damage(capsys, tmp_path: Path) -> None:
+    from tests.damaged_file import damage_table, fill_audit_log
+
+    db = tmp_path / "practice.duckdb"
+    fill_audit_log(db, rows=5_000)
+    code, out, err = run(capsys, "check", "--db", str(db), "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["tables"]["audit_log"] == 5_000
+    damage_table(db, "audit_log")
+    code, _, err = run(capsys, "check", "--db", str(db))
+    assert code == 2 and "table audit_log cannot be read" in err and "routine-desk restore" in err
