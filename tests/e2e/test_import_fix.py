@@ -83,8 +83,9 @@ def test_upload_import_fix_and_resubmit(practice: Path, db_path: Path, live_app:
     page.keyboard.press("Enter")                       # commit the edit
     resubmit = page.get_by_role("button", name=re.compile(r"Re-submit 1 picked or corrected row"))
     expect(resubmit).to_be_enabled()
+    settled(page)  # the edit's run is over: the click goes with the corrected value
     resubmit.click()
-    expect(page.get_by_text(re.compile(r"Re-submitted: 1 stored, 0 still rejected"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Re-submitted: 1 stored, 0 still rejected"))).to_be_visible(timeout=30_000)
     expect(page.get_by_text("No rejected rows are waiting.")).to_be_visible()   # the tab stays open
 
     page.get_by_role("tab", name="Import batches").click()
