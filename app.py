@@ -4,12 +4,14 @@ Navigation is declared once in NAV, grouped as staff think of their work. Each e
 roles that may use it, so sign-in can register only the pages a role is allowed to reach.
 """
 
+import logging
 from dataclasses import dataclass
 
 import streamlit as st
 
 from core.access.auth import ROLES
-from core.db.store import StoreError
+from core.db.integrity import OpenFailure, is_storage_failure, open_failure
+from core.db.store import DatabaseError, StoreError
 from pages.common import account_box, entered_through_app, get_store, staff_session
 
 STAFF = ROLES  # every staff role
@@ -66,10 +68,50 @@ CHECKIN_VIEW = PageSpec("pages/checkin.py", "Check in", ":material/task_alt:", "
 LOGIN = PageSpec("pages/login.py", "Sign in", ":material/login:", "sign-in", default=True)
 
 
+# What anyone may read when the database cannot be opened: the kind of problem and what to do,
+# never the message itself (it names files, processes and the interpreter); that goes to the log.
+OPEN_FAILURE_TEXT: dict[OpenFailure, str] = {
+    "busy": "The database file is in use: another process is using it (a second Routine Desk server or "
+            "command). Stop that one, then reload this page.",
+    "damaged": "The database file is damaged. Restore the last backup: stop the app, then run "
+               "`routine-desk restore <backup folder> --db <database file> --force` "
+               "(README, “Backups”). The exact problem is in the server's log.",
+    "key": "The database is encrypted and the key it needs (ROUTINE_DESK_DB_KEY) is missing or wrong. "
+           "Start the app with the right key.",
+    "other": "The database could not be opened. The exact problem is in the server's log.",
+}
+WRITE_FAILED_TEXT = ("Your last change was not saved: the server could not write to its disk (it may be full). "
+                     "Everything saved before is unchanged and can still be read, and you stay signed in. "
+                     "Tell whoever runs the server, then try again.")
+VISITOR_ERROR_TEXT = "Something went wrong on our side. Nothing was changed. Please try again later."
+_LOG = logging.getLogger("routine_desk")
+
+
 def _database_unavailable(exc: StoreError) -> None:
     st.title("Routine Desk cannot open its database")
-    st.error(str(exc))
+    st.error(OPEN_FAILURE_TEXT[open_failure(exc)])
     st.caption("Nothing was changed. Reload this page once the problem above is solved.")
+
+
+def _run_for_staff(navigation) -> None:
+    """A staff page; a write the disk refused ends the page with what happened, not a traceback
+    (the data is intact and readable, see core/db/integrity.py)."""
+    try:
+        navigation.run()
+    except DatabaseError as exc:
+        if not is_storage_failure(exc):
+            raise
+        _LOG.error("a write failed: %s", exc)
+        st.error(WRITE_FAILED_TEXT, icon=":material/save:")
+
+
+def _run_for_visitor(navigation) -> None:
+    """The sign-in page or a share link: whatever goes wrong, a visitor reads no internals."""
+    try:
+        navigation.run()
+    except Exception:  # noqa: BLE001 - every error; st.stop/st.rerun are not Exceptions
+        _LOG.exception("a page for a signed-out visitor or a share link failed")
+        st.error(VISITOR_ERROR_TEXT)
 
 
 def run() -> None:
@@ -78,11 +120,12 @@ def run() -> None:
     try:
         get_store()  # open and migrate the database once per process, before any page runs
     except StoreError as exc:
+        _LOG.error("database unavailable: %s", exc)
         st.navigation([st.Page(lambda: _database_unavailable(exc), title="Database unavailable")],
                       position="hidden").run()
         return
     if "share" in st.query_params:  # a share link never reaches staff pages, signed in or not
-        st.navigation([SHARED_VIEW.page()], position="hidden").run()
+        _run_for_visitor(st.navigation([SHARED_VIEW.page()], position="hidden"))
         return
     if "checkin" in st.query_params:  # a client's check-in link: its own page only, signed in or not
         st.navigation([CHECKIN_VIEW.page()], position="hidden").run()
@@ -92,12 +135,12 @@ def run() -> None:
         # Every staff address answers with the sign-in form (not "page not found"), and the address,
         # query included, stays: signing in then opens the page the link or bookmark pointed to.
         at_staff_addresses = [spec.sign_in_here() for group in NAV.values() for spec in group]
-        st.navigation([LOGIN.page(), *at_staff_addresses], position="hidden").run()
+        _run_for_visitor(st.navigation([LOGIN.page(), *at_staff_addresses], position="hidden"))
         return
     account_box(session)
     # Pages the role may not use are not registered at all, so their URLs lead nowhere.
     pages = {group: [spec.page() for spec in specs if session.role in spec.roles] for group, specs in NAV.items()}
-    st.navigation({group: found for group, found in pages.items() if found}).run()
+    _run_for_staff(st.navigation({group: found for group, found in pages.items() if found}))
 
 
 run()

@@ -1,10 +1,17 @@
-"""Staff & audit log (owners only): accounts, roles, sign-in locks, single-sign-on emails, and the
-record of who did what."""
+"""Staff & audit log (owners only): accounts, roles, sign-in locks, single-sign-on emails, the
+record of who did what, and backups of the practice."""
+
+from pathlib import Path
 
 import streamlit as st
 
 from core.access import auth
-from pages.common import act, current_actor, get_store, idle_minutes, show_flash, show_table, sso_configured
+from core.db import backup
+from core.db.store import Store
+from pages.common import act, current_actor, get_store, idle_minutes, secret, show_flash, show_table, sso_configured
+
+BACKUP_DOWNLOAD_KEY = "backup_download"  # (file name, bytes) of the backup just made, for its download
+BACKUP_MADE_KEY = "backup_made"  # the name of the backup "Back up now" just made, said once
 
 store = get_store()
 actor = current_actor()
@@ -83,3 +90,72 @@ show_table(entries, column_config={  # actions as phrases and details as "key: v
     "detail": st.column_config.TextColumn("Detail", width="large")})
 st.caption("The newest 500 entries. Failed sign-ins with an unknown username are listed as “(unknown)”: "
            "the name typed is not kept, in case it was a password.")
+
+
+# -- backups (issue 17) -------------------------------------------------------------------------
+# While the app runs, only the app's process may open the database, so backups are made here.
+# Settings in .streamlit/secrets.toml, [routine_desk]: backup_folder (default: "backups" beside the
+# database), backup_keep (how many to keep, default 7), daily_backup = true for a backup a day,
+# made when an owner opens this page and the newest one is a day old (no thread outlives a run).
+
+
+def backup_folder(store: Store) -> Path:
+    return Path(str(secret("backup_folder") or store.path.parent / "backups"))
+
+
+def backups_to_keep() -> int:
+    try:
+        return max(1, int(secret("backup_keep", 7)))
+    except (TypeError, ValueError):
+        return 7
+
+
+def back_up(store: Store, actor: str, reason: str) -> Path:
+    """A backup into the folder (the oldest beyond the number kept are removed), recorded in the
+    audit log; the .zip of it is kept in this session for the download button."""
+    dest, manifest = backup.backup_into(store, backup_folder(store), backups_to_keep())
+    auth.audit(store, actor, "backup_made", {"folder": dest.name, "reason": reason,
+                                             "rows": sum(manifest.tables.values())})
+    archive = backup.zipped(dest)
+    try:
+        st.session_state[BACKUP_DOWNLOAD_KEY] = (archive.name, archive.read_bytes())
+    finally:
+        archive.unlink()
+    return dest
+
+
+st.subheader("Backups")
+folder = backup_folder(store)
+if secret("daily_backup") is True and backup.backup_due(folder):
+    try:
+        made = back_up(store, actor, "daily")
+    except (backup.BackupError, OSError) as exc:
+        st.error(f"The daily backup could not be made: {exc}")
+    else:
+        st.info(f"Daily backup made: {made.name}.")
+last = auth.audit_entries(store, limit=1, action="backup_made")
+last_at = None if last.empty else last["event_at"].iloc[0].to_pydatetime()
+kept = backup.backups_in(folder)
+st.write(f"Last backup: **{backup.age_text(last_at)}**. {len(kept)} kept in the backup folder "
+         f"(the newest {backups_to_keep()}).")
+if st.button("Back up now", key="backup_now", icon=":material/backup:"):
+    try:
+        made = back_up(store, actor, "owner")
+    except (backup.BackupError, OSError) as exc:
+        st.error(f"The backup could not be made: {exc}")
+    else:  # run again, so the age above shows this backup
+        st.session_state[BACKUP_MADE_KEY] = made.name
+        st.rerun()
+download = st.session_state.get(BACKUP_DOWNLOAD_KEY)
+if download is not None:
+    made_now = st.session_state.pop(BACKUP_MADE_KEY, None)
+    if made_now:
+        st.success(f"Backup made: {made_now}. Download it to keep a copy away from this server.")
+    st.download_button("Download the backup (.zip)", data=download[1], file_name=download[0],
+                       mime="application/zip", key="backup_download_button", icon=":material/download:")
+st.caption("A backup is a consistent copy of the whole practice with a manifest of what it holds "
+           "(encrypted with the practice's key when the practice is encrypted). To restore one, stop "
+           "the app and run `routine-desk restore <backup folder or .zip> --db <database file> --force`: "
+           "it checks the backup in full before replacing anything (README, “Backups”). "
+           + ("A backup is made each day when an owner opens this page." if secret("daily_backup") is True
+              else "Set daily_backup = true in .streamlit/secrets.toml for a daily backup."))

@@ -19,7 +19,8 @@ from core.sessions.checks import readable_reason
 from core.sessions.red_flags import BY_TAG
 from core.sharing import links
 from core.library.content import LIBRARY_LABELS, sync_library
-from core.db.store import Store, utcnow
+from core.db.integrity import is_storage_failure
+from core.db.store import DatabaseError, Store, utcnow
 
 
 @st.cache_resource(show_spinner=False)
@@ -206,7 +207,8 @@ def _sso_session(store: Store) -> auth.StaffSession | None:
 
 def staff_session() -> auth.StaffSession | None:
     """The signed-in staff member for this run, or None. Ends the session (and says why on the
-    sign-in page) after the idle timeout or when the account was disabled meanwhile."""
+    sign-in page) after the idle timeout, or when the account was disabled or its password changed
+    meanwhile."""
     store = get_store()
     session = st.session_state.get(SESSION_KEY) or _sso_session(store)
     if session is None:
@@ -217,7 +219,8 @@ def staff_session() -> auth.StaffSession | None:
         idle = auth.idle_expired(session, now, idle_minutes())
         _end(session, "idle" if idle else "signed_out",
              f"You were signed out after {idle_minutes()} minutes without activity." if idle
-             else "Your account can no longer sign in. Ask the practice owner.")
+             else "Your sign-in ended: your password was changed, or the account can no longer sign in."
+                  " Sign in again, or ask the practice owner.")
         return None
     st.session_state[SESSION_KEY] = fresh
     return fresh
@@ -271,8 +274,9 @@ def _own_password_form(session: auth.StaffSession) -> None:
     except auth.AuthError as exc:
         st.error(escape_markdown(exc))
         return
-    if changed:
-        st.success("Password changed.")
+    if changed:  # this session stays signed in; the account's other sessions end
+        st.session_state[SESSION_KEY] = auth.after_own_password_change(get_store(), session)
+        st.success("Password changed. Your other sign-ins (other browsers) have ended.")
     else:
         st.error("The current password is wrong (or sign-in is paused after too many attempts).")
 
@@ -302,7 +306,11 @@ def shared_link() -> links.SharedLink | None:
     if link is not None:
         opened = st.session_state.setdefault(SHARE_OPENS_KEY, set())
         if link.id not in opened:
-            links.record_open(store, link.id)
+            try:
+                links.record_open(store, link.id)
+            except DatabaseError as exc:  # a full disk: the reader still reads, the count misses one
+                if not is_storage_failure(exc):
+                    raise
             opened.add(link.id)
     return link
 

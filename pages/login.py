@@ -1,10 +1,14 @@
 """Sign in: the only page a signed-out visitor can reach. A new database with no accounts shows the
 one-time form that creates the practice owner instead."""
 
+import secrets
+
 import streamlit as st
 
 from core.access import auth
 from pages.common import NOTICE_KEY, SSO_REFUSED_KEY, get_store, idle_minutes, secret, sign_in, sso_configured
+
+CLIENT_KEY = "sign_in_client"
 
 store = get_store()
 st.title("Routine Desk")
@@ -60,7 +64,12 @@ with st.form("sign_in", clear_on_submit=True):
     password = st.text_input("Password", type="password", key="login_password")
     submitted = st.form_submit_button("Sign in")
 if submitted:
-    result = auth.login(store, username, password)
+    # A client that keeps failing is slowed down: by its address, or by this browser session when
+    # the address is unknown (a local connection).
+    address = st.context.ip_address
+    client = address if isinstance(address, str) else st.session_state.setdefault(
+        CLIENT_KEY, f"browser:{secrets.token_hex(8)}")
+    result = auth.login(store, username, password, client=client)
     if result.ok:
         sign_in(result.user)
     else:

@@ -23,14 +23,28 @@ as typed, whether or not such an account exists, and an unknown name costs the s
 a wrong password, so neither the message, the lock nor the timing tells an attacker which accounts
 exist. Attempts are keyed by a SHA-256 of the name, so a password typed into the username box never
 lands in the database.
+
+Parallel attempts cannot outrun the lock: for one username, deciding (locked? count, lock) and
+recording an attempt is one transaction taken under a per-username lock of this process, and DuckDB
+lets only one process open the file. At most ``PARALLEL_PASSWORD_CHECKS`` argon2 computations run at
+once (64 MiB each), and a client (address or browser session) that keeps failing must wait longer
+and longer before its next attempt is even checked.
+
+When the database cannot save (a full disk), sign-in still works from what it can read: the
+attempt is held in this process's memory (so failures still count towards the lock) and noted in
+the server log, and signing out or in never fails because its audit entry could not be written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -41,6 +55,7 @@ import pandas as pd
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from core.db.integrity import is_storage_failure
 from core.db.store import ACCOUNTS, Cursor, DatabaseError, Store, WriteConflict, utcnow
 
 ROLES: tuple[str, ...] = ("owner", "therapist", "viewer")
@@ -59,6 +74,10 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 MAX_USERNAME = 64
 ATTEMPTS_KEPT_DAYS = 90
+PARALLEL_PASSWORD_CHECKS = 2  # argon2 runs at once in this process: 2 x 64 MiB at most
+FREE_CLIENT_FAILURES = 3      # failed sign-ins from one client before it has to wait
+FIRST_CLIENT_WAIT_SECONDS = 5  # then 5, 10, 20, 40, 60, 60 … seconds after each further failure
+MAX_CLIENT_WAIT_SECONDS = 60
 DEMO_OWNER = "owner"
 DEMO_OWNER_PASSWORD = "demo-owner-password"  # published in the README: demo databases only
 
@@ -68,12 +87,14 @@ FAST_HASH_ENV = "ROUTINE_DESK_FAST_HASH"
 # What a failed sign-in shows; the same words for an unknown name, a wrong password and a
 # disabled account.
 INVALID_MESSAGE = "Wrong username or password."
+WAIT_MESSAGE = "Too many failed sign-ins from this browser: wait {wait}, then try again."
 LOCKED_MESSAGE = (f"Too many failed sign-ins for this username: sign-in is paused for {LOCK_MINUTES} minutes."
                   " Try again later, or ask the practice owner to unlock it.")
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SECRET_KEYS = re.compile(r"pass|token|secret|hash", re.IGNORECASE)
+_LOG = logging.getLogger(__name__)
 
 
 class AuthError(ValueError):
@@ -107,14 +128,21 @@ def _dummy_hash() -> str:
     return _dummy_hash_for(os.environ.get(FAST_HASH_ENV) == "1")
 
 
+# argon2 takes 64 MiB per computation: a burst of sign-ins queues here instead of taking the
+# server's memory (30 wrong sign-ins at once: +1.8 GB peak unbounded, +85 MB through this).
+_PASSWORD_WORK = threading.BoundedSemaphore(PARALLEL_PASSWORD_CHECKS)
+
+
 def hash_password(password: str) -> str:
-    return hasher().hash(password)
+    with _PASSWORD_WORK:
+        return hasher().hash(password)
 
 
 def _verify(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; always spends one argon2 verification."""
     try:
-        return hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        with _PASSWORD_WORK:
+            return hasher().verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -527,8 +555,9 @@ def set_email(store: Store, actor: str, username: str, email: str | None) -> Use
 
 @dataclass(frozen=True)
 class LoginResult:
-    outcome: Literal["ok", "invalid", "locked"]
+    outcome: Literal["ok", "invalid", "locked", "wait"]
     user: User | None = None
+    wait_seconds: int = 0  # "wait": how long this client must wait before its next attempt is checked
 
     @property
     def ok(self) -> bool:
@@ -536,7 +565,83 @@ class LoginResult:
 
     @property
     def message(self) -> str:
+        if self.outcome == "wait":
+            return WAIT_MESSAGE.format(wait=f"{self.wait_seconds} second{'s' if self.wait_seconds != 1 else ''}")
         return {"ok": "Signed in.", "invalid": INVALID_MESSAGE, "locked": LOCKED_MESSAGE}[self.outcome]
+
+
+class ClientThrottle:
+    """Slows one client that keeps failing: after ``FREE_CLIENT_FAILURES`` failures in a row, its next
+    attempt is refused unchecked (no argon2, nothing counted) until 5, 10, 20 … up to 60 seconds have
+    passed since its last failure. Keyed by the client's address or browser session, so an attacker
+    spraying many usernames slows down too; a success or 15 quiet minutes forget the client. Held in
+    memory for the newest ``max_clients`` clients only, so it cannot grow without limit."""
+
+    def __init__(self, max_clients: int = 10_000) -> None:
+        self._failures: OrderedDict[str, tuple[int, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_clients = max_clients
+
+    def wait_seconds(self, client: str, now: datetime) -> int:
+        with self._lock:
+            count, last = self._failures.get(client, (0, now))
+        if count < FREE_CLIENT_FAILURES or now - last > timedelta(minutes=LOCK_MINUTES):
+            return 0
+        pause = min(FIRST_CLIENT_WAIT_SECONDS * 2 ** (count - FREE_CLIENT_FAILURES), MAX_CLIENT_WAIT_SECONDS)
+        left = pause - (now - last).total_seconds()
+        return max(0, math.ceil(left))
+
+    def failed(self, client: str, now: datetime) -> None:
+        with self._lock:
+            count, last = self._failures.pop(client, (0, now))
+            fresh = now - last <= timedelta(minutes=LOCK_MINUTES)
+            self._failures[client] = ((count if fresh else 0) + 1, now)
+            while len(self._failures) > self._max_clients:
+                self._failures.popitem(last=False)
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
+
+
+CLIENTS = ClientThrottle()  # this process's sign-in clients (the web app passes one to ``login``)
+
+# One lock per slice of usernames: deciding and recording an attempt for a username happens under
+# it, so parallel attempts are counted one after another (different usernames rarely share one).
+_USERNAME_LOCKS = tuple(threading.Lock() for _ in range(64))
+
+
+def _username_lock(key: str) -> threading.Lock:
+    return _USERNAME_LOCKS[int(key[:8], 16) % len(_USERNAME_LOCKS)]
+
+
+@dataclass
+class _UnsavedAttempts:
+    """Failures and locks the database could not save (a full disk), per username key, so that
+    the lock keeps working until writes succeed again. Touched only under the username's lock."""
+
+    failures: dict[str, list[datetime]]
+    locks: dict[str, datetime]
+
+    def locked(self, key: str, now: datetime) -> bool:
+        until = self.locks.pop(key, now)
+        if until > now:
+            self.locks[key] = until
+        return until > now
+
+    def recent_failures(self, key: str, now: datetime) -> int:
+        since = now - timedelta(minutes=LOCK_MINUTES)
+        kept = [t for t in self.failures.pop(key, []) if t > since]
+        if kept:  # only names that failed while the disk was full take memory
+            self.failures[key] = kept
+        return len(kept)
+
+    def forget(self, key: str) -> None:
+        self.failures.pop(key, None)
+        self.locks.pop(key, None)
+
+
+_UNSAVED = _UnsavedAttempts({}, {})
 
 
 def locked_until(store: Store, username: str, now: datetime | None = None) -> datetime | None:
@@ -562,61 +667,89 @@ def _failures_in_a_row(cur: Cursor, key: str) -> int:
 
 def _best_effort(store: Store, sql: str, params: list[Any]) -> None:
     """A write that may lose to a concurrent one on the same row without harm (two sign-ins of one
-    account at the same moment both stamp last_login_at; either stamp is right)."""
+    account at the same moment both stamp last_login_at; either stamp is right), or fail on a full
+    disk without stopping anyone from working."""
     try:
         with store.transaction(touches=(ACCOUNTS,)) as cur:
             cur.execute(sql, params)
-    except WriteConflict:
-        pass
+    except DatabaseError as exc:
+        if is_storage_failure(exc):
+            _LOG.warning("not saved (the database cannot write): %s", exc)
+        elif not isinstance(exc, WriteConflict):
+            raise
 
 
-def _record_attempt(store: Store, key: str, outcome: str, now: datetime,
-                    user: User | None) -> bool:
-    """Write the attempt (and a lock when this failure is the fifth in a row); True if now locked.
-    Only inserts, so simultaneous attempts never conflict."""
+def _settle_attempt(store: Store, key: str, password_matches: bool, now: datetime, user: User | None) -> str:
+    """Decide and record one checked attempt as one step: "locked" when the username is locked (a
+    right password included), else "ok" or "invalid" — and "locked" for the failure that is the
+    fifth in a row. Call it holding the username's lock."""
     # Failures against unknown names are logged without the name: it may be a mistyped password.
     actor = user.username if user else "(unknown)"
-    locked = False
-    with store.transaction(touches=(ACCOUNTS,)) as cur:
-        cur.execute("INSERT INTO login_attempts (username_key, outcome, attempted_at) VALUES (?, ?, ?)",
-                    [key, outcome, now])
-        if outcome == "failed" and _failures_in_a_row(cur, key) >= MAX_FAILURES:
-            cur.execute("INSERT INTO login_lockouts (username_key, locked_at, locked_until) VALUES (?, ?, ?)",
-                        [key, now, now + timedelta(minutes=LOCK_MINUTES)])
-            locked = True
-        if outcome == "ok":
-            audit_in(cur, actor, "sign_in", {"method": "password"})
-        elif outcome == "failed":
-            audit_in(cur, actor, "sign_in_failed", {"locked": locked})
-        else:
-            audit_in(cur, actor, "sign_in_refused_locked", None)
+    outcome, recorded, new_lock = "locked", "locked", False
+    try:
+        with store.transaction(touches=(ACCOUNTS,)) as cur:
+            locked = _UNSAVED.locked(key, now) or cur.execute(
+                "SELECT count(*) FROM login_lockouts WHERE username_key = ? AND cleared_at IS NULL"
+                " AND locked_until > ?", [key, now]).fetchone()[0] > 0
+            if not locked:
+                outcome = "ok" if password_matches and user is not None else "invalid"
+            recorded = {"ok": "ok", "invalid": "failed", "locked": "locked"}[outcome]
+            cur.execute("INSERT INTO login_attempts (username_key, outcome, attempted_at) VALUES (?, ?, ?)",
+                        [key, recorded, now])
+            if outcome == "invalid" and (_failures_in_a_row(cur, key)
+                                         + _UNSAVED.recent_failures(key, now)) >= MAX_FAILURES:
+                cur.execute("INSERT INTO login_lockouts (username_key, locked_at, locked_until) VALUES (?, ?, ?)",
+                            [key, now, now + timedelta(minutes=LOCK_MINUTES)])
+                outcome, new_lock = "locked", True
+            if outcome == "ok":
+                audit_in(cur, actor, "sign_in", {"method": "password"})
+            elif recorded == "failed":
+                audit_in(cur, actor, "sign_in_failed", {"locked": new_lock})
+            else:
+                audit_in(cur, actor, "sign_in_refused_locked", None)
+    except DatabaseError as exc:
+        if not is_storage_failure(exc):
+            raise
+        _LOG.warning("sign-in attempt (%s) not saved, kept in memory: %s", outcome, exc)
+        if recorded == "failed":
+            _UNSAVED.failures.setdefault(key, []).append(now)
+        if new_lock:
+            _UNSAVED.locks[key] = now + timedelta(minutes=LOCK_MINUTES)
     if outcome == "ok":
-        _best_effort(store, "UPDATE users SET last_login_at = ? WHERE id = ?", [now, user.id])
-    return locked
+        _UNSAVED.forget(key)
+    return outcome
 
 
-def login(store: Store, username: str, password: str, now: datetime | None = None) -> LoginResult:
-    """Check a username and password. Every path does one argon2 verification and the same writes,
-    and an unknown or disabled account answers exactly like a wrong password."""
+def login(store: Store, username: str, password: str, now: datetime | None = None,
+          client: str | None = None) -> LoginResult:
+    """Check a username and password. Every checked path does one argon2 verification and the same
+    writes, and an unknown or disabled account answers exactly like a wrong password.
+
+    ``client``: who is trying (the web app passes the address or browser session); a client that
+    keeps failing is told to wait (``ClientThrottle``) before its attempt is even checked."""
     now = now or utcnow()
     _dummy_hash()  # made once per process, before any path could be timed
+    if client is not None and (wait := CLIENTS.wait_seconds(client, now)):
+        return LoginResult("wait", wait_seconds=wait)
     name = normalize_username(username)[:MAX_USERNAME * 4]
     password = password if isinstance(password, str) else ""
     key = _username_key(name)
     user = get_user(store, name) if name else None
     if user is not None and not user.active:
         user = None
-    if locked_until(store, name, now) is not None:
-        _verify(None, password)  # same cost as a real check
-        _record_attempt(store, key, "locked", now, user)
-        return LoginResult("locked")
     stored = store.scalar("SELECT password_hash FROM users WHERE id = ?", [user.id]) if user else None
-    if len(password) > MAX_PASSWORD or not _verify(stored, password):
-        locked = _record_attempt(store, key, "failed", now, user)
-        return LoginResult("locked" if locked else "invalid")
+    # Checked outside the username's lock (so a victim's own attempt is not queued behind an
+    # attacker's argon2 work) and settled inside it.
+    matches = len(password) <= MAX_PASSWORD and _verify(stored, password)
+    with _username_lock(key):
+        outcome = _settle_attempt(store, key, matches, now, user)
+    if client is not None:
+        CLIENTS.succeeded(client) if outcome == "ok" else CLIENTS.failed(client, now)
+    if outcome != "ok":
+        return LoginResult(outcome)
+    _best_effort(store, "UPDATE users SET last_login_at = ? WHERE id = ?", [now, user.id])
     if hasher().check_needs_rehash(stored):
         _best_effort(store, "UPDATE users SET password_hash = ? WHERE id = ?", [hash_password(password), user.id])
-    _record_attempt(store, key, "ok", now, user)
     _forget_old_attempts(store, now)
     return LoginResult("ok", get_user(store, name))
 
@@ -630,14 +763,28 @@ def unlock(store: Store, actor: str, username: str) -> bool:
     """Clear a sign-in lock early (owners); True if there was one."""
     require_role(store, actor, OWNER)
     name = normalize_username(username)
-    if locked_until(store, name) is None:
-        return False
-    with store.transaction(touches=(ACCOUNTS,)) as cur:
-        cur.execute("UPDATE login_lockouts SET cleared_by = ?, cleared_at = ?"
-                    " WHERE username_key = ? AND cleared_at IS NULL AND locked_until > ?",
-                    [actor, utcnow(), _username_key(name), utcnow()])
-        audit_in(cur, actor, "sign_in_unlocked", {"username": name})
+    key = _username_key(name)
+    with _username_lock(key):
+        _UNSAVED.forget(key)
+        if locked_until(store, name) is None:
+            return False
+        with store.transaction(touches=(ACCOUNTS,)) as cur:
+            cur.execute("UPDATE login_lockouts SET cleared_by = ?, cleared_at = ?"
+                        " WHERE username_key = ? AND cleared_at IS NULL AND locked_until > ?",
+                        [actor, utcnow(), key, utcnow()])
+            audit_in(cur, actor, "sign_in_unlocked", {"username": name})
     return True
+
+
+def _audit_if_possible(store: Store, actor: str, action: str, detail: Any = None) -> None:
+    """An audit entry whose loss on a full disk must not stop the action it records (signing in
+    with SSO, signing out): the server log says it is missing."""
+    try:
+        audit(store, actor, action, detail)
+    except DatabaseError as exc:
+        if not is_storage_failure(exc):
+            raise
+        _LOG.warning("audit entry %s of %s not saved: %s", action, actor, exc)
 
 
 def sso_login(store: Store, email: str | None, email_verified: Any = None) -> LoginResult:
@@ -649,9 +796,9 @@ def sso_login(store: Store, email: str | None, email_verified: Any = None) -> Lo
     user = None if email_verified is False else user_for_email(store, email or "")
 
     if user is None:
-        audit(store, "(unknown)", "sign_in_sso_refused", {"verified": email_verified is not False})
+        _audit_if_possible(store, "(unknown)", "sign_in_sso_refused", {"verified": email_verified is not False})
         return LoginResult("invalid")
-    audit(store, user.username, "sign_in", {"method": "sso"})
+    _audit_if_possible(store, user.username, "sign_in", {"method": "sso"})
     _best_effort(store, "UPDATE users SET last_login_at = ? WHERE id = ?", [utcnow(), user.id])
     return LoginResult("ok", user)
 
@@ -681,16 +828,29 @@ def idle_expired(session: StaffSession, now: datetime, idle_minutes: int) -> boo
 def refresh_session(store: Store, session: StaffSession, now: datetime | None = None,
                     idle_minutes: int = DEFAULT_IDLE_MINUTES) -> StaffSession | None:
     """The session with activity noted now and the account's current role; None when it was idle
-    too long or the account has been disabled or removed since sign-in."""
+    too long, or since sign-in the account was disabled or removed or its password was changed
+    (by its owner elsewhere, or by the practice owner after a leak: every other session ends)."""
     now = now or utcnow()
     if idle_expired(session, now, idle_minutes):
         return None
-    user = get_user(store, session.username)
-    if user is None or not user.active:
+    found = store.rows("SELECT role, disabled_at, password_changed_at FROM users WHERE username = ?",
+                       [session.username])
+    if not found:
         return None
-    return replace(session, role=user.role, last_seen=now)
+    role, disabled_at, password_changed_at = found[0]
+    if disabled_at is not None or (password_changed_at is not None and password_changed_at > session.signed_in_at):
+        return None
+    return replace(session, role=role, last_seen=now)
+
+
+def after_own_password_change(store: Store, session: StaffSession) -> StaffSession:
+    """The session that changed its own password (it proved the current one) stays signed in:
+    its sign-in time moves to the change, so only the account's other sessions end."""
+    changed = store.scalar("SELECT password_changed_at FROM users WHERE username = ?", [session.username])
+    return replace(session, signed_in_at=max(session.signed_in_at, changed or session.signed_in_at))
 
 
 def end_session(store: Store, session: StaffSession, reason: Literal["signed_out", "idle"]) -> None:
-    audit(store, session.username, "sign_out" if reason == "signed_out" else "sign_out_idle",
-          {"method": session.method})
+    """Record the end of a session; on a full disk the session ends all the same."""
+    _audit_if_possible(store, session.username, "sign_out" if reason == "signed_out" else "sign_out_idle",
+                       {"method": session.method})

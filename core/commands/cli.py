@@ -762,6 +762,73 @@ def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     alerts.set_defaults(handler=_cmd_report_alerts)
 
 
+# -- backup and restore ---------------------------------------------------------------------------
+
+def _cmd_backup(args: argparse.Namespace) -> Result:
+    from core.access.auth import audit
+    from core.db.backup import BackupError, make_backup
+
+    with _open_store(args, sync=False) as store:
+        try:
+            manifest = make_backup(store, args.dest)
+        except BackupError as exc:
+            raise UsageError(str(exc)) from exc
+        audit(store, "cli", "backup_made", {"dest": str(args.dest), "rows": sum(manifest.tables.values())})
+    payload = {"dest": str(args.dest), **manifest.as_dict()}
+    return Result(payload, f"backup written to {args.dest}: schema version {manifest.schema_version},"
+                           f" {len(manifest.tables)} tables, {sum(manifest.tables.values())} rows"
+                           + (", encrypted with ROUTINE_DESK_DB_KEY" if manifest.encrypted else ""))
+
+
+def _cmd_restore(args: argparse.Namespace) -> Result:
+    from core.db.backup import BackupError, restore
+    from core.db.store import default_db_path
+
+    target = args.db or default_db_path()
+    try:
+        manifest = restore(args.src, target, force=args.force)
+    except BackupError as exc:
+        raise UsageError(str(exc)) from exc
+    with _open_store(argparse.Namespace(db=target), sync=False) as store:  # migrates an older backup
+        schema_now = store.schema_version()
+    payload = {"restored": str(target), "from": str(args.src), "backup_created_at": manifest.created_at,
+               "backup_schema_version": manifest.schema_version, "schema_version": schema_now,
+               "tables": manifest.tables}
+    return Result(payload, f"restored {target} from the backup of {manifest.created_at} (UTC):"
+                           f" {sum(manifest.tables.values())} rows checked, schema version {schema_now}")
+
+
+def _cmd_check(args: argparse.Namespace) -> Result:
+    from core.db.integrity import DatabaseDamaged, check_everything
+
+    with _open_store(args, sync=False) as store:  # opening reads every small table and each first block
+        cursor = store.cursor()
+        try:
+            checked = check_everything(cursor, store.path)
+        except DatabaseDamaged as exc:
+            raise UsageError(str(exc)) from exc
+        finally:
+            cursor.close()
+    payload = {"db": str(store.path), "ok": True, "tables": {t.name: t.rows for t in checked}}
+    return Result(payload, f"{store.path}: every block of {len(checked)} tables read,"
+                           f" {sum(t.rows for t in checked)} rows, no damage found")
+
+
+def _add_backup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    c = sub.add_parser("check", parents=[common], help="read every block of the database and verify its checksums")
+    c.set_defaults(handler=_cmd_check)
+    p = sub.add_parser("backup", parents=[common],
+                       help="write a consistent copy of the practice and its manifest into a new folder")
+    p.add_argument("dest", type=Path, help="a new (or empty) folder for the backup")
+    p.set_defaults(handler=_cmd_backup)
+    r = sub.add_parser("restore", parents=[common],
+                       help="check a backup in full, then make it the practice at --db (stop the app first)")
+    r.add_argument("src", type=Path, help="a backup folder, or the .zip the Admin page downloads")
+    r.add_argument("--force", action="store_true",
+                   help="replace an existing practice (kept beside it as <file>.before-restore)")
+    r.set_defaults(handler=_cmd_restore)
+
+
 # -- assembly -----------------------------------------------------------------------------------
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
@@ -777,6 +844,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentPars
     _add_checkin,
     _add_logs,
     _add_report,
+    _add_backup,
 ]
 
 

@@ -184,6 +184,8 @@ class Store:
                 ) from exc
             raise StoreError(f"cannot open database {self.path}: {exc}") from exc
         try:
+            from core.db.integrity import check_readable  # (it imports this module)
+            check_readable(self._conn, self.path)  # damage found now says "restore", not a traceback later
             self.migrate()
         except BaseException:
             self._conn.close()

@@ -92,3 +92,5 @@ def test_a_database_in_use_elsewhere_gives_a_clear_page(app: AppTest, app_db: Pa
     assert not at.exception
     assert at.title[0].value == "Routine Desk cannot open its database"
     assert "another process is using it" in at.error[0].value
+    shown = " ".join(str(e.value) for e in (*at.title, *at.error, *at.caption))  # no path, PID or interpreter
+    assert str(app_db) not in shown and str(holder.pid) not in shown and "PID" not in shown and sys.executable not in shown

@@ -115,8 +115,9 @@ def test_a_demo_database_says_how_to_sign_in_until_the_password_is_changed(anony
     assert not AppTest.from_file(at._script_path, default_timeout=30).run().info
 
 
-def test_wrong_password_unknown_user_and_disabled_account_look_the_same(anonymous_app: AppTest,
-                                                                       with_owner: Path) -> None:
+def test_wrong_password_unknown_user_and_disabled_account_look_the_same(anonymous_app: AppTest, with_owner: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "FREE_CLIENT_FAILURES", 100)  # four tries from one browser, none paused
     with Store(with_owner) as s:
         auth.set_active(s, "ana", "vic", False)
     at = anonymous_app.run()
@@ -129,8 +130,9 @@ def test_wrong_password_unknown_user_and_disabled_account_look_the_same(anonymou
     assert seen == [[auth.INVALID_MESSAGE]] * 4
 
 
-def test_a_locked_out_user_cannot_sign_in_even_with_the_right_password(anonymous_app: AppTest,
-                                                                      with_owner: Path) -> None:
+def test_a_locked_out_user_cannot_sign_in_even_with_the_right_password(anonymous_app: AppTest, with_owner: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "FREE_CLIENT_FAILURES", 100)  # the lock per username, without the client's pause
     at = anonymous_app.run()
     for i in range(5):
         sign_in_form(at, "ben", f"guess number {i}")
@@ -210,8 +212,34 @@ def test_staff_change_their_own_password_from_the_sidebar(with_owner: Path, app_
     change("not-my-password", "my-new-long-password")
     assert "current password is wrong" in at.sidebar.error[0].value
     change("viewer-long-password", "my-new-long-password")
-    assert at.sidebar.success[0].value == "Password changed."
+    assert at.sidebar.success[0].value == "Password changed. Your other sign-ins (other browsers) have ended."
     assert auth.login(get_store(), "vic", "my-new-long-password").ok
+
+
+def test_a_password_change_signs_out_the_accounts_other_browsers(with_owner: Path, app_as) -> None:
+    phone = app_as("viewer", "vic").run()
+    laptop = app_as("viewer", "vic").run()
+    laptop.sidebar.text_input(key="own_current").input("viewer-long-password")
+    laptop.sidebar.text_input(key="own_new").input("my-new-long-password")
+    laptop.sidebar.text_input(key="own_repeat").input("my-new-long-password")
+    laptop.sidebar.button(key="FormSubmitter:own_password-Change my password").click().run()
+    laptop.run()
+    assert laptop.session_state[SESSION_KEY].username == "vic"  # the browser that changed it stays
+    phone.run()
+    assert SESSION_KEY not in phone.session_state and registered(phone) == {"pages/login.py"}
+    assert "your password was changed" in texts(phone)
+
+
+def test_repeated_failures_from_one_browser_make_it_wait(anonymous_app: AppTest, with_owner: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "FIRST_CLIENT_WAIT_SECONDS", 600)  # however slow this machine runs the form
+    at = anonymous_app.run()
+    for name in ("ana", "ben", "someone"):  # different usernames: the browser is slowed, not a name
+        sign_in_form(at, name, "a wrong guess")
+        assert at.error[0].value == auth.INVALID_MESSAGE
+    sign_in_form(at, "ana", PASSWORD)
+    assert SESSION_KEY not in at.session_state
+    assert at.error[0].value.startswith("Too many failed sign-ins from this browser: wait ")
 
 
 # -- leaving ------------------------------------------------------------------------------------

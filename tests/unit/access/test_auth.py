@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 
 from core.access import auth
 from core.access.auth import AuthError, PermissionDenied
-from core.db.store import Store, utcnow
+from core.db.store import Store, WriteConflict, utcnow
 
 PASSWORD = "correct horse battery"
 AUTH_TABLES = ("users", "first_owner_claim", "login_attempts", "login_lockouts", "audit_log")
@@ -427,3 +431,171 @@ def test_demo_practice_comes_with_the_demo_owner_but_never_beside_real_accounts(
         auth.create_first_owner(real, "ana", PASSWORD)
         create_demo_practice(real, DemoSpec(clients=3, days=30, as_of=date(2025, 3, 1)))
         assert [u.username for u in auth.list_users(real)] == ["ana"]
+
+
+# -- hardening (issue 17): parallel attempts, other sessions, argon2 load, a full disk -----------
+
+def _slow_verify(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.05) -> None:
+    """Make each password check take as long as a real argon2 verification does on a busy server,
+    which is the window parallel attempts raced through."""
+    real = auth._verify
+    monkeypatch.setattr(auth, "_verify", lambda h, p: time.sleep(seconds) or real(h, p))
+
+
+def _at_once(count: int, attempt) -> list:
+    """Run ``attempt(i)`` in ``count`` threads released together."""
+    start = threading.Barrier(count)
+
+    def run(i: int):
+        start.wait()
+        return attempt(i)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+def test_parallel_wrong_passwords_count_at_most_five_then_lock(store: Store, owner: auth.User,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    _slow_verify(monkeypatch)
+    t0 = utcnow()
+    outcomes = _at_once(12, lambda i: auth.login(store, "ana", f"guess-{i}", t0).outcome)
+    assert outcomes.count("invalid") == 4 and outcomes.count("locked") == 8
+    assert store.scalar("SELECT count(*) FROM login_attempts WHERE outcome = 'failed'") == 5
+    assert store.scalar("SELECT count(*) FROM login_lockouts") == 1
+    assert auth.login(store, "ana", PASSWORD, t0 + timedelta(seconds=1)).outcome == "locked"
+
+
+def test_the_right_password_racing_wrong_ones_cannot_slip_past_the_lock(store: Store, owner: auth.User,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _slow_verify(monkeypatch)
+    t0 = utcnow()
+    for i in range(4):
+        auth.login(store, "ana", f"guess-{i}", t0)
+    # the fifth wrong guess and the right password at the same moment: either the right one came
+    # first (signed in, counter reset) or the lock did (refused); never a success after the lock
+    outcomes = _at_once(2, lambda i: auth.login(store, "ana", PASSWORD if i else "guess-5", t0).outcome)
+    assert sorted(outcomes) in (["invalid", "ok"], ["locked", "locked"]), outcomes
+
+
+def test_a_password_change_ends_the_accounts_other_sessions(store: Store, owner: auth.User) -> None:
+    ben = auth.create_user(store, "ana", "ben", "therapist", "long-enough-pass")
+    laptop = auth.start_session(ben, utcnow())
+    phone = auth.start_session(ben, utcnow())
+    assert auth.refresh_session(store, laptop) is not None
+    assert auth.change_own_password(store, "ben", "long-enough-pass", "a-new-long-passphrase")
+    laptop = auth.after_own_password_change(store, laptop)  # the session that changed it stays
+    assert auth.refresh_session(store, laptop) is not None
+    assert auth.refresh_session(store, phone) is None
+    auth.set_password(store, "ana", "ben", "owner-reset-pass!")  # the owner resets it after a leak
+    assert auth.refresh_session(store, laptop) is None
+    after = auth.start_session(auth.login(store, "ben", "owner-reset-pass!").user, utcnow())
+    assert auth.refresh_session(store, after) is not None
+
+
+def test_at_most_two_password_checks_run_at_once(store: Store, owner: auth.User,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    running, most = [0], [0]
+    guard = threading.Lock()
+    real = auth.hasher()
+
+    class Counting:
+        def verify(self, stored: str, password: str) -> bool:
+            with guard:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)
+            with guard:
+                running[0] -= 1
+            return real.verify(stored, password)
+
+        def check_needs_rehash(self, stored: str) -> bool:
+            return False
+
+    monkeypatch.setattr(auth, "hasher", Counting)
+    _at_once(8, lambda i: auth.login(store, f"user-{i}", "wrong-password!"))
+    assert most[0] == auth.PARALLEL_PASSWORD_CHECKS == 2
+
+
+def test_a_client_that_keeps_failing_has_to_wait_longer_and_longer() -> None:
+    throttle = auth.ClientThrottle()
+    t0 = utcnow()
+    for _ in range(3):
+        assert throttle.wait_seconds("10.0.0.7", t0) == 0
+        throttle.failed("10.0.0.7", t0)
+    assert [throttle.wait_seconds("10.0.0.7", t0 + timedelta(seconds=s)) for s in (0, 3.5, 5)] == [5, 2, 0]
+    throttle.failed("10.0.0.7", t0 + timedelta(seconds=5))
+    assert throttle.wait_seconds("10.0.0.7", t0 + timedelta(seconds=5)) == 10
+    for i in range(10):
+        throttle.failed("10.0.0.7", t0 + timedelta(seconds=3 + i))
+    assert throttle.wait_seconds("10.0.0.7", t0 + timedelta(seconds=12)) == auth.MAX_CLIENT_WAIT_SECONDS
+    assert throttle.wait_seconds("10.0.0.8", t0) == 0  # another client is not slowed
+    assert throttle.wait_seconds("10.0.0.7", t0 + timedelta(minutes=16)) == 0  # a quiet quarter hour forgets
+    throttle.succeeded("10.0.0.7")
+    assert throttle.wait_seconds("10.0.0.7", t0 + timedelta(seconds=12)) == 0
+
+
+def test_the_throttle_keeps_only_the_newest_clients() -> None:
+    throttle = auth.ClientThrottle(max_clients=2)
+    t0 = utcnow()
+    for client in ("a", "b", "c"):
+        for _ in range(4):
+            throttle.failed(client, t0)
+    assert [throttle.wait_seconds(c, t0) for c in ("a", "b", "c")] == [0, 10, 10]
+
+
+def test_sign_in_from_a_failing_client_waits_without_checking_or_counting(
+        store: Store, owner: auth.User, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "CLIENTS", auth.ClientThrottle())
+    t0 = utcnow()
+    for i in range(3):  # three different usernames: the client is slowed, not the names
+        assert auth.login(store, f"name-{i}", "guess", t0, client="203.0.113.9").outcome == "invalid"
+    checks = []
+    real = auth._verify
+    monkeypatch.setattr(auth, "_verify", lambda h, p: checks.append(1) or real(h, p))
+    waited = auth.login(store, "ana", PASSWORD, t0 + timedelta(seconds=1), client="203.0.113.9")
+    assert (waited.outcome, waited.wait_seconds, checks) == ("wait", 4, [])
+    assert waited.message == "Too many failed sign-ins from this browser: wait 4 seconds, then try again."
+    assert store.scalar("SELECT count(*) FROM login_attempts") == 3
+    assert auth.login(store, "ana", PASSWORD, t0 + timedelta(seconds=1), client="198.51.100.1").ok
+    assert auth.login(store, "ana", PASSWORD, t0 + timedelta(seconds=5), client="203.0.113.9").ok
+
+
+@pytest.fixture
+def full_disk(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """The store as on a full disk: every commit fails the way DuckDB's does (and rolls back)."""
+    real = Store.transaction
+
+    @contextmanager
+    def failing(self, *args, **kwargs):
+        with real(self, *args, **kwargs) as cur:
+            yield cur
+            raise WriteConflict('TransactionContext Error: Failed to commit: Could not write file'
+                                ' "/srv/practice.duckdb.wal": No space left on device')
+
+    monkeypatch.setattr(Store, "transaction", failing)
+    return store
+
+
+def test_on_a_full_disk_staff_still_sign_in_and_out(owner: auth.User, full_disk: Store) -> None:
+    result = auth.login(full_disk, "ana", PASSWORD)
+    assert result.ok and result.user.username == "ana"
+    auth.end_session(full_disk, auth.start_session(result.user), "signed_out")
+    assert auth.sso_login(full_disk, "nobody@example.org").outcome == "invalid"
+
+
+def test_on_a_full_disk_failures_still_lock(owner: auth.User, full_disk: Store) -> None:
+    t0 = utcnow()
+    outcomes = [auth.login(full_disk, "ana", f"guess-{i}", t0 + timedelta(seconds=i)).outcome for i in range(5)]
+    assert outcomes == ["invalid"] * 4 + ["locked"]
+    assert auth.login(full_disk, "ana", PASSWORD, t0 + timedelta(minutes=1)).outcome == "locked"
+    assert full_disk.scalar("SELECT count(*) FROM login_attempts") == 0  # nothing could be saved
+    assert auth.login(full_disk, "ana", PASSWORD, t0 + timedelta(minutes=16)).ok
+
+
+def test_other_database_errors_are_not_taken_for_a_full_disk() -> None:
+    from core.db.integrity import is_storage_failure
+
+    assert is_storage_failure(WriteConflict("Failed to commit: Could not write file: No space left on device"))
+    assert is_storage_failure(OSError(28, "No space left on device"))
+    assert not is_storage_failure(WriteConflict("Transaction conflict: cannot update a table that has been altered"))
+    assert not is_storage_failure(ValueError("No space left on device"))
