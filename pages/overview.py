@@ -17,7 +17,8 @@ from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, t
 
 LEVEL_ICONS = {"critical": "🔴", "high": "🟠", "medium": "🟡"}
 KIND_LABELS = {"red_flag": "Red flag in notes", "pain_worse": "Pain worse", "pain_high": "High pain",
-               "lapsed": "Lapsed", "low_adherence": "Low adherence", "safety": "Safety finding"}
+               "pain_after": "Pain after session", "lapsed": "Lapsed", "low_adherence": "Low adherence",
+               "safety": "Safety finding"}
 SHOWN_ALERTS = 25
 
 

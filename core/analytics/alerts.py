@@ -14,8 +14,10 @@ Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
                 high for numbness, tingling, pins and needles, sharp pain (tags from core/sessions/red_flags)
 - pain_worse    high: the assignment's pain response is ``worse`` (metrics)
 - pain_high     high: the latest pain_before in the window is 7 or more
+- pain_after    high: the latest pain_after in the window is above 5, or 2 or more above pain_before
+                (pain-monitoring model)
 - lapsed        medium: status ``lapsed``
-- low_adherence medium: status ``low``
+- low_adherence medium: status ``low``, once a program of the client has run 7 active days
 - safety        medium: a safety finding that began to apply after the assignment was checked
 """
 
@@ -36,8 +38,11 @@ from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, St
 
 ALERT_DAYS = 28
 PAIN_HIGH = 7.0
+PAIN_AFTER_LIMIT = 5.0     # pain-monitoring model: above 5/10 with exercise is not acceptable
+PAIN_AFTER_RISE = 2.0      # a rise of 2 points over pain before is a change that matters
+LOW_ADHERENCE_MIN_DAYS = 7  # low adherence is only called once a program has run this many active days
 LEVELS = ("critical", "high", "medium")
-KINDS = ("red_flag", "pain_worse", "pain_high", "lapsed", "low_adherence", "safety")
+KINDS = ("red_flag", "pain_worse", "pain_high", "pain_after", "lapsed", "low_adherence", "safety")
 MAX_NOTE = 2000
 
 COLUMNS = ["alert_key", "client_id", "client", "display_name", "level", "kind", "reason", "since",
@@ -76,7 +81,7 @@ def _client_filter(scope: Scope) -> str:
 
 
 def _metric_alerts_sql(scope: Scope) -> str:
-    """lapsed, low_adherence and pain_worse from the pipeline tables; pain_high from session_logs."""
+    """lapsed, low_adherence and pain_worse from the pipeline tables; pain_high and pain_after from session_logs."""
     key = metrics.sort_key("coalesce(session_time, TIME '00:00:00')", "id")
     return f"""
         WITH act AS (  -- for the reason text of lapsed clients: what runs on as_of, since when
@@ -106,7 +111,7 @@ def _metric_alerts_sql(scope: Scope) -> str:
                    printf('Adherence %.1f%% over the last {ALERT_DAYS} days: %g of %g expected sessions done '
                           '(below 50%%). Ask what gets in the way; short routines of 2-4 exercises are '
                           'followed better.', adherence * 100, completed, expected)
-            FROM m_client WHERE status = 'low'
+            FROM m_client WHERE status = 'low' AND longest_active >= {LOW_ADHERENCE_MIN_DAYS}
         ), worse AS (
             SELECT p.client_id, p.assignment_id, CAST(NULL AS BIGINT), 'high', 'pain_worse', p.worse_since,
                    'pain_worse:c' || p.client_id || ':a' || p.assignment_id || ':' || p.worse_since,
@@ -157,9 +162,35 @@ def _metric_alerts_sql(scope: Scope) -> str:
                           'more since %s). Check in with the client before the next session and review the load.',
                           h.pain, h.on_date, st.n, st.since)
             FROM high_now h JOIN streak st USING (client_id)
+        ), after_scored AS (  -- pain after sessions in the window, in session order
+            SELECT client_id, id AS session_id, session_date, pain_before, pain_after, {key} AS k,
+                   pain_after > {PAIN_AFTER_LIMIT}
+                   OR coalesce(pain_after - pain_before >= {PAIN_AFTER_RISE}, FALSE) AS too_much
+            FROM session_logs
+            WHERE session_date BETWEEN $p_start AND $as_of AND pain_after IS NOT NULL AND {_client_filter(scope)}
+        ), after_now AS (  -- clients whose latest score after a session is too much
+            SELECT * FROM after_scored
+            QUALIFY k = max(k) OVER (PARTITION BY client_id) AND too_much
+        ), after_fine AS (
+            SELECT client_id, max(k) AS k FROM after_scored
+            WHERE NOT too_much AND client_id IN (SELECT client_id FROM after_now) GROUP BY client_id
+        ), after_run AS (  -- the current run of sessions with too much pain after, in the window
+            SELECT s.client_id, min(s.session_date) AS since, count(*) AS n
+            FROM after_scored s LEFT JOIN after_fine f USING (client_id)
+            WHERE s.too_much AND s.client_id IN (SELECT client_id FROM after_now) AND (f.k IS NULL OR s.k > f.k)
+            GROUP BY s.client_id
+        ), after AS (
+            SELECT n.client_id, CAST(NULL AS BIGINT), n.session_id, 'high', 'pain_after', r.since,
+                   'pain_after:c' || n.client_id || ':' || r.since,
+                   printf('Pain after the session on %s was %g/10%s (%d session(s) in a row since %s). With '
+                          'exercise, pain above 5/10 is not acceptable (pain-monitoring model) and a rise of 2 '
+                          'points is a change that matters: reduce the load, and ask how the pain is the next '
+                          'morning.', n.session_date, n.pain_after,
+                          CASE WHEN n.pain_before IS NOT NULL THEN printf(', %g before', n.pain_before) ELSE '' END, r.n, r.since)
+            FROM after_now n JOIN after_run r USING (client_id)
         )
         SELECT * FROM lapsed UNION ALL SELECT * FROM low UNION ALL SELECT * FROM worse
-        UNION ALL SELECT * FROM high
+        UNION ALL SELECT * FROM high UNION ALL SELECT * FROM after
     """
 
 

@@ -38,7 +38,7 @@ LAPSE_DAYS = 14          # active at least this long and no session for more tha
 ON_TRACK = 0.80
 AT_RISK = 0.50
 BASELINE_SESSIONS = 3    # baseline = mean of the first 3 scored sessions, current = of the last 3
-MIN_SCORED = 4           # fewer scored sessions: insufficient_data
+MIN_SCORED = 2 * BASELINE_SESSIONS  # the first-3 and last-3 windows never overlap: fewer is insufficient_data
 MCID_POINTS = 2.0        # a change that matters on the 0-10 scale (docs/analytics/metrics.md, clinical notes)
 MCID_FRACTION = 0.30
 COHORT_WEEKS = 12
@@ -276,13 +276,17 @@ _ATTRIBUTION = f"""
     s AS (
         SELECT id AS session_id, client_id, routine_id AS named_routine, session_date,
                coalesce(session_time, TIME '00:00:00') AS session_time,
-               exercises_done, exercises_prescribed, pain_before, pain_after
+               exercises_done, exercises_prescribed, pain_before, pain_after, lower(block) AS block
         FROM session_logs
         WHERE session_date BETWEEN $lo AND $as_of {{clients}}
     ), items AS (
         SELECT routine_id, version, count(*) AS items FROM routine_items GROUP BY routine_id, version
+    ), block_items AS (  -- the items of each block of a day plan (routine items with a slot)
+        SELECT routine_id, version, lower(slot) AS block, count(*) AS items
+        FROM routine_items WHERE slot IS NOT NULL GROUP BY ALL
     ), cand AS (
-        SELECT a.id AS assignment_id, a.client_id, a.routine_id, a.start_date, {_END} AS end_date, i.items,
+        SELECT a.id AS assignment_id, a.client_id, a.routine_id, a.routine_version, a.start_date,
+               {_END} AS end_date, i.items,
                a.id IN (SELECT assignment_id FROM m_asg) AS in_scope
         FROM assignments a LEFT JOIN items i ON i.routine_id = a.routine_id AND i.version = a.routine_version
         WHERE a.start_date <= $as_of AND {_ends_from('lo')} AND {_NOT_EMPTY} {{clients}}
@@ -291,9 +295,11 @@ _ATTRIBUTION = f"""
           ON x.client_id = y.client_id AND x.assignment_id < y.assignment_id
          AND x.start_date <= y.end_date AND y.start_date <= x.end_date
     ), pairs AS (  -- merged pauses do not overlap, so the LEFT JOIN adds at most one row
-        SELECT s.*, c.assignment_id, c.start_date, c.items, c.in_scope, p.lo IS NOT NULL AS paused
+        SELECT s.*, c.assignment_id, c.start_date, coalesce(b.items, c.items) AS items, c.in_scope,
+               p.lo IS NOT NULL AS paused
         FROM s JOIN cand c
           ON c.client_id = s.client_id AND s.session_date BETWEEN c.start_date AND c.end_date
+        LEFT JOIN block_items b ON b.routine_id = c.routine_id AND b.version = c.routine_version AND b.block = s.block
         LEFT JOIN m_pause p ON p.assignment_id = c.assignment_id AND s.session_date BETWEEN p.lo AND p.hi
         WHERE (s.named_routine = c.routine_id OR (s.named_routine IS NULL AND p.lo IS NULL))
     ), chosen AS (
@@ -465,8 +471,9 @@ def _prepare_clients(run: Pipeline) -> None:
             WHERE session_date <= $as_of {_scoped_clients(run.scope)}
             GROUP BY client_id
         ),
-        lapse AS (  -- a program has run LAPSE_DAYS active days, and one is running, unpaused, on as_of
-            SELECT client_id FROM (
+        programs AS (  -- per client: the longest-active program, and whether one runs unpaused on as_of
+            SELECT client_id, max(days_active) AS longest_active, bool_or(running_unpaused) AS running_unpaused
+            FROM (
                 SELECT g.assignment_id, g.client_id,
                        (least(g.end_date, $as_of) - g.start_date + 1)
                        - coalesce(sum(least(p.hi, g.end_date, $as_of) - greatest(p.lo, g.start_date) + 1)
@@ -480,12 +487,12 @@ def _prepare_clients(run: Pipeline) -> None:
                 GROUP BY g.assignment_id, g.client_id, g.start_date, g.end_date
             )
             GROUP BY client_id
-            HAVING max(days_active) >= {LAPSE_DAYS} AND bool_or(running_unpaused)
         ), result AS (
             SELECT per.*, round(per.credited / nullif(per.expected, 0), 3) AS adherence, last.last_session,
-                   lapse.client_id IS NOT NULL
+                   coalesce(programs.longest_active, 0) AS longest_active,
+                   coalesce(programs.longest_active >= {LAPSE_DAYS} AND programs.running_unpaused, FALSE)
                    AND (last.last_session IS NULL OR $as_of - last.last_session > {LAPSE_DAYS}) AS lapsed
-            FROM per LEFT JOIN last USING (client_id) LEFT JOIN lapse USING (client_id)
+            FROM per LEFT JOIN last USING (client_id) LEFT JOIN programs USING (client_id)
         )
         SELECT client_id, round(expected, 3) AS expected, round(credited, 3) AS completed,
                round(logged, 3) AS logged, CAST(sessions AS INTEGER) AS sessions,
@@ -495,7 +502,8 @@ def _prepare_clients(run: Pipeline) -> None:
                     WHEN adherence >= {ON_TRACK} THEN 'on_track'
                     WHEN adherence >= {AT_RISK} THEN 'at_risk'
                     ELSE 'low' END AS status,
-               last_session, CAST($as_of - last_session AS INTEGER) AS days_since_last
+               last_session, CAST($as_of - last_session AS INTEGER) AS days_since_last,
+               CAST(longest_active AS INTEGER) AS longest_active
         FROM result
     """)
 
