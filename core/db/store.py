@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
+from core.db.figures import FIGURE_TABLES, keep_figures, rebuild_figures
+
 CATALOG = "rd"
 # An in-memory database beside the practice for derived tables that several cursors of one
 # computation read (core.analytics.metrics: each pipeline's tables, in a schema of their own).
@@ -54,6 +56,10 @@ ACKNOWLEDGEMENTS = "acknowledgements"  # acknowledged alerts
 ACCOUNTS = "accounts"                # staff accounts, sign-ins, share links, audit log
 IMPORTS = "imports"                  # saved column mappings and the quarantine
 AREAS: tuple[str, ...] = (PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACCOUNTS, IMPORTS)
+# Writes to these keep the read model (core/db/figures.py) in their transaction; migrations that
+# create or change a figure table rebuild it.
+FIGURE_INPUTS: tuple[str, ...] = (PRACTICE, SESSION_LOGS)
+FIGURE_MIGRATIONS: tuple[int, ...] = (10,)
 
 T = TypeVar("T")
 
@@ -161,6 +167,7 @@ class Store:
         self._kept_lock = threading.Lock()
         self._listeners: list[Callable[[frozenset[str], frozenset[int] | None], None]] = []
         self._lock = threading.Lock()
+        self._keeps_figures = False  # from the end of migrate(): the figure tables exist then
         self._conn = duckdb.connect(":memory:")
         try:
             load_extensions(self._conn)
@@ -232,6 +239,8 @@ class Store:
         cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
+            if self._keeps_figures and set(touches) & set(FIGURE_INPUTS):
+                keep_figures(cur, clients)  # the read model, in the write's own transaction
         except BaseException:
             cur.execute("ROLLBACK")
             if cursor is None:
@@ -406,6 +415,7 @@ class Store:
                 " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
             )
         done = {v for (v,) in self.rows("SELECT version FROM schema_version")}
+        self._keeps_figures = False
         applied = []
         for migration in migrations if migrations is not None else load_migrations():
             if migration.version in done:
@@ -422,7 +432,18 @@ class Store:
                     f"migration {migration.version:03d}_{migration.name} failed: {exc}"
                 ) from exc
             applied.append(migration.version)
+        if set(applied) & set(FIGURE_MIGRATIONS):  # a migration that changes a summary rebuilds it
+            self.rebuild_figures()
+        self._keeps_figures = True
         return applied
+
+    def rebuild_figures(self) -> dict[str, int]:
+        """Every table of the read model (core/db/figures.py) recomputed from the logs, in one
+        transaction; returns the rows of each. The writes keep them current: this is for a
+        migration that changes a summary, and for ``routine-desk rebuild-figures``."""
+        with self.transaction(touches=FIGURE_INPUTS, clients=()) as cur:
+            rebuild_figures(cur)
+            return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in FIGURE_TABLES}
 
 
 def sql_literal(text: str) -> str:
