@@ -30,6 +30,7 @@ from typing import Any, Literal, TypeVar
 
 import pandas as pd
 
+from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, session_order_key
 from core.db.store import CATALOG, PRACTICE, WORK_DB, Cursor, Store, beside
 
 DEFAULT_DAYS = 28
@@ -216,10 +217,10 @@ def _homed(store: Store, scope: Scope) -> Iterator[Pipeline]:
 
 # -- the shared pipeline ------------------------------------------------------------------------
 # Effective last day of an assignment: staff's end_date, else the planned end.
-_END = "coalesce(a.end_date, a.start_date + 7 * a.weeks - 1)"
+_END = ASSIGNMENT_END
 # The same tests written so DuckDB does not build the end date for every row first (3x faster on
 # a large assignments table): the assignment is not empty and its last day is on or after $param.
-_NOT_EMPTY = "CASE WHEN a.end_date IS NULL THEN a.weeks >= 1 ELSE a.end_date >= a.start_date END"
+_NOT_EMPTY = ASSIGNMENT_NOT_EMPTY
 
 
 def _ends_from(param: str) -> str:
@@ -264,62 +265,9 @@ def _analysis_sql(scope: Scope, started_from: bool = False) -> str:
     """
 
 
-# Which assignment a session belongs to (docs/analytics/metrics.md, "Attribution"). Candidates are all of
-# the client's assignments whose [start, end] holds the session date, whatever the routine filter,
-# so a filter never re-routes a session. A session naming a routine belongs to that routine's
-# assignment; one naming none to an assignment that is active (not paused) that day; the most
-# recently started wins, then the most recently created. Only clients with two candidates that
-# share a day can need that tie-break, so only their sessions go through the (costly) window.
-# ``{clients}`` is an extra condition on client_id (empty for the unfiltered practice: the filter
-# on m_asg afterwards does the rest).
-_ATTRIBUTION = f"""
-    s AS (
-        SELECT id AS session_id, client_id, routine_id AS named_routine, session_date,
-               coalesce(session_time, TIME '00:00:00') AS session_time,
-               exercises_done, exercises_prescribed, pain_before, pain_after, lower(block) AS block
-        FROM session_logs
-        WHERE session_date BETWEEN $lo AND $as_of {{clients}}
-    ), items AS (
-        SELECT routine_id, version, count(*) AS items FROM routine_items GROUP BY routine_id, version
-    ), block_items AS (  -- the items of each block of a day plan (routine items with a slot)
-        SELECT routine_id, version, lower(slot) AS block, count(*) AS items
-        FROM routine_items WHERE slot IS NOT NULL GROUP BY ALL
-    ), cand AS (
-        SELECT a.id AS assignment_id, a.client_id, a.routine_id, a.routine_version, a.start_date,
-               {_END} AS end_date, i.items,
-               a.id IN (SELECT assignment_id FROM m_asg) AS in_scope
-        FROM assignments a LEFT JOIN items i ON i.routine_id = a.routine_id AND i.version = a.routine_version
-        WHERE a.start_date <= $as_of AND {_ends_from('lo')} AND {_NOT_EMPTY} {{clients}}
-    ), overlapping AS (
-        SELECT DISTINCT x.client_id FROM cand x JOIN cand y
-          ON x.client_id = y.client_id AND x.assignment_id < y.assignment_id
-         AND x.start_date <= y.end_date AND y.start_date <= x.end_date
-    ), pairs AS (  -- merged pauses do not overlap, so the LEFT JOIN adds at most one row
-        SELECT s.*, c.assignment_id, c.start_date, coalesce(b.items, c.items) AS items, c.in_scope,
-               p.lo IS NOT NULL AS paused
-        FROM s JOIN cand c
-          ON c.client_id = s.client_id AND s.session_date BETWEEN c.start_date AND c.end_date
-        LEFT JOIN block_items b ON b.routine_id = c.routine_id AND b.version = c.routine_version AND b.block = s.block
-        LEFT JOIN m_pause p ON p.assignment_id = c.assignment_id AND s.session_date BETWEEN p.lo AND p.hi
-        WHERE (s.named_routine = c.routine_id OR (s.named_routine IS NULL AND p.lo IS NULL))
-    ), chosen AS (
-        SELECT * FROM pairs WHERE client_id NOT IN (SELECT client_id FROM overlapping)
-        UNION ALL
-        SELECT * FROM (
-            SELECT * FROM pairs WHERE client_id IN (SELECT client_id FROM overlapping)
-            QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY start_date DESC, assignment_id DESC) = 1)
-    ), attributed AS (
-        SELECT session_id, client_id, assignment_id, in_scope, start_date, session_date, session_time,
-               pain_before, pain_after, NOT paused AS on_active_day,
-               CASE WHEN exercises_done IS NULL THEN 1.0
-                    WHEN exercises_done <= 0 THEN 0.0
-                    ELSE least(1.0, exercises_done / coalesce(
-                        CASE WHEN exercises_prescribed > 0 THEN exercises_prescribed END,
-                        nullif(items, 0), exercises_done))
-               END AS completion
-        FROM chosen
-    )
-"""
+# Which assignment a session belongs to (docs/analytics/metrics.md, "Attribution") is worked out when
+# a write changes it, and kept in the read model (core/db/figures.py): session_attribution and the
+# summaries per assignment and day, and per assignment. Views sum those rows.
 
 
 def _scoped_clients(scope: Scope, column: str = "client_id") -> str:
@@ -327,16 +275,11 @@ def _scoped_clients(scope: Scope, column: str = "client_id") -> str:
     return f"AND {column} IN (SELECT client_id FROM m_asg)" if _filters_clients(scope) else ""
 
 
-_ISO_WEEK = "CAST(date_trunc('week', session_date) AS DATE)"
-# Sessions in order: date, then time (a missing one counts as 00:00), then id, packed in one BIGINT
-# (seconds since 2000 x 2^31 + id; exact for ids below 2^31 and dates before 2100).
-def sort_key(time_sql: str = "session_time", id_sql: str = "session_id") -> str:
-    return (f"(CAST(session_date - DATE '2000-01-01' AS BIGINT) * 86400 + CAST(epoch({time_sql}) AS BIGINT))"
-            f" * 2147483648 + {id_sql} % 2147483648")
-
-
-_SORT_KEY = sort_key()  # attributed sessions: session_time is already coalesced to 00:00
-_PROGRAM_WEEK = "CAST((session_date - start_date) // 7 + 1 AS INTEGER)"
+_ISO_WEEK = "CAST(date_trunc('week', f.day) AS DATE)"
+_PROGRAM_WEEK = "CAST((f.day - g.start_date) // 7 + 1 AS INTEGER)"
+# Sessions in order (date, time, entry order) as one integer key: core.db.figures.session_order_key.
+sort_key = session_order_key
+_SORT_KEY = session_order_key()  # attributed sessions: session_time is already coalesced to 00:00
 
 
 def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, adherence: bool = True,
@@ -387,32 +330,41 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
         SELECT assignment_id, min(lo), max(hi) FROM islands GROUP BY assignment_id, island
     """)
     bucket = _PROGRAM_WEEK if cohort else _ISO_WEEK
-    # One pass over the attributed sessions, two aggregations: sums per assignment and bucket, and
-    # per assignment the pain figures (the first / last 3 scores by an integer sort key: date,
-    # time, then id; top-3 aggregates on it are far cheaper than a window sort or struct keys).
-    if keep_sessions:  # one client: keep every attributed session for the page's session list
-        run.execute(f"CREATE TABLE m_att AS WITH {_ATTRIBUTION.format(clients=_scoped_clients(scope))}"
-                    " SELECT * FROM attributed")
-        source = "att AS (SELECT * FROM m_att WHERE in_scope)"
-    else:
-        source = (f"{_ATTRIBUTION.format(clients=_scoped_clients(scope))},"
-                  " att AS MATERIALIZED (SELECT * FROM attributed WHERE in_scope)")
+    if keep_sessions:  # one client's page: every attributed session of the period, for its session list
+        run.execute(f"""
+            CREATE TABLE m_att AS
+            SELECT x.*, x.assignment_id IN (SELECT assignment_id FROM m_asg) AS in_scope
+            FROM session_attribution x
+            WHERE x.session_date BETWEEN $lo AND $as_of {_scoped_clients(scope, "x.client_id")}
+        """)
+    # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
+    # for its whole history: exact for a view as of its last session or later, else (a view of
+    # the past) worked out from its attributed sessions up to as_of.
     run.execute(f"""
         CREATE TABLE m_agg AS
-        WITH {source}
-        SELECT assignment_id, {bucket} AS bucket,
-               sum(completion) FILTER (WHERE on_active_day AND session_date >= $p_start) AS completed,
-               count(*) FILTER (WHERE on_active_day AND session_date >= $p_start) AS sessions,
-               count(pain_before) AS scored, sum(pain_before) AS pain_sum,
+        SELECT f.assignment_id, {bucket} AS bucket,
+               sum(f.completed) FILTER (WHERE f.day >= $p_start) AS completed,
+               sum(f.sessions) FILTER (WHERE f.day >= $p_start) AS sessions,
+               sum(f.scored) AS scored, sum(f.pain_sum) AS pain_sum,
                CAST(NULL AS DOUBLE) AS relief_sum, CAST(NULL AS BIGINT) AS relief_n,
-               CAST(NULL AS DOUBLE[]) AS first3, CAST(NULL AS DOUBLE[]) AS last3
-        FROM att GROUP BY assignment_id, bucket
+               CAST(NULL AS DOUBLE) AS first3_sum, CAST(NULL AS DOUBLE) AS last3_sum
+        FROM assignment_day_figures f JOIN m_asg g USING (assignment_id)
+        WHERE f.day BETWEEN $lo AND $as_of
+        GROUP BY f.assignment_id, bucket
         UNION ALL
-        SELECT assignment_id, NULL, NULL, NULL, count(pain_before), sum(pain_before),
-               sum(pain_before - pain_after), count(pain_before - pain_after),
-               min_by(pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL),
-               max_by(pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL)
-        FROM att GROUP BY assignment_id
+        SELECT p.assignment_id, NULL, NULL, NULL, p.scored, NULL, p.relief_sum, p.relief_n, p.first3_sum, p.last3_sum
+        FROM assignment_pain_figures p JOIN m_asg g USING (assignment_id)
+        WHERE p.last_day <= $as_of
+        UNION ALL
+        SELECT x.assignment_id, NULL, NULL, NULL, count(x.pain_before), NULL,
+               sum(x.pain_before - x.pain_after), count(x.pain_before - x.pain_after),
+               list_sum(min_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL)),
+               list_sum(max_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL))
+        FROM session_attribution x
+        WHERE x.session_date BETWEEN $lo AND $as_of
+          AND x.assignment_id IN (SELECT assignment_id FROM assignment_pain_figures
+                                  WHERE last_day > $as_of AND assignment_id IN (SELECT assignment_id FROM m_asg))
+        GROUP BY x.assignment_id
     """)
     if adherence and not cohort:
         _prepare_weeks(run)
@@ -466,9 +418,13 @@ def _prepare_clients(run: Pipeline) -> None:
             SELECT client_id, sum(expected) AS expected, sum(credited) AS credited, sum(completed) AS logged,
                    sum(sessions) AS sessions, sum(active_days) AS active_days
             FROM m_weeks GROUP BY client_id HAVING sum(active_days) > 0
-        ), last AS (  -- one grouped scan beats probing a client list row by row
-            SELECT client_id, max(session_date) AS last_session FROM session_logs
-            WHERE session_date <= $as_of {_scoped_clients(run.scope)}
+        ), last AS (  -- kept per client; a view of the past reads the logs of clients who logged since
+            SELECT client_id, last_session FROM client_figures
+            WHERE last_session <= $as_of {_scoped_clients(run.scope)}
+            UNION ALL
+            SELECT client_id, max(session_date) FROM session_logs
+            WHERE session_date <= $as_of AND client_id IN (
+                SELECT client_id FROM client_figures WHERE last_session > $as_of {_scoped_clients(run.scope)})
             GROUP BY client_id
         ),
         programs AS (  -- per client: the longest-active program, and whether one runs unpaused on as_of
@@ -516,8 +472,8 @@ def _prepare_pain(run: Pipeline) -> None:
         WITH calc AS (
             SELECT g.assignment_id, g.client_id, g.routine_id, g.start_date, g.end_date,
                    CAST(coalesce(a.scored, 0) AS INTEGER) AS scored_sessions,
-                   CASE WHEN a.scored >= {BASELINE_SESSIONS} THEN list_avg(a.first3) END AS baseline,
-                   CASE WHEN a.scored >= {MIN_SCORED} THEN list_avg(a.last3) END AS current,
+                   CASE WHEN a.scored >= {BASELINE_SESSIONS} THEN a.first3_sum / {BASELINE_SESSIONS} END AS baseline,
+                   CASE WHEN a.scored >= {MIN_SCORED} THEN a.last3_sum / {BASELINE_SESSIONS} END AS current,
                    a.relief_sum / nullif(a.relief_n, 0) AS relief, CAST(coalesce(a.relief_n, 0) AS INTEGER) AS relief_sessions
             FROM m_asg g LEFT JOIN m_agg a ON a.assignment_id = g.assignment_id AND a.bucket IS NULL
         )
@@ -537,16 +493,14 @@ def _prepare_pain(run: Pipeline) -> None:
     if not run.scalar("SELECT count(*) FROM m_pain WHERE response = 'worse'"):
         return
     # worse since: only the (few) worse assignments need their scored sessions one by one.
-    clients = "AND client_id IN (SELECT client_id FROM m_pain WHERE response = 'worse')"
     run.execute(f"""
         UPDATE m_pain SET worse_since = w.since
         FROM (
-            WITH {_ATTRIBUTION.format(clients=clients)},
-            rows AS (
+            WITH rows AS (
                 SELECT t.assignment_id, t.session_date, row_number() OVER w AS rn,
                        avg(t.pain_before) OVER (w ROWS BETWEEN {BASELINE_SESSIONS - 1} PRECEDING AND CURRENT ROW) AS last3
-                FROM attributed t
-                WHERE t.pain_before IS NOT NULL
+                FROM session_attribution t
+                WHERE t.pain_before IS NOT NULL AND t.session_date <= $as_of
                   AND t.assignment_id IN (SELECT assignment_id FROM m_pain WHERE response = 'worse')
                 WINDOW w AS (PARTITION BY t.assignment_id ORDER BY t.session_date, t.session_time, t.session_id)
             ), start_rn AS (
