@@ -24,8 +24,6 @@ Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -34,7 +32,7 @@ import pandas as pd
 
 from core.analytics import metrics
 from core.analytics.metrics import Pipeline, Scope
-from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
+from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, Store, utcnow
 
 ALERT_DAYS = 28
 PAIN_HIGH = 7.0
@@ -76,7 +74,7 @@ def _client_filter(scope: Scope) -> str:
     not only those with an active assignment); with a routine filter, those on that routine."""
     parts = [metrics.clients_in_scope_sql(scope, "client_id")]
     if scope.routines:
-        parts.append("client_id IN (SELECT client_id FROM m_asg)")
+        parts.append("client_id IN (SELECT client_id FROM m_assignments)")
     return " AND ".join(parts)
 
 
@@ -88,7 +86,7 @@ def _metric_alerts_sql(scope: Scope) -> str:
             SELECT g.client_id, min(g.start_date) AS first_start,
                    string_agg(DISTINCT coalesce(r.name, g.routine_id), ', ')
                        FILTER (WHERE g.end_date >= $as_of) AS routines
-            FROM m_asg g LEFT JOIN routines r ON r.id = g.routine_id
+            FROM m_assignments g LEFT JOIN routines r ON r.id = g.routine_id
             WHERE g.start_date <= $as_of
               AND g.client_id IN (SELECT client_id FROM m_client WHERE status = 'lapsed')
             GROUP BY g.client_id
@@ -136,7 +134,7 @@ def _metric_alerts_sql(scope: Scope) -> str:
         before AS (  -- ... or, for clients high all through the window, back to their program start
             SELECT s.client_id, s.session_date, s.pain_before
             FROM session_logs s
-            JOIN (SELECT client_id, min(start_date) AS bound FROM m_asg GROUP BY client_id) b USING (client_id)
+            JOIN (SELECT client_id, min(start_date) AS bound FROM m_assignments GROUP BY client_id) b USING (client_id)
             WHERE s.session_date >= $lo AND s.session_date < $p_start AND s.session_date >= b.bound
               AND s.pain_before IS NOT NULL AND s.client_id IN (SELECT client_id FROM high_all_window)
         ), calm_before AS (
@@ -257,22 +255,13 @@ def _safety_changes(store: Store, scope: Scope) -> pd.DataFrame:
         store, scope.as_of, client_ids=scope.clients if scope.client_id is None else scope.client_id)
 
 
-@contextmanager
-def safety_check_beside(store: Store, scope: Scope) -> Iterator[None]:
-    """The safety re-check ``alerts_from`` will read for ``scope`` (one large query, mostly
-    planning), started in a worker thread while the block builds the metric tables. It is a
-    remembered figure: the alerts then wait for this one rather than run it again."""
-    with beside(lambda: _safety_changes(store, scope)):
-        yield
-
-
 def _safety_alerts(store: Store, run: Pipeline) -> None:
     """Findings that began to apply after an assignment was last checked (core.practice.assignments,
     issue 3) into m_alerts: one alert per assignment, rule and level, naming its exercises."""
     found = _safety_changes(store, run.scope)
     if found.empty:
         return
-    in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_asg)" if run.scope.routines
+    in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_assignments)" if run.scope.routines
                 else metrics.clients_in_scope_sql(run.scope, "f.client_id"))
     run.cur.register("m_found", found)
     try:
@@ -307,27 +296,17 @@ _ALERT_SELECT = f"""
              a.since DESC, c.code, a.alert_key
 """
 
-# What the alerts and the figures beside them are computed from: remembered until a write touches
-# one of these (Store.remember). Acknowledging an alert does not: acknowledgements are read afresh.
-ALERT_INPUTS = (PRACTICE, SESSION_LOGS)
-
-
 def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
     """Every current alert for the pipeline's scope (COLUMNS, without whether it was acknowledged:
     ``with_acknowledgements``), most urgent first, then newest first, then by client code.
 
     The pipeline must cover the last ALERT_DAYS days (``alert_scope``) with pain tables built.
     """
-    build_alert_table(run, store)
-    return select_alerts(run)
-
-
-def select_alerts(run: Pipeline) -> pd.DataFrame:
-    """The alerts of the run's m_alerts table, ordered (see ``alerts_from``)."""
+    _build_alert_table(run, store)
     return _typed(run.df(_ALERT_SELECT))
 
 
-def build_alert_table(run: Pipeline, store: Store) -> None:
+def _build_alert_table(run: Pipeline, store: Store) -> None:
     """m_alerts: one row per alert of the pipeline's clients (see ``alerts_from``)."""
     if run.scope.days != ALERT_DAYS:
         raise ValueError(f"alerts read a {ALERT_DAYS}-day pipeline, not {run.scope.days} days")

@@ -234,25 +234,23 @@ def test_acknowledging_moves_an_alert_to_history_with_its_note(practice):
     assert len(alerts.alert_history(practice)) == 1               # the old one stays in history
 
 
-def test_overview_is_remembered_across_acknowledgements_but_not_across_new_sessions(practice, monkeypatch):
+def test_acknowledged_alerts_leave_the_overview_and_new_sessions_show_at_once(practice):
     cid = add_client(practice, "MEM")
     add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
     add_session(practice, cid, d(3, 5), "r-three")
-    computed = []
-    real_overview = metrics.overview_from
-    monkeypatch.setattr(metrics, "overview_from", lambda *a, **k: computed.append(1) or real_overview(*a, **k))
-
-    view, open_now = overview.practice_overview(practice, SCOPE)
-    assert len(open_now) == 1 and len(computed) == 1
+    _, open_now = overview.practice_overview(practice, SCOPE)
+    assert open_now["kind"].tolist() == ["lapsed"]
     alerts.acknowledge(practice, open_now["alert_key"].iloc[0], "Called her", "ana", AS_OF)
-    again, still_open = overview.practice_overview(practice, SCOPE)
-    assert still_open.empty and again is view and len(computed) == 1     # only acknowledgements re-read
+    _, still_open = overview.practice_overview(practice, SCOPE)
+    assert still_open.empty
     detail, found = overview.client_view(practice, cid, AS_OF)
     assert found["acknowledged"].tolist() == [True] and found["note"].tolist() == ["Called her"]
 
-    add_session(practice, cid, d(3, 25), "r-three")                      # a write to session logs
-    fresh, _ = overview.practice_overview(practice, SCOPE)
-    assert len(computed) == 2 and fresh is not view
+    # A session on 03-25 (pain 8): no longer lapsed; 2 of 8 expected sessions (2 a week over the
+    # 28 days) -> adherence 0.25, low, after 54 active days; pain 8 >= 7 -> high pain.
+    add_session(practice, cid, d(3, 25), "r-three", pain_before=8)
+    _, open_now = overview.practice_overview(practice, SCOPE)
+    assert open_now["kind"].tolist() == ["pain_high", "low_adherence"]
 
 
 def test_acknowledge_refuses_bad_input_and_writes_nothing(practice):

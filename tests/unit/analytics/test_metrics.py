@@ -587,19 +587,15 @@ def test_lapsed_across_programs_when_a_new_one_started_recently(practice):
     assert client_row(practice, "LP")["status"] == "low"
 
 
-def test_a_pipelines_tables_are_shared_with_its_sibling_and_gone_after(practice):
+def test_a_pipelines_tables_live_in_a_schema_of_their_own_and_are_gone_after(practice):
     from core.db.store import WORK_DB
 
     a = add_client(practice, "A")
     add_assignment(practice, a, "r-three", d(3, 3), weeks=4, sessions_per_week=3)
     add_session(practice, a, d(3, 4), "r-three", done=3)
     with metrics.pipeline(practice, Scope(as_of=AS_OF)) as run:
-        sibling = run.sibling()
-        try:
-            assert sibling.home == run.home
-            assert sibling.cur.execute("SELECT count(*) FROM m_asg").fetchone() == (1,)   # another cursor
-        finally:
-            sibling.cur.close()
+        assert run.schema.startswith(WORK_DB + ".")
+        assert run.scalar("SELECT count(*) FROM m_assignments") == 1
     left = practice.rows("SELECT count(*) FROM duckdb_tables() WHERE database_name = ?", [WORK_DB])
     assert left == [(0,)]
     assert practice.rows("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'm\\_%' ESCAPE '\\'") == [(0,)]
@@ -608,7 +604,7 @@ def test_a_pipelines_tables_are_shared_with_its_sibling_and_gone_after(practice)
 def test_metric_tables_are_never_built_in_the_practice_database(practice):
     cur = practice.cursor()
     try:
-        with pytest.raises(ValueError, match="home schema"):
+        with pytest.raises(ValueError, match="schema of its own"):
             metrics._prepare(metrics.Pipeline(cur, Scope(as_of=AS_OF)), Scope(as_of=AS_OF), pain=True)
     finally:
         cur.close()
