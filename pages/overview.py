@@ -1,7 +1,8 @@
 """Practice overview: who is slipping, whose pain is rising, what works for whom.
 
 Every figure is defined in docs/analytics/metrics.md (shown in the app on "About these figures") and
-computed in core.analytics.metrics / core.analytics.alerts (kept per client by core.analytics.overview). The filters
+computed in core.analytics.metrics / core.analytics.alerts (composed from the read model by
+core.analytics.overview). The filters
 live in the URL (``?days=56&segment=runner&...``) so a view can be bookmarked and shared with a
 colleague; results are cached per filter set and data version.
 """

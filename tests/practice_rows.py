@@ -15,8 +15,9 @@ from core.db.store import Store, utcnow
 
 
 def add_routine(store: Store, routine_id: str, items: int, *, sessions_per_week: int = 3, weeks: int = 4,
-                version: int = 1) -> None:
-    """A routine version with ``items`` exercises (exercise ids need not exist for the metrics)."""
+                version: int = 1, slots: tuple[str, ...] = ()) -> None:
+    """A routine version with ``items`` exercises (exercise ids need not exist for the metrics);
+    ``slots`` gives the first items their block of a day plan, in order."""
     now = utcnow()
     with store.transaction() as cur:
         if not cur.execute("SELECT 1 FROM routines WHERE id = ?", [routine_id]).fetchone():
@@ -26,8 +27,9 @@ def add_routine(store: Store, routine_id: str, items: int, *, sessions_per_week:
                     [routine_id, version, sessions_per_week, weeks, now])
         for position in range(items):
             cur.execute(
-                "INSERT INTO routine_items (routine_id, version, position, exercise_id) VALUES (?, ?, ?, ?)",
-                [routine_id, version, position, f"exercise-{position}"])
+                "INSERT INTO routine_items (routine_id, version, position, exercise_id, slot) VALUES (?, ?, ?, ?, ?)",
+                [routine_id, version, position, f"exercise-{position}",
+                 slots[position] if position < len(slots) else None])
 
 
 def add_client(store: Store, code: str, *, segments: tuple[str, ...] = (), therapist: str | None = None,
@@ -67,13 +69,14 @@ def add_pause(store: Store, assignment_id: int, paused_from: date, paused_until:
 def add_session(store: Store, client_id: int, day: date, routine_id: str | None = None, *,
                 done: int | None = None, prescribed: int | None = None, pain_before: float | None = None,
                 pain_after: float | None = None, notes: str | None = None, red_flags: str | None = None,
-                at: time | None = None) -> int:
+                at: time | None = None, block: str | None = None) -> int:
     with store.transaction(clients=(client_id,)) as cur:
         return int(cur.execute(
             "INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,"
-            " exercises_prescribed, pain_before, pain_after, notes, red_flags, source, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', ?) RETURNING id",
-            [client_id, routine_id, day, at, done, prescribed, pain_before, pain_after, notes, red_flags, utcnow()],
+            " exercises_prescribed, pain_before, pain_after, notes, red_flags, source, created_at, block)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', ?, ?) RETURNING id",
+            [client_id, routine_id, day, at, done, prescribed, pain_before, pain_after, notes, red_flags, utcnow(),
+             block],
         ).fetchone()[0])
 
 

@@ -14,16 +14,16 @@ Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
                 high for numbness, tingling, pins and needles, sharp pain (tags from core/sessions/red_flags)
 - pain_worse    high: the assignment's pain response is ``worse`` (metrics)
 - pain_high     high: the latest pain_before in the window is 7 or more
+- pain_after    high: the latest pain_after in the window is above 5, or 2 or more above pain_before
+                (pain-monitoring model)
 - lapsed        medium: status ``lapsed``
-- low_adherence medium: status ``low``
+- low_adherence medium: status ``low``, once a program of the client has run 7 active days
 - safety        medium: a safety finding that began to apply after the assignment was checked
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -32,15 +32,19 @@ import pandas as pd
 
 from core.analytics import metrics
 from core.analytics.metrics import Pipeline, Scope
-from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, PRACTICE, SESSION_LOGS, Store, beside, utcnow
+from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, Store, utcnow
 
 ALERT_DAYS = 28
 PAIN_HIGH = 7.0
+PAIN_AFTER_LIMIT = 5.0     # pain-monitoring model: above 5/10 with exercise is not acceptable
+PAIN_AFTER_RISE = 2.0      # a rise of 2 points over pain before is a change that matters
+LOW_ADHERENCE_MIN_DAYS = 7  # low adherence is only called once a program has run this many active days
 LEVELS = ("critical", "high", "medium")
-KINDS = ("red_flag", "pain_worse", "pain_high", "lapsed", "low_adherence", "safety")
+KINDS = ("red_flag", "pain_worse", "pain_high", "pain_after", "lapsed", "low_adherence", "safety")
 LEVEL_LABELS = {"critical": "Critical", "high": "High", "medium": "Medium"}
 KIND_LABELS = {"red_flag": "Warning sign in notes", "pain_worse": "Pain worse", "pain_high": "High pain",
-               "lapsed": "Lapsed", "low_adherence": "Low adherence", "safety": "Safety finding"}
+               "pain_after": "Pain after a session", "lapsed": "Lapsed", "low_adherence": "Low adherence",
+               "safety": "Safety finding"}
 MAX_NOTE = 2000
 
 COLUMNS = ["alert_key", "client_id", "client", "display_name", "level", "kind", "reason", "since",
@@ -74,19 +78,19 @@ def _client_filter(scope: Scope) -> str:
     not only those with an active assignment); with a routine filter, those on that routine."""
     parts = [metrics.clients_in_scope_sql(scope, "client_id")]
     if scope.routines:
-        parts.append("client_id IN (SELECT client_id FROM m_asg)")
+        parts.append("client_id IN (SELECT client_id FROM m_assignments)")
     return " AND ".join(parts)
 
 
 def _metric_alerts_sql(scope: Scope) -> str:
-    """lapsed, low_adherence and pain_worse from the pipeline tables; pain_high from session_logs."""
+    """lapsed, low_adherence and pain_worse from the pipeline tables; pain_high and pain_after from session_logs."""
     key = metrics.sort_key("coalesce(session_time, TIME '00:00:00')", "id")
     return f"""
         WITH act AS (  -- for the reason text of lapsed clients: what runs on as_of, since when
             SELECT g.client_id, min(g.start_date) AS first_start,
                    string_agg(DISTINCT coalesce(r.name, g.routine_id), ', ')
                        FILTER (WHERE g.end_date >= $as_of) AS routines
-            FROM m_asg g LEFT JOIN routines r ON r.id = g.routine_id
+            FROM m_assignments g LEFT JOIN routines r ON r.id = g.routine_id
             WHERE g.start_date <= $as_of
               AND g.client_id IN (SELECT client_id FROM m_client WHERE status = 'lapsed')
             GROUP BY g.client_id
@@ -109,7 +113,7 @@ def _metric_alerts_sql(scope: Scope) -> str:
                    printf('Adherence %.1f%% over the last {ALERT_DAYS} days: %g of %g expected sessions done '
                           '(below 50%%). Ask what gets in the way; short routines of 2-4 exercises are '
                           'followed better.', adherence * 100, completed, expected)
-            FROM m_client WHERE status = 'low'
+            FROM m_client WHERE status = 'low' AND longest_active >= {LOW_ADHERENCE_MIN_DAYS}
         ), worse AS (
             SELECT p.client_id, p.assignment_id, CAST(NULL AS BIGINT), 'high', 'pain_worse', p.worse_since,
                    'pain_worse:c' || p.client_id || ':a' || p.assignment_id || ':' || p.worse_since,
@@ -134,7 +138,7 @@ def _metric_alerts_sql(scope: Scope) -> str:
         before AS (  -- ... or, for clients high all through the window, back to their program start
             SELECT s.client_id, s.session_date, s.pain_before
             FROM session_logs s
-            JOIN (SELECT client_id, min(start_date) AS bound FROM m_asg GROUP BY client_id) b USING (client_id)
+            JOIN (SELECT client_id, min(start_date) AS bound FROM m_assignments GROUP BY client_id) b USING (client_id)
             WHERE s.session_date >= $lo AND s.session_date < $p_start AND s.session_date >= b.bound
               AND s.pain_before IS NOT NULL AND s.client_id IN (SELECT client_id FROM high_all_window)
         ), calm_before AS (
@@ -160,9 +164,35 @@ def _metric_alerts_sql(scope: Scope) -> str:
                           'more since %s). Check in with the client before the next session and review the load.',
                           h.pain, h.on_date, st.n, st.since)
             FROM high_now h JOIN streak st USING (client_id)
+        ), after_scored AS (  -- pain after sessions in the window, in session order
+            SELECT client_id, id AS session_id, session_date, pain_before, pain_after, {key} AS k,
+                   pain_after > {PAIN_AFTER_LIMIT}
+                   OR coalesce(pain_after - pain_before >= {PAIN_AFTER_RISE}, FALSE) AS too_much
+            FROM session_logs
+            WHERE session_date BETWEEN $p_start AND $as_of AND pain_after IS NOT NULL AND {_client_filter(scope)}
+        ), after_now AS (  -- clients whose latest score after a session is too much
+            SELECT * FROM after_scored
+            QUALIFY k = max(k) OVER (PARTITION BY client_id) AND too_much
+        ), after_fine AS (
+            SELECT client_id, max(k) AS k FROM after_scored
+            WHERE NOT too_much AND client_id IN (SELECT client_id FROM after_now) GROUP BY client_id
+        ), after_run AS (  -- the current run of sessions with too much pain after, in the window
+            SELECT s.client_id, min(s.session_date) AS since, count(*) AS n
+            FROM after_scored s LEFT JOIN after_fine f USING (client_id)
+            WHERE s.too_much AND s.client_id IN (SELECT client_id FROM after_now) AND (f.k IS NULL OR s.k > f.k)
+            GROUP BY s.client_id
+        ), after AS (
+            SELECT n.client_id, CAST(NULL AS BIGINT), n.session_id, 'high', 'pain_after', r.since,
+                   'pain_after:c' || n.client_id || ':' || r.since,
+                   printf('Pain after the session on %s was %g/10%s (%d session(s) in a row since %s). With '
+                          'exercise, pain above 5/10 is not acceptable (pain-monitoring model) and a rise of 2 '
+                          'points is a change that matters: reduce the load, and ask how the pain is the next '
+                          'morning.', n.session_date, n.pain_after,
+                          CASE WHEN n.pain_before IS NOT NULL THEN printf(', %g before', n.pain_before) ELSE '' END, r.n, r.since)
+            FROM after_now n JOIN after_run r USING (client_id)
         )
         SELECT * FROM lapsed UNION ALL SELECT * FROM low UNION ALL SELECT * FROM worse
-        UNION ALL SELECT * FROM high
+        UNION ALL SELECT * FROM high UNION ALL SELECT * FROM after
     """
 
 
@@ -229,22 +259,13 @@ def _safety_changes(store: Store, scope: Scope) -> pd.DataFrame:
         store, scope.as_of, client_ids=scope.clients if scope.client_id is None else scope.client_id)
 
 
-@contextmanager
-def safety_check_beside(store: Store, scope: Scope) -> Iterator[None]:
-    """The safety re-check ``alerts_from`` will read for ``scope`` (one large query, mostly
-    planning), started in a worker thread while the block builds the metric tables. It is a
-    remembered figure: the alerts then wait for this one rather than run it again."""
-    with beside(lambda: _safety_changes(store, scope)):
-        yield
-
-
 def _safety_alerts(store: Store, run: Pipeline) -> None:
     """Findings that began to apply after an assignment was last checked (core.practice.assignments,
     issue 3) into m_alerts: one alert per assignment, rule and level, naming its exercises."""
     found = _safety_changes(store, run.scope)
     if found.empty:
         return
-    in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_asg)" if run.scope.routines
+    in_scope = ("f.assignment_id IN (SELECT assignment_id FROM m_assignments)" if run.scope.routines
                 else metrics.clients_in_scope_sql(run.scope, "f.client_id"))
     run.cur.register("m_found", found)
     try:
@@ -279,27 +300,17 @@ _ALERT_SELECT = f"""
              a.since DESC, c.code, a.alert_key
 """
 
-# What the alerts and the figures beside them are computed from: remembered until a write touches
-# one of these (Store.remember). Acknowledging an alert does not: acknowledgements are read afresh.
-ALERT_INPUTS = (PRACTICE, SESSION_LOGS)
-
-
 def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
     """Every current alert for the pipeline's scope (COLUMNS, without whether it was acknowledged:
     ``with_acknowledgements``), most urgent first, then newest first, then by client code.
 
     The pipeline must cover the last ALERT_DAYS days (``alert_scope``) with pain tables built.
     """
-    build_alert_table(run, store)
-    return select_alerts(run)
-
-
-def select_alerts(run: Pipeline) -> pd.DataFrame:
-    """The alerts of the run's m_alerts table, ordered (see ``alerts_from``)."""
+    _build_alert_table(run, store)
     return _typed(run.df(_ALERT_SELECT))
 
 
-def build_alert_table(run: Pipeline, store: Store) -> None:
+def _build_alert_table(run: Pipeline, store: Store) -> None:
     """m_alerts: one row per alert of the pipeline's clients (see ``alerts_from``)."""
     if run.scope.days != ALERT_DAYS:
         raise ValueError(f"alerts read a {ALERT_DAYS}-day pipeline, not {run.scope.days} days")

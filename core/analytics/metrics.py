@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -30,7 +29,8 @@ from typing import Any, Literal, TypeVar
 
 import pandas as pd
 
-from core.db.store import CATALOG, PRACTICE, WORK_DB, Cursor, Store, beside
+from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, session_order_key
+from core.db.store import CATALOG, PRACTICE, WORK_DB, Cursor, Store
 from core.practice.clients import SEGMENT_LABELS
 
 DEFAULT_DAYS = 28
@@ -39,7 +39,7 @@ LAPSE_DAYS = 14          # active at least this long and no session for more tha
 ON_TRACK = 0.80
 AT_RISK = 0.50
 BASELINE_SESSIONS = 3    # baseline = mean of the first 3 scored sessions, current = of the last 3
-MIN_SCORED = 4           # fewer scored sessions: insufficient_data
+MIN_SCORED = 2 * BASELINE_SESSIONS  # the first-3 and last-3 windows never overlap: fewer is insufficient_data
 MCID_POINTS = 2.0        # a change that matters on the 0-10 scale (docs/analytics/metrics.md, clinical notes)
 MCID_FRACTION = 0.30
 COHORT_WEEKS = 12
@@ -115,21 +115,14 @@ def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 class Pipeline:
-    """One cursor for one computation. Its tables (m_asg, m_pause, m_agg, m_weeks, m_client, m_pain;
-    see ``_prepare`` for their meaning) live in ``home``, a schema of the store's work database of
-    its own (``pipeline``), which the cursor creates tables in and reads first; they vanish with it.
+    """One cursor for one computation. Its tables (m_assignments, m_pause, m_agg, m_weeks, m_client,
+    m_pain; see ``_prepare`` for their meaning) live in ``schema``, a schema of the store's work
+    database of its own, which the cursor creates tables in and reads first; they vanish with it."""
 
-    ``sibling``, when given, opens another pipeline over the same tables on a cursor of its own
-    (the pipeline's home, or the practice's kept tables, core.analytics.overview), so a page can read some
-    of its frames in a second thread meanwhile (``_beside``).
-    """
-
-    def __init__(self, cur: Cursor, scope: Scope,
-                 sibling: Callable[[], Pipeline] | None = None, home: str | None = None) -> None:
+    def __init__(self, cur: Cursor, scope: Scope, schema: str | None = None) -> None:
         self.cur = cur
         self.scope = scope
-        self.sibling = sibling
-        self.home = home
+        self.schema = schema
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
@@ -148,29 +141,6 @@ class Pipeline:
         return row[0] if row else None
 
 
-@contextmanager
-def _beside(run: Pipeline, read: Callable[[Pipeline], T]) -> Iterator[Future[T]]:
-    """``read`` of ``run``'s tables, for the block: started now on a sibling pipeline in a worker
-    thread (``store.beside``) when ``run`` has one, else done at once on ``run``."""
-    if run.sibling is None:
-        done: Future[T] = Future()
-        done.set_result(read(run))
-        yield done
-        return
-    open_sibling = run.sibling
-
-    def on_sibling() -> T:
-        other = open_sibling()
-        other.params = dict(run.params)  # as the pipeline's building left them (lo, first)
-        try:
-            return read(other)
-        finally:
-            other.cur.close()
-
-    with beside(on_sibling) as future:
-        yield future
-
-
 def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     """A query as a DataFrame through Arrow: dates stay ``datetime.date`` (as in every metrics
     frame) and string columns convert several times faster than DuckDB's own ``.df()``."""
@@ -186,46 +156,37 @@ def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool =
              keep_sessions: bool = False) -> Iterator[Pipeline]:
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
     ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
-    with _homed(store, scope) as run:
+    with _in_own_schema(store, scope) as run:
         _prepare(run, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
         yield run
 
 
-_HOMES = itertools.count(1)
+_SCHEMAS = itertools.count(1)
 
 
 @contextmanager
-def _homed(store: Store, scope: Scope) -> Iterator[Pipeline]:
+def _in_own_schema(store: Store, scope: Scope) -> Iterator[Pipeline]:
     """A pipeline on a new schema of the store's work database (WORK_DB), dropped with everything
-    in it at the end. Its cursors create their tables there and look there first, then in the
-    practice; its siblings see the same tables (TEMP tables would be private to one cursor)."""
-    home = f"{WORK_DB}.m{next(_HOMES)}"
-
-    def open_run() -> Pipeline:
-        cur = store.cursor()
-        cur.execute(f"USE {home}")
-        cur.execute(f"SET search_path = '{home},{CATALOG}.main'")
-        return Pipeline(cur, scope, sibling=open_run, home=home)
-
+    in it at the end; its cursor creates its tables there and looks there first, then in the practice."""
+    schema = f"{WORK_DB}.m{next(_SCHEMAS)}"
     cur = store.cursor()
     try:
-        cur.execute(f"CREATE SCHEMA {home}")
-        run = open_run()
-        try:
-            yield run
-        finally:
-            run.cur.close()
+        cur.execute(f"CREATE SCHEMA {schema}")
+        cur.execute(f"USE {schema}")
+        cur.execute(f"SET search_path = '{schema},{CATALOG}.main'")
+        yield Pipeline(cur, scope, schema=schema)
     finally:
-        cur.execute(f"DROP SCHEMA IF EXISTS {home} CASCADE")
+        cur.execute(f"USE {CATALOG}")
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         cur.close()
 
 
 # -- the shared pipeline ------------------------------------------------------------------------
 # Effective last day of an assignment: staff's end_date, else the planned end.
-_END = "coalesce(a.end_date, a.start_date + 7 * a.weeks - 1)"
+_END = ASSIGNMENT_END
 # The same tests written so DuckDB does not build the end date for every row first (3x faster on
 # a large assignments table): the assignment is not empty and its last day is on or after $param.
-_NOT_EMPTY = "CASE WHEN a.end_date IS NULL THEN a.weeks >= 1 ELSE a.end_date >= a.start_date END"
+_NOT_EMPTY = ASSIGNMENT_NOT_EMPTY
 
 
 def _ends_from(param: str) -> str:
@@ -270,95 +231,43 @@ def _analysis_sql(scope: Scope, started_from: bool = False) -> str:
     """
 
 
-# Which assignment a session belongs to (docs/analytics/metrics.md, "Attribution"). Candidates are all of
-# the client's assignments whose [start, end] holds the session date, whatever the routine filter,
-# so a filter never re-routes a session. A session naming a routine belongs to that routine's
-# assignment; one naming none to an assignment that is active (not paused) that day; the most
-# recently started wins, then the most recently created. Only clients with two candidates that
-# share a day can need that tie-break, so only their sessions go through the (costly) window.
-# ``{clients}`` is an extra condition on client_id (empty for the unfiltered practice: the filter
-# on m_asg afterwards does the rest).
-_ATTRIBUTION = f"""
-    s AS (
-        SELECT id AS session_id, client_id, routine_id AS named_routine, session_date,
-               coalesce(session_time, TIME '00:00:00') AS session_time,
-               exercises_done, exercises_prescribed, pain_before, pain_after
-        FROM session_logs
-        WHERE session_date BETWEEN $lo AND $as_of {{clients}}
-    ), items AS (
-        SELECT routine_id, version, count(*) AS items FROM routine_items GROUP BY routine_id, version
-    ), cand AS (
-        SELECT a.id AS assignment_id, a.client_id, a.routine_id, a.start_date, {_END} AS end_date, i.items,
-               a.id IN (SELECT assignment_id FROM m_asg) AS in_scope
-        FROM assignments a LEFT JOIN items i ON i.routine_id = a.routine_id AND i.version = a.routine_version
-        WHERE a.start_date <= $as_of AND {_ends_from('lo')} AND {_NOT_EMPTY} {{clients}}
-    ), overlapping AS (
-        SELECT DISTINCT x.client_id FROM cand x JOIN cand y
-          ON x.client_id = y.client_id AND x.assignment_id < y.assignment_id
-         AND x.start_date <= y.end_date AND y.start_date <= x.end_date
-    ), pairs AS (  -- merged pauses do not overlap, so the LEFT JOIN adds at most one row
-        SELECT s.*, c.assignment_id, c.start_date, c.items, c.in_scope, p.lo IS NOT NULL AS paused
-        FROM s JOIN cand c
-          ON c.client_id = s.client_id AND s.session_date BETWEEN c.start_date AND c.end_date
-        LEFT JOIN m_pause p ON p.assignment_id = c.assignment_id AND s.session_date BETWEEN p.lo AND p.hi
-        WHERE (s.named_routine = c.routine_id OR (s.named_routine IS NULL AND p.lo IS NULL))
-    ), chosen AS (
-        SELECT * FROM pairs WHERE client_id NOT IN (SELECT client_id FROM overlapping)
-        UNION ALL
-        SELECT * FROM (
-            SELECT * FROM pairs WHERE client_id IN (SELECT client_id FROM overlapping)
-            QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY start_date DESC, assignment_id DESC) = 1)
-    ), attributed AS (
-        SELECT session_id, client_id, assignment_id, in_scope, start_date, session_date, session_time,
-               pain_before, pain_after, NOT paused AS on_active_day,
-               CASE WHEN exercises_done IS NULL THEN 1.0
-                    WHEN exercises_done <= 0 THEN 0.0
-                    ELSE least(1.0, exercises_done / coalesce(
-                        CASE WHEN exercises_prescribed > 0 THEN exercises_prescribed END,
-                        nullif(items, 0), exercises_done))
-               END AS completion
-        FROM chosen
-    )
-"""
+# Which assignment a session belongs to (docs/analytics/metrics.md, "Attribution") is worked out when
+# a write changes it, and kept in the read model (core/db/figures.py): session_attribution and the
+# summaries per assignment and day, and per assignment. Views sum those rows.
 
 
 def _scoped_clients(scope: Scope, column: str = "client_id") -> str:
-    """``AND <column> IN (clients of m_asg)`` when the scope filters clients, else nothing."""
-    return f"AND {column} IN (SELECT client_id FROM m_asg)" if _filters_clients(scope) else ""
+    """``AND <column> IN (clients of m_assignments)`` when the scope filters clients, else nothing."""
+    return f"AND {column} IN (SELECT client_id FROM m_assignments)" if _filters_clients(scope) else ""
 
 
-_ISO_WEEK = "CAST(date_trunc('week', session_date) AS DATE)"
-# Sessions in order: date, then time (a missing one counts as 00:00), then id, packed in one BIGINT
-# (seconds since 2000 x 2^31 + id; exact for ids below 2^31 and dates before 2100).
-def sort_key(time_sql: str = "session_time", id_sql: str = "session_id") -> str:
-    return (f"(CAST(session_date - DATE '2000-01-01' AS BIGINT) * 86400 + CAST(epoch({time_sql}) AS BIGINT))"
-            f" * 2147483648 + {id_sql} % 2147483648")
-
-
-_SORT_KEY = sort_key()  # attributed sessions: session_time is already coalesced to 00:00
-_PROGRAM_WEEK = "CAST((session_date - start_date) // 7 + 1 AS INTEGER)"
+_ISO_WEEK = "CAST(date_trunc('week', f.day) AS DATE)"
+_PROGRAM_WEEK = "CAST((f.day - g.start_date) // 7 + 1 AS INTEGER)"
+# Sessions in order (date, time, entry order) as one integer key: core.db.figures.session_order_key.
+sort_key = session_order_key
+_SORT_KEY = session_order_key()  # attributed sessions: session_time is already coalesced to 00:00
 
 
 def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, adherence: bool = True,
              keep_sessions: bool = False) -> None:
     """Build the temp tables every metric reads.
 
-    m_asg    assignments in scope that overlap the period (the analysis set); for cohorts, those
+    m_assignments    assignments in scope that overlap the period (the analysis set); for cohorts, those
              started in the period
     m_pause  pauses merged into non-overlapping [lo, hi] ranges (an open pause ends in 9999)
-    m_agg    attributed sessions of m_asg dated [lo, as_of] (lo: the period start, or the earliest
-             start in m_asg when pain is wanted), aggregated in one pass per assignment
+    m_agg    attributed sessions of m_assignments dated [lo, as_of] (lo: the period start, or the earliest
+             start in m_assignments when pain is wanted), aggregated in one pass per assignment
              (bucket NULL: pain) and per assignment and bucket (ISO week, or program week for
              cohorts: sessions counted for adherence)
     m_att    (keep_sessions) every attributed session of the clients in [lo, as_of], unaggregated
-    m_weeks  m_asg x ISO week in the period: active days, expected, completed (raw), credited
+    m_weeks  m_assignments x ISO week in the period: active days, expected, completed (raw), credited
     m_client clients with an active day in the period: expected, completed, adherence, status
-    m_pain   (pain) per m_asg assignment: baseline, current, change, change_pct, response, relief
+    m_pain   (pain) per m_assignments assignment: baseline, current, change, change_pct, response, relief
     """
-    if run.home is None:  # its tables would land in the practice's own database
-        raise ValueError("metric tables are built on a pipeline with a home schema (pipeline())")
-    run.execute(f"CREATE TABLE m_asg AS {_analysis_sql(scope, started_from=cohort)}")
-    first = run.scalar("SELECT min(start_date) FROM m_asg")
+    if run.schema is None:  # its tables would land in the practice's own database
+        raise ValueError("metric tables are built on a pipeline with a schema of its own (pipeline())")
+    run.execute(f"CREATE TABLE m_assignments AS {_analysis_sql(scope, started_from=cohort)}")
+    first = run.scalar("SELECT min(start_date) FROM m_assignments")
     run.params["first"] = first or scope.period_start
     if pain and first is not None and first < run.params["lo"]:
         run.params["lo"] = first
@@ -387,32 +296,41 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
         SELECT assignment_id, min(lo), max(hi) FROM islands GROUP BY assignment_id, island
     """)
     bucket = _PROGRAM_WEEK if cohort else _ISO_WEEK
-    # One pass over the attributed sessions, two aggregations: sums per assignment and bucket, and
-    # per assignment the pain figures (the first / last 3 scores by an integer sort key: date,
-    # time, then id; top-3 aggregates on it are far cheaper than a window sort or struct keys).
-    if keep_sessions:  # one client: keep every attributed session for the page's session list
-        run.execute(f"CREATE TABLE m_att AS WITH {_ATTRIBUTION.format(clients=_scoped_clients(scope))}"
-                    " SELECT * FROM attributed")
-        source = "att AS (SELECT * FROM m_att WHERE in_scope)"
-    else:
-        source = (f"{_ATTRIBUTION.format(clients=_scoped_clients(scope))},"
-                  " att AS MATERIALIZED (SELECT * FROM attributed WHERE in_scope)")
+    if keep_sessions:  # one client's page: every attributed session of the period, for its session list
+        run.execute(f"""
+            CREATE TABLE m_att AS
+            SELECT x.*, x.assignment_id IN (SELECT assignment_id FROM m_assignments) AS in_scope
+            FROM session_attribution x
+            WHERE x.session_date BETWEEN $lo AND $as_of {_scoped_clients(scope, "x.client_id")}
+        """)
+    # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
+    # for its whole history: exact for a view as of its last session or later, else (a view of
+    # the past) worked out from its attributed sessions up to as_of.
     run.execute(f"""
         CREATE TABLE m_agg AS
-        WITH {source}
-        SELECT assignment_id, {bucket} AS bucket,
-               sum(completion) FILTER (WHERE on_active_day AND session_date >= $p_start) AS completed,
-               count(*) FILTER (WHERE on_active_day AND session_date >= $p_start) AS sessions,
-               count(pain_before) AS scored, sum(pain_before) AS pain_sum,
+        SELECT f.assignment_id, {bucket} AS bucket,
+               sum(f.completed) FILTER (WHERE f.day >= $p_start) AS completed,
+               sum(f.sessions) FILTER (WHERE f.day >= $p_start) AS sessions,
+               sum(f.scored) AS scored, sum(f.pain_sum) AS pain_sum,
                CAST(NULL AS DOUBLE) AS relief_sum, CAST(NULL AS BIGINT) AS relief_n,
-               CAST(NULL AS DOUBLE[]) AS first3, CAST(NULL AS DOUBLE[]) AS last3
-        FROM att GROUP BY assignment_id, bucket
+               CAST(NULL AS DOUBLE) AS first3_sum, CAST(NULL AS DOUBLE) AS last3_sum
+        FROM assignment_day_figures f JOIN m_assignments g USING (assignment_id)
+        WHERE f.day BETWEEN $lo AND $as_of
+        GROUP BY f.assignment_id, bucket
         UNION ALL
-        SELECT assignment_id, NULL, NULL, NULL, count(pain_before), sum(pain_before),
-               sum(pain_before - pain_after), count(pain_before - pain_after),
-               min_by(pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL),
-               max_by(pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL)
-        FROM att GROUP BY assignment_id
+        SELECT p.assignment_id, NULL, NULL, NULL, p.scored, NULL, p.relief_sum, p.relief_n, p.first3_sum, p.last3_sum
+        FROM assignment_pain_figures p JOIN m_assignments g USING (assignment_id)
+        WHERE p.last_day <= $as_of
+        UNION ALL
+        SELECT x.assignment_id, NULL, NULL, NULL, count(x.pain_before), NULL,
+               sum(x.pain_before - x.pain_after), count(x.pain_before - x.pain_after),
+               list_sum(min_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL)),
+               list_sum(max_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL))
+        FROM session_attribution x
+        WHERE x.session_date BETWEEN $lo AND $as_of
+          AND x.assignment_id IN (SELECT assignment_id FROM assignment_pain_figures
+                                  WHERE last_day > $as_of AND assignment_id IN (SELECT assignment_id FROM m_assignments))
+        GROUP BY x.assignment_id
     """)
     if adherence and not cohort:
         _prepare_weeks(run)
@@ -428,7 +346,7 @@ def _prepare_weeks(run: Pipeline) -> None:
         WITH spans AS (
             SELECT assignment_id, client_id, sessions_per_week,
                    greatest(start_date, $p_start) AS span_lo, least(end_date, $as_of) AS span_hi
-            FROM m_asg
+            FROM m_assignments
         ), calendar AS (  -- the ISO weeks (Monday starts) that touch the period
             SELECT CAST(range AS DATE) AS week_start
             FROM range(CAST(date_trunc('week', CAST($p_start AS DATE)) AS TIMESTAMP),
@@ -466,32 +384,37 @@ def _prepare_clients(run: Pipeline) -> None:
             SELECT client_id, sum(expected) AS expected, sum(credited) AS credited, sum(completed) AS logged,
                    sum(sessions) AS sessions, sum(active_days) AS active_days
             FROM m_weeks GROUP BY client_id HAVING sum(active_days) > 0
-        ), last AS (  -- one grouped scan beats probing a client list row by row
-            SELECT client_id, max(session_date) AS last_session FROM session_logs
-            WHERE session_date <= $as_of {_scoped_clients(run.scope)}
+        ), last AS (  -- kept per client; a view of the past reads the logs of clients who logged since
+            SELECT client_id, last_session FROM client_figures
+            WHERE last_session <= $as_of {_scoped_clients(run.scope)}
+            UNION ALL
+            SELECT client_id, max(session_date) FROM session_logs
+            WHERE session_date <= $as_of AND client_id IN (
+                SELECT client_id FROM client_figures WHERE last_session > $as_of {_scoped_clients(run.scope)})
             GROUP BY client_id
         ),
-        lapse AS (  -- a program has run LAPSE_DAYS active days, and one is running, unpaused, on as_of
-            SELECT client_id FROM (
+        programs AS (  -- per client: the longest-active program, and whether one runs unpaused on as_of
+            SELECT client_id, max(days_active) AS longest_active, bool_or(running_unpaused) AS running_unpaused
+            FROM (
                 SELECT g.assignment_id, g.client_id,
                        (least(g.end_date, $as_of) - g.start_date + 1)
                        - coalesce(sum(least(p.hi, g.end_date, $as_of) - greatest(p.lo, g.start_date) + 1)
                                   FILTER (WHERE p.lo IS NOT NULL), 0) AS days_active,
                        g.end_date >= $as_of AND count(p.lo) FILTER (WHERE $as_of BETWEEN p.lo AND p.hi) = 0
                            AS running_unpaused
-                FROM m_asg g
+                FROM m_assignments g
                 LEFT JOIN m_pause p ON p.assignment_id = g.assignment_id AND p.lo <= least(g.end_date, $as_of)
                                    AND p.hi >= g.start_date
                 WHERE g.start_date <= $as_of
                 GROUP BY g.assignment_id, g.client_id, g.start_date, g.end_date
             )
             GROUP BY client_id
-            HAVING max(days_active) >= {LAPSE_DAYS} AND bool_or(running_unpaused)
         ), result AS (
             SELECT per.*, round(per.credited / nullif(per.expected, 0), 3) AS adherence, last.last_session,
-                   lapse.client_id IS NOT NULL
+                   coalesce(programs.longest_active, 0) AS longest_active,
+                   coalesce(programs.longest_active >= {LAPSE_DAYS} AND programs.running_unpaused, FALSE)
                    AND (last.last_session IS NULL OR $as_of - last.last_session > {LAPSE_DAYS}) AS lapsed
-            FROM per LEFT JOIN last USING (client_id) LEFT JOIN lapse USING (client_id)
+            FROM per LEFT JOIN last USING (client_id) LEFT JOIN programs USING (client_id)
         )
         SELECT client_id, round(expected, 3) AS expected, round(credited, 3) AS completed,
                round(logged, 3) AS logged, CAST(sessions AS INTEGER) AS sessions,
@@ -501,7 +424,8 @@ def _prepare_clients(run: Pipeline) -> None:
                     WHEN adherence >= {ON_TRACK} THEN 'on_track'
                     WHEN adherence >= {AT_RISK} THEN 'at_risk'
                     ELSE 'low' END AS status,
-               last_session, CAST($as_of - last_session AS INTEGER) AS days_since_last
+               last_session, CAST($as_of - last_session AS INTEGER) AS days_since_last,
+               CAST(longest_active AS INTEGER) AS longest_active
         FROM result
     """)
 
@@ -514,10 +438,10 @@ def _prepare_pain(run: Pipeline) -> None:
         WITH calc AS (
             SELECT g.assignment_id, g.client_id, g.routine_id, g.start_date, g.end_date,
                    CAST(coalesce(a.scored, 0) AS INTEGER) AS scored_sessions,
-                   CASE WHEN a.scored >= {BASELINE_SESSIONS} THEN list_avg(a.first3) END AS baseline,
-                   CASE WHEN a.scored >= {MIN_SCORED} THEN list_avg(a.last3) END AS current,
+                   CASE WHEN a.scored >= {BASELINE_SESSIONS} THEN a.first3_sum / {BASELINE_SESSIONS} END AS baseline,
+                   CASE WHEN a.scored >= {MIN_SCORED} THEN a.last3_sum / {BASELINE_SESSIONS} END AS current,
                    a.relief_sum / nullif(a.relief_n, 0) AS relief, CAST(coalesce(a.relief_n, 0) AS INTEGER) AS relief_sessions
-            FROM m_asg g LEFT JOIN m_agg a ON a.assignment_id = g.assignment_id AND a.bucket IS NULL
+            FROM m_assignments g LEFT JOIN m_agg a ON a.assignment_id = g.assignment_id AND a.bucket IS NULL
         )
         SELECT assignment_id, client_id, routine_id, start_date, end_date, scored_sessions,
                round(baseline, 3) AS baseline, round(current, 3) AS current,
@@ -535,16 +459,14 @@ def _prepare_pain(run: Pipeline) -> None:
     if not run.scalar("SELECT count(*) FROM m_pain WHERE response = 'worse'"):
         return
     # worse since: only the (few) worse assignments need their scored sessions one by one.
-    clients = "AND client_id IN (SELECT client_id FROM m_pain WHERE response = 'worse')"
     run.execute(f"""
         UPDATE m_pain SET worse_since = w.since
         FROM (
-            WITH {_ATTRIBUTION.format(clients=clients)},
-            rows AS (
+            WITH rows AS (
                 SELECT t.assignment_id, t.session_date, row_number() OVER w AS rn,
                        avg(t.pain_before) OVER (w ROWS BETWEEN {BASELINE_SESSIONS - 1} PRECEDING AND CURRENT ROW) AS last3
-                FROM attributed t
-                WHERE t.pain_before IS NOT NULL
+                FROM session_attribution t
+                WHERE t.pain_before IS NOT NULL AND t.session_date <= $as_of
                   AND t.assignment_id IN (SELECT assignment_id FROM m_pain WHERE response = 'worse')
                 WINDOW w AS (PARTITION BY t.assignment_id ORDER BY t.session_date, t.session_time, t.session_id)
             ), start_rn AS (
@@ -610,7 +532,7 @@ def assignment_weeks(store: Store, scope: Scope) -> pd.DataFrame:
             SELECT w.assignment_id, w.client_id, c.code AS client, g.routine_id, w.week_start, w.active_days,
                    round(w.expected, 3) AS expected, round(w.completed, 3) AS completed, w.sessions,
                    round(w.credited, 3) AS credited
-            FROM m_weeks w JOIN clients c ON c.id = w.client_id JOIN m_asg g USING (assignment_id)
+            FROM m_weeks w JOIN clients c ON c.id = w.client_id JOIN m_assignments g USING (assignment_id)
             ORDER BY c.code, w.assignment_id, w.week_start
         """)
 
@@ -696,7 +618,7 @@ _GROUP_UNITS: dict[str, tuple[str, str]] = {
             FROM (SELECT assignment_id, any_value(client_id) AS client_id,
                          round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
                   FROM m_weeks GROUP BY assignment_id HAVING sum(active_days) > 0) a
-            JOIN m_asg g USING (assignment_id) JOIN m_client m ON m.client_id = a.client_id""",
+            JOIN m_assignments g USING (assignment_id) JOIN m_client m ON m.client_id = a.client_id""",
         "SELECT routine_id AS grp, response, change FROM m_pain",
     ),
 }
@@ -739,15 +661,14 @@ def overview(store: Store, scope: Scope) -> Overview:
 
 
 def overview_from(run: Pipeline, also: Callable[[Pipeline], T] | None = None) -> tuple[Overview, T | None]:
-    """The overview read from the run's tables (m_asg, m_weeks, m_client, m_pain: built by the
+    """The overview read from the run's tables (m_assignments, m_weeks, m_client, m_pain: built by the
     pipeline, or views on figures kept per client, core.analytics.overview), and what ``also`` reads of the
     same tables (the alerts: they need not be built again), or None without it.
 
-    The routine table and ``also`` are read beside the rest when ``run`` has a sibling (``_beside``)."""
-    with _beside(run, lambda r: (r.df(_group_sql("routine")), None if also is None else also(r))) as aside:
-        kpis, weekly = _row(run, _KPI_SQL), run.df(_WEEKLY_SQL)
-        by_segment, by_therapist = run.df(_group_sql("segment")), run.df(_group_sql("therapist"))
-    by_routine, extra = aside.result()
+    """
+    kpis, weekly = _row(run, _KPI_SQL), run.df(_WEEKLY_SQL)
+    by_segment, by_therapist = run.df(_group_sql("segment")), run.df(_group_sql("therapist"))
+    by_routine, extra = run.df(_group_sql("routine")), None if also is None else also(run)
     return Overview(scope=run.scope, kpis=kpis, weekly=weekly, by_segment=by_segment, by_routine=by_routine,
                     by_therapist=by_therapist), extra
 
@@ -818,7 +739,7 @@ _CLIENT_SESSIONS_SQL = """
     CREATE TEMP TABLE m_csess AS
     SELECT l.id AS session_id, l.session_date, l.session_time, l.routine_id AS named_routine,
            a.assignment_id, x.routine_id,
-           coalesce(a.on_active_day AND a.assignment_id IN (SELECT assignment_id FROM m_asg), FALSE) AS counted,
+           coalesce(a.on_active_day AND a.assignment_id IN (SELECT assignment_id FROM m_assignments), FALSE) AS counted,
            a.completion, l.exercises_done, l.exercises_prescribed, l.duration_min,
            l.pain_before, l.pain_after, l.pain_before - l.pain_after AS relief, l.stiffness,
            l.notes, l.red_flags, l.source
@@ -900,25 +821,18 @@ def client_pipeline(store: Store, client_id: int, as_of: date,
 def client_detail_from(run: Pipeline,
                        also: Callable[[Pipeline], T] | None = None) -> tuple[ClientDetail | None, T | None]:
     """The client page's figures from the metric tables of ``run`` for one client
-    (``run.scope.client_id``): its own pipeline, or the practice's kept tables read for that client
-    (core.analytics.overview); and what ``also`` reads of the same tables (the alerts), or None without it.
-    (None, None) when there is no such client. m_att needs only the period's sessions.
-
-    The pain and assignments frames and ``also`` are read beside the others when ``run`` has a
-    sibling (``_beside``)."""
+    (``run.scope.client_id``, ``client_pipeline``), and what ``also`` reads of the same tables (the
+    alerts), or None without it. (None, None) when there is no such client."""
     info = run.df(_CLIENT_INFO_SQL)
     if info.empty:
         return None, None
-    def program_frames(r: Pipeline) -> tuple[pd.DataFrame, pd.DataFrame, T | None]:
-        return r.df(_PAIN_SELECT.format(where="")), r.df(_CLIENT_ASSIGNMENTS_SQL), None if also is None else also(r)
-
-    with _beside(run, program_frames) as program:
-        summary = run.df(_CLIENT_SELECT.format(where=""))
-        run.execute(_CLIENT_SESSIONS_SQL)
-        sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
-        weekly, calendar = run.df(_CLIENT_WEEKLY_SQL), run.df(_CLIENT_CALENDAR_SQL)
-        findings = run.df(_CLIENT_FINDINGS_SQL)
-    pain, assignments, extra = program.result()
+    summary = run.df(_CLIENT_SELECT.format(where=""))
+    run.execute(_CLIENT_SESSIONS_SQL)
+    sessions = run.df("SELECT * FROM m_csess ORDER BY session_date, session_time NULLS FIRST, session_id")
+    weekly, calendar = run.df(_CLIENT_WEEKLY_SQL), run.df(_CLIENT_CALENDAR_SQL)
+    findings = run.df(_CLIENT_FINDINGS_SQL)
+    pain, assignments = run.df(_PAIN_SELECT.format(where="")), run.df(_CLIENT_ASSIGNMENTS_SQL)
+    extra = None if also is None else also(run)
     sessions.insert(sessions.columns.get_loc("red_flags") + 1, "warning_signs",
                     sessions["red_flags"].map(_warning_signs).astype(object))
     return ClientDetail(
@@ -971,14 +885,14 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
     if not 1 <= int(weeks) <= 52:
         raise MetricsError(f"weeks must be between 1 and 52, not {weeks}")
     group_expr, group_join = _COHORT_GROUP[by]
-    with _homed(store, scope) as run:
+    with _in_own_schema(store, scope) as run:
         _prepare(run, scope, pain=True, cohort=True)
         return run.df(f"""
             WITH pw AS (
                 SELECT g.assignment_id, g.client_id, g.routine_id, g.sessions_per_week, g.start_date, r.k,
                        g.start_date + 7 * CAST(r.k - 1 AS INTEGER) AS w_lo,
                        least(g.start_date + 7 * CAST(r.k AS INTEGER) - 1, g.end_date, $as_of) AS w_hi
-                FROM m_asg g CROSS JOIN range(1, {int(weeks) + 1}) r(k)
+                FROM m_assignments g CROSS JOIN range(1, {int(weeks) + 1}) r(k)
                 WHERE g.start_date + 7 * CAST(r.k - 1 AS INTEGER) <= least(g.end_date, $as_of)
             ), active AS (
                 SELECT pw.assignment_id, pw.client_id, pw.routine_id, pw.sessions_per_week, pw.k,

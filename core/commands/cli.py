@@ -829,6 +829,21 @@ def _add_backup(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     r.set_defaults(handler=_cmd_restore)
 
 
+# -- rebuild-figures ------------------------------------------------------------------------------
+
+def _cmd_rebuild_figures(args: argparse.Namespace) -> Result:
+    with _open_store(args, sync=False) as store:
+        rows = store.rebuild_figures()
+    text = "figures rebuilt from the session logs: " + ", ".join(f"{table} {n}" for table, n in rows.items())
+    return Result({"db": str(store.path), "rows": rows}, text)
+
+
+def _add_rebuild_figures(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("rebuild-figures", parents=[common],
+                       help="recompute the kept figures (attributed sessions, day and pain summaries) from the logs")
+    p.set_defaults(handler=_cmd_rebuild_figures)
+
+
 # -- assembly -----------------------------------------------------------------------------------
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
@@ -845,6 +860,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentPars
     _add_logs,
     _add_report,
     _add_backup,
+    _add_rebuild_figures,
 ]
 
 

@@ -17,7 +17,6 @@ import re
 import shutil
 import tempfile
 import threading
-from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -30,6 +29,8 @@ from typing import Any, TypeVar
 import duckdb
 import pandas as pd
 
+from core.db.figures import FIGURE_TABLES, keep_figures, rebuild_figures
+
 CATALOG = "rd"
 # An in-memory database beside the practice for derived tables that several cursors of one
 # computation read (core.analytics.metrics: each pipeline's tables, in a schema of their own).
@@ -40,7 +41,6 @@ DUCKDB_VERSION = "v1.5.5"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
 _MEMO_ENTRIES = 64            # remembered figures (an overview with its alerts is a few MB at chain size)
-_WRITE_LOG = 512              # recent writes whose clients are known (Store.clients_written_since)
 # DuckDB's working memory, past which it spills to disk beside the database file: a chain-sized
 # practice's overview needs far less, and it keeps a 1,000,000-row import under 1 GB in all
 # (docs/sessions/import-format.md). ROUTINE_DESK_MEMORY_LIMIT overrides it, e.g. "2GB".
@@ -54,6 +54,10 @@ ACKNOWLEDGEMENTS = "acknowledgements"  # acknowledged alerts
 ACCOUNTS = "accounts"                # staff accounts, sign-ins, share links, audit log
 IMPORTS = "imports"                  # saved column mappings and the quarantine
 AREAS: tuple[str, ...] = (PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACCOUNTS, IMPORTS)
+# Writes to these keep the read model (core/db/figures.py) in their transaction; migrations that
+# create or change a figure table rebuild it.
+FIGURE_INPUTS: tuple[str, ...] = (PRACTICE, SESSION_LOGS)
+FIGURE_MIGRATIONS: tuple[int, ...] = (10,)
 
 T = TypeVar("T")
 
@@ -155,12 +159,8 @@ class Store:
         self._memo: dict[Hashable, tuple[frozenset[str], frozenset[int] | None, Any]] = {}
         # figures being computed now: (areas, clients, write stamp, their future), for ``remember``
         self._computing: dict[Hashable, tuple[frozenset[str], frozenset[int] | None, int, Future[Any]]] = {}
-        # the latest writes: (write number, areas, the clients changed or None for "any")
-        self._write_log: deque[tuple[int, frozenset[str], frozenset[int] | None]] = deque(maxlen=_WRITE_LOG)
-        self._kept: dict[Hashable, Any] = {}
-        self._kept_lock = threading.Lock()
-        self._listeners: list[Callable[[frozenset[str], frozenset[int] | None], None]] = []
         self._lock = threading.Lock()
+        self._keeps_figures = False  # from the end of migrate(): the figure tables exist then
         self._conn = duckdb.connect(":memory:")
         try:
             load_extensions(self._conn)
@@ -224,8 +224,9 @@ class Store:
         whose TEMP tables were filled before BEGIN; the caller closes it. ``touches``: the AREAS
         the transaction may change (all by default); figures remembered from other areas stay.
         ``clients``: the only clients whose practice data or session logs it may change (None:
-        any), so figures kept per client are recomputed for those alone (``clients_written_since``);
-        a set the block may still add to (a client it creates).
+        any): the read model (core/db/figures.py) is brought up to date for those alone, before
+        COMMIT, and remembered figures of other clients stay; a set the block may still add to
+        (a client it creates).
         """
         unknown = set(touches) - set(AREAS)
         if unknown or not touches:
@@ -234,6 +235,8 @@ class Store:
         cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
+            if self._keeps_figures and set(touches) & set(FIGURE_INPUTS):
+                keep_figures(cur, clients)  # the read model, in the write's own transaction
         except BaseException:
             cur.execute("ROLLBACK")
             if cursor is None:
@@ -243,17 +246,13 @@ class Store:
         with self._lock:
             self._writes += 1
             changed = None if clients is None else frozenset(int(c) for c in clients)
-            self._write_log.append((self._writes, frozenset(touches), changed))
             for area in touches:
                 self._area_writes[area] += 1
             for key in [k for k, (areas, about, _) in self._memo.items()
                         if areas & set(touches) and (changed is None or about is None or about & changed)]:
                 del self._memo[key]  # stale now
-            listeners = list(self._listeners)
         if cursor is None:
             cur.close()
-        for listener in listeners:
-            listener(frozenset(touches), changed)
 
     # -- derived figures that only change with the data ------------------------------------------
 
@@ -266,44 +265,6 @@ class Store:
         figures (the pages' st.cache_data) key on it instead of re-reading tables.
         """
         return f"{self._number}.{self._writes}"
-
-    @property
-    def writes(self) -> int:
-        """How many transactions this Store has committed: a mark for ``clients_written_since``."""
-        return self._writes
-
-    def clients_written_since(self, mark: int, areas: Sequence[str] = AREAS) -> frozenset[int] | None:
-        """The clients the writes committed after ``mark`` (a ``writes`` value) may have changed in
-        ``areas``; None when one of them did not say which clients (or is too old to tell)."""
-        wanted = frozenset(areas)
-        with self._lock:
-            if self._writes == mark:
-                return frozenset()
-            if not self._write_log or self._write_log[0][0] > mark + 1:
-                return None
-            changed: set[int] = set()
-            for number, touched, clients in self._write_log:
-                if number <= mark or not touched & wanted:
-                    continue
-                if clients is None:
-                    return None
-                changed |= clients
-        return frozenset(changed)
-
-    def after_commit(self, listener: Callable[[frozenset[str], frozenset[int] | None], None]) -> None:
-        """Call ``listener(areas, clients)`` after every committed write, in the writing thread (the
-        arguments of ``transaction``). For figures kept current as writes happen; a listener must
-        not raise: the write is already committed."""
-        with self._lock:
-            self._listeners.append(listener)
-
-    def kept(self, key: Hashable, make: Callable[[], T]) -> T:
-        """The object kept under ``key`` for this Store's life, made by ``make()`` the first time.
-        For state that follows writes itself, unlike ``remember``'s figures, which writes drop."""
-        with self._kept_lock:  # not self._lock: make() may use the Store
-            if key not in self._kept:
-                self._kept[key] = make()
-            return self._kept[key]
 
     def _writes_to(self, areas: frozenset[str]) -> int:
         """How many committed writes touched one of ``areas`` (call it holding the lock)."""
@@ -408,6 +369,7 @@ class Store:
                 " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
             )
         done = {v for (v,) in self.rows("SELECT version FROM schema_version")}
+        self._keeps_figures = False
         applied = []
         for migration in migrations if migrations is not None else load_migrations():
             if migration.version in done:
@@ -424,7 +386,18 @@ class Store:
                     f"migration {migration.version:03d}_{migration.name} failed: {exc}"
                 ) from exc
             applied.append(migration.version)
+        if set(applied) & set(FIGURE_MIGRATIONS):  # a migration that changes a summary rebuilds it
+            self.rebuild_figures()
+        self._keeps_figures = True
         return applied
+
+    def rebuild_figures(self) -> dict[str, int]:
+        """Every table of the read model (core/db/figures.py) recomputed from the logs, in one
+        transaction; returns the rows of each. The writes keep them current: this is for a
+        migration that changes a summary, and for ``routine-desk rebuild-figures``."""
+        with self.transaction(touches=FIGURE_INPUTS, clients=()) as cur:
+            rebuild_figures(cur)
+            return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in FIGURE_TABLES}
 
 
 def sql_literal(text: str) -> str:

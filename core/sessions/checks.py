@@ -39,7 +39,7 @@ from core.db.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
-    "duration_min", "pain_before", "pain_after", "stiffness", "notes", "session_id",
+    "duration_min", "pain_before", "pain_after", "stiffness", "notes", "session_id", "block",
 )
 REQUIRED_FIELDS = ("client", "session_date")
 FIELD_HELP: dict[str, str] = {
@@ -55,6 +55,7 @@ FIELD_HELP: dict[str, str] = {
     "stiffness": "stiffness, 0–10 (halves allowed)",
     "notes": "what the client wrote",
     "session_id": "the source system's id for the session",
+    "block": "the block of a day plan the session was (e.g. morning), when the routine has blocks",
 }
 # The fields as staff read them (import reasons, preview headings); files and CSV keep the codes.
 FIELD_LABELS: dict[str, str] = {
@@ -250,12 +251,12 @@ _SHORT_SHAPE = "(numeric_date AND la <= 2 AND lc IN (2, 4))"
 # -- preparing rows -------------------------------------------------------------------------------
 
 _WORK_TABLES = ("li_drop", "li_dup", "li_bad", "li_v", "li_pair", "li_pr", "li_cm", "li_rm", "li_cover", "li_dated",
-                "li_asg", "li_ci", "li_given", "li_items", "li_dk", "li_dd")
+                "li_asg", "li_ci", "li_given", "li_items", "li_blocks", "li_dk", "li_dd")
 # Counts and measures, read as numbers in li_p (their texts are cleaned only for rejected rows).
 _NUMBERS = ("exercises_done", "exercises_prescribed", "duration_min", *SCALES)
 # Texts cleaned in li_p for every row (stored); client and routine are cleaned once per distinct
 # text by their match tables (li_cm, li_rm), dates by li_dk.
-_CLEANED = ("notes", "session_id")
+_CLEANED = ("notes", "session_id", "block")
 
 
 def _prepared_sql(source: str) -> str:
@@ -454,6 +455,8 @@ def _reasons(opts: CheckOptions) -> str:
         " coalesce(active_n, 0)) END"
         " WHEN routine IS NULL AND routine_id IS NULL AND new_client_key IS NOT NULL"
         " THEN 'no routine given and a new client has no assignment: name the routine' END",
+        "CASE WHEN block IS NOT NULL AND routine_id IS NOT NULL AND block_items IS NULL"
+        " THEN format('block ''{}'' is not a block of routine {}', block, routine_id) END",
         _count_reasons("exercises_done", COUNTS["exercises_done"]),
         _count_reasons("exercises_prescribed", COUNTS["exercises_prescribed"]),
         "CASE WHEN exercises_done_n > prescribed AND exercises_done_n BETWEEN 0 AND " + str(MAX_COUNT)
@@ -484,6 +487,7 @@ def _may_fail() -> str:
         "d IS NULL",                                          # missing, unread or out of range
         "(has_time AND t IS NULL)",
         "routine_id IS NULL",
+        "(block IS NOT NULL AND block_items IS NULL)",
         *(fails(c, f"{c}_n BETWEEN {low} AND {MAX_COUNT} AND {c}_n = floor({c}_n)") for c, low in COUNTS.items()),
         f"(exercises_done_n > prescribed AND exercises_done_n BETWEEN 0 AND {MAX_COUNT})",
         fails("duration_min", f"duration_min_n BETWEEN 0 AND {MAX_DURATION_MIN}"),
@@ -494,15 +498,22 @@ def _may_fail() -> str:
 
 
 # The natural key of a session without a session id, in li_v and in session_logs.
-_NATURAL_KEY = ("client_id", "d", "t", "routine_id", "done", "prescribed_i", "duration_min_n",
+_NATURAL_KEY = ("client_id", "d", "t", "routine_id", "block", "done", "prescribed_i", "duration_min_n",
                 "pain_before_n", "pain_after_n", "stiffness_n", "notes")
-_STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "exercises_done", "exercises_prescribed",
-               "duration_min", "pain_before", "pain_after", "stiffness", "notes")
+_STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "block", "exercises_done",
+               "exercises_prescribed", "duration_min", "pain_before", "pain_after", "stiffness", "notes")
 # li_v's rows that are accepted: no reason, not a duplicate.
 _ACCEPTED = "row_no NOT IN (SELECT row_no FROM li_drop)"
 # Texts kept for every row (stored, or needed to name a new client); the others only for rejected rows.
-_KEPT_TEXTS = ("client", "notes", "session_id")
+_KEPT_TEXTS = ("client", "notes", "session_id", "block")
 _BAD_TEXTS = tuple(f for f in FIELDS if f not in _KEPT_TEXTS)
+
+
+def _row_hash() -> str:
+    """The text of a row as a hash (the quarantine de-duplicates by it). A row without a block hashes
+    as it did before the block field existed, so rows held in quarantine still match."""
+    before = ", ".join(f for f in FIELDS if f != "block")
+    return f"md5(to_json(CASE WHEN block IS NULL THEN [{before}] ELSE [{before}, block] END))"
 
 
 def _assignment_tables(cur: Any) -> None:
@@ -610,12 +621,14 @@ def _dated_sql(source: str = "li_p") -> str:
 
 
 def _resolved_sql(opts: CheckOptions, source: str = "li_p") -> str:
-    """Each row resolved: the routine and version it belongs to, the exercises prescribed (given,
-    or the routine's count), and ``may_fail`` (``_may_fail``)."""
+    """Each row resolved: the routine and version it belongs to, the block of a day plan it names
+    (``block_slot``, with its item count), the exercises prescribed (given, or the block's count, or
+    the routine's), and ``may_fail`` (``_may_fail``)."""
     return f"""
         SELECT *, {_may_fail()} AS may_fail
         FROM (
-            SELECT r.*, coalesce(r.exercises_prescribed_n, r.given_items, items.n) AS prescribed
+            SELECT r.*, blocks.slot AS block_slot, blocks.n AS block_items,
+                   coalesce(r.exercises_prescribed_n, blocks.n, r.given_items, items.n) AS prescribed
             FROM (
                 SELECT b.*, cover.n AS cover_n,
                        CASE WHEN b.named_routine_id IS NOT NULL THEN b.named_routine_id
@@ -635,6 +648,8 @@ def _resolved_sql(opts: CheckOptions, source: str = "li_p") -> str:
                 LEFT JOIN li_dated dated ON dated.row_no = b.row_no
             ) r
             LEFT JOIN li_items items ON items.routine_id = r.routine_id AND items.version = r.version
+            LEFT JOIN li_blocks blocks ON blocks.routine_id = r.routine_id AND blocks.version = r.version
+                                      AND blocks.slot = lower(r.block)
         )
     """
 
@@ -657,10 +672,12 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
     ``h`` groups equal rows of the input: the session id, or else the natural key. Rows with equal
     texts have equal values, so rejected rows that are the same fall into the same group too.
     """
-    for name in ("li_asg", "li_ci", "li_given", "li_items", "li_cover", "li_dated", "li_dd", "li_pair"):
+    for name in ("li_asg", "li_ci", "li_given", "li_items", "li_blocks", "li_cover", "li_dated", "li_dd", "li_pair"):
         cur.execute(f"DROP TABLE IF EXISTS {name}")
     _date_table(cur, opts)
     cur.execute("CREATE TEMP TABLE li_items AS SELECT routine_id, version, count(*) AS n FROM routine_items GROUP BY ALL")
+    cur.execute("CREATE TEMP TABLE li_blocks AS SELECT routine_id, version, lower(slot) AS slot, count(*) AS n"
+                " FROM routine_items WHERE slot IS NOT NULL GROUP BY ALL")
     _assignment_tables(cur)
     _pair_table(cur, opts)
     unnamed = cur.execute("SELECT coalesce(sum(rows), 0) FROM li_rm WHERE routine IS NULL").fetchone()[0]
@@ -693,7 +710,7 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
         SELECT *, CASE WHEN session_id IS NOT NULL THEN hash(session_id)
                        ELSE hash(new_client_key, {', '.join(_NATURAL_KEY)}) END AS h
         FROM (
-            SELECT row_no, src, {', '.join(_KEPT_TEXTS)}, client_id, new_client_key, d, t, routine_id,
+            SELECT row_no, src, client, notes, session_id, block_slot AS block, client_id, new_client_key, d, t, routine_id,
                    try_cast(exercises_done_n AS INTEGER) AS done, try_cast(prescribed AS INTEGER) AS prescribed_i,
                    duration_min_n, pain_before_n, pain_after_n, stiffness_n,
                    (first_start IS NULL OR d < first_start) AS early, may_fail, {red_flags_sql('notes')} AS red_flags
@@ -708,7 +725,7 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
         f"""
         CREATE TEMP TABLE li_bad AS
         SELECT row_no, src, session_id IS NOT NULL AS has_sid, {', '.join(FIELDS)}, reasons_text,
-               {red_flags_sql('notes')} AS red_flags, md5(to_json([{', '.join(FIELDS)}])) AS row_hash
+               {red_flags_sql('notes')} AS red_flags, {_row_hash()} AS row_hash
         FROM (SELECT *, nullif({_reasons(opts)}, '') AS reasons_text
               FROM (SELECT *, {number_texts} FROM ({_resolved_sql(opts, f'({_prepared_sql(maybe)})')})))
         WHERE reasons_text IS NOT NULL
@@ -905,9 +922,9 @@ def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> 
         INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
                                   red_flags, before_first_assignment, source, source_session_id, batch_id,
-                                  entered_by, created_at)
+                                  entered_by, created_at, block)
         SELECT client_id, routine_id, d, t, done, prescribed_i, duration_min_n, pain_before_n, pain_after_n,
-               stiffness_n, notes, red_flags, early, $source, session_id, $batch, $actor, $now
+               stiffness_n, notes, red_flags, early, $source, session_id, $batch, $actor, $now, block
         FROM li_v WHERE {_ACCEPTED} ORDER BY row_no
         """,
         {"source": source, "batch": batch_id, "actor": actor, "now": utcnow()},

@@ -549,6 +549,7 @@ _EXACT: dict[str, tuple[str, int]] = {
     "notes": ("notes", 98), "note": ("notes", 98), "comments": ("notes", 95), "comment": ("notes", 95),
     "id": ("session_id", 80), "response id": ("session_id", 95), "submission id": ("session_id", 95),
     "stiffness": ("stiffness", 100), "stiff": ("stiffness", 90),
+    "slot": ("block", 95), "time of day block": ("block", 95), "day plan block": ("block", 95),
 }
 
 # Patterns for longer form questions, e.g. "How many exercises did you complete?".
@@ -1034,6 +1035,7 @@ _PREVIEW_VALUES = {
     "exercises_prescribed": "CAST(o.prescribed_i AS VARCHAR)", "duration_min": "CAST(o.duration_min_n AS VARCHAR)",
     "pain_before": "CAST(o.pain_before_n AS VARCHAR)", "pain_after": "CAST(o.pain_after_n AS VARCHAR)",
     "stiffness": "CAST(o.stiffness_n AS VARCHAR)", "notes": "o.notes", "session_id": "o.session_id",
+    "block": "o.block",
 }
 
 

@@ -4,11 +4,12 @@ alerts leading to their client, a CSV download for every table.
 The practice (as_of Sun 2025-03-23 from the URL, 14 days = ISO weeks W11 and W12):
 X runner, therapist Ana, r-three 7/wk: 7 sessions in W11, none in W12 -> 7/14 = 0.5 at_risk;
   pain 7, 7, 7, 5, 5, 4.5, 4.5 -> improved.
-Y runner + desk_worker, Ana, r-six 2/wk: 2 + 2 sessions -> 1.0 on_track; pain 3, 3, 3, 4 -> unchanged.
+Y runner + desk_worker, Ana, r-six 2/wk: 2 + 2 sessions -> 1.0 on_track; pain 3, 3, 3, 4 -> 4 scored
+  sessions, fewer than the 6 the non-overlapping windows need (issue 16) -> insufficient_data.
 Z pregnant, no therapist, r-six 7/wk: 1 + 2 sessions -> 3/14 = 0.214 low (a low-adherence alert);
   its 03-20 note is tagged saddle_numbness -> a critical red-flag alert.
 KPIs: 3 active clients, mean adherence 0.571 -> "57%", on track 1/3 -> "33%", pain improved
-1 of 2 assessed -> "50%", open alerts 2.
+1 of 1 assessed -> "100%" (it was 1 of 2, "50%", before issue 16), open alerts 2.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def test_overview_is_the_default_page_with_hand_computed_kpis(app: AppTest, prac
     at = open_overview(app, **URL)
     assert at.title[0].value == "Practice overview"
     assert metrics_shown(at) == {"Active clients": "3", "Mean adherence": "57%", "On track": "33%",
-                                 "Pain improved": "50%", "Open alerts": "2"}
+                                 "Pain improved": "100%", "Open alerts": "2"}
     assert at.selectbox(key="ov_days").value == 14
     assert at.date_input(key="ov_as_of").value == date(2025, 3, 23)
 

@@ -99,6 +99,53 @@ def test_high_pain_alert_dates_the_run_of_high_scores(practice):
     assert "7.5/10 on 2025-03-20" in h1["reason"] and "3 session(s) in a row" in h1["reason"]
 
 
+def test_pain_after_a_session_above_five_or_two_points_over_before(practice):
+    # Pain-monitoring model (clinical notes, "Pain scale"): above 5/10 with exercise is not
+    # acceptable; a rise of 2 points over pain before is a change that matters (issue 16).
+    # A1: 3 -> 8 (03-10, too much), 3 -> 4 (03-15, fine), 3 -> 6 (03-18, above 5),
+    #     2 -> 4.5 (03-20, +2.5): the latest is too much; the run began 03-18 (2 sessions).
+    # A2: 3 -> 8 (03-10), then 4 -> 5 (03-20: not above 5, +1): the latest is fine -> nothing.
+    # A3: 3.5 -> 5 (03-20): exactly 5 and +1.5 -> nothing.
+    # A4: no pain before, 5.5 after (03-21): above 5 -> since 03-21.
+    # A5: 2 -> 6 on 02-10 only, before the window -> nothing.
+    ids = {code: add_client(practice, code) for code in ("A1", "A2", "A3", "A4", "A5")}
+    for day, before, after in ((d(3, 10), 3, 8), (d(3, 15), 3, 4), (d(3, 18), 3, 6), (d(3, 20), 2, 4.5)):
+        add_session(practice, ids["A1"], day, pain_before=before, pain_after=after)
+    add_session(practice, ids["A1"], d(3, 22), pain_before=2)          # no score after: the run goes on
+    add_session(practice, ids["A2"], d(3, 10), pain_before=3, pain_after=8)
+    add_session(practice, ids["A2"], d(3, 20), pain_before=4, pain_after=5)
+    add_session(practice, ids["A3"], d(3, 20), pain_before=3.5, pain_after=5)
+    last = add_session(practice, ids["A4"], d(3, 21), pain_after=5.5)
+    add_session(practice, ids["A5"], d(2, 10), pain_before=2, pain_after=6)
+    found = alerts.current_alerts(practice, SCOPE)
+    assert by_client(found, "A1") == [("pain_after", "high", d(3, 18))]
+    assert by_client(found, "A2") == [] and by_client(found, "A3") == [] and by_client(found, "A5") == []
+    assert by_client(found, "A4") == [("pain_after", "high", d(3, 21))]
+    a1 = found[found["client"] == "A1"].iloc[0]
+    assert a1["alert_key"] == f"pain_after:c{ids['A1']}:2025-03-18"
+    assert a1["reason"].startswith("Pain after the session on 2025-03-20 was 4.5/10, 2 before (2 session(s) in a row"
+                                   " since 2025-03-18)")
+    a4 = found[found["client"] == "A4"].iloc[0]
+    assert a4["reason"].startswith("Pain after the session on 2025-03-21 was 5.5/10 (1 session(s)")
+    assert a4["session_id"] == last
+
+
+def test_low_adherence_waits_for_seven_active_days(practice):
+    # r-three 3 a week, no session at all, as_of Wed 03-26 (issue 16):
+    #   N0 starts today: 1 active day, adherence 0 of 3/7 = 0.429 expected -> status low, no alert;
+    #   N6 starts 03-21: 6 active days -> no alert;
+    #   N7 starts 03-20: 7 active days -> low adherence (0 of 3 expected), since the window start.
+    ids = {}
+    for code, start in (("N0", d(3, 26)), ("N6", d(3, 21)), ("N7", d(3, 20))):
+        ids[code] = add_client(practice, code)
+        add_assignment(practice, ids[code], "r-three", start, weeks=4, sessions_per_week=3)
+    found = alerts.current_alerts(practice, SCOPE)
+    assert by_client(found, "N0") == [] and by_client(found, "N6") == []
+    assert by_client(found, "N7") == [("low_adherence", "medium", d(2, 27))]
+    statuses = metrics.client_adherence(practice, SCOPE).set_index("client")["status"].to_dict()
+    assert statuses == {"N0": "low", "N6": "low", "N7": "low"}
+
+
 def test_worse_pain_lapsed_and_low_adherence(practice):
     # W: r-three 7/wk from 02-01 for 12 weeks, one session a day 02-03..02-08 with pain
     #    0, 0, 0, 1, 2, 3 -> worse (+2) since 02-08; then nothing after 02-08: lapsed too
@@ -187,25 +234,23 @@ def test_acknowledging_moves_an_alert_to_history_with_its_note(practice):
     assert len(alerts.alert_history(practice)) == 1               # the old one stays in history
 
 
-def test_overview_is_remembered_across_acknowledgements_but_not_across_new_sessions(practice, monkeypatch):
+def test_acknowledged_alerts_leave_the_overview_and_new_sessions_show_at_once(practice):
     cid = add_client(practice, "MEM")
     add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
     add_session(practice, cid, d(3, 5), "r-three")
-    computed = []
-    real_overview = metrics.overview_from
-    monkeypatch.setattr(metrics, "overview_from", lambda *a, **k: computed.append(1) or real_overview(*a, **k))
-
-    view, open_now = overview.practice_overview(practice, SCOPE)
-    assert len(open_now) == 1 and len(computed) == 1
+    _, open_now = overview.practice_overview(practice, SCOPE)
+    assert open_now["kind"].tolist() == ["lapsed"]
     alerts.acknowledge(practice, open_now["alert_key"].iloc[0], "Called her", "ana", AS_OF)
-    again, still_open = overview.practice_overview(practice, SCOPE)
-    assert still_open.empty and again is view and len(computed) == 1     # only acknowledgements re-read
+    _, still_open = overview.practice_overview(practice, SCOPE)
+    assert still_open.empty
     detail, found = overview.client_view(practice, cid, AS_OF)
     assert found["acknowledged"].tolist() == [True] and found["note"].tolist() == ["Called her"]
 
-    add_session(practice, cid, d(3, 25), "r-three")                      # a write to session logs
-    fresh, _ = overview.practice_overview(practice, SCOPE)
-    assert len(computed) == 2 and fresh is not view
+    # A session on 03-25 (pain 8): no longer lapsed; 2 of 8 expected sessions (2 a week over the
+    # 28 days) -> adherence 0.25, low, after 54 active days; pain 8 >= 7 -> high pain.
+    add_session(practice, cid, d(3, 25), "r-three", pain_before=8)
+    _, open_now = overview.practice_overview(practice, SCOPE)
+    assert open_now["kind"].tolist() == ["pain_high", "low_adherence"]
 
 
 def test_acknowledge_refuses_bad_input_and_writes_nothing(practice):

@@ -342,6 +342,48 @@ def test_pain_worse_since_is_the_start_of_the_last_worse_run(practice):
     assert (row["current"], row["change"], row["response"], row["worse_since"]) == (4.833, 2.833, "worse", d(2, 11))
 
 
+def test_pain_first_and_last_three_never_overlap(practice):
+    # Issue 16: 8, 8, 8, 2 read "unchanged" when the last three (8, 8, 2) shared two scores with
+    # the first three. The windows now need 6 scored sessions:
+    #   8, 8, 8, 2        -> 4 scored: insufficient_data (baseline 8 still shown)
+    #   8, 8, 8, 2, 2     -> 5 scored: insufficient_data
+    #   8, 8, 8, 2, 2, 2  -> baseline 8, current 2, change -6, change_pct -0.75 -> improved
+    pain_world(practice, "Q4", [8, 8, 8, 2])
+    pain_world(practice, "Q5", [8, 8, 8, 2, 2])
+    pain_world(practice, "Q6", [8, 8, 8, 2, 2, 2])
+    four, five, six = (pain_row(practice, code) for code in ("Q4", "Q5", "Q6"))
+    assert (four["scored_sessions"], four["baseline"], four["response"]) == (4, 8.0, "insufficient_data")
+    assert four["current"] is None or four["current"] != four["current"]
+    assert (five["scored_sessions"], five["response"]) == (5, "insufficient_data")
+    assert (six["baseline"], six["current"], six["change"], six["change_pct"], six["response"]) == (
+        8.0, 2.0, -6.0, -0.75, "improved")
+
+
+def test_a_session_naming_its_block_counts_against_the_block_items(practice):
+    # A day plan of 5 items: morning 2, midday 1, evening 2; 7 sessions a week from Mon 03-17 for
+    # 2 weeks; period 14 days to Sun 03-23 = W12 only (03-17..03-23), expected 7 x 7/7 = 7.
+    # Sessions, none with exercises_prescribed (so the count comes from the routine):
+    #   03-17 morning, 2 done  -> 2 / 2 (block) = 1.0     (it counted 2 / 5 = 0.4 before issue 16)
+    #   03-18 evening, 1 done  -> 1 / 2 = 0.5
+    #   03-19 midday, 1 done   -> 1 / 1 = 1.0
+    #   03-20 no block, 2 done -> 2 / 5 (whole routine) = 0.4
+    #   03-21 block "night" (not a block of the routine), 2 done -> 2 / 5 = 0.4
+    #   completed 1.0 + 0.5 + 1.0 + 0.4 + 0.4 = 3.3; adherence 3.3 / 7 = 0.471 -> low
+    add_routine(practice, "r-day", 5, sessions_per_week=7, weeks=2,
+                slots=("morning", "morning", "midday", "evening", "evening"))
+    cid = add_client(practice, "DP")
+    add_assignment(practice, cid, "r-day", d(3, 17), weeks=2, sessions_per_week=7)
+    add_session(practice, cid, d(3, 17), "r-day", done=2, block="morning")
+    add_session(practice, cid, d(3, 18), "r-day", done=1, block="Evening")
+    add_session(practice, cid, d(3, 19), "r-day", done=1, block="midday")
+    add_session(practice, cid, d(3, 20), "r-day", done=2)
+    add_session(practice, cid, d(3, 21), "r-day", done=2, block="night")
+    scope = Scope(as_of=d(3, 23), days=14)
+    assert weeks_of(practice, "DP", scope) == [(W12, 7, 7.0, 3.3, 3.3)]
+    row = client_row(practice, "DP", scope)
+    assert (row["completed"], row["adherence"], row["status"]) == (3.3, 0.471, "low")
+
+
 # -- the overview -------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -353,7 +395,8 @@ def three_clients(practice):
       -> 7/14 = 0.5 at_risk; weekly 1.0, 0.0. Pain 7, 7, 7, 5, 5, 4.5, 4.5: baseline 7, current
       14/3 = 4.667, change -2.333, pct -0.333 -> improved.
     Y runner + desk_worker, Ana, r-six 2/wk (2 + 2): 2 and 2 sessions -> 1.0 on_track; weekly 1, 1.
-      Pain 3, 3, 3, 4: current 10/3 = 3.333, change +0.333 -> unchanged.
+      Pain 3, 3, 3, 4: 4 scored sessions, fewer than the 6 that keep the first-3 and last-3
+      windows apart (issue 16) -> insufficient_data (it read "unchanged", +0.333, before).
     Z pregnant, no therapist, r-six 7/wk: 1 session in W11, 2 in W12 -> 3/14 = 0.214 low;
       weekly 1/7 = 0.143, 2/7 = 0.286. Pain on 3 sessions only -> insufficient_data.
     """
@@ -378,9 +421,9 @@ OVERVIEW = Scope(as_of=d(3, 23), days=14)
 def test_overview_kpis_and_weekly(three_clients):
     view = metrics.overview(three_clients, OVERVIEW)
     # mean adherence (0.5 + 1.0 + 0.214) / 3 = 0.571333 -> 0.571; on track 1 of 3 -> 0.333;
-    # assessed pain responses: X improved, Y unchanged (Z insufficient) -> 1 / 2 = 0.5
+    # assessed pain responses: X improved (Y and Z insufficient: issue 16 changed Y's) -> 1 / 1 = 1.0
     assert view.kpis == {"active_clients": 3, "mean_adherence": 0.571, "on_track_pct": 0.333, "lapsed": 0,
-                         "assessed": 2, "improved_pct": 0.5}
+                         "assessed": 1, "improved_pct": 1.0}
     # W11: expected 7 + 2 + 7 = 16, credited 7 + 2 + 1 = 10, mean of 1.0, 1.0, 0.143 = 0.714
     # W12: expected 16, credited 0 + 2 + 2 = 4, mean of 0.0, 1.0, 0.286 = 0.429
     weekly = [tuple(r) for r in view.weekly[["week_start", "days_in_period", "clients", "expected",
@@ -395,21 +438,22 @@ def test_overview_groups_by_segment_routine_and_therapist(three_clients):
     def table(frame):
         return [tuple(None if v != v else v for v in r) for r in frame[cols].itertuples(index=False)]
 
-    # runner: X 0.5, Y 1.0 -> 0.75, on track 1/2; pain X -2.333, Y +0.333 -> 1 of 2 improved, mean -1.0
-    # desk_worker: Y; pregnant: Z (no assessed pain response)
+    # runner: X 0.5, Y 1.0 -> 0.75, on track 1/2; pain: only X assessed (-2.333, improved): Y's 4
+    # scored sessions are insufficient since issue 16 (before: 2 assessed, 0.5 improved, mean -1.0)
+    # desk_worker: Y; pregnant: Z (neither has an assessed pain response)
     assert table(view.by_segment) == [
-        ("desk_worker", 1, 1.0, 1.0, 1, 0.0, 0.333),
+        ("desk_worker", 1, 1.0, 1.0, 0, None, None),
         ("pregnant", 1, 0.214, 0.0, 0, None, None),
-        ("runner", 2, 0.75, 0.5, 2, 0.5, -1.0),
+        ("runner", 2, 0.75, 0.5, 1, 1.0, -2.333),
     ]
-    # r-six: Y's and Z's assignments (1.0 + 0.214) / 2 = 0.607; r-three: X's
+    # r-six: Y's and Z's assignments (1.0 + 0.214) / 2 = 0.607, no assessed pain; r-three: X's
     assert table(view.by_routine) == [
-        ("r-six", 2, 0.607, 0.5, 1, 0.0, 0.333),
+        ("r-six", 2, 0.607, 0.5, 0, None, None),
         ("r-three", 1, 0.5, 0.0, 1, 1.0, -2.333),
     ]
     assert table(view.by_therapist) == [
         ("(none)", 1, 0.214, 0.0, 0, None, None),
-        ("Ana", 2, 0.75, 0.5, 2, 0.5, -1.0),
+        ("Ana", 2, 0.75, 0.5, 1, 1.0, -2.333),
     ]
 
 
@@ -543,19 +587,15 @@ def test_lapsed_across_programs_when_a_new_one_started_recently(practice):
     assert client_row(practice, "LP")["status"] == "low"
 
 
-def test_a_pipelines_tables_are_shared_with_its_sibling_and_gone_after(practice):
+def test_a_pipelines_tables_live_in_a_schema_of_their_own_and_are_gone_after(practice):
     from core.db.store import WORK_DB
 
     a = add_client(practice, "A")
     add_assignment(practice, a, "r-three", d(3, 3), weeks=4, sessions_per_week=3)
     add_session(practice, a, d(3, 4), "r-three", done=3)
     with metrics.pipeline(practice, Scope(as_of=AS_OF)) as run:
-        sibling = run.sibling()
-        try:
-            assert sibling.home == run.home
-            assert sibling.cur.execute("SELECT count(*) FROM m_asg").fetchone() == (1,)   # another cursor
-        finally:
-            sibling.cur.close()
+        assert run.schema.startswith(WORK_DB + ".")
+        assert run.scalar("SELECT count(*) FROM m_assignments") == 1
     left = practice.rows("SELECT count(*) FROM duckdb_tables() WHERE database_name = ?", [WORK_DB])
     assert left == [(0,)]
     assert practice.rows("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE 'm\\_%' ESCAPE '\\'") == [(0,)]
@@ -564,7 +604,7 @@ def test_a_pipelines_tables_are_shared_with_its_sibling_and_gone_after(practice)
 def test_metric_tables_are_never_built_in_the_practice_database(practice):
     cur = practice.cursor()
     try:
-        with pytest.raises(ValueError, match="home schema"):
+        with pytest.raises(ValueError, match="schema of its own"):
             metrics._prepare(metrics.Pipeline(cur, Scope(as_of=AS_OF)), Scope(as_of=AS_OF), pain=True)
     finally:
         cur.close()

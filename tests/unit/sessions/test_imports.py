@@ -602,6 +602,27 @@ def test_manual_entry_uses_the_same_checks(practice: Store) -> None:
     assert practice.scalar("SELECT count(*) FROM session_logs") == 1
 
 
+def test_a_session_naming_its_block_is_prescribed_the_block_items(practice: Store) -> None:
+    # The day plan (data/routines/day-plan-morning-midday-evening.yaml) has 5 items: morning 2,
+    # midday 1, evening 2. A session naming its block is prescribed that block's items (issue 16);
+    # a block the routine does not have is rejected; the same values in two blocks are two sessions.
+    with practice.transaction() as cur:
+        cur.execute("INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks,"
+                    " sessions_per_week, status, assigned_at) SELECT id, 'day-plan-morning-midday-evening', 1,"
+                    " DATE '2024-03-01', 4, 7, 'active', ? FROM clients WHERE code = 'C00003'", [utcnow()])
+    header = ["client", "session_date", "routine", "block", "exercises_done"]
+    data = csv_bytes([["C00003", "2024-03-14", "day-plan-morning-midday-evening", "Morning", "2"],
+                      ["C00003", "2024-03-14", "day-plan-morning-midday-evening", "evening", "2"],
+                      ["C00003", "2024-03-14", "day-plan-morning-midday-evening", "", "2"],
+                      ["C00003", "2024-03-15", "day-plan-morning-midday-evening", "night", "2"]], header=header)
+    result = run_import(practice, data)
+    assert (result.accepted, result.rejected) == (3, 1)
+    assert practice.rows("SELECT block, exercises_done, exercises_prescribed FROM session_logs ORDER BY id") == [
+        ("morning", 2, 2), ("evening", 2, 2), (None, 2, 5)]
+    reasons = json.loads(practice.scalar("SELECT reasons_json FROM quarantined_rows"))
+    assert reasons == ["block 'night' is not a block of routine day-plan-morning-midday-evening"]
+
+
 # -- the CLI ---------------------------------------------------------------------------------------
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -1,0 +1,173 @@
+"""The read model: summaries of the session logs kept by the writes, in the same transaction.
+
+Which assignment a session belongs to (attribution, docs/analytics/metrics.md) does not depend on
+the date figures are read as of: only on the client's assignments, pauses and routine items. So
+it is worked out once, when a write changes one of them, and kept with the figures every view sums:
+
+- ``session_attribution``: each attributed session with its assignment, completion and scores;
+- ``assignment_day_figures``: per assignment and day, the completion sum and session count of the
+  sessions on active days, and the pain scores of all its sessions;
+- ``assignment_pain_figures``: per assignment, the scored sessions, the sums of the first and the
+  last three scores, relief, and the day of its last session (a view as of an earlier day reads
+  ``session_attribution`` instead, exactly);
+- ``client_figures``: per client, the last session.
+
+``Store.transaction`` calls ``keep_figures`` before it commits any write to the practice or the
+session logs, with the clients the write names (every write names the clients it may change;
+none named means any). A client's rows are rebuilt from that client's data alone: a figure of one
+client never depends on another client's. ``rebuild_figures`` recomputes everything
+(``routine-desk rebuild-figures``); the property test in tests/unit/db/test_figures.py holds the
+kept rows equal to a rebuild after random writes.
+
+This is the lowest floor that every writer reaches (core/practice and core/sessions may not
+import core/analytics), so the attribution SQL lives here and core.analytics.metrics reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+FIGURE_TABLES: tuple[str, ...] = ("session_attribution", "assignment_day_figures", "assignment_pain_figures",
+                                  "client_figures")
+BASELINE_SESSIONS = 3  # the pain baseline is the mean of the first 3 scored sessions, current of the last 3
+
+# Effective last day of an assignment: staff's end_date, else the planned end.
+ASSIGNMENT_END = "coalesce(a.end_date, a.start_date + 7 * a.weeks - 1)"
+# The assignment is not empty (written so DuckDB need not build the end date for every row).
+ASSIGNMENT_NOT_EMPTY = "CASE WHEN a.end_date IS NULL THEN a.weeks >= 1 ELSE a.end_date >= a.start_date END"
+
+
+def session_order_key(time_sql: str = "session_time", id_sql: str = "session_id") -> str:
+    """Sessions in order: date, then time (a missing one counts as 00:00), then entry order, packed
+    in one BIGINT (seconds since 2000 x 2^31 + the log id; exact for ids below 2^31 and dates
+    before 2100). Integer keys make top-3 aggregates far cheaper than a window sort."""
+    return (f"(CAST(session_date - DATE '2000-01-01' AS BIGINT) * 86400 + CAST(epoch({time_sql}) AS BIGINT))"
+            f" * 2147483648 + {id_sql} % 2147483648")
+
+
+def attribution_sql(clients: str = "") -> str:
+    """A WITH list ending in ``attributed``: every session of the clients ``clients`` selects (an
+    ``AND client_id ...`` condition, empty for all) that belongs to an assignment, with that
+    assignment, whether the session day is an active (unpaused) day, and its completion.
+
+    A session naming a routine belongs to the client's assignment of that routine whose [start,
+    last day] holds the session date; one naming none to an assignment active (not paused) that
+    day; the most recently started wins, then the most recently created. Only clients with two
+    candidates that share a day need that tie-break, so only their sessions go through the window.
+    Completion: min(1, done / prescribed), prescribed defaulting to the items of the session's
+    block (a day plan's slot) or else of the routine version; no count given is a complete session.
+    """
+    return f"""
+    s AS (
+        SELECT id AS session_id, client_id, routine_id AS named_routine, session_date,
+               coalesce(session_time, TIME '00:00:00') AS session_time,
+               exercises_done, exercises_prescribed, pain_before, pain_after, lower(block) AS block
+        FROM session_logs
+        WHERE TRUE {clients}
+    ), items AS (
+        SELECT routine_id, version, count(*) AS items FROM routine_items GROUP BY routine_id, version
+    ), block_items AS (  -- the items of each block of a day plan (routine items with a slot)
+        SELECT routine_id, version, lower(slot) AS block, count(*) AS items
+        FROM routine_items WHERE slot IS NOT NULL GROUP BY ALL
+    ), cand AS (
+        SELECT a.id AS assignment_id, a.client_id, a.routine_id, a.routine_version, a.start_date,
+               {ASSIGNMENT_END} AS end_date, i.items
+        FROM assignments a LEFT JOIN items i ON i.routine_id = a.routine_id AND i.version = a.routine_version
+        WHERE {ASSIGNMENT_NOT_EMPTY} {clients}
+    ), overlapping AS (
+        SELECT DISTINCT x.client_id FROM cand x JOIN cand y
+          ON x.client_id = y.client_id AND x.assignment_id < y.assignment_id
+         AND x.start_date <= y.end_date AND y.start_date <= x.end_date
+    ), covering AS (
+        SELECT s.*, c.assignment_id, c.routine_id, c.start_date, coalesce(b.items, c.items) AS items
+        FROM s JOIN cand c
+          ON c.client_id = s.client_id AND s.session_date BETWEEN c.start_date AND c.end_date
+        LEFT JOIN block_items b ON b.routine_id = c.routine_id AND b.version = c.routine_version AND b.block = s.block
+    ), paused_days AS (  -- (session, assignment) pairs on a paused day of that assignment
+        SELECT DISTINCT v.session_id, v.assignment_id
+        FROM covering v JOIN assignment_pauses p
+          ON p.assignment_id = v.assignment_id AND v.session_date >= p.paused_from
+         AND (p.paused_until IS NULL OR (v.session_date <= p.paused_until AND p.paused_until >= p.paused_from))
+    ), pairs AS (
+        SELECT v.*, d.session_id IS NOT NULL AS paused
+        FROM covering v LEFT JOIN paused_days d USING (session_id, assignment_id)
+        WHERE v.named_routine = v.routine_id OR (v.named_routine IS NULL AND d.session_id IS NULL)
+    ), chosen AS (
+        SELECT * FROM pairs WHERE client_id NOT IN (SELECT client_id FROM overlapping)
+        UNION ALL
+        SELECT * FROM (
+            SELECT * FROM pairs WHERE client_id IN (SELECT client_id FROM overlapping)
+            QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY start_date DESC, assignment_id DESC) = 1)
+    ), attributed AS (
+        SELECT session_id, client_id, assignment_id, session_date, session_time, NOT paused AS on_active_day,
+               CASE WHEN exercises_done IS NULL THEN 1.0
+                    WHEN exercises_done <= 0 THEN 0.0
+                    ELSE least(1.0, exercises_done / coalesce(
+                        CASE WHEN exercises_prescribed > 0 THEN exercises_prescribed END,
+                        nullif(items, 0), exercises_done))
+               END AS completion,
+               pain_before, pain_after
+        FROM chosen
+    )
+    """
+
+
+def _statements(clients: str) -> list[str]:
+    """The INSERTs that fill every figure table for the clients ``clients`` selects, in order."""
+    key = session_order_key()
+    on_clients = clients.replace("AND client_id", "AND x.client_id", 1)
+    return [
+        f"""INSERT INTO session_attribution
+            WITH {attribution_sql(clients)}
+            SELECT session_id, client_id, assignment_id, session_date, session_time, on_active_day, completion,
+                   pain_before, pain_after
+            FROM attributed""",
+        f"""INSERT INTO assignment_day_figures
+            SELECT assignment_id, any_value(client_id), session_date,
+                   coalesce(sum(completion) FILTER (WHERE on_active_day), 0.0),
+                   CAST(count(*) FILTER (WHERE on_active_day) AS INTEGER),
+                   CAST(count(pain_before) AS INTEGER), sum(pain_before)
+            FROM session_attribution x WHERE TRUE {on_clients}
+            GROUP BY assignment_id, session_date""",
+        f"""INSERT INTO assignment_pain_figures
+            SELECT assignment_id, any_value(client_id), CAST(count(pain_before) AS INTEGER),
+                   list_sum(min_by(pain_before, {key}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL)),
+                   list_sum(max_by(pain_before, {key}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL)),
+                   sum(pain_before - pain_after), CAST(count(pain_before - pain_after) AS INTEGER),
+                   max(session_date)
+            FROM session_attribution x WHERE TRUE {on_clients}
+            GROUP BY assignment_id""",
+        f"""INSERT INTO client_figures
+            SELECT client_id, max(session_date) FROM session_logs x WHERE TRUE {on_clients}
+            GROUP BY client_id""",
+    ]
+
+
+def keep_figures(cur: Any, clients: Iterable[int] | None) -> None:
+    """Bring the figure tables up to date for ``clients`` (None: every client), inside the caller's
+    transaction: their rows are deleted and computed again from their logs and assignments."""
+    if clients is None:
+        rebuild_figures(cur)
+        return
+    ids = sorted({int(c) for c in clients})
+    if not ids:
+        return
+    cur.execute("CREATE OR REPLACE TEMP TABLE figures_clients AS SELECT unnest(CAST($ids AS BIGINT[])) AS client_id",
+                {"ids": ids})
+    chosen = "AND client_id IN (SELECT client_id FROM figures_clients)"
+    try:
+        for table in FIGURE_TABLES:
+            cur.execute(f"DELETE FROM {table} WHERE TRUE {chosen}")
+        for statement in _statements(chosen):
+            cur.execute(statement)
+    finally:
+        cur.execute("DROP TABLE IF EXISTS figures_clients")
+
+
+def rebuild_figures(cur: Any) -> None:
+    """Every figure table recomputed from the logs (inside the caller's transaction)."""
+    for table in FIGURE_TABLES:
+        cur.execute(f"DELETE FROM {table}")
+    for statement in _statements(""):
+        cur.execute(statement)

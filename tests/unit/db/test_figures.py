@@ -1,0 +1,199 @@
+"""The read model (core/db/figures.py): figures kept by the writes equal a rebuild from the logs.
+
+A small practice worked out by hand, then a hypothesis state machine that runs random sequences
+of writes (clients, assignments, pauses, sessions typed in or imported, imports undone, routine
+versions, programs ended) and checks after each one that the kept figures are exactly what
+``rebuild_figures`` computes from scratch.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date, time, timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from core.access.auth import create_user
+from core.db.figures import FIGURE_TABLES, rebuild_figures
+from core.db.store import Store
+from core.practice import assignments
+from core.practice.assignments import AssignmentError
+from core.sessions import imports
+from core.sessions.checks import log_session
+from tests.practice_rows import add_assignment, add_client, add_pause, add_routine, add_session
+
+_ORDER = {
+    "session_attribution": "session_id",
+    "assignment_day_figures": "assignment_id, day",
+    "assignment_pain_figures": "assignment_id",
+    "client_figures": "client_id",
+}
+
+
+def kept(store: Store) -> dict[str, list[tuple]]:
+    return {t: store.rows(f"SELECT * FROM {t} ORDER BY {_ORDER[t]}") for t in FIGURE_TABLES}
+
+
+def rebuilt(store: Store) -> dict[str, list[tuple]]:
+    """The figures a rebuild would give, computed in a transaction that is rolled back."""
+    cur = store.cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION")
+        rebuild_figures(cur)
+        found = {t: cur.execute(f"SELECT * FROM {t} ORDER BY {_ORDER[t]}").fetchall() for t in FIGURE_TABLES}
+        cur.execute("ROLLBACK")
+        return found
+    finally:
+        cur.close()
+
+
+def test_figures_of_a_small_practice_by_hand(store: Store) -> None:
+    # r-two (2 items), 3 a week, from Mon 2025-03-03 for 2 weeks (last day 03-16), paused 03-10..03-11.
+    # 03-04 done 1 of 2 -> 0.5, pain 6 -> 4;  03-05 unnamed, pain 5 -> 5;
+    # 03-10 named, on a paused day: attributed, not on an active day, completion 1, pain 4 -> 2;
+    # 03-10 unnamed on the paused day: belongs to nothing; 03-20 after the last day: nothing.
+    add_routine(store, "r-two", 2)
+    cid = add_client(store, "F1")
+    aid = add_assignment(store, cid, "r-two", date(2025, 3, 3), weeks=2)
+    add_pause(store, aid, date(2025, 3, 10), date(2025, 3, 11))
+    add_session(store, cid, date(2025, 3, 4), "r-two", done=1, pain_before=6, pain_after=4)
+    add_session(store, cid, date(2025, 3, 5), pain_before=5, pain_after=5, at=time(9, 0))
+    add_session(store, cid, date(2025, 3, 10), "r-two", pain_before=4, pain_after=2)
+    add_session(store, cid, date(2025, 3, 10))
+    add_session(store, cid, date(2025, 3, 20), "r-two", pain_before=9)
+    figures = kept(store)
+    assert [(r[3], r[5], r[6]) for r in figures["session_attribution"]] == [
+        (date(2025, 3, 4), True, 0.5), (date(2025, 3, 5), True, 1.0), (date(2025, 3, 10), False, 1.0)]
+    assert figures["assignment_day_figures"] == [
+        (aid, cid, date(2025, 3, 4), 0.5, 1, 1, 6.0), (aid, cid, date(2025, 3, 5), 1.0, 1, 1, 5.0),
+        (aid, cid, date(2025, 3, 10), 0.0, 0, 1, 4.0)]
+    # 3 scored: first three 6 + 5 + 4 = 15, last three the same; relief 2 + 0 + 2 = 4 over 3.
+    assert figures["assignment_pain_figures"] == [(aid, cid, 3, 15.0, 15.0, 4.0, 3, date(2025, 3, 10))]
+    assert figures["client_figures"] == [(cid, date(2025, 3, 20))]
+    assert figures == rebuilt(store)
+
+
+DAYS = [date(2025, 3, 3) + timedelta(days=i) for i in range(28)]
+PASSWORD = "a-long-enough-password"
+
+
+class KeptFiguresMachine(RuleBasedStateMachine):
+    """Random writes through the service functions and the tests' plain-SQL helpers (each names the
+    clients it changes, as every write does); the kept figures must equal a rebuild after each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.TemporaryDirectory()
+        self.store = Store(Path(self.folder.name) / "figures.duckdb")
+        create_user(self.store, "cli", "ann", "therapist", PASSWORD)
+        add_routine(self.store, "r-two", 2)
+        add_routine(self.store, "r-day", 3, sessions_per_week=7, slots=("morning", "morning", "evening"))
+        self.clients: list[int] = []
+        self.assignments: list[int] = []
+        self.batches: list[int] = []
+        self.imported = 0
+
+    def teardown(self) -> None:
+        self.store.close()
+        self.folder.cleanup()
+
+    @rule()
+    def new_client(self) -> None:
+        self.clients.append(add_client(self.store, f"K{len(self.clients) + 1:03d}"))
+
+    @precondition(lambda self: self.clients)
+    @rule(data=st.data(), routine=st.sampled_from(["r-two", "r-day"]), start=st.sampled_from(DAYS),
+          weeks=st.integers(1, 3), per_week=st.integers(1, 7))
+    def assign(self, data, routine: str, start: date, weeks: int, per_week: int) -> None:
+        client = data.draw(st.sampled_from(self.clients))
+        self.assignments.append(add_assignment(self.store, client, routine, start, weeks=weeks,
+                                               sessions_per_week=per_week))
+
+    @precondition(lambda self: self.assignments)
+    @rule(data=st.data(), day=st.sampled_from(DAYS), kind=st.sampled_from(["pause", "resume", "end"]))
+    def change_program(self, data, day: date, kind: str) -> None:
+        assignment = data.draw(st.sampled_from(self.assignments))
+        change = {"pause": assignments.pause_assignment, "resume": assignments.resume_assignment,
+                  "end": assignments.end_assignment}[kind]
+        try:
+            change(self.store, assignment, day, "ann")
+        except AssignmentError:
+            pass  # not allowed on this day: nothing written
+
+    @precondition(lambda self: self.clients)
+    @rule(data=st.data(), day=st.sampled_from(DAYS), routine=st.sampled_from([None, "r-two", "r-day"]),
+          block=st.sampled_from([None, "morning", "evening"]), done=st.sampled_from([None, 0, 1, 2, 3]),
+          before=st.sampled_from([None, 2, 4.5, 7]), after=st.sampled_from([None, 1, 6]))
+    def log(self, data, day: date, routine, block, done, before, after) -> None:
+        client = data.draw(st.sampled_from(self.clients))
+        add_session(self.store, client, day, routine, done=done, pain_before=before, pain_after=after, block=block)
+
+    @precondition(lambda self: self.clients)
+    @rule(data=st.data(), day=st.sampled_from(DAYS), block=st.sampled_from([None, "morning"]))
+    def type_in(self, data, day: date, block) -> None:
+        client = data.draw(st.sampled_from(self.clients))
+        code = self.store.scalar("SELECT code FROM clients WHERE id = ?", [client])
+        log_session(self.store, {"client": code, "session_date": day, "block": block, "exercises_done": 1,
+                                 "pain_before": 3}, "ann", as_of=DAYS[-1])
+
+    @precondition(lambda self: self.clients)
+    @rule(data=st.data(), day=st.sampled_from(DAYS))
+    def import_file(self, data, day: date) -> None:
+        chosen = data.draw(st.lists(st.sampled_from(self.clients), min_size=1, max_size=3))
+        self.imported += 1
+        codes = [self.store.scalar("SELECT code FROM clients WHERE id = ?", [c]) for c in chosen]
+        text = "client,session_date,routine,pain_before,session_id\n" + "".join(
+            f"{code},{day.isoformat()},r-two,{n % 10},i{self.imported}-{n}\n" for n, code in enumerate(codes))
+        result = imports.import_file(self.store, text.encode(), imports.ImportOptions(actor="ann", as_of=DAYS[-1]),
+                                     name="log.csv")
+        if result.batch_id is not None:
+            self.batches.append(result.batch_id)
+
+    @precondition(lambda self: self.batches)
+    @rule(data=st.data())
+    def undo(self, data) -> None:
+        batch = data.draw(st.sampled_from(self.batches))
+        self.batches.remove(batch)
+        imports.undo_batch(self.store, batch, "ann")
+
+    @rule(items=st.integers(1, 4))
+    def new_routine_version(self, items: int) -> None:
+        # A routine version with another item count: a write that names no client.
+        version = self.store.scalar("SELECT max(version) FROM routine_versions WHERE routine_id = 'r-two'") + 1
+        add_routine(self.store, "r-two", items, version=version)
+        with self.store.transaction(clients=self.clients) as cur:
+            cur.execute("UPDATE assignments SET routine_version = ? WHERE routine_id = 'r-two'", [version])
+
+    @invariant()
+    def kept_equals_rebuilt(self) -> None:
+        assert kept(self.store) == rebuilt(self.store)
+
+
+# No shrinking: each step opens a database, so shrinking takes minutes; a failure prints its steps.
+KeptFiguresMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=12, deadline=None,
+                                                phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                                                suppress_health_check=[HealthCheck.too_slow])
+test_kept_figures_equal_a_rebuild_after_any_writes = KeptFiguresMachine.TestCase
+
+
+def test_rebuild_figures_command_restores_lost_figures(db_path: Path, capsys) -> None:
+    import json
+
+    from core.commands.cli import main
+
+    with Store(db_path) as s:
+        add_routine(s, "r-two", 2)
+        cid = add_client(s, "F2")
+        add_assignment(s, cid, "r-two", date(2025, 3, 3))
+        add_session(s, cid, date(2025, 3, 4), "r-two", pain_before=3)
+        with s.transaction(clients=()) as cur:  # names no client: nothing kept, figures lost
+            cur.execute("DELETE FROM assignment_day_figures")
+    assert main(["rebuild-figures", "--db", str(db_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == {"session_attribution": 1, "assignment_day_figures": 1, "assignment_pain_figures": 1,
+                           "client_figures": 1}
+    with Store(db_path) as s:
+        assert kept(s) == rebuilt(s)
