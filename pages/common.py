@@ -11,6 +11,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from core.access import auth
 from core.sharing import links
 from core.library.content import sync_library
+from core.sessions.red_flags import retag_if_vocabulary_changed
 from core.db.store import Store, utcnow
 
 
@@ -18,6 +19,7 @@ from core.db.store import Store, utcnow
 def _open_store() -> Store:
     store = Store.open()
     sync_library(store)
+    retag_if_vocabulary_changed(store)   # session notes follow data/red_flags
     return store
 
 

@@ -48,6 +48,7 @@ def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
     """Open the database; by default also bring the library in line with data/ (cheap when
     nothing changed), so every command sees the content files as they are now."""
     from core.library.content import sync_library
+    from core.sessions.red_flags import retag_if_vocabulary_changed
 
     try:
         store = Store.open(args.db)
@@ -55,6 +56,7 @@ def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
         raise UsageError(str(exc)) from exc
     if sync:
         sync_library(store)
+        retag_if_vocabulary_changed(store)
     return store
 
 
