@@ -218,6 +218,14 @@ RULES: tuple[Rule, ...] = (
         client_note="Put a folded mat or cushion under the knee, or use the standing version.",
     ),
     Rule(
+        "knee_pain_twist", "warn",
+        "Knee pain is recorded and this stretch turns the bent knee under load (a twisting strain, not"
+        " kneeling pressure): keep the shin close in and the stretch mild, or choose another hip stretch.",
+        PRACTICE, flags_any=("knee_pain",), cautions_any=("knee_twist",),
+        prefer_positions=("standing", "supine", "side_lying"),
+        client_note="Keep the front knee comfortable: if it twists or aches, stop and use the other stretch.",
+    ),
+    Rule(
         "abdominal_load_diastasis_postpartum", "warn",
         "This loads the abdominal wall. With {flags} recorded, have the therapist check the abdominal"
         " wall first and start with gentler core work.",

@@ -33,15 +33,15 @@ def test_import_then_report_alerts(capsys, db_path: Path, tmp_path: Path) -> Non
     assert run(capsys, "clients", "add", *db, "--code", "P", "--name", "Pia", "--segment", "pregnant",
                "--gestation-weeks", "30", "--on", "2025-03-10")[0] == 0
     assert run(capsys, "clients", "add", *db, "--code", "R", "--name", "Ravi", "--segment", "runner")[0] == 0
-    lines = ["client,session_date,notes"]
+    lines = ["client,session_date,routine,notes"]
     for i, (note, _, _) in enumerate(NOTES):
         for client in ("P", "R"):
-            lines.append(f'{client},2025-03-{10 + i:02d},"{note}"')
+            lines.append(f'{client},2025-03-{10 + i:02d},desk-micro-breaks,"{note}"')
     csv = tmp_path / "logs.csv"
     csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, out, err = run(capsys, "logs", "import", str(csv), *db, "--json")
     assert code == 0, err
-    assert json.loads(out)["accepted"] == 2 * len(NOTES)
+    assert json.loads(out)["accepted"] == 2 * len(NOTES), out
     code, out, err = run(capsys, "report", "alerts", "--as-of", "2025-03-20", *db, "--json")
     assert code == 0, err
     found = [a for a in json.loads(out) if a["kind"] == "red_flag"]
