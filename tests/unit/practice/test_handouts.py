@@ -25,7 +25,7 @@ def pages_in(pdf: bytes) -> int:
 
 def pregnant_with_daily_routine(store: Store) -> clients.Client:
     ana = clients.create_client(store, {"display_name": "Ana Müller", "therapist": "Ben", "gestation_weeks": 24,
-                                  "gestation_on": ON}, "cli", ON)
+                                  "gestation_on": ON, "care_provider_cleared_on": ON}, "cli", ON)
     assignments.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
     return ana
 
