@@ -181,6 +181,19 @@ class _Checked:
     flags: tuple[str, ...] = field(default=())
 
 
+def _check_pregnancy_date(what: str, day: date | None, due: date | None, as_of: date) -> None:
+    """A date that belongs to a pregnancy (its end, the care provider's clearance) needs the due date
+    and must fall between the start of that pregnancy and today."""
+    if day is None:
+        return
+    if due is None:
+        raise ClientError(f"{what} needs a due date (it belongs to a pregnancy)")
+    if day > as_of:
+        raise ClientError(f"{what} {day.isoformat()} is in the future")
+    if day < due - timedelta(days=PREGNANCY_DAYS):
+        raise ClientError(f"{what} {day.isoformat()} is before the pregnancy began")
+
+
 def _check(data: ClientInput | dict[str, Any], as_of: date) -> _Checked:
     if not isinstance(data, ClientInput):
         try:
@@ -191,20 +204,8 @@ def _check(data: ClientInput | dict[str, Any], as_of: date) -> _Checked:
     if due is not None and (due - as_of).days > MAX_DUE_AHEAD_DAYS:
         raise ClientError(
             f"due date {due.isoformat()} is more than 42 weeks after {as_of.isoformat()}: check the date")
-    ended = data.pregnancy_ended_on
-    if ended is not None:
-        if due is None:
-            raise ClientError("a pregnancy end date needs a due date")
-        if ended > as_of:
-            raise ClientError(f"the pregnancy end date {ended.isoformat()} is in the future")
-        if ended < due - timedelta(days=PREGNANCY_DAYS):
-            raise ClientError(f"the pregnancy end date {ended.isoformat()} is before the pregnancy began")
-    cleared = data.care_provider_cleared_on
-    if cleared is not None:
-        if due is None:
-            raise ClientError("a care-provider clearance date needs a due date (it belongs to a pregnancy)")
-        if cleared > as_of:
-            raise ClientError(f"the clearance date {cleared.isoformat()} is in the future")
+    _check_pregnancy_date("the pregnancy end date", data.pregnancy_ended_on, due, as_of)
+    _check_pregnancy_date("the clearance date", data.care_provider_cleared_on, due, as_of)
     segments = list(data.segments)
     if due is not None and "pregnant" not in segments:
         segments.insert(0, "pregnant")

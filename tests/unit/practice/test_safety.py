@@ -135,11 +135,13 @@ def test_pregnancy_without_care_provider_clearance_warns(store: Store) -> None:
     key = ("pregnancy_not_cleared", None, "warn")
     assert key in fired(store, client(store, 24, care_provider_cleared_on=None), ["cat-cow"])
     assert key not in fired(store, client(store, 24), ["cat-cow"])              # cleared on ON
-    # a clearance from before this pregnancy began does not count; none is needed when not pregnant
-    assert key in fired(store, client(store, 8, care_provider_cleared_on=ON - timedelta(weeks=9)), ["cat-cow"])
+    # checked on a day before the clearance, it is not there yet; none is needed when not pregnant
+    assert key in fired(store, client(store, 24), ["cat-cow"], ON - timedelta(days=1))
     assert key not in fired(store, client(store, segments=["runner"]), ["cat-cow"])
     with pytest.raises(clients.ClientError, match="needs a due date"):
         client(store, care_provider_cleared_on=ON)
+    with pytest.raises(clients.ClientError, match="before the pregnancy began"):
+        client(store, 8, care_provider_cleared_on=ON - timedelta(weeks=9))
 
 
 @pytest.mark.parametrize("flag", ["heart_disease", "restrictive_lung_disease", "multiple_gestation_preterm_risk",
