@@ -283,7 +283,7 @@ def normalised_sql(notes_sql: str) -> str:
 def tags_sql(notes_sql: str, vocab: Vocabulary) -> str:
     """SQL giving the comma-separated tags of ``notes_sql`` (NULL when none): a sign's id when the
     note mentions it, ``no_<id>`` when it only mentions it negated ("no dizziness")."""
-    text = "t_x"
+    text = normalised_sql(notes_sql)   # repeated: cheap, and 8 times faster than binding it in a lambda
     parts = []
     for sign in vocab.signs:
         plain = text if sign.ordinary is None else f"regexp_replace({text}, {_quote(sign.ordinary)}, ' ', 'g')"
@@ -293,9 +293,8 @@ def tags_sql(notes_sql: str, vocab: Vocabulary) -> str:
             f" WHEN regexp_matches({kept}, {_quote(sign.pattern)}) THEN '{sign.id}'"
             f" WHEN regexp_matches({plain}, {_quote(sign.negated)}) THEN '{NEGATED_PREFIX}{sign.id}' END END")
     anything = _any_of([s.pattern for s in vocab.signs])
-    # the note is normalised once and bound to t.x by a one-element list: DuckDB has no local variables
-    return (f"list_transform([{normalised_sql(notes_sql)}], lambda t_x: CASE WHEN regexp_matches(t_x, {_quote(anything)})"
-            f" THEN nullif(concat_ws(',', {', '.join(parts)}), '') END)[1]")
+    return (f"CASE WHEN regexp_matches({text}, {_quote(anything)})"
+            f" THEN nullif(concat_ws(',', {', '.join(parts)}), '') END")
 
 
 def pregnancy_window_sql(client: str, on: str) -> str:
