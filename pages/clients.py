@@ -65,12 +65,16 @@ def client_form(key: str, client: clients.Client | None) -> dict[str, Any] | Non
         if client is not None and client.due_date is not None:
             ended = st.date_input("Pregnancy ended on (birth or loss)", value=client.pregnancy_ended_on,
                                   key=f"{key}_ended", max_value=today)
+        cleared = st.date_input("Cleared to exercise by her care provider on", key=f"{key}_cleared",
+                                value=client.care_provider_cleared_on if client else None, max_value=today,
+                                help="The pregnancy routines assume this clearance; without it, assigning warns.")
         submitted = st.form_submit_button("Save client" if client else "Add client", type="primary")
     if not submitted:
         return None
     fields: dict[str, Any] = {
         "code": code, "display_name": name, "email": email, "therapist": therapist, "segments": segments,
         "flags": flags, "conditions": conditions, "notes": notes, "pregnancy_ended_on": ended,
+        "care_provider_cleared_on": cleared,
     }
     if weeks is not None:
         fields |= {"gestation_weeks": int(weeks), "gestation_days": int(days), "gestation_on": measured,

@@ -19,6 +19,7 @@ from core.sessions.checks import readable_reason
 from core.sessions.red_flags import BY_TAG
 from core.sharing import links
 from core.library.content import LIBRARY_LABELS, sync_library
+from core.sessions.red_flags import retag_if_vocabulary_changed
 from core.db.integrity import is_storage_failure
 from core.db.store import DatabaseError, Store, utcnow
 
@@ -27,6 +28,7 @@ from core.db.store import DatabaseError, Store, utcnow
 def _open_store() -> Store:
     store = Store.open()
     sync_library(store)
+    retag_if_vocabulary_changed(store)   # session notes follow data/red_flags
     return store
 
 

@@ -12,6 +12,7 @@ from datetime import date, time, timedelta
 from typing import Any
 
 from core.db.store import Store, utcnow
+from core.sessions.red_flags import judge_sql
 
 
 def add_routine(store: Store, routine_id: str, items: int, *, sessions_per_week: int = 3, weeks: int = 4,
@@ -33,14 +34,14 @@ def add_routine(store: Store, routine_id: str, items: int, *, sessions_per_week:
 
 
 def add_client(store: Store, code: str, *, segments: tuple[str, ...] = (), therapist: str | None = None,
-               name: str | None = None, archived: bool = False) -> int:
+               name: str | None = None, archived: bool = False, due_date: date | None = None) -> int:
     now = utcnow()
     created: set[int] = set()
     with store.transaction(clients=created) as cur:
         client_id = cur.execute(
-            "INSERT INTO clients (code, display_name, therapist, archived_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            [code, name or f"Client {code}", therapist, now if archived else None, now, now],
+            "INSERT INTO clients (code, display_name, therapist, archived_at, due_date, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [code, name or f"Client {code}", therapist, now if archived else None, due_date, now, now],
         ).fetchone()[0]
         created.add(client_id)
         for segment in segments:
@@ -71,13 +72,15 @@ def add_session(store: Store, client_id: int, day: date, routine_id: str | None 
                 pain_after: float | None = None, notes: str | None = None, red_flags: str | None = None,
                 at: time | None = None, block: str | None = None) -> int:
     with store.transaction(clients=(client_id,)) as cur:
-        return int(cur.execute(
+        log_id = int(cur.execute(
             "INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,"
             " exercises_prescribed, pain_before, pain_after, notes, red_flags, source, created_at, block)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', ?, ?) RETURNING id",
             [client_id, routine_id, day, at, done, prescribed, pain_before, pain_after, notes, red_flags, utcnow(),
              block],
         ).fetchone()[0])
+        cur.execute(judge_sql("s.id = ?"), [log_id])   # the given tags' level for this client on ``day``
+        return log_id
 
 
 def add_sessions(store: Store, client_id: int, days: list[date], routine_id: str | None = None,

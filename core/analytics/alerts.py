@@ -9,9 +9,10 @@ Each alert has a key naming its episode (docs/analytics/metrics.md, "Alerts"): w
 comes back (a new red-flag note, a new run of high pain, a new lapse after sessions resumed) the
 key changes and the alert is open again.
 
-Rules and levels (issue 5; reasons cite /work/shared/clinical-notes.md):
-- red_flag      critical for saddle numbness, bladder/bowel change and pregnancy warning signs,
-                high for numbness, tingling, pins and needles, sharp pain (tags from core/sessions/red_flags)
+Rules and levels (issue 5; reasons cite ../shared/clinical-notes.md):
+- red_flag      the level stored with the note's tags, judged for the client on the session's date
+                (core/sessions/red_flags.py: cauda equina critical for everyone, pregnancy warning
+                signs critical while pregnant or up to 6 weeks after, otherwise judged on their own)
 - pain_worse    high: the assignment's pain response is ``worse`` (metrics)
 - pain_high     high: the latest pain_before in the window is 7 or more
 - pain_after    high: the latest pain_after in the window is above 5, or 2 or more above pain_before
@@ -198,51 +199,27 @@ def _metric_alerts_sql(scope: Scope) -> str:
 
 def _red_flag_rows(run: Pipeline) -> pd.DataFrame:
     return run.df(f"""
-        SELECT client_id, id AS session_id, session_date, red_flags, notes
+        SELECT client_id, id AS session_id, session_date, red_flags, red_flag_level, red_flag_pregnant, notes
         FROM session_logs
-        WHERE session_date BETWEEN $p_start AND $as_of AND red_flags IS NOT NULL AND red_flags <> ''
+        WHERE session_date BETWEEN $p_start AND $as_of AND red_flag_level IN ('critical', 'high', 'medium')
           AND {_client_filter(run.scope)}
         ORDER BY session_date, id
     """)
 
 
-# Notes that mention these may be a nerve problem: the advice asks about the cauda equina signs
-# (clinical notes: NICE CKS; people rarely volunteer saddle numbness).
-_NERVE_SIGNS = frozenset({"numbness", "tingling", "pins_and_needles"})
-
-
 def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """One alert per flagged session, at the level of its most urgent tag (unknown tags: high)."""
-    from core.sessions.red_flags import BY_TAG, parse_tags
+    """One alert per flagged session, at the level stored with its tags (judged for the client on
+    the session's date, core/sessions/red_flags.py), worded by the same module."""
+    from core.sessions.red_flags import alert_reason, parse_tags
 
     alerts = []
     for r in rows.itertuples(index=False):
-        tags = parse_tags(r.red_flags)
-        if not tags:
-            continue
-        flags = [BY_TAG.get(t) for t in tags]
-        labels = ", ".join((f.label if f else t.replace("_", " ")).lower() for f, t in zip(flags, tags))
-        critical = [f for f in flags if f is not None and f.level == "critical"]
-        when = pd.Timestamp(r.session_date).date().isoformat()
-        if any(f.context == "low_back" for f in critical):
-            advice = ("possible cauda equina signs need a same-day emergency referral. Contact the client today"
-                      " and ask about saddle numbness and bladder or bowel changes.")
-        elif critical:
-            advice = ("a pregnancy warning sign: she should stop exercising and contact her care provider."
-                      " Contact the client today.")
-        elif any(t in _NERVE_SIGNS for t in tags):
-            advice = ("read the note and ask the client, also about numbness in the saddle area and bladder or"
-                      " bowel changes (people rarely mention these unasked). One-sided tingling that is not"
-                      " getting worse is for the therapist to review, not an emergency; nerve symptoms that"
-                      " keep getting worse are a red flag for a medical assessment.")
-        else:
-            advice = "read the note and ask the client about it before the next session; review the load."
+        when = pd.Timestamp(r.session_date).date()
         alerts.append({
             "client_id": int(r.client_id), "assignment_id": None, "session_id": int(r.session_id),
-            "level": "critical" if critical else "high", "kind": "red_flag",
-            "since": pd.Timestamp(r.session_date).date(),
+            "level": r.red_flag_level, "kind": "red_flag", "since": when,
             "alert_key": f"red_flag:c{int(r.client_id)}:s{int(r.session_id)}",
-            "reason": f"Session note on {when} mentions {labels}: {advice}",
+            "reason": alert_reason(when.isoformat(), parse_tags(r.red_flags), bool(r.red_flag_pregnant)),
             "detail": r.notes,
         })
     return alerts

@@ -78,6 +78,7 @@ def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
     """Open the database; by default also bring the library in line with data/ (cheap when
     nothing changed), so every command sees the content files as they are now."""
     from core.library.content import sync_library
+    from core.sessions.red_flags import retag_if_vocabulary_changed
 
     try:
         store = Store.open(args.db)
@@ -85,6 +86,7 @@ def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
         raise UsageError(str(exc)) from exc
     if sync:
         sync_library(store)
+        retag_if_vocabulary_changed(store)
     return store
 
 
@@ -244,7 +246,7 @@ def _cmd_clients_add(args: argparse.Namespace) -> Result:
     fields: dict[str, Any] = {
         "code": args.code, "display_name": args.name, "email": args.email, "therapist": args.therapist,
         "segments": args.segment or [], "flags": args.flag or [], "notes": args.notes,
-        "conditions": args.conditions, "due_date": args.due_date,
+        "conditions": args.conditions, "due_date": args.due_date, "care_provider_cleared_on": args.cleared_on,
     }
     if args.gestation_weeks is not None:
         fields |= {"gestation_weeks": args.gestation_weeks[0], "gestation_days": args.gestation_weeks[1],
@@ -298,6 +300,8 @@ def _add_clients(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     pregnancy.add_argument("--gestation-weeks", type=_parse_gestation, metavar="W[+D]",
                            help="weeks (+days) of pregnancy on the --on date, converted to a due date")
     add.add_argument("--on", type=parse_date, help="the date --gestation-weeks was measured (default today)")
+    add.add_argument("--cleared-on", type=parse_date,
+                     help="the day her care provider cleared her to exercise in this pregnancy")
     add.set_defaults(handler=_cmd_clients_add)
     lst = group.add_parser("list", parents=[common], help="list clients")
     lst.add_argument("--search", help="part of a code, name or email")

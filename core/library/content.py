@@ -30,7 +30,7 @@ def data_dir() -> Path:
 Kind = Literal["static_stretch", "dynamic_stretch", "strength", "mobility", "release"]
 Position = Literal[
     "kneeling", "half_kneeling", "supine", "prone", "side_lying", "all_fours", "standing", "seated",
-    "lunge",
+    "lunge", "inclined",   # inclined: lying on the back propped up on a wedge or pillows
 ]
 Target = Literal[
     "psoas", "iliacus", "hip_flexors", "quadriceps", "glutes", "hamstrings", "adductors",
@@ -38,6 +38,7 @@ Target = Literal[
 ]
 Caution = Literal[
     "supine", "prone", "kneeling", "end_range_hip", "balance", "abdominal_load", "deep_hip_flexion",
+    "knee_twist",   # a bent knee turned under load (pigeon's front knee)
 ]
 Audience = Literal["pregnant", "runner", "desk_worker"]
 RoutineAudience = Literal["general", "pregnant", "runner", "desk_worker"]

@@ -23,6 +23,7 @@ from core.access.auth import STAFF_WRITERS, require_role
 from core.library.search import _escape_like
 from core.db.store import Store, utcnow
 from core.practice.safety import HEALTH_FLAGS
+from core.practice.warning_signs import judge_session_logs_sql, vocabulary
 from core.practice.pregnancy import (PREGNANCY_DAYS, PregnancyStatus, due_date_from_gestation, pregnancy_sql,
                                      pregnancy_status)
 
@@ -71,6 +72,7 @@ class Client:
     updated_at: datetime
     segments: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
+    care_provider_cleared_on: date | None = None   # the day her care provider cleared her to exercise
 
     @property
     def archived(self) -> bool:
@@ -95,6 +97,8 @@ class Client:
             "due_date": self.due_date.isoformat() if self.due_date else None,
             "pregnancy_ended_on": self.pregnancy_ended_on.isoformat() if self.pregnancy_ended_on else None,
             "postpartum": self.postpartum,
+            "care_provider_cleared_on": (self.care_provider_cleared_on.isoformat()
+                                         if self.care_provider_cleared_on else None),
             "gestational_week": status.week if status and status.pregnant else None,
             "archived": self.archived,
         }
@@ -118,6 +122,7 @@ class ClientInput(BaseModel):
     gestation_days: int = Field(default=0, ge=0, le=6)
     gestation_on: date | None = None
     pregnancy_ended_on: date | None = None
+    care_provider_cleared_on: date | None = None
 
     @field_validator("code", "email", "therapist", "conditions", "notes", mode="before")
     @classmethod
@@ -176,6 +181,19 @@ class _Checked:
     flags: tuple[str, ...] = field(default=())
 
 
+def _check_pregnancy_date(what: str, day: date | None, due: date | None, as_of: date) -> None:
+    """A date that belongs to a pregnancy (its end, the care provider's clearance) needs the due date
+    and must fall between the start of that pregnancy and today."""
+    if day is None:
+        return
+    if due is None:
+        raise ClientError(f"{what} needs a due date (it belongs to a pregnancy)")
+    if day > as_of:
+        raise ClientError(f"{what} {day.isoformat()} is in the future")
+    if day < due - timedelta(days=PREGNANCY_DAYS):
+        raise ClientError(f"{what} {day.isoformat()} is before the pregnancy began")
+
+
 def _check(data: ClientInput | dict[str, Any], as_of: date) -> _Checked:
     if not isinstance(data, ClientInput):
         try:
@@ -186,14 +204,8 @@ def _check(data: ClientInput | dict[str, Any], as_of: date) -> _Checked:
     if due is not None and (due - as_of).days > MAX_DUE_AHEAD_DAYS:
         raise ClientError(
             f"due date {due.isoformat()} is more than 42 weeks after {as_of.isoformat()}: check the date")
-    ended = data.pregnancy_ended_on
-    if ended is not None:
-        if due is None:
-            raise ClientError("a pregnancy end date needs a due date")
-        if ended > as_of:
-            raise ClientError(f"the pregnancy end date {ended.isoformat()} is in the future")
-        if ended < due - timedelta(days=PREGNANCY_DAYS):
-            raise ClientError(f"the pregnancy end date {ended.isoformat()} is before the pregnancy began")
+    _check_pregnancy_date("the pregnancy end date", data.pregnancy_ended_on, due, as_of)
+    _check_pregnancy_date("the clearance date", data.care_provider_cleared_on, due, as_of)
     segments = list(data.segments)
     if due is not None and "pregnant" not in segments:
         segments.insert(0, "pregnant")
@@ -203,7 +215,7 @@ def _check(data: ClientInput | dict[str, Any], as_of: date) -> _Checked:
 # -- reads ---------------------------------------------------------------------------------------
 
 _CLIENT_COLUMNS = ("id, code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
-                   " conditions, notes, archived_at, created_at, updated_at")
+                   " conditions, notes, archived_at, created_at, updated_at, care_provider_cleared_on")
 
 
 def _client_from_row(store: Store, row: tuple) -> Client:
@@ -212,7 +224,8 @@ def _client_from_row(store: Store, row: tuple) -> Client:
         "SELECT segment FROM client_segments WHERE client_id = ? ORDER BY segment", [client_id]))
     flags = tuple(f for (f,) in store.rows(
         "SELECT flag FROM client_flags WHERE client_id = ? ORDER BY flag", [client_id]))
-    return Client(*row[:7], bool(row[7]), *row[8:], segments=segments, flags=flags)
+    return Client(*row[:7], bool(row[7]), *row[8:13], segments=segments, flags=flags,
+                  care_provider_cleared_on=row[13])
 
 
 def get_client(store: Store, client_id: int) -> Client | None:
@@ -354,10 +367,10 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
     with store.transaction(clients=created) as cur:
         client_id = cur.execute(
             "INSERT INTO clients (code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
-            " conditions, notes, archived_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) RETURNING id",
+            " conditions, notes, archived_at, created_at, updated_at, care_provider_cleared_on)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) RETURNING id",
             [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
-             "postpartum" in checked.flags, d.conditions, d.notes, now, now],
+             "postpartum" in checked.flags, d.conditions, d.notes, now, now, d.care_provider_cleared_on],
         ).fetchone()[0]
         created.add(client_id)
         record_client_event(cur, client_id, "created", actor)
@@ -366,7 +379,7 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
 
 
 _EDITABLE = ("code", "display_name", "email", "therapist", "due_date", "pregnancy_ended_on", "postpartum",
-             "conditions", "notes", "segments", "flags")
+             "conditions", "notes", "segments", "flags", "care_provider_cleared_on")
 
 
 def update_client(store: Store, client_id: int, data: ClientInput | dict[str, Any], actor: str,
@@ -386,6 +399,7 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
         "due_date": checked.due_date, "pregnancy_ended_on": d.pregnancy_ended_on,
         "postpartum": "postpartum" in checked.flags, "conditions": d.conditions, "notes": d.notes,
         "segments": tuple(sorted(checked.segments)), "flags": tuple(sorted(checked.flags)),
+        "care_provider_cleared_on": d.care_provider_cleared_on,
     }
     old = {name: getattr(before, name) for name in _EDITABLE}
     old["segments"], old["flags"] = tuple(sorted(before.segments)), tuple(sorted(before.flags))
@@ -395,12 +409,16 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
     with store.transaction(clients=(client_id,)) as cur:
         cur.execute(
             "UPDATE clients SET code = ?, display_name = ?, email = ?, therapist = ?, due_date = ?,"
-            " pregnancy_ended_on = ?, postpartum = ?, conditions = ?, notes = ?, updated_at = ? WHERE id = ?",
+            " pregnancy_ended_on = ?, postpartum = ?, conditions = ?, notes = ?, updated_at = ?,"
+            " care_provider_cleared_on = ? WHERE id = ?",
             [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
-             after["postpartum"], d.conditions, d.notes, utcnow(), client_id],
+             after["postpartum"], d.conditions, d.notes, utcnow(), d.care_provider_cleared_on, client_id],
         )
         record_client_event(cur, client_id, "updated", actor, ",".join(changed))
         _write_sets(cur, client_id, checked.segments, checked.flags, actor)
+        if set(changed) & {"due_date", "pregnancy_ended_on", "postpartum"}:
+            # warning signs in her notes are judged for her pregnancy on each session's date
+            cur.execute(judge_session_logs_sql("s.client_id = ?", vocabulary()), [client_id])
     return get_client(store, client_id)
 
 
@@ -410,7 +428,7 @@ def client_input(client: Client) -> dict[str, Any]:
         "code": client.code, "display_name": client.display_name, "email": client.email,
         "therapist": client.therapist, "segments": list(client.segments), "flags": list(client.flags),
         "conditions": client.conditions, "notes": client.notes, "due_date": client.due_date,
-        "pregnancy_ended_on": client.pregnancy_ended_on,
+        "pregnancy_ended_on": client.pregnancy_ended_on, "care_provider_cleared_on": client.care_provider_cleared_on,
     }
 
 

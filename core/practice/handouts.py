@@ -26,7 +26,7 @@ from fpdf import FPDF
 from core.practice.assignments import Assignment, current_assignments, get_assignment
 from core.practice.clients import Client, require_client
 from core.practice.routines import get_version
-from core.practice.safety import LEVELS, PREGNANCY_STOP_SIGNS, RULES_BY_ID, check_routine
+from core.practice.safety import LEVELS, RULES_BY_ID, check_routine, pregnancy_stop_signs
 from core.db.store import Store
 
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/dejavu"),
@@ -167,7 +167,7 @@ def handout_data(store: Store, client_ref: str | int, as_of: date,
         client.code, client.display_name, client.therapist, as_of,
         pregnancy.label() if pregnant else None,
         tuple(_program(store, a, as_of) for a in assignments),
-        PREGNANCY_STOP_SIGNS if pregnant else (), checkin_url)
+        pregnancy_stop_signs() if pregnant else (), checkin_url)
 
 
 # -- layout --------------------------------------------------------------------------------------

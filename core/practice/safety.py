@@ -7,7 +7,7 @@ and every active assignment of a chain-sized practice for the alerts. Each findi
 level (block | warn | info), the rule id, the exercise, a plain-language reason and, when the
 library has one, a substitute that is safe for the same client on the same date.
 
-The reasons rest on /work/shared/clinical-notes.md (ACOG Committee Opinion 804 for pregnancy, NICE
+The reasons rest on ../shared/clinical-notes.md (ACOG Committee Opinion 804 for pregnancy, NICE
 CKS for low-back red flags, the adherence literature for program length); rules the practice set
 without a cited source say so in ``source``. The app supports staff; it does not diagnose.
 """
@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any, Literal
 
 from core.practice.pregnancy import PREGNANCY_DAYS, pregnancy_sql
+from core.practice.warning_signs import vocabulary
 from core.db.store import Store, sql_literal
 
 Level = Literal["block", "warn", "info"]
@@ -31,6 +32,10 @@ HEALTH_FLAGS: dict[str, str] = {
     "diastasis_recti": "Diastasis recti (separated abdominal muscles)",
     "postpartum": "Postpartum (recently given birth)",
     "placenta_previa": "Placenta previa",
+    "heart_disease": "Significant heart disease",
+    "restrictive_lung_disease": "Restrictive lung disease",
+    "multiple_gestation_preterm_risk": "Multiple pregnancy at risk of preterm labour",
+    "severe_anaemia": "Severe anaemia",
     "preeclampsia": "Pre-eclampsia or pregnancy-induced high blood pressure",
     "ruptured_membranes": "Ruptured membranes (waters broken)",
     "preterm_labour": "Preterm labour",
@@ -39,20 +44,30 @@ HEALTH_FLAGS: dict[str, str] = {
     "saddle_numbness": "Saddle numbness",
     "bladder_bowel_change": "New bladder or bowel change",
     "progressive_leg_weakness": "Progressive leg weakness",
+    "cancer_history": "History of cancer",
+    "osteoporosis": "Osteoporosis",
+    "steroid_use": "Long-term steroid use",
+    "recent_trauma": "Recent fall or injury",
 }
-PREGNANCY_CLEARANCE_FLAGS = ("preeclampsia", "ruptured_membranes", "preterm_labour", "cervical_insufficiency",
-                             "persistent_bleeding")
+# ACOG CO 804 contraindications (clinical notes): exercise only with the care provider's clearance.
+PREGNANCY_CLEARANCE_FLAGS = ("heart_disease", "restrictive_lung_disease", "cervical_insufficiency",
+                             "multiple_gestation_preterm_risk", "persistent_bleeding", "preterm_labour",
+                             "ruptured_membranes", "preeclampsia", "severe_anaemia")
 LOW_BACK_RED_FLAGS = ("saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness")
+# NICE CKS: possible cancer (history), possible fracture (osteoporosis, steroid use, trauma).
+LOW_BACK_HISTORY_FLAGS = ("cancer_history", "osteoporosis", "steroid_use", "recent_trauma")
 
-# What a pregnant client is told to stop for (ACOG, via the clinical notes); printed on handouts.
-PREGNANCY_STOP_SIGNS = (
-    "bleeding from the vagina", "regular painful contractions", "fluid leaking from the vagina",
-    "shortness of breath before starting", "dizziness or feeling faint", "headache", "chest pain",
-    "muscle weakness that affects balance", "pain or swelling in a calf", "the baby moving less",
-)
 
-ACOG = "ACOG Committee Opinion 804 (2020), see docs/clinical-notes"
-NICE = "NICE CKS low back pain red flags"
+
+def pregnancy_stop_signs() -> tuple[str, ...]:
+    """What a pregnant client is told to stop for (ACOG, via the clinical notes), printed on the
+    handout from the same vocabulary (data/red_flags) that tags her session notes."""
+    return vocabulary().stop_signs()
+
+
+ACOG = ("ACOG Committee Opinion 804 (2020), Physical Activity and Exercise During Pregnancy and the"
+        " Postpartum Period")
+NICE = "NICE CKS Back pain - low (without radiculopathy): red flags"
 PRACTICE = "practice rule (no cited source)"
 
 
@@ -65,6 +80,7 @@ class Rule:
     gestational week; ``unknown_week_fires`` makes a missing week count as reached (for blocks).
     Exercise rules match ``cautions_any`` or ``positions_any`` and/or ``lacks_audience``; routine
     rules fire once per assignment, or per session when ``max_items_per_session`` is set.
+    ``not_cleared``: only while no care-provider clearance is recorded for this pregnancy.
     ``reason`` may contain {flags} (the matching flags' labels) and {count} (items in the session).
     ``client_note`` is what the client's handout says when the rule fired (None: staff-only).
     """
@@ -83,6 +99,7 @@ class Rule:
     positions_any: tuple[str, ...] = ()
     lacks_audience: str | None = None
     max_items_per_session: int | None = None
+    not_cleared: bool = False
     prefer_positions: tuple[str, ...] = ()
     client_note: str | None = None
 
@@ -102,7 +119,7 @@ RULES: tuple[Rule, ...] = (
         " blood to the heart (vena cava); she can feel light-headed within minutes. Use a propped-up"
         " (inclined) or side-lying version.",
         ACOG, pregnancy="pregnant", min_week=20, cautions_any=("supine",), positions_any=("supine",),
-        prefer_positions=("side_lying",),
+        prefer_positions=("inclined", "side_lying"),
         client_note="Do not lie flat on your back for this one: do it propped up or lying on your side,"
                     " as your therapist showed you.",
     ),
@@ -143,6 +160,14 @@ RULES: tuple[Rule, ...] = (
         client_note="Only start this program once your care provider has said exercise is fine for you.",
     ),
     Rule(
+        "pregnancy_not_cleared", "warn",
+        "No clearance from her care provider is recorded for this pregnancy: exercise in pregnancy is"
+        " advised after a clinical evaluation, and the pregnancy routines assume one. Ask her to check with"
+        " her midwife or doctor and record the date.",
+        ACOG, scope="routine", pregnancy="pregnant", not_cleared=True,
+        client_note="Check with your midwife or doctor that exercise is fine for you before you start.",
+    ),
+    Rule(
         "pregnancy_placenta_previa_after_26", "block",
         "Needs medical clearance: placenta previa after week 26 is a condition where exercise should"
         " only go ahead once her care provider has cleared it.",
@@ -170,12 +195,35 @@ RULES: tuple[Rule, ...] = (
         client_note="Do not start this program until a doctor has seen you about your symptoms.",
     ),
     Rule(
+        "low_back_history_flag", "warn",
+        "{flags} is recorded: NICE lists it among the red flags for a serious cause of back pain (cancer,"
+        " or a fracture with osteoporosis, steroid use or trauma). Make sure a doctor has assessed the back"
+        " before loading it, and ask about night pain and weight loss.",
+        NICE, scope="routine", flags_any=LOW_BACK_HISTORY_FLAGS,
+    ),
+    Rule(
+        "hypermobility_end_range", "warn",
+        "Hypermobility is recorded and this stretch goes to the end of the hip's range or into deep hip"
+        " flexion: loose joints can be pushed past a safe range. Keep it mild, short of the end of the range.",
+        PRACTICE, flags_any=("hypermobility",), cautions_any=("end_range_hip", "deep_hip_flexion"),
+        prefer_positions=("standing",),
+        client_note="Keep this stretch gentle: stop well before the end of your range.",
+    ),
+    Rule(
         "knee_pain_kneeling", "warn",
         "Knee pain is recorded and this exercise puts weight through a knee: pad the knee well (folded"
         " mat or cushion) or use a standing version.",
         PRACTICE, flags_any=("knee_pain",), cautions_any=("kneeling",), positions_any=("kneeling", "half_kneeling"),
-        prefer_positions=("standing", "lunge"),
+        prefer_positions=("standing", "side_lying", "supine"),   # not lunges: they load the front knee
         client_note="Put a folded mat or cushion under the knee, or use the standing version.",
+    ),
+    Rule(
+        "knee_pain_twist", "warn",
+        "Knee pain is recorded and this stretch turns the bent knee under load (a twisting strain, not"
+        " kneeling pressure): keep the shin close in and the stretch mild, or choose another hip stretch.",
+        PRACTICE, flags_any=("knee_pain",), cautions_any=("knee_twist",),
+        prefer_positions=("standing", "supine", "side_lying"),
+        client_note="Keep the front knee comfortable: if it twists or aches, stop and use the other stretch.",
     ),
     Rule(
         "abdominal_load_diastasis_postpartum", "warn",
@@ -188,7 +236,8 @@ RULES: tuple[Rule, ...] = (
         "too_many_exercises", "info",
         "{count} exercises in one session: short programs (2–4 exercises) are followed better. Consider"
         " trimming it or splitting it over the day.",
-        "adherence studies in the clinical notes", scope="routine", max_items_per_session=8,
+        "practice limit of 8 (no cited source); studies of home-exercise adherence"
+        " found programs of 2-4 exercises followed better", scope="routine", max_items_per_session=8,
     ),
 )
 RULES_BY_ID = {rule.id: rule for rule in RULES}
@@ -268,6 +317,8 @@ def _client_condition(rule: Rule, n: int) -> list[str]:
         where.append(f"s.week < {int(rule.max_week)}")
     if rule.flags_any:
         where.append(f"coalesce(s.flags_{n}, FALSE)")
+    if rule.not_cleared:
+        where.append("NOT s.cleared")
     return where
 
 
@@ -360,6 +411,8 @@ def findings_sql(subjects_sql: str, items_sql: str, rules: tuple[Rule, ...] = RU
         state AS MATERIALIZED (
             SELECT s.subject_id, s.client_id, s.on_date, s.checked_on, c.due_date,
                    {preg['pregnant']} AS pregnant, {preg['week']} AS week, {preg['over']} AS pregnancy_over,
+                   coalesce(c.care_provider_cleared_on BETWEEN c.due_date - {PREGNANCY_DAYS} AND s.on_date,
+                            FALSE) AS cleared,
                    (c.due_date IS NULL AND EXISTS (SELECT 1 FROM client_segments g
                         WHERE g.client_id = c.id AND g.segment = 'pregnant')) AS stage_unknown{flag_select}
             FROM subjects s JOIN clients c ON c.id = s.client_id LEFT JOIN flagged f ON f.client_id = s.client_id

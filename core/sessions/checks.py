@@ -34,7 +34,7 @@ import pandas as pd
 
 from core import clock
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
-from core.sessions.red_flags import parse_tags, red_flags_sql
+from core.sessions.red_flags import judged_sql, parse_tags, red_flags_sql, signs_mentioned
 from core.db.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
@@ -859,7 +859,7 @@ def check_rows(cur: Any, opts: CheckOptions, progress: Progress = _no_progress) 
     ).fetchone()
     new_clients, before_first, red_flagged = cur.execute(
         f"""
-        SELECT count(DISTINCT new_client_key), count(*) FILTER (early), count(*) FILTER (red_flags IS NOT NULL)
+        SELECT count(DISTINCT new_client_key), count(*) FILTER (early), count(*) FILTER (len(list_filter(string_split(red_flags, ','), lambda tag: NOT starts_with(tag, 'no_'))) > 0)
         FROM li_v WHERE {_ACCEPTED}
         """
     ).fetchone()
@@ -916,15 +916,17 @@ def accepted_clients(cur: Any) -> set[int]:
 
 
 def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> int:
-    """Store the accepted rows of ``li_out`` as session logs, in input order."""
+    """Store the accepted rows of ``li_out`` as session logs, in input order, their warning signs
+    judged for the client on the session's date (core/sessions/red_flags.py)."""
+    level, pregnant = judged_sql("li_v.red_flags", "li_v.client_id", "li_v.d")
     return cur.execute(
         f"""
         INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
-                                  red_flags, before_first_assignment, source, source_session_id, batch_id,
-                                  entered_by, created_at, block)
+                                  red_flags, red_flag_level, red_flag_pregnant, before_first_assignment, source,
+                                  source_session_id, batch_id, entered_by, created_at, block)
         SELECT client_id, routine_id, d, t, done, prescribed_i, duration_min_n, pain_before_n, pain_after_n,
-               stiffness_n, notes, red_flags, early, $source, session_id, $batch, $actor, $now, block
+               stiffness_n, notes, red_flags, {level}, {pregnant}, early, $source, session_id, $batch, $actor, $now, block
         FROM li_v WHERE {_ACCEPTED} ORDER BY row_no
         """,
         {"source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
@@ -993,7 +995,7 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
             insert_accepted(cur, MANUAL_SOURCE, None, actor)
             log_id = cur.execute("SELECT currval('session_log_id_seq')").fetchone()[0]
             audit_in(cur, actor, "session_logged", {"log": log_id, "client": str(values.get("client"))})
-    return LogOutcome(status, list(reasons or []), log_id, parse_tags(flags), bool(before))
+    return LogOutcome(status, list(reasons or []), log_id, signs_mentioned(parse_tags(flags)), bool(before))
 
 
 def client_sessions(store: Store, client_code: str, limit: int = 20) -> pd.DataFrame:

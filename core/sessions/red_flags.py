@@ -1,97 +1,53 @@
-"""Warning signs in what clients write in their session notes, tagged for the alerts.
+"""Warning signs in what clients write in their session notes, tagged and judged for the alerts.
 
-Two sets of signs matter (see /work/shared/clinical-notes.md):
+What counts as a sign is the vocabulary in data/red_flags (core/practice/warning_signs.py): ACOG
+pregnancy warning signs, cauda equina signs, the other NICE CKS red flags, and one-sided nerve signs
+and sharp pain (../shared/clinical-notes.md). A note's tags are stored comma-separated in
+``session_logs.red_flags``: the sign's id when the note mentions it, ``no_<id>`` when it only says the
+sign is absent ("no dizziness", "bleeding-free"), a low tag shown on the note that never alerts.
 
-- pregnancy warning signs (ACOG): bleeding, dizziness, chest pain, contractions, leaking fluid,
-  calf pain or swelling — stop exercising and contact the care provider;
-- low-back red flags (NICE CKS): saddle numbness and a new bladder or bowel change point to cauda
-  equina (same-day referral); numbness, tingling, pins and needles or sharp pain are for the
-  therapist to look at.
-
-The tagger reads free text, so it errs on the side of tagging: it does not try to understand
-negations ("no dizziness" is still tagged). A person reads the note behind every alert; a missed
-sign costs more than a second look. Tags are stored comma-separated in ``session_logs.red_flags``.
-
-Matching runs in SQL (RE2 regular expressions on the lower-cased note) so an import of a million
-rows tags them in one set-based pass, and the demo generator can tag its rows the same way.
+A tag's level depends on the client on the session's date: a pregnancy warning sign is critical
+(and worded as one) only while she is pregnant or up to six weeks after; for anyone else it is
+judged on its own (chest pain, fainting: high; dizziness: medium). Cauda equina signs are critical
+for everyone. The level and that pregnancy context are stored beside the tags when a log is written
+(import, manual entry, quarantine re-submit all pass ``insert_accepted`` in checks.py) and written
+again when a client's pregnancy fields change, so the alerts only read what is stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from core.db.store import Store
+from core.db.store import Store, utcnow
+from core.practice.warning_signs import (
+    LEVELS, NEGATED_PREFIX, Level, Sign, Vocabulary, judge_session_logs_sql, level_sql, pregnancy_window_sql,
+    tags_sql, vocabulary,
+)
 
-Level = Literal["critical", "high"]
-Context = Literal["pregnancy", "low_back"]
-
-LEVELS: tuple[Level, ...] = ("critical", "high")  # most urgent first
-
-# Building blocks for the patterns: up to N words between two terms of one phrase.
-_GAP2 = r"\W+(?:\w+\W+){0,2}"
-_GAP3 = r"\W+(?:\w+\W+){0,3}"
-_SENSATION = r"(?:numb\w*|tingl\w*|pins and needles|no feeling|can't feel|anaesth\w*|anesth\w*)"
-_SADDLE_AREA = r"(?:saddle|groin|genital\w*|perine\w*|inner thighs?|between (?:my|the) legs)"
-_CALF_COMPLAINT = r"(?:pain\w*|swell\w*|swollen|sore\w*|tender\w*|ach\w*|hurt\w*|cramp\w*)"
+ALERT_LEVELS: tuple[Level, ...] = ("critical", "high", "medium")   # a low tag is shown, never alerted
 
 
 @dataclass(frozen=True)
 class RedFlag:
-    """One warning sign: its tag, how urgent it is, which care it belongs to, and how it is found.
-
-    ``pattern`` is an RE2 expression matched anywhere in the lower-cased note; ``ignore`` is an
-    optional expression removed from the note first, for common phrases that only look alike
-    ("blood pressure" is not bleeding).
-    """
+    """A tag as staff read it: its label, its level for a client who is not pregnant, its group."""
 
     tag: str
     label: str
     level: Level
-    context: Context
-    pattern: str
-    ignore: str | None = None
+    context: str
 
 
-RED_FLAGS: tuple[RedFlag, ...] = (
-    RedFlag("saddle_numbness", "Numbness in the saddle area", "critical", "low_back",
-            rf"{_SADDLE_AREA}{_GAP3}{_SENSATION}|{_SENSATION}{_GAP3}{_SADDLE_AREA}"),
-    RedFlag("bladder_bowel_change", "Bladder or bowel change", "critical", "low_back",
-            r"bladder|bowel|incontinen\w*|wet myself"
-            rf"|(?:can't|cannot|couldn't|unable to|trouble|difficulty){_GAP2}(?:pee|urinat\w*|wee)\b"
-            rf"|leak\w*{_GAP2}urine|urine{_GAP2}leak\w*"),
-    RedFlag("bleeding", "Bleeding", "critical", "pregnancy",
-            r"bleed\w*|\bblood\w*|spotting|ha?emorrhag\w*",
-            ignore=r"blood (?:pressure|sugar|tests?|work)"),
-    RedFlag("dizziness", "Dizziness or faintness", "critical", "pregnancy",
-            r"dizz\w*|light\W?headed\w*|\bfaint(?:ed|ing)\b|(?:felt|feel|feeling|nearly|almost|going to)\W+faint\b"
-            r"|passed out|blacked out|vertigo|woozy"),
-    RedFlag("chest_pain", "Chest pain", "critical", "pregnancy",
-            rf"chest{_GAP2}(?:pain\w*|tight\w*|pressure|ach\w*|hurt\w*|discomfort)"
-            r"|(?:pain|pressure|tightness|ache)\W+(?:in|on|across)\W+(?:my|the)\W+chest"),
-    RedFlag("contractions", "Contractions", "critical", "pregnancy",
-            r"contraction\w*|braxton|labou?r pains?"
-            r"|(?:bump|belly|tummy|uterus|womb)\W+(?:\w+\W+){0,1}tighten\w*"),
-    RedFlag("fluid_leaking", "Leaking fluid", "critical", "pregnancy",
-            rf"(?:leak|gush|trickl)\w*{_GAP3}(?:fluid|water|liquid)|(?:fluid|liquid){_GAP3}(?:leak|gush|trickl)\w*"
-            r"|waters?\W+(?:\w+\W+){0,1}(?:broke|broken|breaking|went)\b|amniotic"),
-    RedFlag("calf_pain_swelling", "Calf pain or swelling", "critical", "pregnancy",
-            rf"\bcal(?:f|ves)\b{_GAP3}{_CALF_COMPLAINT}|{_CALF_COMPLAINT}{_GAP3}cal(?:f|ves)\b"
-            rf"|{_CALF_COMPLAINT}\W+in\W+(?:the\W+)?(?:back\W+of\W+)?(?:my\W+|the\W+)?cal(?:f|ves)\b"),
-    RedFlag("numbness", "Numbness", "high", "low_back",
-            r"\bnumb(?:ness|ed|ing)?\b|loss of (?:feeling|sensation)"),
-    RedFlag("tingling", "Tingling", "high", "low_back", r"tingl\w*"),
-    RedFlag("pins_and_needles", "Pins and needles", "high", "low_back",
-            r"pins\W+(?:and|&|n)\W+needles"),
-    RedFlag("sharp_pain", "Sharp pain", "high", "low_back",
-            rf"sharp{_GAP2}(?:pain\w*|twinge\w*|ache|stab\w*|shooting)|stabbing|shooting\W+(?:\w+\W+){{0,1}}pain"),
-)
+def _red_flags(vocab: Vocabulary) -> tuple[RedFlag, ...]:
+    signs = tuple(RedFlag(s.id, s.label, s.everyone, s.group) for s in vocab.signs)
+    denied = tuple(RedFlag(NEGATED_PREFIX + s.id, f"No {s.label[0].lower()}{s.label[1:]} (says so)", "low", s.group)
+                   for s in vocab.signs)
+    return signs + denied
 
+
+RED_FLAGS: tuple[RedFlag, ...] = _red_flags(vocabulary())
 BY_TAG: dict[str, RedFlag] = {flag.tag: flag for flag in RED_FLAGS}
-
-# What the alert code (issue 5) maps tags to: a tag's urgency.
-TAG_LEVELS: dict[str, Level] = {flag.tag: flag.level for flag in RED_FLAGS}
 
 
 def parse_tags(stored: str | None) -> list[str]:
@@ -104,46 +60,66 @@ def tags_label(stored: str | None) -> str | None:
     return ", ".join(BY_TAG[t].label if t in BY_TAG else t.replace("_", " ") for t in parse_tags(stored)) or None
 
 
-def highest_level(tags: Iterable[str]) -> Level | None:
-    """The most urgent level among ``tags`` (unknown tags are ignored), or None."""
-    found = {TAG_LEVELS[t] for t in tags if t in TAG_LEVELS}
+def signs_mentioned(tags: Iterable[str]) -> list[str]:
+    """The tags that say a sign is present (not the ``no_`` ones)."""
+    return [t for t in tags if not t.startswith(NEGATED_PREFIX)]
+
+
+def tag_level(tag: str, pregnant: bool) -> Level:
+    """A tag's level for a client who is (not) pregnant or within six weeks after; unknown: low."""
+    sign = vocabulary().by_id().get(tag)
+    return sign.level(pregnant) if sign is not None else "low"
+
+
+def highest_level(tags: Iterable[str], pregnant: bool = False) -> Level | None:
+    """The most urgent level among ``tags`` for this client, or None when there are none."""
+    found = {tag_level(t, pregnant) for t in tags}
     return next((level for level in LEVELS if level in found), None)
 
 
-def _normalised(notes_sql: str) -> str:
-    # Curly apostrophes (phones type them) become straight ones so "can’t" matches "can't".
-    return f"replace(lower({notes_sql}), '\u2019', '''')"
-
-
-def _escape(pattern: str) -> str:
-    return pattern.replace("'", "''")
-
+# -- SQL ----------------------------------------------------------------------------------------
 
 def red_flags_sql(notes_sql: str) -> str:
-    """A SQL expression giving the comma-separated tags found in ``notes_sql`` (NULL when none).
+    """A SQL expression giving the comma-separated tags found in ``notes_sql`` (NULL when none)."""
+    return f"CASE WHEN {notes_sql} IS NOT NULL THEN {tags_sql(notes_sql, vocabulary())} END"
 
-    ``notes_sql`` is any SQL expression of type VARCHAR, e.g. a column name. Use it in a SELECT or
-    an UPDATE; DuckDB evaluates the patterns over whole vectors, not row by row in Python.
-    """
-    text = _normalised(notes_sql)
-    parts = []
-    for flag in RED_FLAGS:
-        subject = text if flag.ignore is None else f"regexp_replace({text}, '{_escape(flag.ignore)}', ' ', 'g')"
-        parts.append(f"CASE WHEN regexp_matches({subject}, '{_escape(flag.pattern)}') THEN '{flag.tag}' END")
-    return f"CASE WHEN {notes_sql} IS NOT NULL THEN nullif(concat_ws(',', {', '.join(parts)}), '') END"
+
+def judged_sql(tags: str, client_id: str, on: str) -> tuple[str, str]:
+    """SQL for the (level, pregnant) columns of a log with tags ``tags`` of client ``client_id`` on ``on``."""
+    pregnant = f"coalesce((SELECT {pregnancy_window_sql('c', on)} FROM clients c WHERE c.id = {client_id}), FALSE)"
+    return level_sql(tags, pregnant, vocabulary()), pregnant
 
 
 def tag_session_logs_sql(where: str = "TRUE") -> str:
-    """An UPDATE that (re)tags ``session_logs`` rows matching ``where`` from their notes.
-
-    The demo generator runs it after inserting its rows: ``cur.execute(tag_session_logs_sql("source = 'demo'"))``.
-    """
+    """An UPDATE that (re)tags ``session_logs`` rows matching ``where`` from their notes; run
+    ``judge_session_logs_sql`` after it (``tag_session_logs`` does both)."""
     return f"UPDATE session_logs SET red_flags = {red_flags_sql('notes')} WHERE ({where})"
 
 
+def judge_sql(where: str = "TRUE") -> str:
+    """An UPDATE setting level and pregnancy context of ``session_logs s`` rows matching ``where``."""
+    return judge_session_logs_sql(where, vocabulary())
+
+
 def tag_session_logs(cur: Any, where: str = "TRUE", params: Sequence[Any] = ()) -> None:
-    """Tag ``session_logs`` rows matching ``where`` inside the caller's transaction ``cur``."""
+    """Tag and judge ``session_logs`` rows matching ``where`` inside the caller's transaction ``cur``."""
     cur.execute(tag_session_logs_sql(where), list(params))
+    cur.execute(judge_sql(where.replace("session_logs.", "s.")), list(params))
+
+
+def retag_if_vocabulary_changed(store: Store) -> bool:
+    """Tag every session log again when data/red_flags changed since they were tagged (or were
+    tagged before levels existed). True when it did; one transaction, so readers see old or new."""
+    current = vocabulary().fingerprint
+    if store.scalar("SELECT max(fingerprint) FROM red_flag_vocabulary") == current:
+        return False
+    from core.db.store import SESSION_LOGS
+
+    with store.transaction(touches=(SESSION_LOGS,)) as cur:
+        tag_session_logs(cur)
+        cur.execute("DELETE FROM red_flag_vocabulary")
+        cur.execute("INSERT INTO red_flag_vocabulary VALUES (?, ?)", [current, utcnow()])
+    return True
 
 
 def tag_notes(store: Store, notes: Sequence[str | None]) -> list[list[str]]:
@@ -155,3 +131,53 @@ def tag_notes(store: Store, notes: Sequence[str | None]) -> list[list[str]]:
         [list(notes)],
     )
     return [parse_tags(tags) for _, tags in rows]
+
+
+# -- wording for the alerts --------------------------------------------------------------------
+
+_CAUDA_EQUINA = ("possible cauda equina signs need a same-day emergency referral. Contact the client today"
+                 " and ask about saddle numbness and bladder or bowel changes.")
+_PREGNANCY = "a pregnancy warning sign: she should stop exercising and contact her care provider. Contact the client today."
+_SEEK_CARE = "stop exercising and seek medical care. Contact the client today."
+_SERIOUS = ("a red flag for a possible serious cause of back pain: ask the client about it and arrange a medical"
+            " review.")
+_NERVE = ("read the note and ask the client, also about numbness in the saddle area and bladder or bowel changes"
+          " (people rarely mention these unasked). One-sided tingling that is not getting worse is for the"
+          " therapist to review, not an emergency; nerve symptoms that keep getting worse are a red flag for a"
+          " medical assessment.")
+_FETAL_NOT_RECORDED = ("the note speaks of the baby's movements but no current due date is recorded: check the"
+                       " client's record and contact the client today.")
+# Notes that mention these may be a nerve problem: the advice asks about the cauda equina signs
+# (clinical notes: NICE CKS; people rarely volunteer saddle numbness).
+_NERVE_SIGNS = frozenset({"numbness", "tingling", "pins_and_needles"})
+_READ = "read the note and ask the client about it before the next session; review the load."
+
+
+def _advice(signs: list[Sign], pregnant: bool) -> str:
+    top = highest_level([s.id for s in signs], pregnant)
+    urgent = [s for s in signs if s.level(pregnant) == top]
+    groups = {s.group for s in urgent}
+    if "cauda_equina" in groups:
+        return _CAUDA_EQUINA
+    if any(s.pregnancy_sign(pregnant) for s in urgent):
+        return _PREGNANCY
+    if any(s.id == "reduced_fetal_movement" for s in signs) and not pregnant:
+        return _FETAL_NOT_RECORDED
+    if "pregnancy" in groups and top == "high":
+        return _SEEK_CARE
+    if "serious_pathology" in groups:
+        return _SERIOUS
+    if any(s.id in _NERVE_SIGNS for s in urgent):
+        return _NERVE
+    return _READ
+
+
+def alert_reason(when: str, tags: Iterable[str], pregnant: bool) -> str:
+    """Why a note alerts, for staff: the signs it mentions at an alerting level and what to do.
+
+    A sign is called a pregnancy warning sign only when ``pregnant`` (the client was pregnant on
+    the session's date or up to six weeks after)."""
+    by_id = vocabulary().by_id()
+    signs = [by_id[t] for t in signs_mentioned(tags) if t in by_id and by_id[t].level(pregnant) in ALERT_LEVELS]
+    labels = ", ".join(s.label.lower() for s in signs)
+    return f"Session note on {when} mentions {labels}: {_advice(signs, pregnant)}"

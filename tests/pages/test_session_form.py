@@ -53,7 +53,7 @@ def test_a_typed_session_is_stored_with_defaults_and_flags(app_as, app_db: Path)
     submit(at, "ANA", **{"number_input:done": 5, "number_input:before": 4.5, "number_input:after": 3.0,
                          "text_area:notes": "felt dizzy when getting up"})
     assert any(s.value.startswith("Session logged.") for s in at.success)
-    assert any("Dizziness or faintness" in w.value for w in at.warning)
+    assert any("Dizziness or light-headedness" in w.value for w in at.warning)
     rows = get_store().rows("SELECT session_date, routine_id, exercises_done, exercises_prescribed, pain_before,"
                             " red_flags, source, entered_by FROM session_logs")
     assert rows == [(TODAY, "daily-psoas-routine", 5, 6, 4.5, "dizziness", "manual", "olga")]

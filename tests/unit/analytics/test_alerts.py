@@ -5,7 +5,7 @@ as_of = Wed 2025-03-26; alerts always look at the 28 days 2025-02-27 .. 2025-03-
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -40,29 +40,37 @@ def by_client(found: pd.DataFrame, code: str) -> list[tuple]:
 
 
 def test_red_flag_notes_alert_at_the_level_of_their_most_urgent_tag(practice):
-    # R1 has no assignment at all: a red flag matters whatever the program.
+    # R1 has no assignment at all: a red flag matters whatever the program. She is not pregnant.
     r1 = add_client(practice, "R1")
     saddle = add_session(practice, r1, d(3, 20), notes="numb between my legs", red_flags="saddle_numbness")
     add_session(practice, r1, d(3, 21), notes="tingly toes", red_flags="tingling")
     add_session(practice, r1, d(3, 22), notes="dizzy and tingly", red_flags="dizziness,tingling")
-    add_session(practice, r1, d(3, 23), notes="odd", red_flags="something_new")   # unknown tag -> high
+    add_session(practice, r1, d(3, 23), notes="odd", red_flags="something_new")   # unknown tag: low, no alert
     add_session(practice, r1, d(3, 19), notes="sharp pain in the hip", red_flags="sharp_pain")
+    add_session(practice, r1, d(3, 18), notes="a bit dizzy", red_flags="dizziness")   # medium when not pregnant
+    add_session(practice, r1, d(3, 17), notes="no dizziness", red_flags="no_dizziness")   # low: shown, no alert
     add_session(practice, r1, d(2, 10), notes="bleeding", red_flags="bleeding")     # before the window
     add_session(practice, r1, d(3, 24), notes="all fine", red_flags="")
+    # P1 is 30 weeks pregnant: dizziness is a pregnancy warning sign
+    p1 = add_client(practice, "P1", due_date=d(3, 26) + timedelta(weeks=10))
+    add_session(practice, p1, d(3, 22), notes="dizzy", red_flags="dizziness")
     found = alerts.current_alerts(practice, SCOPE)
     assert by_client(found, "R1") == [
-        ("red_flag", "critical", d(3, 22)),
         ("red_flag", "critical", d(3, 20)),
-        ("red_flag", "high", d(3, 23)),
+        ("red_flag", "high", d(3, 22)),
         ("red_flag", "high", d(3, 21)),
         ("red_flag", "high", d(3, 19)),
+        ("red_flag", "medium", d(3, 18)),
     ]
     first = found[found["session_id"] == saddle].iloc[0]
     assert first["alert_key"] == f"red_flag:c{r1}:s{saddle}"
     assert "same-day emergency referral" in first["reason"] and "numbness in the saddle area" in first["reason"]
     assert first["detail"] == "numb between my legs"
-    pregnancy = found[(found["since"] == d(3, 22))].iloc[0]
+    assert by_client(found, "P1") == [("red_flag", "critical", d(3, 22))]
+    pregnancy = found[found["client"] == "P1"].iloc[0]
+    assert "pregnancy warning sign" in pregnancy["reason"]
     assert "stop exercising and contact her care provider" in pregnancy["reason"]
+    assert not found[found["client"] == "R1"]["reason"].str.contains("pregnan").any()
     tingling = found[(found["since"] == d(3, 21))].iloc[0]
     assert "not an emergency" in tingling["reason"] and "saddle area" in tingling["reason"]
     sharp = found[(found["since"] == d(3, 19))].iloc[0]

@@ -18,8 +18,8 @@ WRITES = ("assignments", "safety_reviews", "assignment_events", "assignment_paus
 
 def client(store: Store, week: int | None = None, **fields) -> clients.Client:
     data = {"display_name": "Client"} | fields
-    if week is not None:
-        data |= {"gestation_weeks": week, "gestation_on": ON}
+    if week is not None:   # cleared by her care provider unless the test says otherwise
+        data = {"gestation_weeks": week, "gestation_on": ON, "care_provider_cleared_on": ON} | data
     return clients.create_client(store, data, "cli", ON)
 
 

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from core.practice.warning_signs import vocabulary
 from core.practice import assignments
 from core.practice import clients
 from core.practice import handouts
@@ -24,7 +25,7 @@ def pages_in(pdf: bytes) -> int:
 
 def pregnant_with_daily_routine(store: Store) -> clients.Client:
     ana = clients.create_client(store, {"display_name": "Ana Müller", "therapist": "Ben", "gestation_weeks": 24,
-                                  "gestation_on": ON}, "cli", ON)
+                                  "gestation_on": ON, "care_provider_cleared_on": ON}, "cli", ON)
     assignments.assign(store, ana.code, "daily-psoas-routine", ON, "cli", ON)
     return ana
 
@@ -34,7 +35,8 @@ def test_handout_content_for_a_pregnant_client(store: Store) -> None:
     handout = handouts.handout_data(store, ana.code, ON)
     assert (handout.client_name, handout.therapist) == ("Ana Müller", "Ben")
     assert handout.pregnancy.startswith("24+0 weeks pregnant (trimester 2)")
-    assert "dizziness or feeling faint" in handout.stop_signs
+    assert handout.stop_signs == vocabulary().stop_signs()   # the list the session notes are tagged with
+    assert "fainting or feeling faint" in handout.stop_signs and "headache" in handout.stop_signs
     (program,) = handout.programs
     assert (program.routine_name, program.start_date, program.last_day) == (
         "Daily psoas routine (10–15 minutes)", ON, date(2026, 3, 29))

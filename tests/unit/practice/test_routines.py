@@ -44,9 +44,9 @@ def test_daily_psoas_routine_takes_10_to_15_minutes_at_mid_range(store: Store) -
 def test_four_stretch_routine_and_slots(store: Store) -> None:
     # 3 one-sided 25 s holds (x2 sides) + one 25 s hold + 4 transitions = 150 + 25 + 60 = 235 s
     assert routines.get_version(store, "four-stretch-routine").est_minutes == 3.9
-    # morning 65 + 87 = 152 s; midday 1.5 x 12.5 x 3 + 15 = 71.25 s; evening 65 + 40 = 105 s
+    # morning 65 + 87 = 152 s; midday 1.5 sets x 10 reps x 3 s x 2 sides + 15 = 105 s; evening 65 + 40 = 105 s
     assert routines.get_version(store, "day-plan-morning-midday-evening").minutes_by_slot == {
-        "morning": 2.5, "midday": 1.2, "evening": 1.8}
+        "morning": 2.5, "midday": 1.8, "evening": 1.8}
 
 
 def test_sql_fallback_and_draft_merge_agree_for_every_template(store: Store) -> None:

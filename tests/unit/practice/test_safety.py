@@ -14,10 +14,11 @@ ON = date(2026, 3, 2)
 
 
 def client(store: Store, week: int | None = None, **fields) -> int:
-    """A client who is ``week``+0 weeks pregnant on ON (None: no due date)."""
+    """A client who is ``week``+0 weeks pregnant on ON (None: no due date), cleared by her care
+    provider unless ``care_provider_cleared_on`` says otherwise."""
     data = {"display_name": "Client"} | fields
     if week is not None:
-        data |= {"gestation_weeks": week, "gestation_on": ON}
+        data = {"gestation_weeks": week, "gestation_on": ON, "care_provider_cleared_on": ON} | data
     return clients.create_client(store, data, "cli", ON).id
 
 
@@ -130,6 +131,55 @@ def test_low_back_red_flags_block_and_refer(store: Store, flag: str) -> None:
     assert "same-day medical assessment" in findings[0].reason and safety.HEALTH_FLAGS[flag] in findings[0].reason
 
 
+def test_pregnancy_without_care_provider_clearance_warns(store: Store) -> None:
+    key = ("pregnancy_not_cleared", None, "warn")
+    assert key in fired(store, client(store, 24, care_provider_cleared_on=None), ["cat-cow"])
+    assert key not in fired(store, client(store, 24), ["cat-cow"])              # cleared on ON
+    # checked on a day before the clearance, it is not there yet; none is needed when not pregnant
+    assert key in fired(store, client(store, 24), ["cat-cow"], ON - timedelta(days=1))
+    assert key not in fired(store, client(store, segments=["runner"]), ["cat-cow"])
+    with pytest.raises(clients.ClientError, match="needs a due date"):
+        client(store, care_provider_cleared_on=ON)
+    with pytest.raises(clients.ClientError, match="before the pregnancy began"):
+        client(store, 8, care_provider_cleared_on=ON - timedelta(weeks=9))
+
+
+@pytest.mark.parametrize("flag", ["heart_disease", "restrictive_lung_disease", "multiple_gestation_preterm_risk",
+                                  "severe_anaemia", "cervical_insufficiency"])
+def test_acog_contraindications_block_until_cleared_or_overridden(store: Store, flag: str) -> None:
+    assert ("pregnancy_needs_clearance", None, "block") in fired(store, client(store, 20, flags=[flag]), ["cat-cow"])
+
+
+@pytest.mark.parametrize("flag", safety.LOW_BACK_HISTORY_FLAGS)
+def test_nice_history_flags_warn(store: Store, flag: str) -> None:
+    findings = safety.check_items(store, client(store, flags=[flag], segments=["desk_worker"]), [("cat-cow", None)], ON)
+    assert [(f.rule_id, f.level) for f in findings] == [("low_back_history_flag", "warn")]
+    assert safety.HEALTH_FLAGS[flag] in findings[0].reason
+
+
+def test_hypermobility_warns_on_end_range_and_deep_hip_flexion(store: Store) -> None:
+    loose = client(store, flags=["hypermobility"], segments=["runner"])
+    assert ("hypermobility_end_range", "butterfly-stretch", "warn") in fired(store, loose, ["butterfly-stretch"])
+    assert ("hypermobility_end_range", "knee-to-chest", "warn") in fired(store, loose, ["knee-to-chest"])
+    assert not fired(store, loose, ["cat-cow", "glute-bridge"])
+    assert not fired(store, client(store, segments=["runner"]), ["butterfly-stretch"])
+
+
+def test_knee_pain_warns_on_a_twisted_knee_not_kneeling(store: Store) -> None:
+    sore_knee = client(store, flags=["knee_pain"], segments=["runner"])
+    assert fired(store, sore_knee, ["pigeon-pose"]) == {("knee_pain_twist", "pigeon-pose", "warn")}
+
+
+def test_knee_pain_substitutes_do_not_prefer_lunges() -> None:
+    assert "lunge" not in safety.RULES_BY_ID["knee_pain_kneeling"].prefer_positions
+    assert safety.RULES_BY_ID["pregnancy_supine_from_week_20"].prefer_positions[0] == "inclined"
+
+
+def test_sources_are_true() -> None:
+    assert "Committee Opinion 804" in safety.ACOG and "docs/" not in safety.ACOG
+    assert "no cited source" in safety.RULES_BY_ID["too_many_exercises"].source
+
+
 def test_knee_pain_warns_on_kneeling(store: Store) -> None:
     key = ("knee_pain_kneeling", "kneeling-hip-flexor-stretch", "warn")
     assert key in fired(store, client(store, flags=["knee_pain"]), ["kneeling-hip-flexor-stretch"])
@@ -165,15 +215,18 @@ def test_every_rule_is_exercised_by_these_tests() -> None:
         "pregnancy_balance_third_trimester", "pregnancy_not_suited", "pregnancy_stage_unknown",
         "pregnancy_needs_clearance", "pregnancy_placenta_previa_after_26", "pregnancy_placenta_previa_before_26",
         "low_back_red_flag", "knee_pain_kneeling", "abdominal_load_diastasis_postpartum", "too_many_exercises",
+        "pregnancy_not_cleared", "low_back_history_flag", "hypermobility_end_range", "knee_pain_twist",
     }
     assert tested == set(safety.RULES_BY_ID)
 
 
 def test_rule_data_uses_known_flags_and_tags() -> None:
     assert list(safety.HEALTH_FLAGS) == [
-        "knee_pain", "hypermobility", "diastasis_recti", "postpartum", "placenta_previa", "preeclampsia",
+        "knee_pain", "hypermobility", "diastasis_recti", "postpartum", "placenta_previa", "heart_disease",
+        "restrictive_lung_disease", "multiple_gestation_preterm_risk", "severe_anaemia", "preeclampsia",
         "ruptured_membranes", "preterm_labour", "cervical_insufficiency", "persistent_bleeding",
-        "saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness"]
+        "saddle_numbness", "bladder_bowel_change", "progressive_leg_weakness", "cancer_history", "osteoporosis",
+        "steroid_use", "recent_trauma"]
     cautions = set(Caution.__args__)
     for rule in safety.RULES:
         assert set(rule.flags_any) <= set(safety.HEALTH_FLAGS), rule.id

@@ -423,7 +423,7 @@ def test_routine_by_name_or_from_the_only_assignment_and_prescribed_defaults(pra
     assert result.accepted == 4, result.rejects
     assert [(r[0], r[1], r[4], r[5]) for r in logs(practice)] == [
         ("C00001", "daily-psoas-routine", 3, 6), ("C00001", "daily-psoas-routine", 4, 6),
-        ("C00002", "runner-warm-up-cool-down", 4, 4), ("C00002", "desk-micro-breaks", 2, 5)]
+        ("C00002", "runner-warm-up-cool-down", 4, 6), ("C00002", "desk-micro-breaks", 2, 5)]
 
 
 def test_a_session_before_the_first_assignment_is_accepted_and_flagged(practice: Store) -> None:
