@@ -10,7 +10,7 @@ is a fragment, so ticking a box or moving a slider does not reload the timers ab
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -59,9 +59,10 @@ def show_exercise(number: int, exercise: checkin.CheckinExercise) -> None:
         st.iframe(timer_html(exercise.timer_plan()), height=TIMER_HEIGHT)
 
 
-def show_advice(notes: str) -> None:
-    """Warning signs in the notes: the stop-and-seek-care message fitted to them, at once."""
-    for advice in checkin.warning_advice(get_store(), notes):
+def show_advice(notes: str, link: checkin.CheckinLink, day: date) -> None:
+    """Warning signs in the notes: the stop-and-seek-care message fitted to them and to the client, at once."""
+    store = get_store()
+    for advice in checkin.warning_advice(store, notes, checkin.in_pregnancy_care(store, link.client_id, day)):
         text = f"**{escape_markdown(advice.message)}** You wrote about: {escape_markdown(', '.join(advice.signs))}."
         (st.error if advice.urgent else st.warning)(text, icon=":material/emergency:")
 
@@ -102,7 +103,7 @@ def log_section(token: str, link: checkin.CheckinLink, routine: checkin.CheckinR
                                  key="checkin_stiffness")
     notes = st.text_area("Notes (optional): how it went, anything unusual", max_chars=checkin.MAX_NOTES,
                          key="checkin_notes")
-    show_advice(notes)
+    show_advice(notes, link, day)
     if st.button("Save session", type="primary", key="checkin_submit", icon=":material/check:"):
         entry = checkin.CheckinEntry(
             key=key, session_date=day, routine_id=routine.routine_id, exercises_done=sum(done),

@@ -62,7 +62,7 @@ FIELD_LABELS: dict[str, str] = {
     "client": "Client", "session_date": "Session date", "session_time": "Session time", "routine": "Routine",
     "exercises_done": "Exercises done", "exercises_prescribed": "Exercises prescribed",
     "duration_min": "Minutes", "pain_before": "Pain before", "pain_after": "Pain after",
-    "stiffness": "Stiffness", "notes": "Notes", "session_id": "Session id",
+    "stiffness": "Stiffness", "notes": "Notes", "session_id": "Session id", "block": "Block of the day",
 }
 _FIELD_CODE = re.compile(r"\b(" + "|".join(code for code in FIELD_LABELS if "_" in code) + r")\b")
 

@@ -34,7 +34,8 @@ from core.practice.assignments import ACTIVE_ON_SQL, current_assignments
 from core.practice.clients import require_client
 from core.practice.routines import WEEKDAYS, get_version
 from core.sessions import checks
-from core.sessions.red_flags import BY_TAG, parse_tags, tag_notes
+from core.practice.warning_signs import pregnancy_window_sql
+from core.sessions.red_flags import BY_TAG, parse_tags, signs_mentioned, tag_level, tag_notes
 from core.sharing.links import TOKEN_BYTES, LinkError, base_url, token_hash
 
 CHECKIN_SOURCE = "checkin"
@@ -264,27 +265,46 @@ class WarningAdvice:
     message: str
 
 
-_ADVICE: dict[tuple[str | None, str | None], tuple[bool, int, str]] = {
-    # NICE CKS: suspected cauda equina is a same-day emergency referral.
-    ("critical", "low_back"): (True, 0, "Stop exercising and get medical help today: call your doctor or an urgent"
-                                        " care service now. Do not wait for your next appointment."),
-    # ACOG 804: stop exercising and contact the care provider.
-    ("critical", "pregnancy"): (True, 1, "Stop exercising and contact your midwife or doctor now."),
-    ("high", "low_back"): (False, 2, "Stop the exercise that brings this on and contact your therapist before"
-                                     " your next session."),
-}
-_FALLBACK_ADVICE = (False, 3, "Stop exercising and contact your therapist before you go on.")
+# What the client is told, most urgent first: (urgent, order, message).
+_CAUDA_EQUINA_ADVICE = (True, 0, "Stop exercising and get medical help today: call your doctor or an urgent care"
+                                 " service now. Do not wait for your next appointment.")  # NICE CKS: same-day referral
+_PREGNANCY_ADVICE = (True, 1, "Stop exercising and contact your midwife or doctor now.")  # ACOG 804
+_SEEK_CARE_ADVICE = (True, 2, "Stop exercising and seek medical care.")
+_THERAPIST_ADVICE = (False, 3, "Stop the exercise that brings this on and contact your therapist before your next"
+                               " session.")
+_FALLBACK_ADVICE = (False, 4, "Stop exercising and contact your therapist before you go on.")
 
 
-def warning_advice(store: Store, notes: str | None) -> list[WarningAdvice]:
+def _advice_for(level: str, group: str, pregnant: bool) -> tuple[bool, int, str] | None:
+    """The advice for one sign at its level for this client; None for a sign that is only noted (low)."""
+    if level == "low":
+        return None
+    if group == "cauda_equina":
+        return _CAUDA_EQUINA_ADVICE
+    if group == "pregnancy" and pregnant and level in ("critical", "high"):
+        return _PREGNANCY_ADVICE
+    if level in ("critical", "high") and group in ("pregnancy", "serious_pathology"):
+        return _SEEK_CARE_ADVICE
+    return _THERAPIST_ADVICE if level == "high" else _FALLBACK_ADVICE
+
+
+def in_pregnancy_care(store: Store, client_id: int, on: date) -> bool:
+    """Whether the client is pregnant on ``on`` or within six weeks after (how warning signs are judged)."""
+    return bool(store.scalar(f"SELECT {pregnancy_window_sql('c', '$on')} FROM clients c WHERE c.id = $client",
+                             {"on": on, "client": client_id}))
+
+
+def warning_advice(store: Store, notes: str | None, pregnant: bool = False) -> list[WarningAdvice]:
     """The stop-and-seek-care messages fitted to the warning signs found in ``notes`` by the same
-    tagger the alerts use (core.sessions.red_flags); [] when it finds none."""
-    tags = tag_notes(store, [notes])[0] if notes and notes.strip() else []
+    tagger the alerts use (core.sessions.red_flags), judged for a client who is (not) pregnant or
+    within six weeks after; [] when it finds none that alerts."""
+    tags = signs_mentioned(tag_notes(store, [notes])[0]) if notes and notes.strip() else []
     grouped: dict[tuple[bool, int, str], list[str]] = {}
     for tag in tags:
-        flag = BY_TAG.get(tag)
-        key = (getattr(flag, "level", None), getattr(flag, "context", None))
-        grouped.setdefault(_ADVICE.get(key, _FALLBACK_ADVICE), []).append(getattr(flag, "label", tag))
+        flag = BY_TAG[tag]
+        advice = _advice_for(tag_level(tag, pregnant), flag.context, pregnant)
+        if advice is not None:
+            grouped.setdefault(advice, []).append(flag.label)
     return [WarningAdvice(urgent, tuple(signs), message)
             for (urgent, _, message), signs in sorted(grouped.items(), key=lambda kv: kv[0][1])]
 

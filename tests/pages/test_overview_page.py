@@ -37,8 +37,9 @@ def practice_db(app_db: Path) -> Path:
         x = add_client(store, "X", segments=("runner",), therapist="Ana", name="Xena Ash")
         y = add_client(store, "Y", segments=("runner", "desk_worker"), therapist="Ana", name="Yan Bo")
         z = add_client(store, "Z", segments=("pregnant",), name="Zoë <b>Cole</b>")
-        with store.transaction() as cur:  # a known stage: no "due date missing" safety finding
-            cur.execute("UPDATE clients SET due_date = DATE '2025-09-01' WHERE id = ?", [z])
+        with store.transaction() as cur:  # a known stage, cleared by her care provider: no safety finding
+            cur.execute("UPDATE clients SET due_date = DATE '2025-09-01', care_provider_cleared_on = DATE '2025-03-01'"
+                        " WHERE id = ?", [z])
         add_assignment(store, x, "r-three", date(2025, 3, 10), weeks=2, sessions_per_week=7)
         add_assignment(store, y, "r-six", date(2025, 3, 10), weeks=2, sessions_per_week=2)
         add_assignment(store, z, "r-six", date(2025, 3, 10), weeks=2, sessions_per_week=7)

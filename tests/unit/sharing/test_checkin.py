@@ -266,8 +266,11 @@ def test_the_timer_plan_counts_sets_sides_and_reps() -> None:
 def test_warning_advice_fits_the_sign(store: Store) -> None:
     assert checkin.warning_advice(store, "all good today") == []
     assert checkin.warning_advice(store, "") == []
-    [pregnancy] = checkin.warning_advice(store, "some spotting this morning")
+    [pregnancy] = checkin.warning_advice(store, "some spotting this morning", pregnant=True)
     assert pregnancy.urgent and "midwife or doctor" in pregnancy.message
+    assert checkin.warning_advice(store, "some spotting this morning") == []   # not pregnant: noted, no alarm
+    [chest] = checkin.warning_advice(store, "chest pain during the bridge")
+    assert chest.urgent and "seek medical care" in chest.message and "midwife" not in chest.message
     saddle, therapist = checkin.warning_advice(store, "numbness in the saddle area and tingling in my foot")
     assert saddle.urgent and "today" in saddle.message
     assert not therapist.urgent and "therapist" in therapist.message
