@@ -158,4 +158,5 @@ st.caption("A backup is a consistent copy of the whole practice with a manifest 
            "the app and run `routine-desk restore <backup folder or .zip> --db <database file> --force`: "
            "it checks the backup in full before replacing anything (README, “Backups”). "
            + ("A backup is made each day when an owner opens this page." if secret("daily_backup") is True
-              else "Set daily_backup = true in .streamlit/secrets.toml for a daily backup."))
+              else "For a backup each day, turn on the daily backup setting in the server's secrets"
+                   " file (README, “Backups”)."))

@@ -59,8 +59,10 @@ def test_upload_import_fix_and_resubmit(practice: Path, db_path: Path, live_app:
     page.locator("input[type=file]").first.set_input_files(str(practice))
     expect(page.get_by_text("Read as CSV (comma-separated, utf-8)")).to_be_visible()
     page.get_by_role("button", name="Import").click()
-    expect(page.get_by_text("Imported as batch 1").first).to_be_visible()
-    expect(page.get_by_text("2 read = 1 accepted + 1 rejected + 0 duplicates")).to_be_visible()
+    # an import is a transaction that also keeps the figures and judges warning signs: on a busy
+    # machine it takes more than Playwright's default 5 s, so wait for its result, not a fixed time
+    expect(page.get_by_text("Imported as batch 1").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("2 read = 1 accepted + 1 rejected + 0 duplicates")).to_be_visible(timeout=30_000)
 
     page.get_by_role("tab", name="Quarantine").click()
     expect(page.get_by_text("1 row(s) waiting")).to_be_visible()
