@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -81,24 +81,6 @@ class Migration:
 def default_db_path() -> Path:
     """The database path from ``ROUTINE_DESK_DB``, else ``var/routine-desk.duckdb``."""
     return Path(os.environ.get("ROUTINE_DESK_DB") or DEFAULT_DB_PATH)
-
-
-# Reads started beside a page's own (``beside``): one worker per core of the 2-core machines we
-# run on. DuckDB runs a small query on one thread, so two small ones at once take about as long
-# as one.
-_BESIDE = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-beside")
-
-
-@contextmanager
-def beside(work: Callable[[], T]) -> Iterator[Future[T]]:
-    """``work`` started now in a worker thread, for the block; leaving the block waits for it
-    (error or not), so it never outlives what it reads. Work that reads the store opens its own
-    cursor (a cursor serves one thread at a time)."""
-    future = _BESIDE.submit(work)
-    try:
-        yield future
-    finally:
-        wait([future])
 
 
 def utcnow() -> datetime:
@@ -281,7 +263,7 @@ class Store:
         reopen. Callers must not mutate the value.
 
         A caller asking for what another thread is computing since the same write waits for that
-        result instead of computing it twice (``beside`` can start one early).
+        result instead of computing it twice.
         """
         areas = frozenset(depends_on)
         about = None if clients is None else frozenset(int(c) for c in clients)

@@ -25,7 +25,6 @@ import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -42,7 +41,7 @@ from core.sessions.checks import (
     resolve_date_order, stage_values,
 )
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
-from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, beside, utcnow
+from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
@@ -461,8 +460,7 @@ def read_log_file(source: Path | str | bytes, name: str | None = None, limits: F
             raise ImportFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if not raw or raw.isspace():            # (not raw.strip(): that copies the whole file)
         raise ImportFileError("the file is empty")
-    with beside(lambda: hashlib.sha256(raw).hexdigest()) as digest:  # hashlib lets go of the GIL: hashed while decoded
-        return _read_log_bytes(raw, path, name, digest, limits)
+    return _read_log_bytes(raw, path, name, hashlib.sha256(raw).hexdigest(), limits)
 
 
 def _csv_head(text: str, limits: FileLimits) -> tuple[str, str, list[list[str]]]:
@@ -485,13 +483,13 @@ def _csv_head(text: str, limits: FileLimits) -> tuple[str, str, list[list[str]]]
         window = min(window * 4, limits.header_chars)
 
 
-def _read_log_bytes(raw: bytes, path: Path | None, name: str, digest: Future[str], limits: FileLimits) -> LogFile:
-    """read_log_file once the bytes are in, while ``digest`` (their SHA-256) is worked out."""
+def _read_log_bytes(raw: bytes, path: Path | None, name: str, sha256: str, limits: FileLimits) -> LogFile:
+    """read_log_file once the bytes are in and hashed (``sha256``)."""
     if raw.startswith(b"PK\x03\x04"):
         sheet = _read_xlsx(raw, limits)
         if not sheet.rows:
             raise ImportFileError("the file has a header row but no rows")
-        return LogFile(name, "xlsx", digest.result(), sheet.headers,
+        return LogFile(name, "xlsx", sha256, sheet.headers,
                        [cells for _, cells in sheet.rows[:_SAMPLE_ROWS]], rows=sheet.rows, formulas=sheet.formulas,
                        limits=limits)
     if raw.startswith(b"\xd0\xcf\x11\xe0"):
@@ -505,7 +503,7 @@ def _read_log_bytes(raw: bytes, path: Path | None, name: str, digest: Future[str
         raise ImportFileError("the file has a header row but no rows")
     if len(rows[0]) > limits.columns:
         raise ImportFileError(f"the header has {len(rows[0]):,} columns; at most {limits.columns:,} can be read")
-    log = LogFile(name, "csv", digest.result(), _unique_headers(rows[0]), [list(r) for r in rows[1:1 + _SAMPLE_ROWS]],
+    log = LogFile(name, "csv", sha256, _unique_headers(rows[0]), [list(r) for r in rows[1:1 + _SAMPLE_ROWS]],
                   encoding=decoded.encoding, delimiter=delimiter, newline=_newline(head),
                   notes=[n for n in [decoded.note()] if n], limits=limits)
     if path is not None and decoded.encoding in ("utf-8", "utf-8-sig") and decoded.first_bad_line is None:

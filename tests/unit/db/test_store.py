@@ -1,10 +1,21 @@
 import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
-from core.db.store import Migration, Store, StoreError, beside, load_migrations
+from core.db.store import Migration, Store, StoreError, load_migrations
+
+
+@contextmanager
+def in_a_thread(work: Callable[[], Any]) -> Iterator[Future[Any]]:
+    """``work`` started in another thread for the block (another page's run); leaving waits for it."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(work)
 
 
 def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
@@ -222,7 +233,7 @@ def test_a_figure_being_computed_is_waited_for_not_computed_again(db_path: Path)
         return len(calls)
 
     with Store(db_path) as store:
-        with beside(lambda: store.remember("n", slow_count)) as first:
+        with in_a_thread(lambda: store.remember("n", slow_count)) as first:
             assert started.wait(timeout=10)
             threading.Timer(0.2, release.set).start()
             assert store.remember("n", slow_count) == 1     # asked while the first computes: waits for it
@@ -242,7 +253,7 @@ def test_a_figure_started_before_a_write_is_not_handed_to_callers_after_it(db_pa
         return number
 
     with Store(db_path) as store:
-        with beside(lambda: store.remember("n", count)) as first:
+        with in_a_thread(lambda: store.remember("n", count)) as first:
             assert started.wait(timeout=10)
             with store.transaction():
                 pass
@@ -261,7 +272,7 @@ def test_an_error_reaches_every_caller_waiting_for_the_figure(db_path: Path) -> 
         raise RuntimeError("query failed")
 
     with Store(db_path) as store:
-        with beside(lambda: store.remember("n", failing)) as first:
+        with in_a_thread(lambda: store.remember("n", failing)) as first:
             assert started.wait(timeout=10)
             threading.Timer(0.2, release.set).start()
             with pytest.raises(RuntimeError, match="query failed"):
