@@ -29,19 +29,39 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "routine-desk.duckdb"
 
 
+@pytest.fixture(scope="session")
+def library_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database with the real library loaded, built once per test worker: tests copy it
+    instead of migrating and loading the library again (most of a small test's time)."""
+    path = tmp_path_factory.mktemp("template") / "library.duckdb"
+    with Store(path) as s:
+        sync_library(s)
+    return path
+
+
+def _from_template(template: Path, db_path: Path) -> None:
+    """``db_path`` starts as a copy of the template (a test's own data directory still syncs on open)."""
+    import shutil
+
+    shutil.copyfile(template, db_path)
+
+
 @pytest.fixture
-def store(db_path: Path) -> Iterator[Store]:
+def store(db_path: Path, library_template: Path) -> Iterator[Store]:
     """A migrated database with the real library from data/ loaded."""
+    _from_template(library_template, db_path)
     with Store(db_path) as s:
         sync_library(s)
         yield s
 
 
 @pytest.fixture
-def app_db(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point the app at a fresh database and drop the cached store, for AppTest."""
+def app_db(db_path: Path, library_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point the app at a fresh database (migrated, library loaded, as the app leaves it on first
+    open) and drop the cached store, for AppTest."""
     import streamlit as st
 
+    _from_template(library_template, db_path)
     monkeypatch.setenv("ROUTINE_DESK_DB", str(db_path))
     st.cache_resource.clear()
     st.cache_data.clear()
