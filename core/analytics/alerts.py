@@ -226,7 +226,7 @@ def _red_flag_alerts(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _safety_changes(store: Store, scope: Scope) -> pd.DataFrame:
-    """The safety re-check behind ``scope``'s safety alerts (remembered: see core.practice.assignments)."""
+    """The safety re-check behind ``scope``'s safety alerts (kept rows: see core.practice.assignments)."""
     from core.practice.assignments import safety_changes_since_assignment
 
     if scope.client_id is None and not scope.clients:

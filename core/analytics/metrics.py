@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeVar
 import pandas as pd
 
 from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, session_order_key
-from core.db.store import CATALOG, PRACTICE, WORK_DB, Cursor, Store
+from core.db.store import CATALOG, WORK_DB, Cursor, Store
 from core.practice.clients import SEGMENT_LABELS
 
 DEFAULT_DAYS = 28
@@ -990,19 +990,17 @@ def scope_to_query(scope: Scope, today: date, *, default_days: int = DEFAULT_DAY
 
 def filter_options(store: Store) -> dict[str, list[str]]:
     """What the filters can choose from: segments and therapists of current clients, and the
-    routines that have ever been assigned. Remembered until a write to the practice (do not mutate)."""
-    def compute() -> dict[str, list[str]]:
-        return {
-            "segment": [r[0] for r in store.rows(
-                "SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
-                " WHERE c.archived_at IS NULL ORDER BY 1")],
-            "therapist": [r[0] for r in store.rows(
-                "SELECT DISTINCT therapist FROM clients WHERE archived_at IS NULL AND therapist IS NOT NULL"
-                " AND therapist <> '' ORDER BY 1")],
-            "routine": [r[0] for r in store.rows("SELECT DISTINCT routine_id FROM assignments ORDER BY 1")],
-        }
-
-    return store.remember(("filter_options",), compute, depends_on=(PRACTICE,))
+    routines that have ever been assigned (three small DISTINCT queries; pages cache them on the
+    store's version)."""
+    return {
+        "segment": [r[0] for r in store.rows(
+            "SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
+            " WHERE c.archived_at IS NULL ORDER BY 1")],
+        "therapist": [r[0] for r in store.rows(
+            "SELECT DISTINCT therapist FROM clients WHERE archived_at IS NULL AND therapist IS NOT NULL"
+            " AND therapist <> '' ORDER BY 1")],
+        "routine": [r[0] for r in store.rows("SELECT DISTINCT routine_id FROM assignments ORDER BY 1")],
+    }
 
 
 def routine_names(store: Store) -> dict[str, str]:

@@ -10,12 +10,15 @@ it is worked out once, when a write changes one of them, and kept with the figur
 - ``assignment_pain_figures``: per assignment, the scored sessions, the sums of the first and the
   last three scores, relief, and the day of its last session (a view as of an earlier day reads
   ``session_attribution`` instead, exactly);
+- ``assignment_pain_ends``: per assignment, its first and last three scored sessions, so that new
+  scores merge with them without re-reading the others;
 - ``client_figures``: per client, the last session.
 
 ``Store.transaction`` calls ``keep_figures`` before it commits any write to the practice or the
 session logs, with the clients the write names (every write names the clients it may change;
 none named means any). A client's rows are rebuilt from that client's data alone: a figure of one
-client never depends on another client's. ``rebuild_figures`` recomputes everything
+client never depends on another client's. A write that only adds session logs calls
+``add_sessions`` itself instead, which adds just those. ``rebuild_figures`` recomputes everything
 (``routine-desk rebuild-figures``); the property test in tests/unit/db/test_figures.py holds the
 kept rows equal to a rebuild after random writes.
 
@@ -28,8 +31,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-FIGURE_TABLES: tuple[str, ...] = ("session_attribution", "assignment_day_figures", "assignment_pain_figures",
-                                  "client_figures")
+# In the order a rebuild fills them (the pain figures sum the pain ends).
+FIGURE_TABLES: tuple[str, ...] = ("session_attribution", "assignment_day_figures", "assignment_pain_ends",
+                                  "assignment_pain_figures", "client_figures")
 BASELINE_SESSIONS = 3  # the pain baseline is the mean of the first 3 scored sessions, current of the last 3
 
 # Effective last day of an assignment: staff's end_date, else the planned end.
@@ -46,10 +50,11 @@ def session_order_key(time_sql: str = "session_time", id_sql: str = "session_id"
             f" * 2147483648 + {id_sql} % 2147483648")
 
 
-def attribution_sql(clients: str = "") -> str:
+def attribution_sql(*, clients: str = "", sessions: str = "") -> str:
     """A WITH list ending in ``attributed``: every session of the clients ``clients`` selects (an
-    ``AND client_id ...`` condition, empty for all) that belongs to an assignment, with that
-    assignment, whether the session day is an active (unpaused) day, and its completion.
+    ``AND client_id ...`` condition, empty for all), or only those of them ``sessions`` selects (an
+    ``AND ...`` condition on session_logs), that belongs to an assignment, with that assignment,
+    whether the session day is an active (unpaused) day, and its completion.
 
     A session naming a routine belongs to the client's assignment of that routine whose [start,
     last day] holds the session date; one naming none to an assignment active (not paused) that
@@ -64,7 +69,7 @@ def attribution_sql(clients: str = "") -> str:
                coalesce(session_time, TIME '00:00:00') AS session_time,
                exercises_done, exercises_prescribed, pain_before, pain_after, lower(block) AS block
         FROM session_logs
-        WHERE TRUE {clients}
+        WHERE TRUE {clients} {sessions}
     ), items AS (
         SELECT routine_id, version, count(*) AS items FROM routine_items GROUP BY routine_id, version
     ), block_items AS (  -- the items of each block of a day plan (routine items with a slot)
@@ -113,31 +118,85 @@ def attribution_sql(clients: str = "") -> str:
     """
 
 
+def _day_figures(source: str, condition: str = "") -> str:
+    """Per assignment and day of the attributed sessions in ``source`` (a table with the columns of
+    session_attribution): the rows of assignment_day_figures."""
+    return f"""
+        SELECT assignment_id, any_value(client_id) AS client_id, session_date AS day,
+               coalesce(sum(completion) FILTER (WHERE on_active_day), 0.0) AS completed,
+               CAST(count(*) FILTER (WHERE on_active_day) AS INTEGER) AS sessions,
+               CAST(count(pain_before) AS INTEGER) AS scored, sum(pain_before) AS pain_sum
+        FROM {source} x WHERE TRUE {condition}
+        GROUP BY assignment_id, session_date"""
+
+
+def _pain_totals(source: str, condition: str = "") -> str:
+    """Per assignment of the attributed sessions in ``source``: the pain figures that add up."""
+    return f"""
+        SELECT assignment_id, any_value(client_id) AS client_id, CAST(count(pain_before) AS INTEGER) AS scored,
+               sum(pain_before - pain_after) AS relief_sum, CAST(count(pain_before - pain_after) AS INTEGER) AS relief_n,
+               max(session_date) AS last_day
+        FROM {source} x WHERE TRUE {condition}
+        GROUP BY assignment_id"""
+
+
+# Kept pain totals and the totals of new sessions, added up per assignment (add_sessions).
+_MERGED_PAIN_TOTALS = f"""
+    SELECT assignment_id, any_value(client_id) AS client_id, CAST(sum(scored) AS INTEGER) AS scored,
+           sum(relief_sum) AS relief_sum, CAST(sum(relief_n) AS INTEGER) AS relief_n, max(last_day) AS last_day
+    FROM (SELECT assignment_id, client_id, scored, relief_sum, relief_n, last_day FROM assignment_pain_figures
+          WHERE assignment_id IN (SELECT assignment_id FROM figures_added)
+          UNION ALL {_pain_totals('figures_added')})
+    GROUP BY assignment_id"""
+
+
+def _scored(source: str, condition: str = "") -> str:
+    """The scored sessions of ``source`` (attributed sessions) with their place in session order."""
+    return (f"SELECT assignment_id, client_id, {session_order_key()} AS session_order, pain_before"
+            f" FROM {source} x WHERE pain_before IS NOT NULL {condition}")
+
+
+def _pain_ends(scored: str) -> str:
+    """Rows of assignment_pain_ends from ``scored`` (a query of _scored's columns): the sessions among
+    the first or the last BASELINE_SESSIONS of their assignment."""
+    n = BASELINE_SESSIONS
+    return f"""
+        WITH scored AS ({scored}), ends AS (
+            SELECT assignment_id, min(session_order, {n}) AS firsts, max(session_order, {n}) AS lasts
+            FROM scored GROUP BY assignment_id)
+        SELECT s.assignment_id, s.client_id, s.session_order, s.pain_before,
+               list_contains(e.firsts, s.session_order), list_contains(e.lasts, s.session_order)
+        FROM scored s JOIN ends e USING (assignment_id)
+        WHERE list_contains(e.firsts, s.session_order) OR list_contains(e.lasts, s.session_order)"""
+
+
+def _pain_figures(totals: str, ends_condition: str) -> str:
+    """Rows of assignment_pain_figures: ``totals`` (a query of _pain_totals' columns) with the sums
+    of the first and the last scores from assignment_pain_ends (the rows ``ends_condition`` picks),
+    each summed in session order so that every way of keeping them gives the same number."""
+    return f"""
+        WITH totals AS ({totals}), end_sums AS (
+            SELECT assignment_id,
+                   list_sum(list(pain_before ORDER BY session_order) FILTER (WHERE is_first)) AS first3_sum,
+                   list_sum(list(pain_before ORDER BY session_order) FILTER (WHERE is_last)) AS last3_sum
+            FROM assignment_pain_ends x WHERE TRUE {ends_condition} GROUP BY assignment_id)
+        SELECT t.assignment_id, t.client_id, t.scored, e.first3_sum, e.last3_sum, t.relief_sum, t.relief_n,
+               t.last_day
+        FROM totals t LEFT JOIN end_sums e USING (assignment_id)"""
+
+
 def _statements(clients: str) -> list[str]:
     """The INSERTs that fill every figure table for the clients ``clients`` selects, in order."""
-    key = session_order_key()
     on_clients = clients.replace("AND client_id", "AND x.client_id", 1)
     return [
         f"""INSERT INTO session_attribution
-            WITH {attribution_sql(clients)}
+            WITH {attribution_sql(clients=clients)}
             SELECT session_id, client_id, assignment_id, session_date, session_time, on_active_day, completion,
                    pain_before, pain_after
             FROM attributed""",
-        f"""INSERT INTO assignment_day_figures
-            SELECT assignment_id, any_value(client_id), session_date,
-                   coalesce(sum(completion) FILTER (WHERE on_active_day), 0.0),
-                   CAST(count(*) FILTER (WHERE on_active_day) AS INTEGER),
-                   CAST(count(pain_before) AS INTEGER), sum(pain_before)
-            FROM session_attribution x WHERE TRUE {on_clients}
-            GROUP BY assignment_id, session_date""",
-        f"""INSERT INTO assignment_pain_figures
-            SELECT assignment_id, any_value(client_id), CAST(count(pain_before) AS INTEGER),
-                   list_sum(min_by(pain_before, {key}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL)),
-                   list_sum(max_by(pain_before, {key}, {BASELINE_SESSIONS}) FILTER (WHERE pain_before IS NOT NULL)),
-                   sum(pain_before - pain_after), CAST(count(pain_before - pain_after) AS INTEGER),
-                   max(session_date)
-            FROM session_attribution x WHERE TRUE {on_clients}
-            GROUP BY assignment_id""",
+        f"INSERT INTO assignment_day_figures {_day_figures('session_attribution', on_clients)}",
+        f"INSERT INTO assignment_pain_ends {_pain_ends(_scored('session_attribution', on_clients))}",
+        f"INSERT INTO assignment_pain_figures {_pain_figures(_pain_totals('session_attribution', on_clients), on_clients)}",
         f"""INSERT INTO client_figures
             SELECT client_id, max(session_date) FROM session_logs x WHERE TRUE {on_clients}
             GROUP BY client_id""",
@@ -163,6 +222,59 @@ def keep_figures(cur: Any, clients: Iterable[int] | None) -> None:
             cur.execute(statement)
     finally:
         cur.execute("DROP TABLE IF EXISTS figures_clients")
+
+
+def add_sessions(cur: Any, added: str) -> None:
+    """Add to the figures the session logs that ``added`` (a condition on session_logs, such as
+    ``batch_id = 7``) selects, inside the caller's transaction, for a write that only added them.
+
+    Nothing else a figure reads may have changed (assignments, pauses, routine items), so the other
+    sessions keep their attribution: only the new ones are attributed, and the rows they change are
+    merged with the kept ones (sums add up; the first and last scores are the ends of the kept ends
+    and the new scores). A 1,000,000-row import so costs the figures of its own rows, not a rebuild
+    of every client it names.
+    """
+    new_clients = f"AND client_id IN (SELECT client_id FROM session_logs WHERE {added})"
+    touched = "assignment_id IN (SELECT assignment_id FROM figures_added)"
+    same_day = ("EXISTS (SELECT 1 FROM figures_days n WHERE n.assignment_id = assignment_day_figures.assignment_id"
+                " AND n.day = assignment_day_figures.day)")
+    statements = [
+        f"""CREATE OR REPLACE TEMP TABLE figures_added AS
+            WITH {attribution_sql(clients=new_clients, sessions=f"AND ({added})")}
+            SELECT session_id, client_id, assignment_id, session_date, session_time, on_active_day, completion,
+                   pain_before, pain_after
+            FROM attributed""",
+        "INSERT INTO session_attribution SELECT * FROM figures_added",
+        f"CREATE OR REPLACE TEMP TABLE figures_days AS {_day_figures('figures_added')}",
+        f"""CREATE OR REPLACE TEMP TABLE figures_merged AS
+            SELECT assignment_id, any_value(client_id), day, sum(completed), CAST(sum(sessions) AS INTEGER),
+                   CAST(sum(scored) AS INTEGER), sum(pain_sum)
+            FROM (SELECT * FROM assignment_day_figures WHERE {same_day} UNION ALL SELECT * FROM figures_days)
+            GROUP BY assignment_id, day""",
+        f"DELETE FROM assignment_day_figures WHERE {same_day}",
+        "INSERT INTO assignment_day_figures SELECT * FROM figures_merged",
+        f"""CREATE OR REPLACE TEMP TABLE figures_scored AS
+            SELECT assignment_id, client_id, session_order, pain_before FROM assignment_pain_ends WHERE {touched}
+            UNION ALL {_scored('figures_added')}""",
+        f"DELETE FROM assignment_pain_ends WHERE {touched}",
+        f"INSERT INTO assignment_pain_ends {_pain_ends('SELECT * FROM figures_scored')}",
+        f"CREATE OR REPLACE TEMP TABLE figures_merged AS {_pain_figures(_MERGED_PAIN_TOTALS, f'AND x.{touched}')}",
+        f"DELETE FROM assignment_pain_figures WHERE {touched}",
+        "INSERT INTO assignment_pain_figures SELECT * FROM figures_merged",
+        f"""CREATE OR REPLACE TEMP TABLE figures_merged AS
+            SELECT client_id, max(last_session) FROM (
+                SELECT * FROM client_figures WHERE TRUE {new_clients}
+                UNION ALL SELECT client_id, max(session_date) FROM session_logs WHERE {added} GROUP BY client_id)
+            GROUP BY client_id""",
+        f"DELETE FROM client_figures WHERE TRUE {new_clients}",
+        "INSERT INTO client_figures SELECT * FROM figures_merged",
+    ]
+    try:
+        for statement in statements:
+            cur.execute(statement)
+    finally:
+        for table in ("figures_added", "figures_days", "figures_merged", "figures_scored"):
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def rebuild_figures(cur: Any) -> None:

@@ -17,14 +17,13 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -40,26 +39,27 @@ DUCKDB_VERSION = "v1.5.5"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
-_MEMO_ENTRIES = 64            # remembered figures (an overview with its alerts is a few MB at chain size)
 # DuckDB's working memory, past which it spills to disk beside the database file: a chain-sized
 # practice's overview needs far less, and it keeps a 1,000,000-row import under 1 GB in all
 # (docs/sessions/import-format.md). ROUTINE_DESK_MEMORY_LIMIT overrides it, e.g. "2GB".
 MEMORY_LIMIT = "512MB"
 
-# What a write may change, for the figures derived from it (Store.remember). A transaction that
-# does not say what it touches counts as touching everything.
-PRACTICE = "practice"                # clients, assignments, routines, library, safety reviews
+# What a write may change, for the read model kept with it (Store.transaction). A transaction
+# that does not say what it touches counts as touching everything.
+LIBRARY = "library"                  # exercises, routines and their versions, content files
+PRACTICE = "practice"                # clients, assignments and their pauses, safety reviews
 SESSION_LOGS = "session_logs"        # session logs (imports, manual entry, undo)
 ACKNOWLEDGEMENTS = "acknowledgements"  # acknowledged alerts
 ACCOUNTS = "accounts"                # staff accounts, sign-ins, share links, audit log
 IMPORTS = "imports"                  # saved column mappings and the quarantine
-AREAS: tuple[str, ...] = (PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACCOUNTS, IMPORTS)
+AREAS: tuple[str, ...] = (LIBRARY, PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACCOUNTS, IMPORTS)
 # Writes to these keep the read model (core/db/figures.py) in their transaction; migrations that
 # create or change a figure table rebuild it.
 FIGURE_INPUTS: tuple[str, ...] = (PRACTICE, SESSION_LOGS)
-FIGURE_MIGRATIONS: tuple[int, ...] = (10,)
-
-T = TypeVar("T")
+FIGURE_MIGRATIONS: tuple[int, ...] = (10, 11)
+# Safety findings kept per assignment (core/practice/assignments.py): a write to the library or to
+# some clients' practice data drops the rows it may change; the next reader checks them again.
+KEPT_SAFETY_CHECKS = "assignment_safety_checks"
 
 # What callers outside core.db name of DuckDB, so that only this package imports it.
 Cursor = duckdb.DuckDBPyConnection       # a cursor from Store.cursor() or Store.transaction()
@@ -135,12 +135,7 @@ class Store:
     def __init__(self, path: Path | str, *, encryption_key: str | None = None) -> None:
         self.path = Path(path)
         self._number = next(_STORES)
-        self._writes = 0
-        self._area_writes = dict.fromkeys(AREAS, 0)
-        # key: (areas it depends on, the clients it depends on or None for all, value)
-        self._memo: dict[Hashable, tuple[frozenset[str], frozenset[int] | None, Any]] = {}
-        # figures being computed now: (areas, clients, write stamp, their future), for ``remember``
-        self._computing: dict[Hashable, tuple[frozenset[str], frozenset[int] | None, int, Future[Any]]] = {}
+        self._writes = 0  # committed transactions (see version)
         self._lock = threading.Lock()
         self._keeps_figures = False  # from the end of migrate(): the figure tables exist then
         self._conn = duckdb.connect(":memory:")
@@ -204,11 +199,11 @@ class Store:
 
         ``cursor``: run the transaction on a cursor the caller holds (from ``cursor()``), e.g. one
         whose TEMP tables were filled before BEGIN; the caller closes it. ``touches``: the AREAS
-        the transaction may change (all by default); figures remembered from other areas stay.
-        ``clients``: the only clients whose practice data or session logs it may change (None:
-        any): the read model (core/db/figures.py) is brought up to date for those alone, before
-        COMMIT, and remembered figures of other clients stay; a set the block may still add to
-        (a client it creates).
+        the transaction may change (all by default). ``clients``: when it touches the practice or
+        the session logs, the only clients whose data it may change (None: any); their figures in
+        the read model (core/db/figures.py) are computed again before COMMIT. A set the block may
+        still add to (a client it creates); empty for a write that keeps the figures itself (one
+        that only adds session logs: figures.add_sessions) or that changes none.
         """
         unknown = set(touches) - set(AREAS)
         if unknown or not touches:
@@ -217,8 +212,10 @@ class Store:
         cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
-            if self._keeps_figures and set(touches) & set(FIGURE_INPUTS):
-                keep_figures(cur, clients)  # the read model, in the write's own transaction
+            if self._keeps_figures:  # the read model, in the write's own transaction
+                if set(touches) & set(FIGURE_INPUTS):
+                    keep_figures(cur, clients)
+                _drop_kept_safety_checks(cur, touches, clients)
         except BaseException:
             cur.execute("ROLLBACK")
             if cursor is None:
@@ -227,16 +224,8 @@ class Store:
         cur.execute("COMMIT")
         with self._lock:
             self._writes += 1
-            changed = None if clients is None else frozenset(int(c) for c in clients)
-            for area in touches:
-                self._area_writes[area] += 1
-            for key in [k for k, (areas, about, _) in self._memo.items()
-                        if areas & set(touches) and (changed is None or about is None or about & changed)]:
-                del self._memo[key]  # stale now
         if cursor is None:
             cur.close()
-
-    # -- derived figures that only change with the data ------------------------------------------
 
     @property
     def version(self) -> str:
@@ -247,63 +236,6 @@ class Store:
         figures (the pages' st.cache_data) key on it instead of re-reading tables.
         """
         return f"{self._number}.{self._writes}"
-
-    def _writes_to(self, areas: frozenset[str]) -> int:
-        """How many committed writes touched one of ``areas`` (call it holding the lock)."""
-        return sum(self._area_writes[a] for a in areas)
-
-    def remember(self, key: Hashable, compute: Callable[[], T], *, depends_on: Sequence[str] = AREAS,
-                 clients: Iterable[int] | None = None) -> T:
-        """``compute()``, reused for ``key`` until a write touches one of ``depends_on``.
-
-        For figures that cost a large query and that most writes leave alone: the practice-wide
-        safety re-check does not change when a session is logged or an alert acknowledged.
-        ``clients``: figures of only these clients (a client's page) also outlive writes that name
-        other clients, so one therapist's logging does not drop the page another is about to
-        reopen. Callers must not mutate the value.
-
-        A caller asking for what another thread is computing since the same write waits for that
-        result instead of computing it twice.
-        """
-        areas = frozenset(depends_on)
-        about = None if clients is None else frozenset(int(c) for c in clients)
-        with self._lock:
-            found = self._memo.get(key)
-            stamp = self._writes_to(areas)
-            if found is not None and found[:2] == (areas, about):
-                return found[2]
-            running = self._computing.get(key)
-            if running is not None and running[:3] == (areas, about, stamp):
-                waiting_for = running[3]
-            else:
-                waiting_for, mine = None, Future()
-                self._computing[key] = (areas, about, stamp, mine)
-        if waiting_for is not None:
-            return waiting_for.result()
-        try:
-            value = compute()
-        except BaseException as exc:
-            mine.set_exception(exc)
-            raise
-        else:
-            mine.set_result(value)
-        finally:
-            with self._lock:
-                if self._computing.get(key, (None,) * 4)[3] is mine:
-                    del self._computing[key]
-        with self._lock:
-            if self._writes_to(areas) == stamp:  # a write in between would make it stale at once
-                self._memo.pop(key, None)
-                if len(self._memo) >= _MEMO_ENTRIES:
-                    self._memo.pop(next(iter(self._memo)))
-                self._memo[key] = (areas, about, value)
-        return value
-
-    def recall(self, key: Hashable) -> Any | None:
-        """What ``remember`` holds for ``key`` (entries leave when a write touches them), else None."""
-        with self._lock:
-            found = self._memo.get(key)
-        return None if found is None else found[2]
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()
@@ -380,6 +312,19 @@ class Store:
         with self.transaction(touches=FIGURE_INPUTS, clients=()) as cur:
             rebuild_figures(cur)
             return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in FIGURE_TABLES}
+
+
+def _drop_kept_safety_checks(cur: duckdb.DuckDBPyConnection, touches: Sequence[str],
+                             clients: Iterable[int] | None) -> None:
+    """Forget the kept safety findings a write to the library or the practice may change: those of
+    the clients it names, or all of them (a library change names no client)."""
+    if not set(touches) & {LIBRARY, PRACTICE}:
+        return
+    if clients is None:
+        cur.execute(f"DELETE FROM {KEPT_SAFETY_CHECKS}")
+    elif clients:
+        ids = sorted({int(c) for c in clients})
+        cur.execute(f"DELETE FROM {KEPT_SAFETY_CHECKS} WHERE client_id IN (SELECT unnest(CAST(? AS BIGINT[])))", [ids])
 
 
 def sql_literal(text: str) -> str:

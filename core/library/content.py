@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from core.db.store import Store, utcnow
+from core.db.store import LIBRARY, Store, utcnow
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
 
@@ -471,19 +471,19 @@ def _sync_exercises(store: Store, folder: Path, report: LoadReport) -> None:
                 raise ContentError([ContentProblem(rel, "id", f"'{exercise.id}' is also used by {seen_ids[exercise.id]}")])
         except ContentError as exc:
             report.problems.extend(exc.problems)
-            with store.transaction() as cur:
+            with store.transaction(touches=(LIBRARY,)) as cur:
                 _record_file(cur, rel, "exercise", digest, None, exc.problems)
             continue
         seen_ids[exercise.id] = rel
         is_new = store.scalar("SELECT count(*) FROM exercises WHERE id = ?", [exercise.id]) == 0
-        with store.transaction() as cur:
+        with store.transaction(touches=(LIBRARY,)) as cur:
             _write_exercise(cur, exercise)
             _record_file(cur, rel, "exercise", digest, exercise.id, [])
         (report.added if is_new else report.updated).append(exercise.id)
     present = {path.stem for path in files}
     gone = [i for (i,) in store.rows("SELECT id FROM exercises WHERE active") if i not in present]
     if gone:
-        with store.transaction() as cur:
+        with store.transaction(touches=(LIBRARY,)) as cur:
             cur.executemany("UPDATE exercises SET active = FALSE WHERE id = ?", [[i] for i in gone])
         report.removed.extend(gone)
     _forget_missing_files(store, "exercise", {_relative(p, folder.parent) for p in files})
@@ -492,7 +492,7 @@ def _sync_exercises(store: Store, folder: Path, report: LoadReport) -> None:
 def _forget_missing_files(store: Store, kind: str, present: set[str]) -> None:
     missing = [p for (p,) in store.rows("SELECT path FROM content_files WHERE kind = ?", [kind]) if p not in present]
     if missing:
-        with store.transaction() as cur:
+        with store.transaction(touches=(LIBRARY,)) as cur:
             cur.executemany("DELETE FROM content_files WHERE path = ?", [[p] for p in missing])
 
 
@@ -511,11 +511,11 @@ def _sync_routines(store: Store, folder: Path, report: LoadReport) -> None:
             template = parse_routine(rel, raw, exercise_ids)
         except ContentError as exc:
             report.problems.extend(exc.problems)
-            with store.transaction() as cur:
+            with store.transaction(touches=(LIBRARY,)) as cur:
                 _record_file(cur, rel, "routine", digest, None, exc.problems)
             continue
         is_new = store.scalar("SELECT count(*) FROM routines WHERE id = ?", [template.id]) == 0
-        with store.transaction() as cur:
+        with store.transaction(touches=(LIBRARY,)) as cur:
             _write_routine_template(cur, template, rel, digest)
             _record_file(cur, rel, "routine", digest, template.id, [])
         (report.added if is_new else report.updated).append(f"routine:{template.id}")

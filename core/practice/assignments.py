@@ -23,10 +23,10 @@ import pandas as pd
 
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
 from core.practice.clients import Client, ClientError, require_client
-from core.practice.pregnancy import PREGNANCY_DAYS
+from core.practice.pregnancy import PREGNANCY_DAYS, pregnancy_sql
 from core.practice.routines import RoutineError, RoutineVersion, get_version
 from core.practice.safety import RULES, Finding, blocks, check_routine, findings_sql
-from core.db.store import PRACTICE, Store, utcnow
+from core.db.store import PRACTICE, Store, WriteConflict, utcnow
 
 MAX_SESSIONS_PER_WEEK = 21
 MAX_WEEKS = 52
@@ -404,15 +404,21 @@ def move_to_latest_version(store: Store, assignment_id: int, on: date, actor: st
 
 # -- safety after assignment ---------------------------------------------------------------------
 
-def _active_subjects_sql(client_ids: tuple[int, ...] | None = None) -> str:
+def _active_subjects_sql(client_ids: tuple[int, ...] | None = None,
+                         assignment_ids: Iterable[int] | None = None) -> str:
     """Active assignments on the date bound to ``?`` (three times), with their last safety check;
-    only those of ``client_ids`` when given. The last check is grouped from the events of those
-    assignments only (a correlated subquery would group the events of every assignment ever made)."""
-    clients = "" if client_ids is None else f" AND a.client_id IN ({', '.join(str(int(c)) for c in client_ids) or 'NULL'})"
+    only those of ``client_ids``, or only ``assignment_ids``, when given. The last check is grouped
+    from the events of those assignments only (a correlated subquery would group the events of
+    every assignment ever made)."""
+    only = ""
+    if client_ids is not None:
+        only += f" AND a.client_id IN ({', '.join(str(int(c)) for c in client_ids) or 'NULL'})"
+    if assignment_ids is not None:
+        only += f" AND a.id IN ({', '.join(str(int(a)) for a in assignment_ids) or 'NULL'})"
     return (
         "WITH act AS (SELECT a.id, a.client_id, a.start_date"
         " FROM assignments a JOIN clients c ON c.id = a.client_id"
-        " WHERE c.archived_at IS NULL AND " + ACTIVE_ON_SQL.format(d="CAST(? AS DATE)") + clients + "),"
+        " WHERE c.archived_at IS NULL AND " + ACTIVE_ON_SQL.format(d="CAST(? AS DATE)") + only + "),"
         " checks AS (SELECT ev.assignment_id, max(ev.effective_date) AS checked FROM assignment_events ev"
         "   WHERE ev.event IN ('assigned', 'safety_reviewed') AND ev.assignment_id IN (SELECT id FROM act)"
         "   GROUP BY ev.assignment_id)"
@@ -428,9 +434,13 @@ _ASSIGNMENT_ITEMS_SQL = (
     " JOIN routine_items i ON i.routine_id = a.routine_id AND i.version = a.routine_version"
 )
 
-_NOT_REVIEWED = (
-    "NOT EXISTS (SELECT 1 FROM safety_reviews r WHERE r.assignment_id = f.subject_id AND r.rule_id = f.rule_id"
-    " AND r.exercise_id IS NOT DISTINCT FROM f.exercise_id AND r.level = f.level)"
+# The first day after the day bound to ``?`` on which a client's findings may change with no write:
+# a pregnancy week begins or the pregnancy ends (core/practice/pregnancy.py), or a care provider's
+# clearance dated ahead takes effect. Other changes are writes, which drop the kept rows.
+_NEXT_CHANGE_SQL = (
+    "coalesce(least(" + pregnancy_sql("c", "CAST(? AS DATE)")["next_change"] + ","
+    " CASE WHEN c.care_provider_cleared_on > CAST(? AS DATE) THEN c.care_provider_cleared_on END),"
+    " DATE '9999-12-31')"
 )
 
 
@@ -443,30 +453,70 @@ def safety_changes_since_assignment(store: Store, as_of: date,
     (issue 5) show these; "review safety now" on the client page clears them. ``client_ids`` (one
     id or several) limits the rows to those clients.
 
-    The practice-wide check is one large query (DuckDB spends about half of it planning), and
-    only a write to clients, programs or the library changes its answer for a date: it is remembered
-    until such a write (``Store.remember``; logging sessions or acknowledging alerts keeps it), and a
-    client page reuses it when the overview already ran it. Do not mutate the frame returned.
+    The findings are read from the kept rows (migration 012): the rules run only for assignments
+    whose kept findings do not cover ``as_of`` (new, changed by a write, or past the day a
+    pregnancy week or clearance changes them), and what they find is kept for the next reader.
     """
     if client_ids is not None:
         client_ids = (int(client_ids),) if isinstance(client_ids, int) else tuple(sorted({int(c) for c in client_ids}))
-    key = ("safety_changes_since_assignment", as_of)
-    if client_ids is None:
-        return store.remember(key, lambda: _unreviewed_findings(store, as_of, None), depends_on=(PRACTICE,))
-    everyone = store.recall(key)
-    if everyone is None:
-        return store.remember((*key, client_ids), lambda: _unreviewed_findings(store, as_of, client_ids),
-                              depends_on=(PRACTICE,), clients=client_ids)
-    return everyone[everyone["client_id"].isin(client_ids)].reset_index(drop=True)
-
-
-def _unreviewed_findings(store: Store, as_of: date, client_ids: tuple[int, ...] | None) -> pd.DataFrame:
-    sql = findings_sql(_active_subjects_sql(client_ids), _ASSIGNMENT_ITEMS_SQL)
+    subjects = _active_subjects_sql(client_ids)
+    unchecked = [a for (a,) in store.rows(
+        f"SELECT s.subject_id FROM ({subjects}) s WHERE NOT EXISTS (SELECT 1 FROM assignment_safety_checks k"
+        " WHERE k.assignment_id = s.subject_id AND CAST(? AS DATE) >= k.valid_from AND CAST(? AS DATE) < k.valid_until)",
+        [as_of] * 5)]
+    if unchecked and not _keep_findings(store, as_of, unchecked):
+        return _live_findings(store, as_of, subjects)
     return store.query(
-        f"SELECT f.client_id, f.subject_id AS assignment_id, f.rule_id, f.exercise_id, f.level, f.reason, f.since"
-        f" FROM ({sql}) f WHERE {_NOT_REVIEWED} ORDER BY f.client_id, f.subject_id, CASE f.level WHEN 'block' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END,"
+        f"""
+        WITH subjects AS ({subjects})
+        SELECT f.client_id, f.assignment_id, f.rule_id, f.exercise_id, f.level, f.reason,
+               least(f.began, CAST(? AS DATE)) AS since
+        FROM subjects s
+        JOIN assignment_safety_checks k ON k.assignment_id = s.subject_id
+             AND CAST(? AS DATE) >= k.valid_from AND CAST(? AS DATE) < k.valid_until
+        JOIN assignment_safety_findings f ON f.assignment_id = s.subject_id
+        WHERE NOT EXISTS (SELECT 1 FROM safety_reviews r WHERE r.assignment_id = f.assignment_id
+                          AND r.rule_id = f.rule_id AND r.exercise_id IS NOT DISTINCT FROM f.exercise_id
+                          AND r.level = f.level)
+        ORDER BY f.client_id, f.assignment_id, CASE f.level WHEN 'block' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END,
+                 f.rule_id, f.exercise_id
+        """,
+        [as_of] * 6)
+
+
+def _keep_findings(store: Store, on: date, assignment_ids: list[int]) -> bool:
+    """Run the rules on ``on`` for these active assignments and keep what they find, with the days it
+    holds. False when another reader was keeping the same rows at that moment (a write conflict)."""
+    subjects = _active_subjects_sql(assignment_ids=assignment_ids)
+    found = findings_sql(subjects, _ASSIGNMENT_ITEMS_SQL)
+    chosen = f"assignment_id IN ({', '.join(str(int(a)) for a in assignment_ids)})"
+    try:
+        with store.transaction(touches=(PRACTICE,), clients=()) as cur:  # changes no figure
+            cur.execute(f"DELETE FROM assignment_safety_checks WHERE {chosen}")
+            cur.execute(f"DELETE FROM assignment_safety_findings WHERE {chosen}")
+            cur.execute(
+                "INSERT INTO assignment_safety_findings"
+                f" SELECT f.subject_id, f.client_id, f.rule_id, f.exercise_id, f.level, f.reason, f.began FROM ({found}) f",
+                [on, on, on])
+            checks = ("INSERT INTO assignment_safety_checks"
+                      f" SELECT s.subject_id, s.client_id, CAST(? AS DATE), {_NEXT_CHANGE_SQL}"
+                      f" FROM ({subjects}) s JOIN clients c ON c.id = s.client_id")
+            cur.execute(checks, [on] * checks.count("?"))
+    except WriteConflict:
+        return False
+    return True
+
+
+def _live_findings(store: Store, as_of: date, subjects: str) -> pd.DataFrame:
+    """What safety_changes_since_assignment returns, computed from the rules without kept rows."""
+    return store.query(
+        "SELECT f.client_id, f.subject_id AS assignment_id, f.rule_id, f.exercise_id, f.level, f.reason, f.since"
+        f" FROM ({findings_sql(subjects, _ASSIGNMENT_ITEMS_SQL)}) f"
+        " WHERE NOT EXISTS (SELECT 1 FROM safety_reviews r WHERE r.assignment_id = f.subject_id"
+        " AND r.rule_id = f.rule_id AND r.exercise_id IS NOT DISTINCT FROM f.exercise_id AND r.level = f.level)"
+        " ORDER BY f.client_id, f.subject_id, CASE f.level WHEN 'block' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END,"
         " f.rule_id, f.exercise_id",
-        [as_of, as_of, as_of])
+        [as_of] * 3)
 
 
 def unreviewed_findings(store: Store, assignment_id: int, on: date) -> list[Finding]:

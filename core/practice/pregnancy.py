@@ -92,7 +92,10 @@ def pregnancy_status(due_date: date | None, ended_on: date | None, postpartum: b
 def pregnancy_sql(client: str, on: str) -> dict[str, str]:
     """SQL expressions for the same arithmetic, for a ``clients`` row aliased ``client`` on the
     date expression ``on``: ``pregnant`` (boolean), ``week`` (integer or NULL), ``over``
-    (the pregnancy has ended by then) and ``end`` (first day no longer pregnant)."""
+    (the pregnancy has ended by then), ``end`` (first day no longer pregnant) and ``next_change``
+    (the first day after ``on`` on which ``pregnant``, ``week`` or ``over`` differ; NULL when none
+    will)."""
+    start = f"{client}.due_date - {PREGNANCY_DAYS}"
     end = (f"coalesce({client}.pregnancy_ended_on, CASE WHEN {client}.postpartum THEN {client}.due_date"
            f" ELSE {client}.due_date + {POSTPARTUM_DAYS} END)")
     pregnant = (f"({client}.due_date IS NOT NULL AND {on} >= {client}.due_date - {PREGNANCY_DAYS}"
@@ -103,4 +106,7 @@ def pregnancy_sql(client: str, on: str) -> dict[str, str]:
         "week": (f"CASE WHEN {pregnant} THEN CAST(floor(({PREGNANCY_DAYS} - ({client}.due_date - {on})) / 7.0)"
                  f" AS INTEGER) END"),
         "over": f"({client}.due_date IS NOT NULL AND {on} >= {end})",
+        "next_change": (f"CASE WHEN {client}.due_date IS NULL OR {on} >= {end} THEN NULL"
+                        f" WHEN {on} < {start} THEN {start}"
+                        f" ELSE least({start} + 7 * (CAST(floor(({on} - ({start})) / 7.0) AS INTEGER) + 1), {end}) END"),
     }

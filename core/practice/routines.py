@@ -26,7 +26,7 @@ from core.access.auth import STAFF_WRITERS, require_role
 from core.practice.clients import validation_message
 from core.library.content import DOSE_LIMITS, Dose, Range, RoutineAudience, Schedule
 from core.library.search import dose_dict, format_dose
-from core.db.store import Store, utcnow
+from core.db.store import LIBRARY, Store, utcnow
 
 TRANSITION_S = 15        # getting into position and changing between exercises
 BREATH_S = 5             # one slow breath
@@ -478,7 +478,7 @@ def save_draft(store: Store, draft: RoutineDraft, actor: str, as_new: bool = Fal
     _check_draft(store, draft)
     if as_new or draft.routine_id is None:
         routine_id = _free_id(store, draft.name)
-        with store.transaction() as cur:
+        with store.transaction(touches=(LIBRARY,)) as cur:
             cur.execute(
                 "INSERT INTO routines (id, name, audience, description, origin, source_file, current_version,"
                 " archived_at, created_at) VALUES (?, ?, ?, ?, 'custom', NULL, 1, NULL, ?)",
@@ -490,7 +490,7 @@ def save_draft(store: Store, draft: RoutineDraft, actor: str, as_new: bool = Fal
         raise RoutineError(
             f"'{current.name}' is a template kept in data/routines; save your changes as a new routine")
     unchanged = load_draft(store, current.routine_id).content_key() == draft.content_key()
-    with store.transaction() as cur:
+    with store.transaction(touches=(LIBRARY,)) as cur:
         cur.execute("UPDATE routines SET name = ?, audience = ?, description = ? WHERE id = ?",
                     [draft.name, draft.audience, draft.description or None, current.routine_id])
         if unchanged:
@@ -507,7 +507,7 @@ def archive_routine(store: Store, routine_id: str, actor: str) -> None:
     current = get_version(store, routine_id)
     if current.origin == "template":
         raise RoutineError(f"'{current.name}' is a template: remove its file from data/routines instead")
-    with store.transaction() as cur:
+    with store.transaction(touches=(LIBRARY,)) as cur:
         cur.execute("UPDATE routines SET archived_at = ? WHERE id = ? AND archived_at IS NULL",
                     [utcnow(), routine_id])
 

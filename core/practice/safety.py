@@ -370,7 +370,7 @@ def _rule_sql(rule: Rule, n: int) -> str:
     return (
         f"SELECT s.subject_id, s.client_id, {sql_literal(rule.id)} AS rule_id, {sql_literal(rule.level)} AS level,"
         f" {exercise} AS exercise_id, {item_no} AS item_no, {_reason_sql(rule, n)} AS reason,"
-        f" least(greatest({', '.join(since)}), s.on_date) AS since"
+        f" least(greatest({', '.join(since)}), s.on_date) AS since, greatest({', '.join(since)}) AS began"
         f" FROM {source} WHERE {' AND '.join(where) or 'TRUE'}"
     )
 
@@ -381,9 +381,9 @@ def findings_sql(subjects_sql: str, items_sql: str, rules: tuple[Rule, ...] = RU
     ``subjects_sql`` yields (subject_id, client_id, on_date, checked_on): one client checked on a
     date (checked_on: when it was last reviewed, for ``since``); ``items_sql`` yields (subject_id,
     item_no, exercise_id, slot). The result has one row per finding: subject_id, client_id,
-    rule_id, level, exercise_id, item_no, reason, since. ``since`` is the day the finding began to
-    hold as far as the data tells (pregnancy start, the week reached, the flag added), never before
-    ``checked_on`` and never after ``on_date``.
+    rule_id, level, exercise_id, item_no, reason, since, began. ``began`` is the day the finding
+    began to hold as far as the data tells (pregnancy start, the week reached, the flag added),
+    never before ``checked_on``; ``since`` is the same, never after ``on_date``.
 
     Each rule's flag test is a column of ``state`` (once per subject) and each exercise rule's tag
     test a column of ``facts`` (once per library exercise), so checking every active assignment of

@@ -35,6 +35,7 @@ import pandas as pd
 from core import clock
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
 from core.sessions.red_flags import judged_sql, parse_tags, red_flags_sql, signs_mentioned
+from core.db.figures import add_sessions
 from core.db.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
@@ -910,16 +911,13 @@ def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int
     return created
 
 
-def accepted_clients(cur: Any) -> set[int]:
-    """The clients of the accepted rows of ``li_out`` (after ``create_missing_clients``)."""
-    return {c for (c,) in cur.execute(f"SELECT DISTINCT client_id FROM li_v WHERE {_ACCEPTED}").fetchall()}
-
-
 def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> int:
     """Store the accepted rows of ``li_out`` as session logs, in input order, their warning signs
-    judged for the client on the session's date (core/sessions/red_flags.py)."""
+    judged for the client on the session's date (core/sessions/red_flags.py), and add them to the
+    read model in the same transaction (only them: core/db/figures.add_sessions)."""
     level, pregnant = judged_sql("li_v.red_flags", "li_v.client_id", "li_v.d")
-    return cur.execute(
+    stored_before = cur.execute("SELECT coalesce(max(id), 0) FROM session_logs").fetchone()[0]
+    inserted = cur.execute(
         f"""
         INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
@@ -931,6 +929,8 @@ def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> 
         """,
         {"source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
     ).fetchone()[0]
+    add_sessions(cur, f"id > {int(stored_before)}")
+    return inserted
 
 
 # -- manual entry -------------------------------------------------------------------------------
@@ -982,8 +982,7 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
     """
     require_role(store, actor, STAFF_WRITERS)
     opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or clock.today())
-    logged_for: set[int] = set()
-    with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients=logged_for) as cur:
+    with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients=()) as cur:
         stage_values(cur, [values], [1])
         prepare_rows(cur)
         check_rows(cur, opts)
@@ -991,7 +990,6 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
             "SELECT status, reasons, red_flags, before_first, client_id FROM li_out").fetchone()
         log_id = None
         if status == "accepted":
-            logged_for.add(client_id)
             insert_accepted(cur, MANUAL_SOURCE, None, actor)
             log_id = cur.execute("SELECT currval('session_log_id_seq')").fetchone()[0]
             audit_in(cur, actor, "session_logged", {"log": log_id, "client": str(values.get("client"))})

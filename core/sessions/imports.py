@@ -37,7 +37,7 @@ import pandas as pd
 from core import clock
 from core.sessions.checks import (
     DATE_ORDERS, FIELDS, REQUIRED_FIELDS, WRITE_LOCK, CheckCounts, CheckOptions, Progress, _no_progress,
-    accepted_clients, as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
+    as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
     resolve_date_order, stage_values,
 )
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
@@ -1087,11 +1087,10 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
                 return result
             _release_file(cur)
             progress(0.7, "saving")
-            written: set[int] = set()
+            # clients=(): the logs it adds keep their own figures (checks.insert_accepted)
             with store.transaction(cur, touches=_IMPORT_TOUCHES + ((PRACTICE,) if counts.new_clients else ()),
-                                   clients=written):
+                                   clients=()):
                 result.batch_id = _write(cur, store, log, result, options)
-                written |= accepted_clients(cur)
                 progress(0.95, "committing")
     finally:
         cur.close()
@@ -1100,7 +1099,7 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
 
 
 # What an import, an undo or a re-submit changes (Store.transaction); an import that creates
-# clients touches the practice too. Figures read from clients and programs stay remembered.
+# clients touches the practice too.
 _IMPORT_TOUCHES = (SESSION_LOGS, IMPORTS, ACCOUNTS)
 
 
@@ -1261,8 +1260,8 @@ def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
     as_of = as_of or clock.today()
     result = ResubmitResult()
     now = utcnow()
-    written: set[int] = set()
-    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES, clients=written) as cur:
+    # clients=(): the logs it adds keep their own figures (checks.insert_accepted)
+    with WRITE_LOCK, store.transaction(touches=_IMPORT_TOUCHES, clients=()) as cur:
         info = _open_rows(cur, ids)
         stored = {i: json.loads(v) for i, v in cur.execute(
             "SELECT id, fields_json FROM quarantined_rows WHERE id IN (SELECT unnest(?::BIGINT[]))", [ids]).fetchall()}
@@ -1277,7 +1276,6 @@ def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
             prepare_rows(cur)
             check_rows(cur, CheckOptions(source=source, as_of=as_of, date_order=order))
             insert_accepted(cur, source, batch_id, actor)
-            written |= accepted_clients(cur)
             cur.execute(
                 """
                 UPDATE quarantined_rows q SET

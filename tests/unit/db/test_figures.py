@@ -2,8 +2,8 @@
 
 A small practice worked out by hand, then a hypothesis state machine that runs random sequences
 of writes (clients, assignments, pauses, sessions typed in or imported, imports undone, routine
-versions, programs ended) and checks after each one that the kept figures are exactly what
-``rebuild_figures`` computes from scratch.
+versions, programs ended) and checks after each one that the kept figures are what
+``rebuild_figures`` computes from scratch (floats to 9 places: kept sums add up in another order).
 """
 
 from __future__ import annotations
@@ -28,13 +28,19 @@ from tests.practice_rows import add_assignment, add_client, add_pause, add_routi
 _ORDER = {
     "session_attribution": "session_id",
     "assignment_day_figures": "assignment_id, day",
+    "assignment_pain_ends": "assignment_id, session_order",
     "assignment_pain_figures": "assignment_id",
     "client_figures": "client_id",
 }
 
 
+def _rounded(rows: list[tuple]) -> list[tuple]:
+    """Rows with floats to 9 places: kept sums are added up in another order than a rebuild's."""
+    return [tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows]
+
+
 def kept(store: Store) -> dict[str, list[tuple]]:
-    return {t: store.rows(f"SELECT * FROM {t} ORDER BY {_ORDER[t]}") for t in FIGURE_TABLES}
+    return {t: _rounded(store.rows(f"SELECT * FROM {t} ORDER BY {_ORDER[t]}")) for t in FIGURE_TABLES}
 
 
 def rebuilt(store: Store) -> dict[str, list[tuple]]:
@@ -43,7 +49,7 @@ def rebuilt(store: Store) -> dict[str, list[tuple]]:
     try:
         cur.execute("BEGIN TRANSACTION")
         rebuild_figures(cur)
-        found = {t: cur.execute(f"SELECT * FROM {t} ORDER BY {_ORDER[t]}").fetchall() for t in FIGURE_TABLES}
+        found = {t: _rounded(cur.execute(f"SELECT * FROM {t} ORDER BY {_ORDER[t]}").fetchall()) for t in FIGURE_TABLES}
         cur.execute("ROLLBACK")
         return found
     finally:
@@ -73,6 +79,30 @@ def test_figures_of_a_small_practice_by_hand(store: Store) -> None:
     # 3 scored: first three 6 + 5 + 4 = 15, last three the same; relief 2 + 0 + 2 = 4 over 3.
     assert figures["assignment_pain_figures"] == [(aid, cid, 3, 15.0, 15.0, 4.0, 3, date(2025, 3, 10))]
     assert figures["client_figures"] == [(cid, date(2025, 3, 20))]
+    assert figures == rebuilt(store)
+
+
+def test_an_import_adds_only_its_sessions_to_the_pain_ends(store: Store) -> None:
+    # Stored, scored 5, 4, 6, 7, 3 on 03-05..03-09: first three 5 + 4 + 6 = 15, last three 6 + 7 + 3 = 16.
+    # The import adds 8 on 03-04 (before them all), 2 on 03-12 (after) and an unscored 03-13:
+    # first three become 8 + 5 + 4 = 17, last three 7 + 3 + 2 = 12; 7 scored in all.
+    add_routine(store, "r-two", 2)
+    create_user(store, "cli", "ann", "therapist", PASSWORD)
+    cid = add_client(store, "F3")
+    aid = add_assignment(store, cid, "r-two", date(2025, 3, 3), weeks=2)
+    for day, pain in zip(range(5, 10), (5, 4, 6, 7, 3)):
+        add_session(store, cid, date(2025, 3, day), "r-two", pain_before=pain, pain_after=pain - 1)
+    text = ("client,session_date,routine,pain_before,pain_after\n"
+            "F3,2025-03-04,r-two,8,2\nF3,2025-03-12,r-two,2,\nF3,2025-03-13,r-two,,\n")
+    result = imports.import_file(store, text.encode(), imports.ImportOptions(actor="ann", as_of=date(2025, 3, 20)),
+                                 name="log.csv")
+    assert result.accepted == 3
+    figures = kept(store)
+    # relief: five stored sessions 1 each, plus 8 - 2 = 6; the 03-12 score has no pain after.
+    assert figures["assignment_pain_figures"] == [(aid, cid, 7, 17.0, 12.0, 11.0, 6, date(2025, 3, 13))]
+    assert [(r[3], r[4], r[5]) for r in figures["assignment_pain_ends"]] == [
+        (8.0, True, False), (5.0, True, False), (4.0, True, False), (7.0, False, True), (3.0, False, True),
+        (2.0, False, True)]
     assert figures == rebuilt(store)
 
 
@@ -193,7 +223,7 @@ def test_rebuild_figures_command_restores_lost_figures(db_path: Path, capsys) ->
             cur.execute("DELETE FROM assignment_day_figures")
     assert main(["rebuild-figures", "--db", str(db_path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["rows"] == {"session_attribution": 1, "assignment_day_figures": 1, "assignment_pain_figures": 1,
-                           "client_figures": 1}
+    assert out["rows"] == {"session_attribution": 1, "assignment_day_figures": 1, "assignment_pain_ends": 1,
+                           "assignment_pain_figures": 1, "client_figures": 1}
     with Store(db_path) as s:
         assert kept(s) == rebuilt(s)

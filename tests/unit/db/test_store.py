@@ -1,21 +1,9 @@
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
 
 from core.db.store import Migration, Store, StoreError, load_migrations
-
-
-@contextmanager
-def in_a_thread(work: Callable[[], Any]) -> Iterator[Future[Any]]:
-    """``work`` started in another thread for the block (another page's run); leaving waits for it."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(work)
 
 
 def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
@@ -137,7 +125,7 @@ def test_a_migration_that_arrived_late_is_still_applied(store: Store) -> None:
     assert store.scalar("SELECT count(*) FROM schema_version WHERE version IN (900, 901)") == 2
 
 
-# -- version and remembered figures -----------------------------------------------------------------------------
+# -- version --------------------------------------------------------------------------------------------------------
 
 def test_version_changes_with_each_committed_write_only(db_path: Path) -> None:
     with Store(db_path) as store:
@@ -155,129 +143,6 @@ def test_version_changes_with_each_committed_write_only(db_path: Path) -> None:
         assert again.version != first
 
 
-def test_remember_computes_once_until_the_next_write(db_path: Path) -> None:
-    calls = []
-
-    def count_mappings() -> int:
-        calls.append(1)
-        return store.scalar("SELECT count(*) FROM import_mappings")
-
-    with Store(db_path) as store:
-        assert store.recall("n") is None
-        assert store.remember("n", count_mappings) == 0
-        assert store.remember("n", count_mappings) == 0
-        assert store.recall("n") == 0
-        assert len(calls) == 1
-        with store.transaction() as cur:
-            cur.execute("INSERT INTO import_mappings (name, mapping_json, updated_at) VALUES ('x', '{}', now())")
-        assert store.recall("n") is None
-        assert store.remember("n", count_mappings) == 1
-        assert len(calls) == 2
-
-
-def test_figures_of_some_clients_outlive_writes_that_name_only_others(db_path: Path) -> None:
-    from core.db.store import PRACTICE, SESSION_LOGS
-
-    with Store(db_path) as store:
-        def remember_pages() -> None:
-            store.remember("page 1", lambda: "one", depends_on=(SESSION_LOGS,), clients=(1,))
-            store.remember("page 2", lambda: "two", depends_on=(SESSION_LOGS,), clients=[2, 3])
-            store.remember("practice", lambda: "all", depends_on=(SESSION_LOGS,))
-
-        def kept() -> list[str]:
-            return [k for k in ("page 1", "page 2", "practice") if store.recall(k) is not None]
-
-        remember_pages()
-        with store.transaction(touches=(SESSION_LOGS,), clients=(3,)):
-            pass
-        assert kept() == ["page 1"]                     # client 3 changed: its page and the practice go
-        remember_pages()
-        with store.transaction(touches=(PRACTICE,), clients=(1,)):
-            pass
-        assert kept() == ["page 1", "page 2", "practice"]   # another area: nothing goes
-        with store.transaction(touches=(SESSION_LOGS,), clients=set()) as _:
-            pass
-        assert kept() == ["page 1", "page 2"]           # a write naming no one still changes the practice
-        with store.transaction(touches=(SESSION_LOGS,)):
-            pass
-        assert kept() == []                             # not saying which clients: every page goes
-
-
-def test_remembered_figures_stay_until_a_write_touches_what_they_depend_on(db_path: Path) -> None:
-    from core.db.store import ACCOUNTS, PRACTICE, SESSION_LOGS
-
-    with Store(db_path) as store:
-        assert store.remember("logs", lambda: "first", depends_on=(SESSION_LOGS,)) == "first"
-        assert store.remember("programs", lambda: "first", depends_on=(PRACTICE,)) == "first"
-        assert store.remember("all", lambda: "first") == "first"      # depends on every area
-        with store.transaction(touches=(ACCOUNTS,)):
-            pass
-        assert store.recall("logs") == store.recall("programs") == "first" and store.recall("all") is None
-        with store.transaction(touches=(PRACTICE,)):
-            pass
-        assert store.recall("logs") == "first" and store.recall("programs") is None
-        with store.transaction():                       # not saying what it touches: everything
-            pass
-        assert store.recall("logs") is None
-        with pytest.raises(ValueError, match="touches"), store.transaction(touches=("sessions",)):
-            pass
-
-
-def test_a_figure_being_computed_is_waited_for_not_computed_again(db_path: Path) -> None:
-    started, release, calls = threading.Event(), threading.Event(), []
-
-    def slow_count() -> int:
-        calls.append(threading.current_thread().name)
-        started.set()
-        release.wait(timeout=10)
-        return len(calls)
-
-    with Store(db_path) as store:
-        with in_a_thread(lambda: store.remember("n", slow_count)) as first:
-            assert started.wait(timeout=10)
-            threading.Timer(0.2, release.set).start()
-            assert store.remember("n", slow_count) == 1     # asked while the first computes: waits for it
-            assert first.result(timeout=10) == 1
-        assert len(calls) == 1
-
-
-def test_a_figure_started_before_a_write_is_not_handed_to_callers_after_it(db_path: Path) -> None:
-    started, release, calls = threading.Event(), threading.Event(), []
-
-    def count() -> int:
-        calls.append(1)
-        number = len(calls)
-        if number == 1:
-            started.set()
-            release.wait(timeout=10)
-        return number
-
-    with Store(db_path) as store:
-        with in_a_thread(lambda: store.remember("n", count)) as first:
-            assert started.wait(timeout=10)
-            with store.transaction():
-                pass
-            assert store.remember("n", count) == 2          # computed afresh, not the stale one
-            release.set()
-            assert first.result(timeout=10) == 1
-        assert store.recall("n") == 2                    # the stale result was not kept
-
-
-def test_an_error_reaches_every_caller_waiting_for_the_figure(db_path: Path) -> None:
-    started, release = threading.Event(), threading.Event()
-
-    def failing() -> int:
-        started.set()
-        release.wait(timeout=10)
-        raise RuntimeError("query failed")
-
-    with Store(db_path) as store:
-        with in_a_thread(lambda: store.remember("n", failing)) as first:
-            assert started.wait(timeout=10)
-            threading.Timer(0.2, release.set).start()
-            with pytest.raises(RuntimeError, match="query failed"):
-                store.remember("n", failing)
-            with pytest.raises(RuntimeError, match="query failed"):
-                first.result(timeout=10)
-        assert store.recall("n") is None
-        assert store.remember("n", lambda: 5) == 5       # nothing left half-computed
+def test_a_transaction_names_only_known_areas(db_path: Path) -> None:
+    with Store(db_path) as store, pytest.raises(ValueError, match="touches"), store.transaction(touches=("sessions",)):
+        pass

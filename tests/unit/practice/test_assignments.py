@@ -233,6 +233,34 @@ def test_a_finding_that_starts_mid_program_shows_up_until_reviewed(store: Store)
     assert assignments.unreviewed_findings(store, a.id, ON + timedelta(days=20)) == []
 
 
+def test_safety_findings_are_kept_with_the_days_they_hold(store: Store) -> None:
+    from core.db.store import PRACTICE
+
+    ana, ben = client(store, 18), client(store, 18)       # 18+0 on Monday 2 March: 19+0 on 9 March, 20+0 on 16 March
+    a = assignments.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
+    b = assignments.assign(store, ben.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
+
+    def kept() -> list[tuple]:
+        return store.rows("SELECT assignment_id, valid_from, valid_until FROM assignment_safety_checks ORDER BY 1")
+
+    assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=3)).empty
+    assert kept() == [(a.id, date(2026, 3, 5), date(2026, 3, 9)), (b.id, date(2026, 3, 5), date(2026, 3, 9))]
+    # Within those days the kept rows are read, not the rules: a row planted there is what comes back.
+    with store.transaction(touches=(PRACTICE,), clients=()) as cur:
+        cur.execute("INSERT INTO assignment_safety_findings VALUES (?, ?, 'planted', NULL, 'note', 'kept row', ?)",
+                    [a.id, ana.id, ON])
+    assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=6))["rule_id"].tolist() == ["planted"]
+    # A new pregnancy week: checked again, kept for that week; the week-20 warning from 16 March.
+    assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=7)).empty
+    assert kept() == [(a.id, date(2026, 3, 9), date(2026, 3, 16)), (b.id, date(2026, 3, 9), date(2026, 3, 16))]
+    assert set(assignments.safety_changes_since_assignment(store, ON + timedelta(days=14))["client_id"]) == {ana.id, ben.id}
+    # A write to Ana drops her rows only; a library change drops them all.
+    clients.update_client(store, ana.id, clients.client_input(ana) | {"flags": ["knee_pain"]}, "cli", ON)
+    assert [row[0] for row in kept()] == [b.id]
+    routines.save_draft(store, routines.add_item(routines.empty_draft("Another"), "cat-cow"), "cli")
+    assert kept() == []
+
+
 def test_a_flag_added_later_is_dated_by_when_it_was_added(store: Store) -> None:
     today = clock.today()
     ana = client(store, segments=["runner"])
@@ -275,7 +303,7 @@ def test_one_clients_safety_changes_agree_with_the_practice_wide_check(store: St
         assignments.assign(store, c.code, "pregnancy-first-trimester", ON, "cli", ON)
     later = ON + timedelta(days=20)
     alone = assignments.safety_changes_since_assignment(store, later, client_ids=ana.id)      # computed for Ana only
-    everyone = assignments.safety_changes_since_assignment(store, later)                      # then remembered
+    everyone = assignments.safety_changes_since_assignment(store, later)                      # then the others
     reused = assignments.safety_changes_since_assignment(store, later, client_ids=[ana.id])
     assert set(everyone["client_id"]) == {ana.id, ben.id}
     assert alone.to_dict("records") == reused.to_dict("records") != []

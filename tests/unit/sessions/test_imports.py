@@ -465,29 +465,6 @@ def test_missing_clients_are_created_only_when_asked(practice: Store) -> None:
     assert result.rejects[0]["reasons"][0] == "unknown client 'Fay Bad': no client has this code, email or name"
 
 
-def test_imports_say_what_they_touch_so_remembered_figures_stay_or_go(practice: Store) -> None:
-    from core.db.store import PRACTICE, SESSION_LOGS
-
-    def remembered() -> tuple[bool, bool]:
-        return practice.recall("programs") is not None, practice.recall("sessions") is not None
-
-    def remember_both() -> None:
-        practice.remember("programs", lambda: 1, depends_on=(PRACTICE,))
-        practice.remember("sessions", lambda: 1, depends_on=(SESSION_LOGS,))
-
-    remember_both()
-    run_import(practice, csv_bytes([["C00001", "2024-03-14", "daily-psoas-routine"]], header=HEADER[:3]))
-    assert remembered() == (True, False)                       # new logs: only session figures go
-    remember_both()
-    run_import(practice, csv_bytes([["Eve Stone", "2024-03-14", "four-stretch-routine"]], header=HEADER[:3]),
-               create_clients=True)
-    assert remembered() == (False, False)                      # a new client changes the practice
-    remember_both()
-    log_session(practice, {"client": "C00001", "session_date": date(2024, 3, 15), "routine": "daily-psoas-routine"},
-                "ann", AS_OF)
-    assert remembered() == (True, False)
-
-
 # -- duplicates, re-imports, undo ----------------------------------------------------------------------
 
 def test_reimporting_the_same_file_adds_nothing(practice: Store) -> None:
