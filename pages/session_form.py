@@ -15,7 +15,7 @@ from core.sessions.red_flags import BY_TAG
 from core.practice.routines import routine_choices
 from core.sessions.checks import client_sessions, log_session, readable_reason
 from core.db.store import Store
-from pages.common import data_changed, escape_markdown, show_table
+from pages.common import escape_markdown, show_table
 
 _ASSIGNED = ""  # picker value: let the client's assignment on that day decide
 
@@ -80,7 +80,6 @@ def _submit(store: Store, actor: str, as_of: date, values: dict) -> None:
     if outcome.status == "duplicate":
         st.info("This session is already logged (same date, time, routine and values): nothing added.")
         return
-    data_changed()
     st.success("Session logged." + (" It is before the client's first program, and marked so."
                                     if outcome.before_first_assignment else ""))
     if outcome.red_flags:
