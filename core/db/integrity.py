@@ -56,6 +56,16 @@ def restore_advice(path: object) -> str:
             " (the Admin page and `routine-desk backup` make backups; see README, \"Backups\").")
 
 
+def explain_open_failure(exc: StoreError, path: object) -> str:
+    """What the person at the command line reads when the database does not open: the message, led
+    by the restore advice when the file is damaged where DuckDB reads it first (its headers or
+    catalog: the open fails before ``check_readable`` can run)."""
+    if isinstance(exc, DatabaseDamaged) or open_failure(exc) != "damaged":
+        return str(exc)
+    return (f"the database {path} is damaged: its header or catalog cannot be read (a checksum is wrong, or it"
+            f" is not a Routine Desk database at all). {restore_advice(path)} Details: {exc}")
+
+
 def is_storage_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk refused a write (full, too large, read-only), as opposed to
     bad SQL, a write conflict or damage: the data already saved is still there to read."""

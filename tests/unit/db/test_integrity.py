@@ -60,3 +60,14 @@ def test_a_full_disk_is_told_apart_from_other_database_errors() -> None:
     assert integrity.is_storage_failure(OSError(28, "No space left on device"))
     assert not integrity.is_storage_failure(WriteConflict("Conflict on tuple deletion!"))
     assert not integrity.is_storage_failure(RuntimeError("could not write"))
+
+
+def test_only_damage_met_while_opening_gets_the_restore_advice() -> None:
+    header = StoreError("cannot open database /x/rd.duckdb: IO Error: Corrupt database file: computed checksum 1")
+    assert integrity.explain_open_failure(header, "/x/rd.duckdb").startswith(
+        "the database /x/rd.duckdb is damaged: its header or catalog cannot be read")
+    for other in ("cannot open database /x/rd.duckdb: Invalid Input Error: Wrong encryption key used",
+                  "cannot open database /x/rd.duckdb: another process is using it (DuckDB allows one writer"):
+        assert integrity.explain_open_failure(StoreError(other), "/x/rd.duckdb") == other
+    found = DatabaseDamaged("the database /x/rd.duckdb is damaged: table audit_log cannot be read")
+    assert integrity.explain_open_failure(found, "/x/rd.duckdb") == str(found)
