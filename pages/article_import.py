@@ -9,12 +9,14 @@ import re
 import streamlit as st
 
 from core.library.article_import import (
+    FIELD_LABELS,
     POSITION_CAUTIONS,
     ArticleSource,
     accept_draft,
     cautions_for,
     draft_from_form,
     dose_text,
+    readable_problem,
     routine_rows,
 )
 from core.library.articles import read_article_file
@@ -100,6 +102,9 @@ for i, draft in enumerate(drafts.exercises):
                 st.markdown(f"**Usual dose:** {escape_markdown(entry['dose_text'])}  \n**Position:**"
                             f" {_label(entry['position'])}  \n**Kind:** {_label(entry['kind'])}")
                 st.markdown("\n".join(f"{n}. {escape_markdown(s)}" for n, s in enumerate(entry["steps"], 1)))
+                if entry["cautions"]:
+                    st.warning("**Cautions:** " + ", ".join(escape_markdown(library_label(c))
+                                                            for c in entry["cautions"]), icon=":material/warning:")
             else:
                 st.markdown("**No library match** — accepting makes it a new exercise.")
             if draft.notes:
@@ -123,17 +128,20 @@ for i, draft in enumerate(drafts.exercises):
             form["targets"] = st.multiselect("Targets", TARGETS, draft.targets, format_func=_label,
                                              key=f"ai_targets_{i}")
             d1, d2, d3, d4 = st.columns(4)
-            form["hold_s"] = d1.text_input("Hold (s)", _pair_text(draft.dose.hold_s), key=f"ai_hold_{i}")
-            form["reps"] = d2.text_input("Reps", _pair_text(draft.dose.reps), key=f"ai_reps_{i}")
-            form["sets"] = d3.text_input("Sets", _pair_text(draft.dose.sets), key=f"ai_sets_{i}")
-            form["breaths"] = d4.text_input("Breaths", _pair_text(draft.dose.breaths), key=f"ai_breaths_{i}")
+            form["hold_s"] = d1.text_input(FIELD_LABELS["dose.hold_s"], _pair_text(draft.dose.hold_s),
+                                           key=f"ai_hold_{i}")
+            form["reps"] = d2.text_input(FIELD_LABELS["dose.reps"], _pair_text(draft.dose.reps), key=f"ai_reps_{i}")
+            form["sets"] = d3.text_input(FIELD_LABELS["dose.sets"], _pair_text(draft.dose.sets), key=f"ai_sets_{i}")
+            form["breaths"] = d4.text_input(FIELD_LABELS["dose.breaths"], _pair_text(draft.dose.breaths),
+                                            key=f"ai_breaths_{i}")
             e1, e2 = st.columns(2)
-            form["per_side"] = e1.selectbox("Each side?", [None, True, False],
+            form["per_side"] = e1.selectbox(FIELD_LABELS["dose.per_side"], [None, True, False],
                                             index=[None, True, False].index(draft.dose.per_side),
                                             format_func=lambda v: {None: "— pick —", True: "yes", False: "no"}[v],
                                             key=f"ai_side_{i}")
-            form["seconds_per_rep"] = e2.number_input("Seconds per rep", min_value=0.0, max_value=60.0,
-                                                      value=draft.dose.seconds_per_rep, key=f"ai_spr_{i}")
+            form["seconds_per_rep"] = e2.number_input(FIELD_LABELS["dose.seconds_per_rep"], min_value=0.0,
+                                                      max_value=60.0, value=draft.dose.seconds_per_rep,
+                                                      key=f"ai_spr_{i}")
             form["cautions"] = st.multiselect(
                 "Cautions", CAUTIONS, cautions_for(draft.position), format_func=_label, key=f"ai_cautions_{i}",
                 help="Filled from the position (" + ", ".join(f"{_label(p)} → {_label(c)}"
@@ -159,7 +167,7 @@ for i, draft in enumerate(drafts.exercises):
             if merge and target is None:
                 problems.append("Pick the library exercise to merge into.")
             if problems:
-                st.error("\n".join(f"- {escape_markdown(p)}" for p in problems))
+                st.error("\n".join(f"- {escape_markdown(readable_problem(p))}" for p in problems))
             else:
                 try:
                     result = accept_draft(store, session.username, edited, source, folder,
@@ -168,7 +176,8 @@ for i, draft in enumerate(drafts.exercises):
                     st.error(escape_markdown(exc))
                     st.stop()
                 if result.action == "rejected":
-                    st.error("Not saved:\n" + "\n".join(f"- {escape_markdown(p)}" for p in result.problems))
+                    st.error("Not saved:\n" + "\n".join(f"- {escape_markdown(readable_problem(p))}"
+                                                          for p in result.problems))
                 else:
                     name = escape_markdown(library_names.get(result.exercise_id) or edited.name)
                     done[i] = (f"{result.action.capitalize()}: “{name}” is in the exercise library"

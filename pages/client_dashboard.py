@@ -17,7 +17,7 @@ from core.analytics import metrics
 from core.analytics import overview
 from core.practice import clients
 from pages.common import (
-    HEADINGS, can_write, code_label, current_actor, data_changed, escape_markdown, get_store, table_with_csv,
+    HEADINGS, can_write, code_label, current_actor, escape_markdown, get_store, table_with_csv,
 )
 
 LEVEL_ICONS = {"critical": ":material/emergency:", "high": ":material/priority_high:", "medium": ":material/info:"}
@@ -133,7 +133,6 @@ for alert in open_alerts.itertuples(index=False):
                     except (alerts.AlertError, PermissionError) as exc:
                         st.error(escape_markdown(exc))
                     else:
-                        data_changed()
                         st.rerun()
 if not history.empty:
     with st.expander(f"Acknowledged alerts ({len(history)})"):

@@ -476,13 +476,6 @@ def csv_text(frame: Any) -> str:
 
 # -- analytics pages (issue 5) -------------------------------------------------------------------
 
-def data_changed() -> None:
-    """Call after a write that changes what the analytics show. Drops every st.cache_data entry;
-    the cached metrics are also keyed on Store.version, which changes
-    with every write of this process, whichever session or page made it."""
-    st.cache_data.clear()
-
-
 @st.cache_data(show_spinner=False, ttl=600)
 def filter_choices(_store: Store, db: str, version: str) -> dict[str, list[str]]:
     """Segments, therapists and routines the analytics filters offer (core.analytics.metrics.filter_options)."""

@@ -15,7 +15,7 @@ from core.sessions import imports
 from core.sessions.red_flags import BY_TAG, parse_tags, tags_label
 from core.sessions.checks import (readable_reason, DATE_ORDER_LABELS, DATE_ORDERS, FIELD_HELP, FIELD_LABELS, FIELDS, REQUIRED_FIELDS,
                                   DateOrderNeeded)
-from pages.common import can_write, current_actor, data_changed, escape_markdown, get_store, show_table
+from pages.common import can_write, current_actor, escape_markdown, get_store, show_table
 
 store = get_store()
 writer = can_write()
@@ -42,7 +42,6 @@ def _write(action, message) -> None:
     except (ValueError, PermissionError) as exc:
         st.error(escape_markdown(exc))
         return
-    data_changed()
     st.session_state[FLASH_KEY] = message(result)
     st.rerun()
 
@@ -142,8 +141,6 @@ def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
         status.update(label="Preview ready" if options.dry_run else f"Imported as batch {result.batch_id}",
                       state="complete")
     st.session_state[RESULT_KEY] = (log.sha256, result)
-    if not options.dry_run:
-        data_changed()
 
 
 def import_tab() -> None:

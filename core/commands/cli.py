@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core import clock
-from core.db.store import Store, StoreError
+from core.db.store import Store, StoreError, default_db_path
 
 
 class UsageError(Exception):
@@ -80,10 +80,12 @@ def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
     from core.library.content import sync_library
     from core.sessions.red_flags import retag_if_vocabulary_changed
 
+    from core.db.integrity import explain_open_failure
+
     try:
         store = Store.open(args.db)
     except StoreError as exc:
-        raise UsageError(str(exc)) from exc
+        raise UsageError(explain_open_failure(exc, args.db or default_db_path())) from exc
     if sync:
         sync_library(store)
         retag_if_vocabulary_changed(store)
@@ -786,7 +788,6 @@ def _cmd_backup(args: argparse.Namespace) -> Result:
 
 def _cmd_restore(args: argparse.Namespace) -> Result:
     from core.db.backup import BackupError, restore
-    from core.db.store import default_db_path
 
     target = args.db or default_db_path()
     try:
@@ -805,7 +806,7 @@ def _cmd_restore(args: argparse.Namespace) -> Result:
 def _cmd_check(args: argparse.Namespace) -> Result:
     from core.db.integrity import DatabaseDamaged, check_everything
 
-    with _open_store(args, sync=False) as store:  # opening reads every small table and each first block
+    with _open_store(args, sync=False) as store:  # opening reads each table's first block
         cursor = store.cursor()
         try:
             checked = check_everything(cursor, store.path)

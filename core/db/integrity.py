@@ -3,10 +3,10 @@
 DuckDB keeps a checksum for every block and verifies it whenever the block is read, so damage
 (random bytes mid-file, a torn copy) shows only when a query reaches the damaged block: without a
 check at start-up a practice opens "fine" and a page fails later with a traceback. ``check_readable``
-reads the catalog and every table when the database opens: small tables in full, large ones
-(over ``FULL_READ_ROWS``) their first rows, so the check stays well under a second on a chain-sized
-practice. ``check_everything`` reads every block of every table (``routine-desk check``, and
-before a backup is trusted).
+reads the catalog and the first ``FIRST_ROWS`` rows of every table (every column's first block)
+when the database opens: a fixed, small cost that every Store open pays (each test, each CLI call),
+whatever the practice's size. ``check_everything`` reads every block of every table
+(``routine-desk check``, and before a backup is trusted).
 
 A commit on a full disk fails, and the practice's data stays as it was: reads keep working. The
 callers that must not stop because a write failed (sign-in, sign-out) tell such a failure apart
@@ -24,8 +24,7 @@ import duckdb
 
 from core.db.store import CATALOG, StoreError
 
-FULL_READ_ROWS = 250_000  # tables up to this size are read in full at start-up
-FIRST_ROWS = 2_048        # one vector: the first block of every column of a larger table
+FIRST_ROWS = 2_048  # one vector: the first block of every column, all a start-up check reads of a table
 
 # What DuckDB (and the operating system under it) say when a write cannot reach the disk.
 _STORAGE_FAILURE = re.compile(
@@ -57,6 +56,16 @@ def restore_advice(path: object) -> str:
             " (the Admin page and `routine-desk backup` make backups; see README, \"Backups\").")
 
 
+def explain_open_failure(exc: StoreError, path: object) -> str:
+    """What the person at the command line reads when the database does not open: the message, led
+    by the restore advice when the file is damaged where DuckDB reads it first (its headers or
+    catalog: the open fails before ``check_readable`` can run)."""
+    if isinstance(exc, DatabaseDamaged) or open_failure(exc) != "damaged":
+        return str(exc)
+    return (f"the database {path} is damaged: its header or catalog cannot be read (a checksum is wrong, or it"
+            f" is not a Routine Desk database at all). {restore_advice(path)} Details: {exc}")
+
+
 def is_storage_failure(exc: BaseException) -> bool:
     """Whether ``exc`` says the disk refused a write (full, too large, read-only), as opposed to
     bad SQL, a write conflict or damage: the data already saved is still there to read."""
@@ -67,15 +76,15 @@ def is_storage_failure(exc: BaseException) -> bool:
     return False
 
 
-def _tables(conn: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str, int]]:
+def _tables(conn: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
     return conn.execute(
-        "SELECT schema_name, table_name, estimated_size FROM duckdb_tables()"
+        "SELECT schema_name, table_name FROM duckdb_tables()"
         " WHERE database_name = ? AND NOT temporary ORDER BY schema_name, table_name", [catalog]).fetchall()
 
 
 def _read_table(conn: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str,
                 full: bool) -> int:
-    """Read every column of the table (all rows, or the first vector); returns rows read. Hashing
+    """Read every column of the table (all rows, or the first ``FIRST_ROWS``); returns rows read. Hashing
     the whole row makes DuckDB load, and so checksum, every column's blocks."""
     name = ".".join('"' + part.replace('"', '""') + '"' for part in (catalog, schema, table))
     source = name if full else f"(SELECT * FROM {name} LIMIT {FIRST_ROWS})"
@@ -86,10 +95,10 @@ def _check(conn: duckdb.DuckDBPyConnection, catalog: str, path: object, everythi
     checked: list[TableCheck] = []
     reading = "the catalog"
     try:
-        for schema, table, size in _tables(conn, catalog):
+        for schema, table in _tables(conn, catalog):
             reading = f"table {table}"
-            full = everything or size <= FULL_READ_ROWS
-            checked.append(TableCheck(table, _read_table(conn, catalog, schema, table, full), full))
+            rows = _read_table(conn, catalog, schema, table, everything)
+            checked.append(TableCheck(table, rows, everything or rows < FIRST_ROWS))
     except (duckdb.IOException, duckdb.InternalException, duckdb.SerializationException,
             duckdb.FatalException) as exc:
         raise DatabaseDamaged(

@@ -36,6 +36,39 @@ POSITION_CAUTIONS = {"supine": "supine", "prone": "prone", "kneeling": "kneeling
                      "lunge": "balance"}
 
 
+# What staff read for each field a problem names ("dose.hold_s: ..." is "Hold (seconds): ..." on the
+# page). Problems keep the field's path as their stable prefix, for the CLI and its JSON.
+FIELD_LABELS = {
+    "name": "Name", "aliases": "Aliases", "summary": "Summary", "steps": "Steps", "cues": "Cues",
+    "mistakes": "Common mistakes", "kind": "Kind", "position": "Position", "targets": "Targets",
+    "cautions": "Cautions", "audiences": "Suits", "equipment": "Equipment", "source": "Article title",
+    "sources": "Article source", "sources.title": "Article title", "sources.url": "Article URL", "dose": "Dose",
+    "dose.hold_s": "Hold (seconds)", "dose.reps": "Reps", "dose.sets": "Sets", "dose.breaths": "Breaths",
+    "dose.per_side": "Each side?", "dose.seconds_per_rep": "Seconds per rep",
+}
+_DOSE_CODES = re.compile(r"\b(hold_s|per_side|seconds_per_rep)\b")
+
+
+def field_label(path: str) -> str:
+    """The label of a field path as a problem names it (list positions ignored: "targets.0" is
+    Targets); a path without a label reads with spaces for its underscores and dots."""
+    parts = [part for part in path.split(".") if not part.isdigit()]
+    for key in (".".join(parts), parts[0] if parts else path):
+        if key in FIELD_LABELS:
+            return FIELD_LABELS[key]
+    text = path.replace("_", " ").replace(".", " ")
+    return text[:1].upper() + text[1:]
+
+
+def readable_problem(problem: str) -> str:
+    """A save problem as staff read it: the field's label in place of its path, and dose codes the
+    loader's message names ("hold_s max 900 ...") as their labels too."""
+    path, sep, message = problem.partition(": ")
+    if not sep or " " in path:
+        return problem
+    return f"{field_label(path)}: " + _DOSE_CODES.sub(lambda m: FIELD_LABELS[f"dose.{m[1]}"], message)
+
+
 @dataclass(frozen=True)
 class ArticleSource:
     """The article an exercise came from, as written into the file's ``sources``."""

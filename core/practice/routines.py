@@ -418,6 +418,26 @@ def routine_choices(store: Store) -> dict[str, str]:
         "SELECT id, name, current_version FROM routines WHERE archived_at IS NULL ORDER BY lower(name)")}
 
 
+def assigned_blocks(store: Store, client_code: str) -> list[str]:
+    """The blocks (item slots, in item order, one per spelling that ignores case, as the checks
+    match them) of the routines in the client's active assignments: what a session logged by hand
+    may name as its block of a day plan. Empty when no assigned routine is split into slots."""
+    return [slot for (slot,) in store.rows(
+        """
+        SELECT arg_min(i.slot, i.position) FROM assignments a
+        JOIN clients c ON c.id = a.client_id
+        JOIN routine_items i ON i.routine_id = a.routine_id AND i.version = a.routine_version
+        WHERE lower(c.code) = lower(?) AND a.status = 'active' AND i.slot IS NOT NULL
+        GROUP BY lower(i.slot) ORDER BY min(a.start_date), min(i.position)
+        """, [client_code])]
+
+
+def block_label(slot: str) -> str:
+    """A block as people read it: "before_run" -> "Before run"."""
+    text = slot.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
 def _slug(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60].strip("-")
     return slug or "routine"

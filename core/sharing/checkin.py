@@ -230,10 +230,16 @@ class CheckinRoutine:
     exercises: tuple[CheckinExercise, ...]
 
 
+_NOT_PAUSED_ON = ("NOT EXISTS (SELECT 1 FROM assignment_pauses ap WHERE ap.assignment_id = a.id"
+                  " AND ap.paused_from <= {d} AND (ap.paused_until IS NULL OR ap.paused_until >= {d}))")
+
+
 def _active_assignments(store: Store, client_id: int, on: date) -> list[tuple[int, str, int]]:
+    """The client's programs running on ``on``: a paused one is not offered while it is paused."""
     return [(int(i), r, int(v)) for i, r, v in store.rows(
         "SELECT a.id, a.routine_id, a.routine_version FROM assignments a WHERE a.client_id = ? AND "
-        + ACTIVE_ON_SQL.format(d="?") + " ORDER BY a.start_date, a.id", [client_id, on, on])]
+        + ACTIVE_ON_SQL.format(d="?") + " AND " + _NOT_PAUSED_ON.format(d="?") + " ORDER BY a.start_date, a.id",
+        [client_id, on, on, on, on])]
 
 
 def todays_routines(store: Store, link: CheckinLink, on: date) -> list[CheckinRoutine]:
@@ -472,11 +478,33 @@ def _fold(line: str) -> list[str]:
     return [*parts, current]
 
 
+def _pauses(store: Store, assignment_id: int) -> list[tuple[date, date | None]]:
+    """An assignment's pauses, (first day, last day or None while it is open)."""
+    return store.rows("SELECT paused_from, paused_until FROM assignment_pauses WHERE assignment_id = ?"
+                      " ORDER BY paused_from", [assignment_id])
+
+
+def _reminded_days(first: date, last: date, pauses: list[tuple[date, date | None]]) -> tuple[date, date]:
+    """The first and last day a program's reminders may fall on: not before a pause that holds on
+    ``first`` ends (never, while it is open), and not from an open pause's first day on."""
+    for start, end in pauses:
+        if end is None:
+            last = min(last, start - timedelta(days=1))
+        elif start <= first <= end:
+            first = end + timedelta(days=1)
+    return first, last
+
+
+def _days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 def calendar_ics(store: Store, link_id: int, today: date, url: str | None = None,
                  now: datetime | None = None) -> str:
     """An iCalendar feed for a check-in link: one weekly repeating reminder per current program of
     its client, at 08:00 local time on the routine's days (its fixed weekdays, else evenly spread
-    suggested days), until the program's last day. ``url`` (the check-in link) goes in each event."""
+    suggested days), until the program's last day. No reminder falls on a paused day (a pause still
+    open ends the reminders where it starts). ``url`` (the check-in link) goes in each event."""
     found = store.rows("SELECT client_id FROM checkin_links WHERE id = ?", [int(link_id)])
     if not found:
         raise CheckinError(f"no check-in link with id {link_id}")
@@ -488,17 +516,21 @@ def calendar_ics(store: Store, link_id: int, today: date, url: str | None = None
         fixed = [WEEKDAYS.index(d) for d in (routine.weekdays or "").split(",") if d in WEEKDAYS]
         days = fixed or spread_weekdays(assignment.sessions_per_week // max(routine.times_per_day, 1),
                                         assignment.start_date)
-        first = max(assignment.start_date, today)
+        pauses = _pauses(store, assignment.id)
+        first, last = _reminded_days(max(assignment.start_date, today), assignment.last_day, pauses)
         first += timedelta(days=min((d - first.weekday()) % 7 for d in days))
-        if first > assignment.last_day:
+        if first > last:
             continue
+        skipped = [day for start, end in pauses if end is not None
+                   for day in _days_between(max(start, first), min(end, last)) if day.weekday() in days]
         minutes = max(5, int(round(routine.est_minutes)))
         about = f"{routine.name}: {routine.schedule_text}." + (" Suggested days; any days work." if not fixed else "")
         if url:
             about += f" Log it here: {url}"
         lines += ["BEGIN:VEVENT", f"UID:checkin-{link_id}-assignment-{assignment.id}@routine-desk",
                   f"DTSTAMP:{stamp}", f"DTSTART:{first:%Y%m%d}T{REMINDER_TIME:%H%M%S}", f"DURATION:PT{minutes}M",
-                  f"RRULE:FREQ=WEEKLY;BYDAY={','.join(_ICS_DAYS[d] for d in days)};UNTIL={assignment.last_day:%Y%m%d}T235959",
+                  f"RRULE:FREQ=WEEKLY;BYDAY={','.join(_ICS_DAYS[d] for d in days)};UNTIL={last:%Y%m%d}T235959",
+                  *(f"EXDATE:{day:%Y%m%d}T{REMINDER_TIME:%H%M%S}" for day in skipped),
                   f"SUMMARY:{_ics_text('Exercise routine: ' + routine.name)}", f"DESCRIPTION:{_ics_text(about)}"]
         if url:
             lines.append(f"URL:{url}")

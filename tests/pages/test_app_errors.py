@@ -118,3 +118,15 @@ def test_a_damaged_database_says_to_restore_the_last_backup(anonymous_app: AppTe
     assert at.title[0].value == "Routine Desk cannot open its database"
     assert "Restore the last backup" in at.error[0].value and "routine-desk restore" in at.error[0].value
     assert_no_internals(at)
+
+
+def test_the_server_shows_visitors_no_exception_details() -> None:
+    """Behind every page's own handling, Streamlit itself must not send an uncaught exception's
+    type, message or traceback to the browser: "none" (false would still send the traceback)."""
+    import tomllib
+
+    from streamlit.config import ShowErrorDetailsConfigOptions
+
+    config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
+    setting = config["client"]["showErrorDetails"]
+    assert setting == ShowErrorDetailsConfigOptions.NONE == "none"

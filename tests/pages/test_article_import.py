@@ -32,6 +32,7 @@ def test_reading_shows_drafts_and_writes_nothing(app: AppTest, app_db: Path, dat
     assert at.text_input(key="ai_name_1").value == "Half-Kneeling Hip Flexor Stretch"
     assert at.text_input(key="ai_hold_1").value == "30" and at.text_input(key="ai_sets_1").value == "2-3"
     assert any("Library match:** Kneeling hip flexor stretch" in m.value for m in at.markdown)
+    assert "**Cautions:** Balance, Hip at the end of its range, Kneeling" in [w.value for w in at.warning]
     assert at.subheader[1].value == "1 routine draft(s)"
     routine = at.dataframe[0].value
     assert list(routine["item"]) == ["Child's pose", "Half-kneeling hip flexor stretch", "Supine twist",
@@ -57,11 +58,13 @@ def test_accept_after_editing_creates_the_exercise(app: AppTest, app_db: Path, d
 def test_incomplete_draft_is_not_saved(app: AppTest, app_db: Path, data_copy: Path) -> None:
     at = read(app, "numbered_evening.txt")
     at.button(key="ai_accept_0").click().run()  # Child's pose: no targets, per side unknown
-    assert "targets: pick at least one" in at.error[0].value
+    assert "Targets: pick at least one" in at.error[0].value
     assert not list((data_copy / "exercises").glob("child*"))
     at.text_input(key="ai_hold_0").input("thirty-ish")
     at.button(key="ai_accept_0").click().run()
-    assert "dose.hold\\_s: 'thirty-ish' is not a number or a range like 30-60" in at.error[0].value  # typed text escaped
+    # the field as the form labels it, never its path; the typed text escaped
+    assert "Hold (seconds): 'thirty-ish' is not a number or a range like 30-60" in at.error[0].value
+    assert "dose" not in at.error[0].value
 
 
 def test_merge_and_discard(app: AppTest, app_db: Path, data_copy: Path) -> None:

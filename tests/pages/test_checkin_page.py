@@ -133,3 +133,14 @@ def test_a_refused_session_saves_nothing_and_says_why(anonymous_app: AppTest, to
     at.button(key="checkin_submit").click().run()
     assert not at.exception and store.scalar("SELECT count(*) FROM session_logs") == 0
     assert at.error and "24 hours" in at.error[0].value
+
+
+def test_a_paused_program_is_not_offered_while_paused(anonymous_app: AppTest, tokens: dict[str, str],
+                                                      app_db: Path) -> None:
+    with Store(app_db) as s:
+        program = s.scalar("SELECT a.id FROM assignments a JOIN clients c ON c.id = a.client_id WHERE c.code = 'C1'")
+        assignments.pause_assignment(s, program, clock.today() - timedelta(days=1), "cli")
+    at = open_page(anonymous_app, checkin=tokens["good"])
+    assert not at.exception, at.exception
+    assert "No routine is planned for today" in at.info[0].value
+    assert not [b for b in at.button if "Save" in (b.label or "")] and not at.get("download_button")

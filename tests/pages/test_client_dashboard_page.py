@@ -121,3 +121,37 @@ def test_picking_a_client_opens_it_and_names_it_in_the_url(app: AppTest, practic
     assert shown(at)["Adherence"] == "—"
     assert "Nothing was expected" in at.info[0].value
     assert at.query_params == {"client": "Q", "as_of": "2025-03-23"}
+
+
+def test_a_write_keeps_other_sessions_cached_figures_and_the_next_read_is_fresh(
+        app_as, practice_db: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17 (load): the cached figures key on Store.version, so a write needs no global clear of
+    st.cache_data, which made every other session's next page cold. One session's overview stays
+    cached under the version it was drawn at; its next run after the write shows the new data."""
+    from core.analytics import metrics
+    from pages.common import filter_choices, get_store
+
+    client = open_client(app_as("therapist", "olga"), **URL)
+    overview = app_as("owner")
+    overview.query_params = {"as_of": "2025-03-23", "days": "14"}
+    overview.switch_page("pages/overview.py").run()
+    assert not overview.exception, overview.exception
+    assert shown(overview)["Open alerts"] == "3"
+    store = get_store()
+    drawn_at = (str(store.path), store.version)
+    computed = []
+    real_options = metrics.filter_options
+    monkeypatch.setattr(metrics, "filter_options", lambda s: computed.append(1) or real_options(s))
+
+    key = f"red_flag:c{practice_db['client']}:s{practice_db['red_session']}"
+    client.text_input(key=f"ack_note_{key}").input("Phoned her")              # the other session writes
+    client.button(key=f"FormSubmitter:ack_{key}-Acknowledge").click().run()
+    assert not client.exception, client.exception
+    assert shown(client)["Open alerts"] == "2" and store.version != drawn_at[1]
+
+    filter_choices(store, *drawn_at)          # the overview's entry of before the write is still there
+    assert computed == []
+    overview.run()                            # and the overview's next run reads the new version
+    assert not overview.exception, overview.exception
+    assert shown(overview)["Open alerts"] == "2"
+    assert computed == [1]

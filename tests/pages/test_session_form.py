@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import clock
 from core.library.content import sync_library
+from core.sessions.checks import MAX_NOTES_CHARS
 from core.db.store import Store, utcnow
 from pages.common import get_store
 
@@ -16,16 +17,20 @@ TODAY = clock.today()
 
 
 def prepare(db_path: Path) -> None:
-    """ANA on the daily psoas routine (6 exercises) since two weeks ago; BOB without a program."""
+    """ANA on the daily psoas routine (6 exercises) since two weeks ago; BOB without a program; DAY on
+    the morning / midday / evening day plan (2, 1 and 2 exercises)."""
     now = utcnow()
     with Store(db_path) as store:
         sync_library(store)
         with store.transaction() as cur:
             cur.execute("INSERT INTO clients (code, display_name, created_at, updated_at)"
-                        " VALUES ('ANA', 'Ana Silva', ?, ?), ('BOB', 'Bob Ray', ?, ?)", [now] * 4)
-            cur.execute("INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks,"
-                        " sessions_per_week, status, assigned_at) SELECT id, 'daily-psoas-routine', 1, ?, 6, 5,"
-                        " 'active', ? FROM clients WHERE code = 'ANA'", [TODAY - timedelta(days=14), now])
+                        " VALUES ('ANA', 'Ana Silva', ?, ?), ('BOB', 'Bob Ray', ?, ?), ('DAY', 'Dee Ay', ?, ?)",
+                        [now] * 6)
+            for code, routine in (("ANA", "daily-psoas-routine"), ("DAY", "day-plan-morning-midday-evening")):
+                cur.execute("INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks,"
+                            " sessions_per_week, status, assigned_at) SELECT id, ?, 1, ?, 6, 5,"
+                            " 'active', ? FROM clients WHERE code = ?",
+                            [routine, TODAY - timedelta(days=14), now, code])
 
 
 def client_page(app_as, app_db: Path, code: str) -> AppTest:
@@ -75,3 +80,19 @@ def test_pain_11_is_refused_with_its_reason(app_as, app_db: Path) -> None:
     errors = " ".join(e.value for e in at.error)
     assert "Not logged" in errors and "Pain before" in errors and "pain_before" not in errors
     assert get_store().scalar("SELECT count(*) FROM session_logs") == 0
+
+
+def test_a_day_plan_session_names_its_block_and_counts_that_blocks_exercises(app_as, app_db: Path) -> None:
+    at = client_page(app_as, app_db, "DAY")
+    picker = next(w for w in at.selectbox if w.key == "session_log_DAY_block")
+    assert picker.options == ["Whole routine", "Morning", "Midday", "Evening"]
+    submit(at, "DAY", **{"selectbox:block": "midday", "number_input:done": 1})
+    assert any(s.value.startswith("Session logged.") for s in at.success)
+    rows = get_store().rows("SELECT routine_id, block, exercises_done, exercises_prescribed FROM session_logs")
+    assert rows == [("day-plan-morning-midday-evening", "midday", 1, 1)]
+
+
+def test_a_routine_without_blocks_offers_no_block(app_as, app_db: Path) -> None:
+    at = client_page(app_as, app_db, "ANA")
+    assert not [w for w in at.selectbox if w.key == "session_log_ANA_block"]
+    assert next(w for w in at.text_area if w.key == "session_log_ANA_notes").max_chars == MAX_NOTES_CHARS

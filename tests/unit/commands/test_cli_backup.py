@@ -182,3 +182,18 @@ def test_check_reads_everything_and_names_the_damage(capsys, tmp_path: Path) -> 
     damage_table(db, "audit_log")
     code, _, err = run(capsys, "check", "--db", str(db))
     assert code == 2 and "table audit_log cannot be read" in err and "routine-desk restore" in err
+
+
+@pytest.mark.parametrize("offset", [0, 3 * 4096], ids=["file header", "first block (the catalog)"])
+def test_a_database_damaged_where_it_opens_says_to_restore_the_last_backup(capsys, tmp_path: Path,
+                                                                           offset: int) -> None:
+    """Damage DuckDB meets before the start-up check can run (issue 17, item 8): the open itself fails."""
+    db = tmp_path / "practice.duckdb"
+    Store(db).close()
+    with db.open("r+b") as f:
+        f.seek(offset)
+        f.write(bytes(range(256)) * 4)
+    code, out, err = run(capsys, "check", "--db", str(db))
+    assert (code, out) == (2, "")
+    assert f"the database {db} is damaged" in err and "Restore the last backup" in err
+    assert f"routine-desk restore <backup folder> --db {db} --force" in err

@@ -204,3 +204,18 @@ def test_accept_checks_the_role_audits_and_reloads(data_copy: Path, store: Store
     rejected = accept_all(store, "cli", [complete_draft(name="Frog", targets=[])], SOURCE, folder)
     assert [r.action for r in rejected] == ["rejected"]
     assert not any(audit_entries(store, actor="cli")["action"].str.contains("article"))  # nothing written
+
+
+@pytest.mark.parametrize(("problem", "read"), [
+    ("dose.hold_s: 'thirty-ish' is not a number", "Hold (seconds): 'thirty-ish' is not a number"),
+    ("dose.per_side: say whether it is done on each side", "Each side?: say whether it is done on each side"),
+    ("dose: hold_s max 900 is above the limit of 600", "Dose: Hold (seconds) max 900 is above the limit of 600"),
+    ("targets.0: Input should be 'hips'", "Targets: Input should be 'hips'"),
+    ("sources.0.url: not a web address", "Article URL: not a web address"),
+    ("source: the article needs a title", "Article title: the article needs a title"),
+    ("front matter not found", "front matter not found"),
+])
+def test_problems_read_with_the_fields_labels_and_keep_their_paths(problem: str, read: str) -> None:
+    from core.library.article_import import readable_problem
+
+    assert readable_problem(problem) == read

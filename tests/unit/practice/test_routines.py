@@ -182,3 +182,23 @@ def test_routines_list_shape_and_archive(store: Store) -> None:
     assert saved.routine_id not in routines.routine_choices(store)
     with pytest.raises(routines.RoutineError, match="template"):
         routines.archive_routine(store, "daily-psoas-routine", "cli")
+
+
+# -- blocks of a day plan, for logging a session by hand ---------------------------------------------
+
+def test_assigned_blocks_are_the_active_routines_slots_in_item_order(store: Store) -> None:
+    from datetime import date
+
+    from tests.practice_rows import add_assignment, add_client, add_routine
+
+    add_routine(store, "plan", 4, slots=("evening", "morning", "Evening"))        # a 4th item has no slot
+    add_routine(store, "runs", 2, slots=("before_run", "after_run"))
+    add_routine(store, "old-plan", 1, slots=("noon",))
+    client = add_client(store, "C1")
+    add_assignment(store, client, "plan", date(2025, 3, 1))
+    add_assignment(store, client, "runs", date(2025, 3, 8))
+    add_assignment(store, client, "old-plan", date(2025, 1, 1), status="ended")
+    add_client(store, "C2")
+    assert routines.assigned_blocks(store, "c1") == ["evening", "morning", "before_run", "after_run"]
+    assert routines.assigned_blocks(store, "C2") == []
+    assert [routines.block_label(b) for b in ("before_run", "midday")] == ["Before run", "Midday"]

@@ -322,3 +322,51 @@ def test_calendar_text_is_escaped_and_long_lines_fold_without_splitting_characte
     # 12 + 31 x 2 = 74 octets (a 32nd ü would make 76); then a space and the other 29: 1 + 58
     assert [len(p.encode()) for p in parts] == [74, 59]
     assert parts[1].startswith(" ") and "".join(p.removeprefix(" ") for p in parts) == line
+
+
+# -- a paused program ----------------------------------------------------------------------------
+
+@pytest.fixture
+def c1_program(store: Store) -> Iterator[int]:
+    """C1's four-stretch assignment (4 a week, no fixed days: spread from Monday START to Mon, Wed,
+    Fri, Sat); its pauses are undone afterwards."""
+    yield store.scalar("SELECT a.id FROM assignments a JOIN clients c ON c.id = a.client_id WHERE c.code = 'C1'")
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM assignment_pauses")
+        cur.execute("DELETE FROM assignment_events WHERE event IN ('paused', 'resumed')")
+
+
+def reminders(store: Store, link_id: int) -> str:
+    return checkin.calendar_ics(store, link_id, TODAY).replace("\r\n ", "")
+
+
+def test_a_paused_program_is_not_offered_nor_reminded_while_paused(store: Store, c1_program: int) -> None:
+    link, token = make(store)
+    opened = checkin.resolve_checkin(store, token)
+    before_the_pause = entry(store, token, session_date=TODAY - timedelta(days=2))
+    assignments.pause_assignment(store, c1_program, TODAY - timedelta(days=1), "ana")   # paused since Tuesday
+    assert checkin.todays_routines(store, opened, TODAY) == []
+    paused_day = CheckinEntry(**(before_the_pause.__dict__ | {"session_date": TODAY, "key": "page-load-2"}))
+    outcome = checkin.submit_checkin(store, token, paused_day, TODAY)
+    assert outcome.status == "refused" and "not part of your program" in outcome.reasons[0]
+    assert checkin.submit_checkin(store, token, before_the_pause, TODAY).status == "accepted"   # Monday counts
+    assert "BEGIN:VEVENT" not in reminders(store, link.id)           # open-ended: no reminder at all
+
+    assignments.resume_assignment(store, c1_program, TODAY + timedelta(days=7), "ana")   # next Wednesday
+    assert checkin.todays_routines(store, opened, TODAY) == []
+    ics = reminders(store, link.id)
+    assert f"DTSTART:{TODAY + timedelta(days=7):%Y%m%d}T080000" in ics and "EXDATE" not in ics
+    assert checkin.todays_routines(store, opened, TODAY + timedelta(days=7))[0].routine_id == "four-stretch-routine"
+
+
+def test_reminders_skip_a_later_pause_and_stop_where_an_open_one_starts(store: Store, c1_program: int) -> None:
+    link, _ = make(store)
+    assignments.pause_assignment(store, c1_program, TODAY + timedelta(days=2), "ana")    # Friday
+    assignments.resume_assignment(store, c1_program, TODAY + timedelta(days=5), "ana")   # back on Monday
+    ics = reminders(store, link.id)
+    assert f"DTSTART:{TODAY:%Y%m%d}T080000" in ics and f"UNTIL={LAST_DAY:%Y%m%d}T235959" in ics
+    skipped = [line for line in ics.split("\r\n") if line.startswith("EXDATE")]
+    assert skipped == [f"EXDATE:{TODAY + timedelta(days=2):%Y%m%d}T080000",        # Friday and Saturday;
+                       f"EXDATE:{TODAY + timedelta(days=3):%Y%m%d}T080000"]        # Sunday is no routine day
+    assignments.pause_assignment(store, c1_program, TODAY + timedelta(days=7), "ana")    # open, from next Wednesday
+    assert f"UNTIL={TODAY + timedelta(days=6):%Y%m%d}T235959" in reminders(store, link.id)
