@@ -140,14 +140,16 @@ def _pain_totals(source: str, condition: str = "") -> str:
         GROUP BY assignment_id"""
 
 
-# Kept pain totals and the totals of new sessions, added up per assignment (add_sessions).
-_MERGED_PAIN_TOTALS = f"""
-    SELECT assignment_id, any_value(client_id) AS client_id, CAST(sum(scored) AS INTEGER) AS scored,
-           sum(relief_sum) AS relief_sum, CAST(sum(relief_n) AS INTEGER) AS relief_n, max(last_day) AS last_day
-    FROM (SELECT assignment_id, client_id, scored, relief_sum, relief_n, last_day FROM assignment_pain_figures
-          WHERE assignment_id IN (SELECT assignment_id FROM figures_added)
-          UNION ALL {_pain_totals('figures_added')})
-    GROUP BY assignment_id"""
+def _merged_pain_totals(new: str) -> str:
+    """The kept pain totals of the assignments with new sessions (``new``: a condition on
+    session_attribution) and the totals of those sessions, added up per assignment."""
+    return f"""
+        SELECT assignment_id, any_value(client_id) AS client_id, CAST(sum(scored) AS INTEGER) AS scored,
+               sum(relief_sum) AS relief_sum, CAST(sum(relief_n) AS INTEGER) AS relief_n, max(last_day) AS last_day
+        FROM (SELECT assignment_id, client_id, scored, relief_sum, relief_n, last_day FROM assignment_pain_figures
+              WHERE assignment_id IN (SELECT assignment_id FROM session_attribution x WHERE TRUE {new})
+              UNION ALL {_pain_totals('session_attribution', new)})
+        GROUP BY assignment_id"""
 
 
 def _scored(source: str, condition: str = "") -> str:
@@ -226,7 +228,8 @@ def keep_figures(cur: Any, clients: Iterable[int] | None) -> None:
 
 def add_sessions(cur: Any, added: str) -> None:
     """Add to the figures the session logs that ``added`` (a condition on session_logs, such as
-    ``batch_id = 7``) selects, inside the caller's transaction, for a write that only added them.
+    ``id > 41``) selects, inside the caller's transaction, for a write that only added them; their
+    ids must all be above every attributed session's.
 
     Nothing else a figure reads may have changed (assignments, pauses, routine items), so the other
     sessions keep their attribution: only the new ones are attributed, and the rows they change are
@@ -235,45 +238,50 @@ def add_sessions(cur: Any, added: str) -> None:
     of every client it names.
     """
     new_clients = f"AND client_id IN (SELECT client_id FROM session_logs WHERE {added})"
-    touched = "assignment_id IN (SELECT assignment_id FROM figures_added)"
-    same_day = ("EXISTS (SELECT 1 FROM figures_days n WHERE n.assignment_id = assignment_day_figures.assignment_id"
-                " AND n.day = assignment_day_figures.day)")
+    first_new = cur.execute(f"SELECT min(id) FROM session_logs WHERE {added}").fetchone()[0]
+    if first_new is None:
+        return
+    new = f"AND x.session_id >= {int(first_new)}"  # the attributed new sessions (ids only grow)
+    touched = f"assignment_id IN (SELECT assignment_id FROM session_attribution x WHERE TRUE {new})"
     statements = [
-        f"""CREATE OR REPLACE TEMP TABLE figures_added AS
+        f"""INSERT INTO session_attribution
             WITH {attribution_sql(clients=new_clients, sessions=f"AND ({added})")}
             SELECT session_id, client_id, assignment_id, session_date, session_time, on_active_day, completion,
                    pain_before, pain_after
             FROM attributed""",
-        "INSERT INTO session_attribution SELECT * FROM figures_added",
-        f"CREATE OR REPLACE TEMP TABLE figures_days AS {_day_figures('figures_added')}",
-        f"""CREATE OR REPLACE TEMP TABLE figures_merged AS
-            SELECT assignment_id, any_value(client_id), day, sum(completed), CAST(sum(sessions) AS INTEGER),
-                   CAST(sum(scored) AS INTEGER), sum(pain_sum)
-            FROM (SELECT * FROM assignment_day_figures WHERE {same_day} UNION ALL SELECT * FROM figures_days)
-            GROUP BY assignment_id, day""",
-        f"DELETE FROM assignment_day_figures WHERE {same_day}",
-        "INSERT INTO assignment_day_figures SELECT * FROM figures_merged",
+        # days: those already kept get the new sums added, the others are inserted
+        f"CREATE OR REPLACE TEMP TABLE figures_days AS {_day_figures('session_attribution', new)}",
+        """UPDATE assignment_day_figures SET completed = assignment_day_figures.completed + n.completed,
+                  sessions = assignment_day_figures.sessions + n.sessions,
+                  scored = assignment_day_figures.scored + n.scored,
+                  pain_sum = CASE WHEN n.pain_sum IS NULL THEN assignment_day_figures.pain_sum
+                                  ELSE coalesce(assignment_day_figures.pain_sum, 0) + n.pain_sum END
+           FROM figures_days n
+           WHERE n.assignment_id = assignment_day_figures.assignment_id AND n.day = assignment_day_figures.day""",
+        """INSERT INTO assignment_day_figures SELECT * FROM figures_days n
+           WHERE NOT EXISTS (SELECT 1 FROM assignment_day_figures d WHERE d.assignment_id = n.assignment_id
+                             AND d.day = n.day)""",
+        # pain: the new ends of the kept ends and the new scores, then the totals added up
         f"""CREATE OR REPLACE TEMP TABLE figures_scored AS
             SELECT assignment_id, client_id, session_order, pain_before FROM assignment_pain_ends WHERE {touched}
-            UNION ALL {_scored('figures_added')}""",
+            UNION ALL {_scored('session_attribution', new)}""",
         f"DELETE FROM assignment_pain_ends WHERE {touched}",
         f"INSERT INTO assignment_pain_ends {_pain_ends('SELECT * FROM figures_scored')}",
-        f"CREATE OR REPLACE TEMP TABLE figures_merged AS {_pain_figures(_MERGED_PAIN_TOTALS, f'AND x.{touched}')}",
+        f"CREATE OR REPLACE TEMP TABLE figures_pain AS {_pain_figures(_merged_pain_totals(new), f'AND x.{touched}')}",
         f"DELETE FROM assignment_pain_figures WHERE {touched}",
-        "INSERT INTO assignment_pain_figures SELECT * FROM figures_merged",
-        f"""CREATE OR REPLACE TEMP TABLE figures_merged AS
-            SELECT client_id, max(last_session) FROM (
-                SELECT * FROM client_figures WHERE TRUE {new_clients}
-                UNION ALL SELECT client_id, max(session_date) FROM session_logs WHERE {added} GROUP BY client_id)
-            GROUP BY client_id""",
-        f"DELETE FROM client_figures WHERE TRUE {new_clients}",
-        "INSERT INTO client_figures SELECT * FROM figures_merged",
+        "INSERT INTO assignment_pain_figures SELECT * FROM figures_pain",
+        f"""UPDATE client_figures SET last_session = greatest(client_figures.last_session, n.last_session)
+            FROM (SELECT client_id, max(session_date) AS last_session FROM session_logs WHERE {added}
+                  GROUP BY client_id) n
+            WHERE n.client_id = client_figures.client_id""",
+        f"""INSERT INTO client_figures SELECT client_id, max(session_date) FROM session_logs
+            WHERE {added} AND client_id NOT IN (SELECT client_id FROM client_figures) GROUP BY client_id""",
     ]
     try:
         for statement in statements:
             cur.execute(statement)
     finally:
-        for table in ("figures_added", "figures_days", "figures_merged", "figures_scored"):
+        for table in ("figures_days", "figures_pain", "figures_scored"):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 

@@ -34,7 +34,7 @@ import pandas as pd
 
 from core import clock
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
-from core.sessions.red_flags import judged_sql, parse_tags, red_flags_sql, signs_mentioned
+from core.sessions.red_flags import judged_sql, parse_tags, signs_mentioned, tag_rows
 from core.db.figures import add_sessions
 from core.db.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
 
@@ -714,25 +714,27 @@ def _resolve(cur: Any, opts: CheckOptions) -> None:
             SELECT row_no, src, client, notes, session_id, block_slot AS block, client_id, new_client_key, d, t, routine_id,
                    try_cast(exercises_done_n AS INTEGER) AS done, try_cast(prescribed AS INTEGER) AS prescribed_i,
                    duration_min_n, pain_before_n, pain_after_n, stiffness_n,
-                   (first_start IS NULL OR d < first_start) AS early, may_fail, {red_flags_sql('notes')} AS red_flags
+                   (first_start IS NULL OR d < first_start) AS early, may_fail, CAST(NULL AS VARCHAR) AS red_flags
             FROM ({_resolved_sql(opts)})
         )
         """,
         {"as_of": opts.as_of},
     )
+    tag_rows(cur, "li_v")  # warning signs in the notes, each distinct note once
     maybe = "(SELECT * FROM li_in WHERE row_no IN (SELECT row_no FROM li_v WHERE may_fail))"
     number_texts = ", ".join(f"{_clean(f + '_raw')} AS {f}" for f in _NUMBERS)
     cur.execute(
         f"""
         CREATE TEMP TABLE li_bad AS
         SELECT row_no, src, session_id IS NOT NULL AS has_sid, {', '.join(FIELDS)}, reasons_text,
-               {red_flags_sql('notes')} AS red_flags, {_row_hash()} AS row_hash
+               CAST(NULL AS VARCHAR) AS red_flags, {_row_hash()} AS row_hash
         FROM (SELECT *, nullif({_reasons(opts)}, '') AS reasons_text
               FROM (SELECT *, {number_texts} FROM ({_resolved_sql(opts, f'({_prepared_sql(maybe)})')})))
         WHERE reasons_text IS NOT NULL
         """,
         {"as_of": opts.as_of},
     )
+    tag_rows(cur, "li_bad")
 
 
 def _verdict(cur: Any, opts: CheckOptions) -> None:

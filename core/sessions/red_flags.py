@@ -20,10 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from core.db.store import Store, utcnow
 from core.practice.warning_signs import (
-    LEVELS, NEGATED_PREFIX, Level, Sign, Vocabulary, judge_session_logs_sql, level_sql, pregnancy_window_sql,
-    tags_sql, vocabulary,
+    LEVELS, NEGATED_PREFIX, Level, Sign, Vocabulary, judge_session_logs_sql, level_sql, note_tags,
+    pregnancy_window_sql, vocabulary,
 )
 
 ALERT_LEVELS: tuple[Level, ...] = ("critical", "high", "medium")   # a low tag is shown, never alerted
@@ -79,21 +81,10 @@ def highest_level(tags: Iterable[str], pregnant: bool = False) -> Level | None:
 
 # -- SQL ----------------------------------------------------------------------------------------
 
-def red_flags_sql(notes_sql: str) -> str:
-    """A SQL expression giving the comma-separated tags found in ``notes_sql`` (NULL when none)."""
-    return f"CASE WHEN {notes_sql} IS NOT NULL THEN {tags_sql(notes_sql, vocabulary())} END"
-
-
 def judged_sql(tags: str, client_id: str, on: str) -> tuple[str, str]:
     """SQL for the (level, pregnant) columns of a log with tags ``tags`` of client ``client_id`` on ``on``."""
     pregnant = f"coalesce((SELECT {pregnancy_window_sql('c', on)} FROM clients c WHERE c.id = {client_id}), FALSE)"
     return level_sql(tags, pregnant, vocabulary()), pregnant
-
-
-def tag_session_logs_sql(where: str = "TRUE") -> str:
-    """An UPDATE that (re)tags ``session_logs`` rows matching ``where`` from their notes; run
-    ``judge_session_logs_sql`` after it (``tag_session_logs`` does both)."""
-    return f"UPDATE session_logs SET red_flags = {red_flags_sql('notes')} WHERE ({where})"
 
 
 def judge_sql(where: str = "TRUE") -> str:
@@ -101,9 +92,27 @@ def judge_sql(where: str = "TRUE") -> str:
     return judge_session_logs_sql(where, vocabulary())
 
 
+def tag_rows(cur: Any, table: str, where: str = "TRUE", params: Sequence[Any] = ()) -> int:
+    """Set ``red_flags`` of the rows of ``table`` matching ``where`` from their ``notes``, each
+    distinct note tagged once (``warning_signs.note_tags``). Returns the number of rows tagged."""
+    vocab = vocabulary()
+    notes = [n for (n,) in cur.execute(
+        f"SELECT DISTINCT notes FROM {table} WHERE ({where}) AND notes IS NOT NULL", list(params)).fetchall()]
+    cur.execute(f"UPDATE {table} SET red_flags = NULL WHERE ({where}) AND red_flags IS NOT NULL", list(params))
+    tagged = [(note, tags) for note in notes if (tags := note_tags(note, vocab)) is not None]
+    if not tagged:
+        return 0
+    cur.register("tagged_notes", pd.DataFrame(tagged, columns=["notes", "tags"], dtype=object))
+    try:
+        return cur.execute(f"UPDATE {table} SET red_flags = t.tags FROM tagged_notes t"
+                           f" WHERE ({where}) AND {table}.notes = t.notes", list(params)).fetchone()[0]
+    finally:
+        cur.unregister("tagged_notes")
+
+
 def tag_session_logs(cur: Any, where: str = "TRUE", params: Sequence[Any] = ()) -> None:
     """Tag and judge ``session_logs`` rows matching ``where`` inside the caller's transaction ``cur``."""
-    cur.execute(tag_session_logs_sql(where), list(params))
+    tag_rows(cur, "session_logs", where, params)
     cur.execute(judge_sql(where.replace("session_logs.", "s.")), list(params))
 
 
@@ -122,15 +131,10 @@ def retag_if_vocabulary_changed(store: Store) -> bool:
     return True
 
 
-def tag_notes(store: Store, notes: Sequence[str | None]) -> list[list[str]]:
-    """The tags found in each of ``notes``, in order — the same SQL the importer runs."""
-    if not notes:
-        return []
-    rows = store.rows(
-        f"SELECT i, {red_flags_sql('n')} FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS t(n, i) ORDER BY i",
-        [list(notes)],
-    )
-    return [parse_tags(tags) for _, tags in rows]
+def tag_notes(notes: Sequence[str | None]) -> list[list[str]]:
+    """The tags found in each of ``notes``, in order — the same tagger the importer runs."""
+    vocab = vocabulary()
+    return [parse_tags(note_tags(note, vocab)) for note in notes]
 
 
 # -- wording for the alerts --------------------------------------------------------------------

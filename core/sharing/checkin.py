@@ -304,7 +304,7 @@ def warning_advice(store: Store, notes: str | None, pregnant: bool = False) -> l
     """The stop-and-seek-care messages fitted to the warning signs found in ``notes`` by the same
     tagger the alerts use (core.sessions.red_flags), judged for a client who is (not) pregnant or
     within six weeks after; [] when it finds none that alerts."""
-    tags = signs_mentioned(tag_notes(store, [notes])[0]) if notes and notes.strip() else []
+    tags = signs_mentioned(tag_notes([notes])[0]) if notes and notes.strip() else []
     grouped: dict[tuple[bool, int, str], list[str]] = {}
     for tag in tags:
         flag = BY_TAG[tag]

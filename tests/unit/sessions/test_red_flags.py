@@ -10,7 +10,7 @@ import pytest
 
 from core.db.store import Store, utcnow
 from core.library.content import ContentError
-from core.practice.warning_signs import parse_vocabulary, phrase_pattern, tags_sql, vocabulary, vocabulary_files
+from core.practice.warning_signs import note_tags, parse_vocabulary, phrase_pattern, vocabulary, vocabulary_files
 from core.sessions.red_flags import (
     BY_TAG, alert_reason, highest_level, parse_tags, retag_if_vocabulary_changed, signs_mentioned, tag_notes,
     tag_session_logs,
@@ -112,16 +112,9 @@ NOTES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """One migrated database for the table (tagging reads no tables)."""
-    with Store(tmp_path_factory.mktemp("flags") / "flags.duckdb") as store:
-        yield store
-
-
 @pytest.mark.parametrize(("note", "tags", "not_pregnant", "pregnant"), NOTES, ids=[n[0][:40] for n in NOTES])
-def test_notes_table(shared_store: Store, note: str, tags: set[str], not_pregnant: str | None, pregnant: str | None) -> None:
-    found = tag_notes(shared_store, [note])[0]
+def test_notes_table(note: str, tags: set[str], not_pregnant: str | None, pregnant: str | None) -> None:
+    found = tag_notes([note])[0]
     assert set(found) == tags
     assert highest_level(found, pregnant=False) == not_pregnant
     assert highest_level(found, pregnant=True) == pregnant
@@ -237,12 +230,11 @@ def test_problems_name_file_and_field() -> None:
                      ("red_flags/extra.yaml", "signs.1.phrases.0"), ("red_flags/extra.yaml", "signs.2.id")}
 
 
-def test_a_practice_adds_phrases_in_its_own_language(store: Store) -> None:
+def test_a_practice_adds_phrases_in_its_own_language() -> None:
     extra = "signs:\n  - id: dizziness\n    phrases: [mareo*, mareada]\n  - id: bleeding\n    phrases: [sangrado]\n"
     merged = parse_vocabulary([*vocabulary_files(), ("red_flags/espanol.yaml", extra.encode())])
     by_id = merged.by_id()
     assert by_id["dizziness"].level(pregnant=True) == "critical"
-    found = store.rows(f"SELECT {tags_sql('n', merged)} FROM (SELECT unnest(?::VARCHAR[]) AS n)",
-                       [["Me sentí mareada", "un poco de sangrado", "todo bien"]])
-    assert found == [("dizziness",), ("bleeding",), (None,)]
+    found = [note_tags(n, merged) for n in ["Me sentí mareada", "un poco de sangrado", "todo bien"]]
+    assert found == ["dizziness", "bleeding", None]
     assert merged.fingerprint != vocabulary().fingerprint
