@@ -35,7 +35,7 @@ import pandas as pd
 from core import clock
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
 from core.sessions.red_flags import judged_sql, parse_tags, red_flags_sql, signs_mentioned
-from core.db.store import ACCOUNTS, SESSION_LOGS, Store, sql_literal, utcnow
+from core.db.store import ACCOUNTS, SESSION_LOGS, Store, reserve_ids, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -915,22 +915,32 @@ def accepted_clients(cur: Any) -> set[int]:
     return {c for (c,) in cur.execute(f"SELECT DISTINCT client_id FROM staged_sessions WHERE {_ACCEPTED}").fetchall()}
 
 
-def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> int:
-    """Store the accepted rows of ``li_out`` as session logs, in input order, their warning signs
-    judged for the client on the session's date (core/sessions/red_flags.py)."""
+def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> range:
+    """Store the accepted rows of ``li_out`` as session logs, their warning signs judged for the
+    client on the session's date (core/sessions/red_flags.py); returns their ids, in input order.
+
+    The ids follow the input's row order (the entry order some figures break ties with): they are
+    reserved as one block and given by row number, as a parallel INSERT would draw them out of order.
+    """
+    accepted = cur.execute(f"SELECT count(*) FROM staged_sessions WHERE {_ACCEPTED}").fetchone()[0]
+    if not accepted:
+        return range(0)
+    first = reserve_ids(cur, "session_log_id_seq", accepted)
     level, pregnant = judged_sql("staged_sessions.red_flags", "staged_sessions.client_id", "staged_sessions.d")
-    return cur.execute(
+    cur.execute(
         f"""
-        INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,
+        INSERT INTO session_logs (id, client_id, routine_id, session_date, session_time, exercises_done,
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
                                   red_flags, red_flag_level, red_flag_pregnant, before_first_assignment, source,
                                   source_session_id, batch_id, entered_by, created_at, block)
-        SELECT client_id, routine_id, d, t, done, prescribed_i, duration_min_n, pain_before_n, pain_after_n,
-               stiffness_n, notes, red_flags, {level}, {pregnant}, early, $source, session_id, $batch, $actor, $now, block
-        FROM staged_sessions WHERE {_ACCEPTED} ORDER BY row_no
+        SELECT $first + row_number() OVER (ORDER BY row_no) - 1, client_id, routine_id, d, t, done, prescribed_i,
+               duration_min_n, pain_before_n, pain_after_n, stiffness_n, notes, red_flags, {level}, {pregnant}, early,
+               $source, session_id, $batch, $actor, $now, block
+        FROM staged_sessions WHERE {_ACCEPTED}
         """,
-        {"source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
-    ).fetchone()[0]
+        {"first": first, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
+    )
+    return range(first, first + accepted)
 
 
 # -- manual entry -------------------------------------------------------------------------------
@@ -992,8 +1002,7 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
         log_id = None
         if status == "accepted":
             logged_for.add(client_id)
-            insert_accepted(cur, MANUAL_SOURCE, None, actor)
-            log_id = cur.execute("SELECT currval('session_log_id_seq')").fetchone()[0]
+            log_id = insert_accepted(cur, MANUAL_SOURCE, None, actor)[0]
             audit_in(cur, actor, "session_logged", {"log": log_id, "client": str(values.get("client"))})
     return LogOutcome(status, list(reasons or []), log_id, signs_mentioned(parse_tags(flags)), bool(before))
 
