@@ -389,8 +389,8 @@ def sql_literal(text: str) -> str:
 
 def reserve_ids(cur: Cursor, sequence: str, n: int) -> int:
     """The first of ``n`` consecutive values taken from ``sequence`` for one bulk insert, which
-    numbers its rows itself (``first + row_number() - 1`` in its own order): a parallel INSERT
-    would draw ``nextval`` out of row order, and some figures break ties by session-log id.
+    numbers its rows itself, in its own order: a parallel INSERT would draw ``nextval`` out of row
+    order, and some figures break ties by session-log id.
 
     This is the dialect-specific part. DuckDB cannot advance a sequence by n, so it draws n values
     in one statement; they are consecutive because the caller is the only writer (DuckDB allows one

@@ -915,17 +915,21 @@ def accepted_clients(cur: Any) -> set[int]:
     return {c for (c,) in cur.execute(f"SELECT DISTINCT client_id FROM staged_sessions WHERE {_ACCEPTED}").fetchall()}
 
 
-def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> range:
+def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> int | None:
     """Store the accepted rows of ``li_out`` as session logs, their warning signs judged for the
-    client on the session's date (core/sessions/red_flags.py); returns their ids, in input order.
+    client on the session's date (core/sessions/red_flags.py); returns the first row's id (None
+    when no row is accepted).
 
-    The ids follow the input's row order (the entry order some figures break ties with): they are
-    reserved as one block and given by row number, as a parallel INSERT would draw them out of order.
+    The ids follow the input's row order, the entry order some figures break ties with: a parallel
+    INSERT would draw them from the sequence out of order, so the ids from the first accepted row
+    to the last are reserved as one block and each row takes its place in it by its row number
+    (unique: the row's place in its input). The numbers of rejected and duplicate rows in between
+    stay unused; numbering by ``row_number()`` instead cost a quarter more time to insert.
     """
-    accepted = cur.execute(f"SELECT count(*) FROM staged_sessions WHERE {_ACCEPTED}").fetchone()[0]
-    if not accepted:
-        return range(0)
-    first = reserve_ids(cur, "session_log_id_seq", accepted)
+    low, high = cur.execute(f"SELECT min(row_no), max(row_no) FROM staged_sessions WHERE {_ACCEPTED}").fetchone()
+    if low is None:
+        return None
+    first = reserve_ids(cur, "session_log_id_seq", high - low + 1)
     level, pregnant = judged_sql("staged_sessions.red_flags", "staged_sessions.client_id", "staged_sessions.d")
     cur.execute(
         f"""
@@ -933,14 +937,14 @@ def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> 
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
                                   red_flags, red_flag_level, red_flag_pregnant, before_first_assignment, source,
                                   source_session_id, batch_id, entered_by, created_at, block)
-        SELECT $first + row_number() OVER (ORDER BY row_no) - 1, client_id, routine_id, d, t, done, prescribed_i,
-               duration_min_n, pain_before_n, pain_after_n, stiffness_n, notes, red_flags, {level}, {pregnant}, early,
-               $source, session_id, $batch, $actor, $now, block
-        FROM staged_sessions WHERE {_ACCEPTED}
+        SELECT $first + row_no - $low, client_id, routine_id, d, t, done, prescribed_i, duration_min_n, pain_before_n,
+               pain_after_n, stiffness_n, notes, red_flags, {level}, {pregnant}, early, $source, session_id, $batch,
+               $actor, $now, block
+        FROM staged_sessions WHERE {_ACCEPTED} ORDER BY row_no
         """,
-        {"first": first, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
+        {"first": first, "low": low, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
     )
-    return range(first, first + accepted)
+    return first
 
 
 # -- manual entry -------------------------------------------------------------------------------
@@ -1002,7 +1006,7 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
         log_id = None
         if status == "accepted":
             logged_for.add(client_id)
-            log_id = insert_accepted(cur, MANUAL_SOURCE, None, actor)[0]
+            log_id = insert_accepted(cur, MANUAL_SOURCE, None, actor)
             audit_in(cur, actor, "session_logged", {"log": log_id, "client": str(values.get("client"))})
     return LogOutcome(status, list(reasons or []), log_id, signs_mentioned(parse_tags(flags)), bool(before))
 
