@@ -89,7 +89,7 @@ st.caption(" · ".join((
     f"Segments: {escape_markdown(code_label(info['segments']) or None)}",
     f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y} (reported by the client)")))
 
-open_alerts = alerts.only_open(found)
+open_alerts = found[~found["acknowledged"]]
 current_pain = detail.pain[detail.pain["response"] != "insufficient_data"].tail(1)
 cards = st.columns([1, 1, 1.15, 1.45, 0.9])  # room for "unchanged" in the pain card
 cards[0].metric("Adherence", pct(summary and summary["adherence"]), border=True,

@@ -67,11 +67,6 @@ class Acknowledgement:
     acknowledged_by: str
 
 
-def alert_scope(scope: Scope) -> Scope:
-    """The scope alerts use: the caller's clients and routines, over the last ALERT_DAYS days."""
-    return scope.with_days(ALERT_DAYS)
-
-
 # -- computing ----------------------------------------------------------------------------------
 
 def _client_filter(scope: Scope) -> str:
@@ -277,20 +272,30 @@ _ALERT_SELECT = f"""
              a.since DESC, c.code, a.alert_key
 """
 
-def alerts_from(run: Pipeline, store: Store) -> pd.DataFrame:
-    """Every current alert for the pipeline's scope (COLUMNS, without whether it was acknowledged:
-    ``with_acknowledgements``), most urgent first, then newest first, then by client code.
+def current_alerts(store: Store, scope: Scope, *, open_only: bool = False,
+                   run: Pipeline | None = None) -> pd.DataFrame:
+    """Every current alert for ``scope``'s clients as of ``scope.as_of`` (COLUMNS + ACK_COLUMNS: who
+    acknowledged it, when and why), most urgent first, then newest first, then by client code.
+    ``open_only`` keeps those nobody has acknowledged yet.
 
-    The pipeline must cover the last ALERT_DAYS days (``alert_scope``) with pain tables built.
+    Alerts always cover the last ALERT_DAYS days, whatever ``scope.days``, so the open list is the
+    same on every page. ``run`` is a metric pipeline already built for that window with its pain
+    tables (the overview and the client page pass their own when their period is the window, so
+    its tables are not built twice); without it the alerts build one of their own.
     """
+    window = scope.with_days(ALERT_DAYS)
+    if run is None:
+        with metrics.pipeline(store, window, pain=True) as own:
+            return current_alerts(store, scope, open_only=open_only, run=own)
+    if run.scope != window:
+        raise ValueError(f"alerts read a pipeline of {window}, not of {run.scope}")
     _build_alert_table(run, store)
-    return _typed(run.df(_ALERT_SELECT))
+    found = _with_acknowledgements(store, _typed(run.df(_ALERT_SELECT)))
+    return found.loc[~found["acknowledged"]].reset_index(drop=True) if open_only else found
 
 
 def _build_alert_table(run: Pipeline, store: Store) -> None:
-    """m_alerts: one row per alert of the pipeline's clients (see ``alerts_from``)."""
-    if run.scope.days != ALERT_DAYS:
-        raise ValueError(f"alerts read a {ALERT_DAYS}-day pipeline, not {run.scope.days} days")
+    """m_alerts: one row per alert of the pipeline's clients (see ``current_alerts``)."""
     run.execute(_ALERT_TABLE)
     run.execute(f"INSERT INTO m_alerts SELECT *, NULL FROM ({_metric_alerts_sql(run.scope)})")
     flagged = _red_flag_alerts(_red_flag_rows(run))
@@ -312,12 +317,8 @@ def _typed(found: pd.DataFrame) -> pd.DataFrame:
     return found.astype(wrong) if wrong else found
 
 
-def empty_alerts() -> pd.DataFrame:
-    return _typed(pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS + ACK_COLUMNS}))
-
-
-def with_acknowledgements(store: Store, found: pd.DataFrame) -> pd.DataFrame:
-    """``found`` (from ``alerts_from``) with ACK_COLUMNS: who acknowledged each alert, when, and why."""
+def _with_acknowledgements(store: Store, found: pd.DataFrame) -> pd.DataFrame:
+    """``found`` (COLUMNS) with ACK_COLUMNS: who acknowledged each alert, when, and why."""
     # Acknowledgements are few (people make them one at a time): all of them, looked up by key.
     acks = metrics.frame(store, "SELECT alert_key, note, acknowledged_by, acknowledged_at FROM alert_acknowledgements")
     out = found[COLUMNS].copy()
@@ -329,27 +330,6 @@ def with_acknowledgements(store: Store, found: pd.DataFrame) -> pd.DataFrame:
             out[column] = out["alert_key"].map(acks[column])
         out["acknowledged"] = out["acknowledged_by"].notna()
     return _typed(out[COLUMNS + ACK_COLUMNS])
-
-
-def computed_alerts(store: Store, scope: Scope) -> pd.DataFrame:
-    """Every current alert for ``scope``'s clients (``alerts_from``), from a pipeline of its own."""
-    with metrics.pipeline(store, alert_scope(scope), pain=True) as run:
-        return alerts_from(run, store)
-
-
-def current_alerts(store: Store, scope: Scope) -> pd.DataFrame:
-    """Every current alert, open or acknowledged, for the scope's clients as of ``scope.as_of``."""
-    return with_acknowledgements(store, computed_alerts(store, scope))
-
-
-def open_alerts(store: Store, scope: Scope) -> pd.DataFrame:
-    """The alerts nobody has acknowledged yet."""
-    return only_open(current_alerts(store, scope))
-
-
-def only_open(found: pd.DataFrame) -> pd.DataFrame:
-    """The rows of an alerts frame nobody has acknowledged."""
-    return found.loc[~found["acknowledged"].astype(bool)].reset_index(drop=True)
 
 
 # -- acknowledging ------------------------------------------------------------------------------

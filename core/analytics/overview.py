@@ -23,12 +23,10 @@ from core.db.store import Store
 def practice_overview(store: Store, scope: Scope) -> tuple[Overview, pd.DataFrame]:
     """The overview and its open alerts for ``scope`` (one pipeline when the period is the alert
     window, whose tables the alerts read too)."""
-    if scope.days == ALERT_DAYS:
-        with metrics.pipeline(store, scope, pain=True) as run:
-            view, found = metrics.overview_from(run, also=lambda r: alerts.alerts_from(r, store))
-    else:
-        view, found = metrics.overview(store, scope), alerts.computed_alerts(store, scope)
-    return view, alerts.only_open(alerts.with_acknowledgements(store, found))
+    if scope.days != ALERT_DAYS:
+        return metrics.overview(store, scope), alerts.current_alerts(store, scope, open_only=True)
+    with metrics.pipeline(store, scope, pain=True) as run:
+        return metrics.overview_from(run, also=lambda r: alerts.current_alerts(store, scope, open_only=True, run=r))
 
 
 def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
@@ -38,13 +36,12 @@ def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
 
 def client_view(store: Store, client_id: int, as_of: date,
                 days: int = metrics.DEFAULT_DAYS) -> tuple[metrics.ClientDetail | None, pd.DataFrame]:
-    """The client page's figures and the client's current alerts (open and acknowledged); the
-    alerts read the page's own tables when its period is the alert window."""
-    also = (lambda run: alerts.alerts_from(run, store)) if days == ALERT_DAYS else None
+    """The client page's figures and the client's current alerts (open and acknowledged; none for
+    a client that does not exist); the alerts read the page's own tables when its period is the
+    alert window."""
+    also = (lambda run: alerts.current_alerts(store, run.scope, run=run)) if days == ALERT_DAYS else None
     with metrics.client_pipeline(store, client_id, as_of, days) as run:
         detail, found = metrics.client_detail_from(run, also=also)
-    if detail is None:
-        return None, alerts.empty_alerts()
     if found is None:
-        found = alerts.computed_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
-    return detail, alerts.with_acknowledgements(store, found)
+        found = alerts.current_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
+    return detail, found

@@ -740,12 +740,12 @@ def _cmd_report_symptoms(args: argparse.Namespace) -> Result:
 
 
 def _cmd_report_alerts(args: argparse.Namespace) -> Result:
-    from core.analytics.alerts import open_alerts
+    from core.analytics.alerts import current_alerts
     from core.analytics.metrics import records
 
     fields = ["client", "level", "kind", "reason", "since"]
     with _open_store(args) as store:
-        payload = records(open_alerts(store, _report_scope(args, store))[fields])
+        payload = records(current_alerts(store, _report_scope(args, store), open_only=True)[fields])
     return Result(payload, _table(payload, ["level", "kind", "client", "since", "reason"]))
 
 

@@ -25,11 +25,11 @@ from core import clock
 from core.practice.assignments import review_unreviewed_assignments
 from core.access.auth import ensure_demo_owner
 from core.sessions.red_flags import tag_session_logs
-from core.db.store import Store, utcnow
+from core.db.store import Store, reserve_ids, utcnow
 
 DEMO_SOURCE = "demo"
 # Bump when the generator's output changes, so cached benchmark practices are rebuilt.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 # First names readers take for women's (pregnant clients get one of these) and for men's; the other
 # clients get either. Names are drawn without repeats, so no two clients share a full name.
@@ -375,20 +375,24 @@ def _insert(cur: Any, clients: pd.DataFrame, plans: pd.DataFrame, logs: pd.DataF
         [DEMO_SOURCE, now, len(logs), len(logs)],
     )
     batch_id = cur.execute("SELECT max(id) FROM import_batches").fetchone()[0]
-    cur.register("demo_logs", logs)
+    # ids in the order the sessions happened, as if each had been logged then (the frame's own order
+    # breaks ties, so the ids are the same on every run): a block from store.reserve_ids, as a
+    # parallel INSERT would draw them out of order
+    cur.register("demo_logs", logs.assign(entry=np.arange(len(logs))))
+    first = reserve_ids(cur, "session_log_id_seq", len(logs)) if len(logs) else 0
     cur.execute(
         """
-        INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,
+        INSERT INTO session_logs (id, client_id, routine_id, session_date, session_time, exercises_done,
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
                                   red_flags, before_first_assignment, source, source_session_id, batch_id,
                                   entered_by, created_at)
-        SELECT i.id, l.routine_id, CAST(l.session_date AS DATE), CAST(TIME '00:00' + l.session_time AS TIME),
+        SELECT ? + row_number() OVER (ORDER BY l.session_date, l.session_time, i.id, l.entry) - 1,
+               i.id, l.routine_id, CAST(l.session_date AS DATE), CAST(TIME '00:00' + l.session_time AS TIME),
                CAST(l.exercises_done AS INTEGER), l.exercises_prescribed, l.duration_min, l.pain_before,
                l.pain_after, l.stiffness, l.notes, NULL, FALSE, ?, NULL, ?, 'demo', ?
         FROM demo_logs l JOIN demo_ids i USING (idx)
-        ORDER BY l.session_date, i.id
         """,
-        [DEMO_SOURCE, batch_id, now],
+        [first, DEMO_SOURCE, batch_id, now],
     )
     tag_session_logs(cur, "source = ?", [DEMO_SOURCE])  # the same tagger the importer uses
     for name in ("demo_clients", "demo_plans", "demo_logs"):

@@ -330,3 +330,21 @@ def _drop_kept_safety_checks(cur: duckdb.DuckDBPyConnection, touches: Sequence[s
 def sql_literal(text: str) -> str:
     """A string as a SQL literal, for the few statements that cannot take a parameter (DDL, views)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def reserve_ids(cur: Cursor, sequence: str, n: int) -> int:
+    """The first of ``n`` consecutive values taken from ``sequence`` for one bulk insert, which
+    numbers its rows itself, in its own order: a parallel INSERT would draw ``nextval`` out of row
+    order, and some figures break ties by session-log id.
+
+    This is the dialect-specific part. DuckDB cannot advance a sequence by n, so it draws n values
+    in one statement; they are consecutive because the caller is the only writer (DuckDB allows one
+    writing process, and in it the caller holds the write lock). A PostgreSQL store would take the
+    block with ``setval`` under a lock of its own."""
+    if n < 1:
+        raise ValueError(f"reserve at least one id, not {n}")
+    first, last = cur.execute(
+        f"SELECT min(v), max(v) FROM (SELECT nextval({sql_literal(sequence)}) AS v FROM range(?))", [n]).fetchone()
+    if last - first + 1 != n:
+        raise RuntimeError(f"{sequence}: another writer drew ids during a bulk insert ({first}..{last} for {n})")
+    return int(first)

@@ -1042,7 +1042,7 @@ def _preview(cur: Any, limit: int = 200) -> pd.DataFrame:
     return cur.execute(
         f"SELECT o.row_no AS row, o.status, array_to_string(o.reasons, '; ') AS reasons, {cols},"
         f" o.red_flags AS warning_signs FROM li_out o"
-        f" WHERE o.row_no IN (SELECT row_no FROM li_v ORDER BY row_no LIMIT {int(limit)}) ORDER BY o.row_no"
+        f" WHERE o.row_no IN (SELECT row_no FROM staged_sessions ORDER BY row_no LIMIT {int(limit)}) ORDER BY o.row_no"
     ).df()
 
 
@@ -1105,7 +1105,7 @@ _IMPORT_TOUCHES = (SESSION_LOGS, IMPORTS, ACCOUNTS)
 
 def _release_file(cur: Any) -> None:
     """Free the staged file before the writes (a large file's text is the biggest table held): from
-    here on only the checked rows (li_v) and the rejected rows' values (li_rej) are read."""
+    here on only the checked rows (staged_sessions) and the rejected rows' values (li_rej) are read."""
     cur.execute("DROP VIEW IF EXISTS li_in")
     for name in ("li_raw", "li_shape", "li_rejpos", "li_rej_errors", "li_rej_scans"):
         cur.execute(f"DROP TABLE IF EXISTS {name}")

@@ -402,8 +402,7 @@ def submit_checkin(store: Store, token: Any, entry: CheckinEntry, today: date,
                 "SELECT status, reasons, red_flags, client_id FROM li_out").fetchone()
             log_id = None
             if status == "accepted" and client_id == link.client_id:
-                checks.insert_accepted(cur, CHECKIN_SOURCE, None, f"{SYSTEM_ACTOR}:{link.id}")
-                log_id = int(cur.execute("SELECT currval('session_log_id_seq')").fetchone()[0])
+                log_id = checks.insert_accepted(cur, CHECKIN_SOURCE, None, f"{SYSTEM_ACTOR}:{link.id}")
                 audit_in(cur, SYSTEM_ACTOR, "checkin_session_logged", {"link_id": link.id, "log": log_id})
             elif status == "accepted":  # the client's code matched someone else first: never write for them
                 status, reasons = "rejected", ["the session could not be matched to this link's client"]

@@ -219,11 +219,11 @@ def test_acknowledging_moves_an_alert_to_history_with_its_note(practice):
     add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
     add_session(practice, cid, d(3, 5), "r-three")
     key = f"lapsed:c{cid}:2025-03-05"
-    assert alerts.open_alerts(practice, SCOPE)["alert_key"].tolist() == [key]
+    assert alerts.current_alerts(practice, SCOPE, open_only=True)["alert_key"].tolist() == [key]
 
     ack = alerts.acknowledge(practice, key, "  Called her, back from holiday next week  ", "ana", AS_OF)
     assert (ack.note, ack.acknowledged_by) == ("Called her, back from holiday next week", "ana")
-    assert alerts.open_alerts(practice, SCOPE).empty
+    assert alerts.current_alerts(practice, SCOPE, open_only=True).empty
     current = alerts.current_alerts(practice, SCOPE)
     assert current["acknowledged"].tolist() == [True] and current["note"].tolist() == [ack.note]
     assert practice.scalar("SELECT count(*) FROM audit_log WHERE action = 'alert_acknowledged'") == 1
@@ -237,7 +237,7 @@ def test_acknowledging_moves_an_alert_to_history_with_its_note(practice):
 
     # She logs on 03-27, then stops again: on 04-15 it is a new lapse with a new key -> open again.
     add_session(practice, cid, d(3, 27), "r-three")
-    later = alerts.open_alerts(practice, Scope(as_of=d(4, 15)))
+    later = alerts.current_alerts(practice, Scope(as_of=d(4, 15)), open_only=True)
     assert later["alert_key"].tolist() == [f"lapsed:c{cid}:2025-03-27"]
     assert len(alerts.alert_history(practice)) == 1               # the old one stays in history
 
@@ -323,6 +323,6 @@ def test_overview_and_alerts_share_one_pipeline(practice):
     view, open_now = overview.practice_overview(practice, SCOPE)
     assert view.kpis["active_clients"] == 1
     assert sorted(open_now["kind"]) == ["lapsed", "red_flag"]
-    assert open_now.equals(alerts.open_alerts(practice, SCOPE))
+    assert open_now.equals(alerts.current_alerts(practice, SCOPE, open_only=True))
     assert alerts.client_of(open_now["alert_key"].iloc[0]) == cid
     assert metrics.client_adherence(practice, SCOPE)["status"].tolist() == ["lapsed"]

@@ -62,7 +62,7 @@ def assert_current(store) -> None:
     for scope in SCOPES:
         view, open_now = overview.practice_overview(store, scope)
         assert view.kpis == metrics.overview(store, scope).kpis, scope
-        pd.testing.assert_frame_equal(open_now, alerts.open_alerts(store, scope))
+        pd.testing.assert_frame_equal(open_now, alerts.current_alerts(store, scope, open_only=True))
         pd.testing.assert_frame_equal(overview.client_adherence(store, scope), metrics.client_adherence(store, scope))
     for (cid,) in store.rows("SELECT id FROM clients ORDER BY id"):
         for period in (28, 56):

@@ -45,6 +45,12 @@ def test_demo_data_is_consistent(store: Store) -> None:
     assert store.scalar("SELECT count(*) FROM clients c JOIN client_segments s ON s.client_id = c.id AND s.segment = 'pregnant' WHERE c.due_date IS NULL") == 0
     # assignments reference existing routine versions
     assert store.scalar("SELECT count(*) FROM assignments a LEFT JOIN routine_versions v ON v.routine_id = a.routine_id AND v.version = a.routine_version WHERE v.routine_id IS NULL") == 0
+    # the sessions were logged as they happened: ids in date and time order, one block
+    assert store.scalar("""SELECT count(*) FROM (SELECT session_date, session_time, lag(session_date) OVER w AS d,
+                                                        lag(session_time) OVER w AS t
+                                                 FROM session_logs WINDOW w AS (ORDER BY id))
+                           WHERE d IS NOT NULL AND (session_date, session_time) < (d, t)""") == 0
+    assert store.scalar("SELECT max(id) - min(id) + 1 = count(*) FROM session_logs")
 
 
 def test_demo_notes_with_warning_signs_are_tagged_like_imported_ones(store: Store) -> None:

@@ -503,6 +503,40 @@ def test_natural_key_duplicates_within_a_file_and_against_stored_logs(practice: 
     assert manual.status == "duplicate"
 
 
+def test_a_large_import_numbers_its_sessions_in_file_order(practice: Store, tmp_path: Path) -> None:
+    # 300,000 rows: more than two of DuckDB's row groups (122,880 rows), so the INSERT runs in
+    # parallel, which draws a sequence's values out of row order. Every 1000th row is rejected
+    # (pain 12) and every 1000th from the 500th repeats the session id before it. After a session
+    # typed in first (id t), the file's i-th row is stored as id t + 1 + i: in file order, the
+    # rows not stored leaving their numbers unused.
+    typed = log_session(practice, {"client": "C00001", "session_date": date(2024, 3, 1), "exercises_done": 1},
+                        "ann", as_of=AS_OF)
+    rows, kept = 300_000, []
+    path = tmp_path / "large.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER)
+        for i in range(rows):
+            sid = f"id-{i - 1 if i % 1000 == 500 else i}"
+            writer.writerow(["C00001", f"2024-03-{1 + (i * 7) % 28:02d}", "daily-psoas-routine", str(i % 7), "10",
+                             "12" if i % 1000 == 999 else "3", "2", "", "", sid])
+            if i % 1000 not in (500, 999):
+                kept.append((typed.log_id + 1 + i, sid))
+    result = imports.import_file(practice, path, imports.ImportOptions(as_of=AS_OF, actor="ann"))
+    assert (result.read, result.accepted, result.rejected, result.duplicates) == (rows, len(kept), 300, 300)
+    assert practice.rows(
+        "SELECT id, source_session_id FROM session_logs WHERE batch_id IS NOT NULL ORDER BY id") == kept
+
+
+def test_sessions_typed_in_one_after_another_keep_their_order(practice: Store) -> None:
+    # Same client, day and time: only the id says which was entered first.
+    typed = [log_session(practice, {"client": "C00001", "session_date": date(2024, 3, 20), "session_time": "08:15",
+                                    "exercises_done": done}, "ann", as_of=AS_OF) for done in (6, 2)]
+    assert [t.status for t in typed] == ["accepted"] * 2 and typed[0].log_id < typed[1].log_id
+    assert practice.rows("SELECT id, exercises_done FROM session_logs ORDER BY id") == [
+        (typed[0].log_id, 6), (typed[1].log_id, 2)]
+
+
 def test_undo_removes_a_batch_and_allows_a_clean_reimport(practice: Store) -> None:
     data = csv_bytes([*GOOD_ROWS, ["Nobody", "2024-03-16", "", "", "", "", "", "", "", "s9"]])
     first = run_import(practice, data)
