@@ -272,10 +272,17 @@ def vocabulary() -> Vocabulary:
 
 # -- SQL ----------------------------------------------------------------------------------------
 
+_REGEX_MEMORY = 64 << 20  # bytes per pattern; RE2's default 8 MB makes the all-signs pattern fall back to a slow path
+
+
 @lru_cache(maxsize=None)
 def _regex(pattern: str) -> re2._Regexp:
-    """A compiled RE2 pattern (the engine DuckDB's regexp functions use), once per process."""
-    return re2.compile(pattern)
+    """A compiled RE2 pattern (the engine DuckDB's regexp functions use), once per process, with
+    room for the DFA of the longest one (all signs at once) and no logging to stderr."""
+    options = re2.Options()
+    options.max_mem = _REGEX_MEMORY
+    options.log_errors = False
+    return re2.compile(pattern, options)
 
 
 def note_tags(note: str | None, vocab: Vocabulary) -> str | None:
