@@ -1,8 +1,8 @@
 """Bench scenarios for issue 5 measured through Streamlit, on a copy of the chain-sized practice:
 
 - ``scenario_overview_apptest``: an AppTest run of the practice overview (the default page),
-  signed in as the demo owner, right after a write (empty Streamlit caches, nothing remembered by
-  the store) and again with warm caches.
+  signed in as the demo owner, right after a write (empty Streamlit caches: the figures are read
+  from the read model in the store) and again with warm caches.
 - ``scenario_server_memory``: ``streamlit run`` serving the practice; headless Chromium signs in
   and opens the overview and one client's dashboard; the server's peak resident memory (VmHWM)
   is read from /proc.
@@ -38,8 +38,8 @@ def _sign_in_as_demo_owner(at) -> None:
 
 
 def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
-    """Wall time of AppTest runs of the overview: cold (after a write naming no client: everything
-    recomputed), after a session was logged (one client recomputed), and warm."""
+    """Wall time of AppTest runs of the overview: cold (after an empty write: no page cache entry
+    applies), after a session was logged, and warm (the page's st.cache_data)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -48,11 +48,11 @@ def scenario_overview_apptest(db: Path, as_of: date, runs: int = 3) -> dict:
     def one_run(clear: bool, logged: int | None = None) -> tuple[float, object]:
         from pages.common import get_store
 
-        if clear:  # as after an import: no page cache, nothing remembered or kept by the store
+        if clear:  # as after an import: a new Store.version, so no page cache entry applies
             st.cache_data.clear()
-            with get_store().transaction():
+            with get_store().transaction(clients=()):  # names no client: no figure to keep again
                 pass
-        if logged is not None:  # a therapist logs a session: the page caches are cleared, one client changed
+        if logged is not None:  # a therapist logs a session, as the form does (pages.common.data_changed)
             from core.access.auth import DEMO_OWNER
             from core.sessions.checks import log_session
 
