@@ -1,0 +1,93 @@
+"""Bench scenario for issue 15: the ``routine-desk report`` commands tried as a new user would,
+each a whole fresh process, on a copy of the chain practice, beside one bare pass over the session
+logs run in a fresh process too. Not a test: it measures, it never asserts.
+
+Both sides are measured beyond their start-up, subtracted round by round:
+
+- the CLI's start-up is ``python -c`` importing the CLI and opening the database exactly as every
+  report does before its own work (``core.commands.cli._open_store``: Store.open with its migration
+  check, the library sync, the red-flag vocabulary check). The cheapest real command that opens
+  it so, ``routines list``, spent about 200 ms more on its own work, which would flatter the
+  reports;
+- the bare pass's start-up is ``python -c`` importing duckdb and opening the file read-only.
+
+Rounds run every command once, in turn, so the noise of a shared machine falls on all of them
+alike; each figure is the median over the rounds of (command - its start-up of the same round).
+
+    python tests/bench/scenarios_cli.py DB AS_OF      # prints the JSON result
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tests.bench.scenarios_metrics import BARE_PASS_SQL  # noqa: E402
+
+CLI = [sys.executable, "-m", "core.commands.cli"]
+ONE_CLIENT = "C00047"
+START_UP_COMMAND = "python -c: import core.commands.cli, then _open_store(--db) and close"
+# What each report is measured against: its own start-up.
+REPORTS = {"report_adherence": "cli_start_up", "report_alerts": "cli_start_up",
+           "report_one_client": "cli_start_up", "bare_pass": "bare_start_up"}
+
+
+def commands(db: Path, as_of: date) -> dict[str, list[str]]:
+    """The command lines, by figure name."""
+    common = ["--as-of", as_of.isoformat(), "--db", str(db), "--json"]
+    open_file = f"import duckdb; con = duckdb.connect({str(db)!r}, read_only=True)"
+    open_store = (f"import argparse; from core.commands.cli import _open_store;"
+                  f" _open_store(argparse.Namespace(db={str(db)!r})).close()")
+    return {
+        "cli_start_up": [sys.executable, "-c", open_store],
+        "report_adherence": [*CLI, "report", "adherence", *common],
+        "report_alerts": [*CLI, "report", "alerts", *common],
+        "report_one_client": [*CLI, "report", "adherence", "--client", ONE_CLIENT, *common],
+        "bare_start_up": [sys.executable, "-c", open_file],
+        "bare_pass": [sys.executable, "-c", f"{open_file}; con.execute({BARE_PASS_SQL!r}).fetchall()"],
+    }
+
+
+def fresh_process_ms(argv: list[str]) -> float:
+    """Wall time of one whole process, output written (to /dev/null) as a user's terminal would get it."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[2:])} failed: {done.stderr.strip()[-500:]}")
+    return (time.perf_counter() - start) * 1000
+
+
+def scenario_report_cli(db: Path, as_of: date, rounds: int = 7) -> dict:
+    """Each report and the bare pass beyond start-up (medians of ``rounds``), and their ratios."""
+    argvs = commands(db, as_of)
+    for argv in argvs.values():  # once untimed: the first library sync of the copy, the OS file cache
+        fresh_process_ms(argv)
+    samples: dict[str, list[float]] = {name: [] for name in argvs}
+    for _ in range(rounds):
+        for name, argv in argvs.items():
+            samples[name].append(fresh_process_ms(argv))
+    beyond = {name: round(statistics.median(a - b for a, b in zip(samples[name], samples[start_up])), 1)
+              for name, start_up in REPORTS.items()}
+    bare_ms = beyond["bare_pass"]
+    return {"start_up_measured_with": START_UP_COMMAND,
+            "cli_start_up_ms": round(statistics.median(samples["cli_start_up"]), 1),
+            "bare_start_up_ms": round(statistics.median(samples["bare_start_up"]), 1),
+            **{f"{name}_ms": ms for name, ms in beyond.items()},
+            "ratio_report_adherence_over_bare_pass": round(beyond["report_adherence"] / bare_ms, 2),
+            "ratio_report_alerts_over_bare_pass": round(beyond["report_alerts"] / bare_ms, 2),
+            "ratio_one_client_over_bare_pass": round(beyond["report_one_client"] / bare_ms, 2),
+            "rounds": rounds}
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(scenario_report_cli(Path(sys.argv[1]), date.fromisoformat(sys.argv[2])), indent=2))
