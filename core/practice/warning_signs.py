@@ -253,21 +253,31 @@ def parse_vocabulary(files: list[tuple[str, bytes]]) -> Vocabulary:
     return Vocabulary(tuple(signs), digest)
 
 
-def vocabulary_files(folder: Path | None = None) -> list[tuple[str, bytes]]:
+def _vocabulary_paths(folder: Path | None = None) -> list[Path]:
     """The vocabulary files, english.yaml first, then the practice's own files by name."""
     folder = folder or data_dir() / "red_flags"
-    paths = sorted(folder.glob("*.yaml"), key=lambda p: (p.name != "english.yaml", p.name))
-    return [(f"red_flags/{p.name}", p.read_bytes()) for p in paths]
+    return sorted(folder.glob("*.yaml"), key=lambda p: (p.name != "english.yaml", p.name))
+
+
+def vocabulary_files(folder: Path | None = None) -> list[tuple[str, bytes]]:
+    """The vocabulary files' names and contents, in the order they merge."""
+    return [(f"red_flags/{p.name}", p.read_bytes()) for p in _vocabulary_paths(folder)]
 
 
 @lru_cache(maxsize=4)
-def _cached(files: tuple[tuple[str, bytes], ...]) -> Vocabulary:
-    return parse_vocabulary(list(files))
+def _parsed(files_seen: tuple[tuple[str, int, int], ...]) -> Vocabulary:
+    """The vocabulary of the files as they are when ``files_seen`` (path, size, mtime) was taken."""
+    return parse_vocabulary([(f"red_flags/{Path(path).name}", Path(path).read_bytes()) for path, _, _ in files_seen])
 
 
 def vocabulary() -> Vocabulary:
-    """The practice's vocabulary, read from disk (parsed again only when a file changed)."""
-    return _cached(tuple(vocabulary_files()))
+    """The practice's vocabulary, read from disk again only when a file's size or time changed
+    (the alerts word hundreds of notes a page: reading every file for each cost more than them)."""
+    seen = []
+    for path in _vocabulary_paths():
+        stat = path.stat()
+        seen.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return _parsed(tuple(seen))
 
 
 # -- SQL ----------------------------------------------------------------------------------------
