@@ -929,17 +929,18 @@ def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> 
     if low is None:
         return None
     first = reserve_ids(cur, "session_log_id_seq", high - low + 1)
-    level, pregnant = judged_sql("staged_sessions.red_flags", "staged_sessions.client_id", "staged_sessions.d")
+    level, pregnant = judged_sql("s.red_flags", "c", "s.d")
     cur.execute(
         f"""
         INSERT INTO session_logs (id, client_id, routine_id, session_date, session_time, exercises_done,
                                   exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
                                   red_flags, red_flag_level, red_flag_pregnant, before_first_assignment, source,
                                   source_session_id, batch_id, entered_by, created_at, block)
-        SELECT $first + row_no - $low, client_id, routine_id, d, t, done, prescribed_i, duration_min_n, pain_before_n,
-               pain_after_n, stiffness_n, notes, red_flags, {level}, {pregnant}, early, $source, session_id, $batch,
-               $actor, $now, block
-        FROM staged_sessions WHERE {_ACCEPTED} ORDER BY row_no
+        SELECT $first + s.row_no - $low, s.client_id, s.routine_id, s.d, s.t, s.done, s.prescribed_i, s.duration_min_n,
+               s.pain_before_n, s.pain_after_n, s.stiffness_n, s.notes, s.red_flags, {level}, {pregnant}, s.early,
+               $source, s.session_id, $batch, $actor, $now, s.block
+        FROM staged_sessions s LEFT JOIN clients c ON c.id = s.client_id
+        WHERE s.{_ACCEPTED} ORDER BY s.row_no
         """,
         {"first": first, "low": low, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
     )
