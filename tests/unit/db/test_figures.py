@@ -170,15 +170,20 @@ class KeptFiguresMachine(RuleBasedStateMachine):
                                  "pain_before": 3}, "ann", as_of=DAYS[-1])
 
     @precondition(lambda self: self.clients)
-    @rule(data=st.data(), day=st.sampled_from(DAYS))
-    def import_file(self, data, day: date) -> None:
+    @rule(data=st.data(), day=st.sampled_from(DAYS), newcomer=st.booleans())
+    def import_file(self, data, day: date, newcomer: bool) -> None:
         chosen = data.draw(st.lists(st.sampled_from(self.clients), min_size=1, max_size=3))
         self.imported += 1
         codes = [self.store.scalar("SELECT code FROM clients WHERE id = ?", [c]) for c in chosen]
+        if newcomer:  # a client the import creates: a last session, no assignment yet
+            codes.append(f"N{self.imported:03d}")
         text = "client,session_date,routine,pain_before,session_id\n" + "".join(
             f"{code},{day.isoformat()},r-two,{n % 10},i{self.imported}-{n}\n" for n, code in enumerate(codes))
-        result = imports.import_file(self.store, text.encode(), imports.ImportOptions(actor="ann", as_of=DAYS[-1]),
-                                     name="log.csv")
+        options = imports.ImportOptions(actor="ann", as_of=DAYS[-1], create_clients=newcomer)
+        result = imports.import_file(self.store, text.encode(), options, name="log.csv")
+        created = self.store.scalar("SELECT id FROM clients WHERE code = ?", [codes[-1]]) if newcomer else None
+        if created is not None:  # (not when her row was rejected)
+            self.clients.append(created)
         if result.batch_id is not None:
             self.batches.append(result.batch_id)
 
