@@ -33,7 +33,8 @@ def practice_view(_store, db: str, version: str, as_of: date, days: int, segment
     groups["routine"] = groups["routine"].assign(name=groups["routine"]["group"].map(names))
     figures = {"weekly": charts.weekly_adherence(view.weekly)}
     for by, table in groups.items():
-        labelled = table.assign(group=table["group"].map(group_reader(by, names)).fillna(table["group"]))
+        read = table["group"].astype(object).map(group_reader(by, names))
+        labelled = table.assign(group=read.where(read.notna(), table["group"].astype(object)))
         figures[f"{by}_adherence"] = charts.group_adherence(labelled, by)
         figures[f"{by}_pain"] = charts.group_pain(labelled, by)
     return view, open_alerts, groups, figures
