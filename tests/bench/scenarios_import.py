@@ -39,8 +39,9 @@ ROUTINES = ("daily-psoas-routine", "runner-warm-up-cool-down", "desk-micro-break
 
 
 def build_practice(path: Path, clients: int = CLIENTS, existing: int = EXISTING) -> None:
-    """Clients with one assignment each and ``existing`` stored session logs, set-based (no
-    prescribed count, as the export has none: its repeated rows are then true duplicates)."""
+    """Clients with one assignment each and ``existing`` stored session logs, set-based, each with
+    the prescribed count an import gives a row that names none (the routine's items), so the
+    export's repeated rows are true duplicates."""
     with Store(path) as store:
         sync_library(store)
         routines = "[" + ", ".join(f"'{r}'" for r in ROUTINES) + "]"
@@ -60,7 +61,7 @@ def build_practice(path: Path, clients: int = CLIENTS, existing: int = EXISTING)
                                           notes, red_flags, before_first_assignment, source, batch_id, entered_by,
                                           created_at)
                 SELECT c, {routines}[1 + c % 4], DATE '2024-01-01' + CAST(i // {clients} AS INTEGER),
-                       TIME '07:00:00' + INTERVAL (i % 600) MINUTE, 3, NULL, 10 + i % 20,
+                       TIME '07:00:00' + INTERVAL (i % 600) MINUTE, 3, (SELECT count(*) FROM routine_items ri WHERE ri.version = 1 AND ri.routine_id = {routines}[1 + c % 4]), 10 + i % 20,
                        (i % 21) / 2, (i % 19) / 2,
                        i % 11, NULL, NULL, FALSE, 'bench', NULL, 'bench', now()
                 FROM (SELECT i, 1 + i % {clients} AS c FROM range(?) t(i))
@@ -107,7 +108,7 @@ def scenario_log_import(workdir: Path | str | None = None, runs: int = 5, rows: 
     process's peak memory during an import."""
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rd-bench-import-"))
     work.mkdir(parents=True, exist_ok=True)
-    practice, export = work / "practice-v2.duckdb", work / "export.csv"
+    practice, export = work / "practice-v3.duckdb", work / "export.csv"
     if not practice.exists():
         build_practice(practice, existing=existing)
     if not export.exists():
