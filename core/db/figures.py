@@ -249,18 +249,21 @@ def add_sessions(cur: Any, added: str) -> None:
             SELECT session_id, client_id, assignment_id, session_date, session_time, on_active_day, completion,
                    pain_before, pain_after
             FROM attributed""",
-        # days: those already kept get the new sums added, the others are inserted
-        f"CREATE OR REPLACE TEMP TABLE figures_days AS {_day_figures('session_attribution', new)}",
+        # days: those already kept get the new sums added, the others are inserted (one join says which)
+        f"""CREATE OR REPLACE TEMP TABLE figures_days AS
+            SELECT n.*, EXISTS (SELECT 1 FROM assignment_day_figures d
+                                WHERE d.assignment_id = n.assignment_id AND d.day = n.day) AS kept
+            FROM ({_day_figures('session_attribution', new)}) n""",
         """UPDATE assignment_day_figures SET completed = assignment_day_figures.completed + n.completed,
                   sessions = assignment_day_figures.sessions + n.sessions,
                   scored = assignment_day_figures.scored + n.scored,
                   pain_sum = CASE WHEN n.pain_sum IS NULL THEN assignment_day_figures.pain_sum
                                   ELSE coalesce(assignment_day_figures.pain_sum, 0) + n.pain_sum END
            FROM figures_days n
-           WHERE n.assignment_id = assignment_day_figures.assignment_id AND n.day = assignment_day_figures.day""",
-        """INSERT INTO assignment_day_figures SELECT * FROM figures_days n
-           WHERE NOT EXISTS (SELECT 1 FROM assignment_day_figures d WHERE d.assignment_id = n.assignment_id
-                             AND d.day = n.day)""",
+           WHERE n.kept AND n.assignment_id = assignment_day_figures.assignment_id
+             AND n.day = assignment_day_figures.day""",
+        """INSERT INTO assignment_day_figures
+           SELECT assignment_id, client_id, day, completed, sessions, scored, pain_sum FROM figures_days WHERE NOT kept""",
         # pain: the new ends of the kept ends and the new scores, then the totals added up
         f"""CREATE OR REPLACE TEMP TABLE figures_scored AS
             SELECT assignment_id, client_id, session_order, pain_before FROM assignment_pain_ends WHERE {touched}
