@@ -193,8 +193,8 @@ class Store:
 
     @contextmanager
     def transaction(self, cursor: duckdb.DuckDBPyConnection | None = None, *,
-                    touches: Sequence[str] = AREAS,
-                    clients: Iterable[int] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+                    touches: Sequence[str] = AREAS, clients: Iterable[int] | None = None,
+                    changes_data: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN ... COMMIT; any exception rolls everything back.
 
         ``cursor``: run the transaction on a cursor the caller holds (from ``cursor()``), e.g. one
@@ -203,7 +203,9 @@ class Store:
         the session logs, the only clients whose data it may change (None: any); their figures in
         the read model (core/db/figures.py) are computed again before COMMIT. A set the block may
         still add to (a client it creates); empty for a write that keeps the figures itself (one
-        that only adds session logs: figures.add_sessions) or that changes none.
+        that only adds session logs: figures.add_sessions) or that changes none. ``changes_data``
+        False: it only keeps derived rows that any reader would compute the same (the safety
+        findings a reader keeps), so ``version`` stays and no cached page goes stale.
         """
         unknown = set(touches) - set(AREAS)
         if unknown or not touches:
@@ -222,14 +224,15 @@ class Store:
                 cur.close()
             raise
         cur.execute("COMMIT")
-        with self._lock:
-            self._writes += 1
+        if changes_data:
+            with self._lock:
+                self._writes += 1
         if cursor is None:
             cur.close()
 
     @property
     def version(self) -> str:
-        """Changes with every committed transaction of this Store, and differs between Store objects.
+        """Changes with every committed write of data through this Store, and differs between Store objects.
 
         Every write goes through ``transaction()`` and DuckDB lets only one process open a file for
         writing, so nothing changes this database without changing ``version``: caches of derived

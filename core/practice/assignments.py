@@ -491,7 +491,8 @@ def _keep_findings(store: Store, on: date, assignment_ids: list[int]) -> bool:
     found = findings_sql(subjects, _ASSIGNMENT_ITEMS_SQL)
     chosen = f"assignment_id IN ({', '.join(str(int(a)) for a in assignment_ids)})"
     try:
-        with store.transaction(touches=(PRACTICE,), clients=()) as cur:  # changes no figure
+        # changes no figure, and no data a page shows: the version stays
+        with store.transaction(touches=(PRACTICE,), clients=(), changes_data=False) as cur:
             cur.execute(f"DELETE FROM assignment_safety_checks WHERE {chosen}")
             cur.execute(f"DELETE FROM assignment_safety_findings WHERE {chosen}")
             cur.execute(

@@ -153,6 +153,17 @@ def test_version_changes_with_each_committed_write_only(db_path: Path) -> None:
         assert again.version != first
 
 
+def test_a_write_that_keeps_only_derived_rows_leaves_the_version(db_path: Path) -> None:
+    with Store(db_path) as store:
+        first = store.version
+        with store.transaction(clients=(), changes_data=False) as cur:
+            cur.execute("DELETE FROM assignment_safety_checks")
+        assert store.version == first
+        with store.transaction(clients=()) as cur:
+            cur.execute("DELETE FROM assignment_safety_checks")
+        assert store.version != first
+
+
 def test_a_transaction_names_only_known_areas(db_path: Path) -> None:
     with Store(db_path) as store, pytest.raises(ValueError, match="touches"), store.transaction(touches=("sessions",)):
         pass

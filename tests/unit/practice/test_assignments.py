@@ -243,8 +243,10 @@ def test_safety_findings_are_kept_with_the_days_they_hold(store: Store) -> None:
     def kept() -> list[tuple]:
         return store.rows("SELECT assignment_id, valid_from, valid_until FROM assignment_safety_checks ORDER BY 1")
 
+    version = store.version
     assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=3)).empty
     assert kept() == [(a.id, date(2026, 3, 5), date(2026, 3, 9)), (b.id, date(2026, 3, 5), date(2026, 3, 9))]
+    assert store.version == version   # keeping what a reader found changes no data: cached pages stay
     # Within those days the kept rows are read, not the rules: a row planted there is what comes back.
     with store.transaction(touches=(PRACTICE,), clients=()) as cur:
         cur.execute("INSERT INTO assignment_safety_findings VALUES (?, ?, 'planted', NULL, 'note', 'kept row', ?)",
