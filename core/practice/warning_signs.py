@@ -280,7 +280,7 @@ def vocabulary() -> Vocabulary:
     return _parsed(tuple(seen))
 
 
-# -- SQL ----------------------------------------------------------------------------------------
+# -- tagging notes and judging tags -------------------------------------------------------------
 
 _REGEX_MEMORY = 64 << 20  # bytes per pattern; RE2's default 8 MB makes the all-signs pattern fall back to a slow path
 

@@ -79,7 +79,7 @@ def highest_level(tags: Iterable[str], pregnant: bool = False) -> Level | None:
     return next((level for level in LEVELS if level in found), None)
 
 
-# -- SQL ----------------------------------------------------------------------------------------
+# -- tagging and judging session logs -----------------------------------------------------------
 
 def judged_sql(tags: str, client: str, on: str) -> tuple[str, str]:
     """SQL for the (level, pregnant) columns of a log with tags ``tags`` on ``on``, for the
