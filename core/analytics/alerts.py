@@ -84,7 +84,7 @@ def _metric_alerts_sql(scope: Scope) -> str:
     return f"""
         WITH act AS (  -- for the reason text of lapsed clients: what runs on as_of, since when
             SELECT g.client_id, min(g.start_date) AS first_start,
-                   string_agg(DISTINCT coalesce(r.name, g.routine_id), ', ')
+                   string_agg(DISTINCT coalesce(r.name, g.routine_id), ', ' ORDER BY coalesce(r.name, g.routine_id))
                        FILTER (WHERE g.end_date >= $as_of) AS routines
             FROM m_assignments g LEFT JOIN routines r ON r.id = g.routine_id
             WHERE g.start_date <= $as_of
@@ -289,13 +289,15 @@ def current_alerts(store: Store, scope: Scope, *, open_only: bool = False,
             return current_alerts(store, scope, open_only=open_only, run=own)
     if run.scope != window:
         raise ValueError(f"alerts read a pipeline of {window}, not of {run.scope}")
-    _build_alert_table(run, store)
+    if not run.has_alerts:
+        build_alert_table(run, store)
     found = _with_acknowledgements(store, _typed(run.df(_ALERT_SELECT)))
     return found.loc[~found["acknowledged"]].reset_index(drop=True) if open_only else found
 
 
-def _build_alert_table(run: Pipeline, store: Store) -> None:
-    """m_alerts: one row per alert of the pipeline's clients (see ``current_alerts``)."""
+def build_alert_table(run: Pipeline, store: Store) -> None:
+    """m_alerts: one row per alert of the pipeline's clients (see ``current_alerts``), built on a
+    pipeline of the alert window."""
     run.execute(_ALERT_TABLE)
     run.execute(f"INSERT INTO m_alerts SELECT *, NULL FROM ({_metric_alerts_sql(run.scope)})")
     flagged = _red_flag_alerts(_red_flag_rows(run))

@@ -123,6 +123,7 @@ class Pipeline:
         self.cur = cur
         self.scope = scope
         self.schema = schema
+        self.has_alerts = False  # m_alerts is there already (read back from kept rows: core.analytics.period_figures)
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
@@ -140,6 +141,9 @@ class Pipeline:
         row = self.cur.execute(sql, _bind(sql, self.params)).fetchone()
         return row[0] if row else None
 
+    def rows(self, sql: str) -> list[tuple]:
+        return self.cur.execute(sql, _bind(sql, self.params)).fetchall()
+
 
 def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     """A query as a DataFrame through Arrow: dates stay ``datetime.date`` (as in every metrics
@@ -156,7 +160,7 @@ def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool =
              keep_sessions: bool = False) -> Iterator[Pipeline]:
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
     ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
-    with _in_own_schema(store, scope) as run:
+    with empty_pipeline(store, scope) as run:
         _prepare(run, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
         yield run
 
@@ -165,7 +169,7 @@ _SCHEMAS = itertools.count(1)
 
 
 @contextmanager
-def _in_own_schema(store: Store, scope: Scope) -> Iterator[Pipeline]:
+def empty_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline]:
     """A pipeline on a new schema of the store's work database (WORK_DB), dropped with everything
     in it at the end; its cursor creates its tables there and looks there first, then in the practice."""
     schema = f"{WORK_DB}.m{next(_SCHEMAS)}"
@@ -255,10 +259,9 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     m_assignments    assignments in scope that overlap the period (the analysis set); for cohorts, those
              started in the period
     m_pause  pauses merged into non-overlapping [lo, hi] ranges (an open pause ends in 9999)
-    m_agg    attributed sessions of m_assignments dated [lo, as_of] (lo: the period start, or the earliest
-             start in m_assignments when pain is wanted), aggregated in one pass per assignment
-             (bucket NULL: pain) and per assignment and bucket (ISO week, or program week for
-             cohorts: sessions counted for adherence)
+    m_agg    attributed sessions of m_assignments: per assignment and bucket (ISO week, or program
+             week for cohorts) those of the period, for adherence; per assignment (bucket NULL)
+             its pain figures up to as_of (from its whole history when pain is wanted)
     m_att    (keep_sessions) every attributed session of the clients in [lo, as_of], unaggregated
     m_weeks  m_assignments x ISO week in the period: active days, expected, completed (raw), credited
     m_client clients with an active day in the period: expected, completed, adherence, status
@@ -309,13 +312,12 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     run.execute(f"""
         CREATE TABLE m_agg AS
         SELECT f.assignment_id, {bucket} AS bucket,
-               sum(f.completed) FILTER (WHERE f.day >= $p_start) AS completed,
-               sum(f.sessions) FILTER (WHERE f.day >= $p_start) AS sessions,
+               sum(f.completed) AS completed, sum(f.sessions) AS sessions,
                sum(f.scored) AS scored, sum(f.pain_sum) AS pain_sum,
                CAST(NULL AS DOUBLE) AS relief_sum, CAST(NULL AS BIGINT) AS relief_n,
                CAST(NULL AS DOUBLE) AS first3_sum, CAST(NULL AS DOUBLE) AS last3_sum
         FROM assignment_day_figures f JOIN m_assignments g USING (assignment_id)
-        WHERE f.day BETWEEN $lo AND $as_of
+        WHERE f.day BETWEEN $p_start AND $as_of
         GROUP BY f.assignment_id, bucket
         UNION ALL
         SELECT p.assignment_id, NULL, NULL, NULL, p.scored, NULL, p.relief_sum, p.relief_n, p.first3_sum, p.last3_sum
@@ -885,7 +887,7 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
     if not 1 <= int(weeks) <= 52:
         raise MetricsError(f"weeks must be between 1 and 52, not {weeks}")
     group_expr, group_join = _COHORT_GROUP[by]
-    with _in_own_schema(store, scope) as run:
+    with empty_pipeline(store, scope) as run:
         _prepare(run, scope, pain=True, cohort=True)
         return run.df(f"""
             WITH pw AS (

@@ -2,9 +2,10 @@
 
 Both are composed from the read model the writes keep in the store (core/db/figures.py: attributed
 sessions, sums per assignment and day, pain per assignment, last session per client) through one
-metric pipeline (core.analytics.metrics), so any process (a server, a second server, the CLI)
-reads the same figures without computing attribution again. The pages cache the result with
-``st.cache_data`` keyed on ``Store.version``; nothing else is kept in memory.
+metric pipeline (core.analytics.metrics). Views of the practice read a period's figures kept per
+client (core.analytics.period_figures), computing only the clients a write has changed since, so
+any process (a server, a second server, the CLI) reads the same rows. The pages cache the result
+with ``st.cache_data`` keyed on ``Store.version``; nothing else is kept in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from core.analytics import alerts
 from core.analytics import metrics
 from core.analytics.alerts import ALERT_DAYS
 from core.analytics.metrics import Overview, Scope
+from core.analytics.period_figures import practice_pipeline
 from core.db.store import Store
 
 
@@ -24,14 +26,28 @@ def practice_overview(store: Store, scope: Scope) -> tuple[Overview, pd.DataFram
     """The overview and its open alerts for ``scope`` (one pipeline when the period is the alert
     window, whose tables the alerts read too)."""
     if scope.days != ALERT_DAYS:
-        return metrics.overview(store, scope), alerts.current_alerts(store, scope, open_only=True)
-    with metrics.pipeline(store, scope, pain=True) as run:
+        return practice_figures(store, scope), open_alerts(store, scope)
+    with practice_pipeline(store, scope) as run:
         return metrics.overview_from(run, also=lambda r: alerts.current_alerts(store, scope, open_only=True, run=r))
+
+
+def practice_figures(store: Store, scope: Scope) -> Overview:
+    """The overview's figures for ``scope`` (``metrics.overview``), without the alerts."""
+    with practice_pipeline(store, scope) as run:
+        return metrics.overview_from(run)[0]
+
+
+def open_alerts(store: Store, scope: Scope) -> pd.DataFrame:
+    """The alerts nobody has acknowledged yet for ``scope``'s clients (``alerts.current_alerts``)."""
+    window = scope.with_days(ALERT_DAYS)
+    with practice_pipeline(store, window) as run:
+        return alerts.current_alerts(store, window, open_only=True, run=run)
 
 
 def client_adherence(store: Store, scope: Scope) -> pd.DataFrame:
     """The overview's client table (``metrics.client_adherence``)."""
-    return metrics.client_adherence(store, scope)
+    with practice_pipeline(store, scope) as run:
+        return metrics.client_adherence_from(run)
 
 
 def client_view(store: Store, client_id: int, as_of: date,

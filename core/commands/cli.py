@@ -721,7 +721,8 @@ def _report_scope(args: argparse.Namespace, store: Any) -> Any:
 
 
 def _cmd_report_adherence(args: argparse.Namespace) -> Result:
-    from core.analytics.metrics import client_adherence, records
+    from core.analytics.metrics import records
+    from core.analytics.overview import client_adherence
 
     fields = ["client", "expected", "completed", "adherence", "status", "last_session"]
     with _open_store(args) as store:
@@ -740,12 +741,12 @@ def _cmd_report_symptoms(args: argparse.Namespace) -> Result:
 
 
 def _cmd_report_alerts(args: argparse.Namespace) -> Result:
-    from core.analytics.alerts import current_alerts
     from core.analytics.metrics import records
+    from core.analytics.overview import open_alerts
 
     fields = ["client", "level", "kind", "reason", "since"]
     with _open_store(args) as store:
-        payload = records(current_alerts(store, _report_scope(args, store), open_only=True)[fields])
+        payload = records(open_alerts(store, _report_scope(args, store))[fields])
     return Result(payload, _table(payload, ["level", "kind", "client", "since", "reason"]))
 
 

@@ -22,13 +22,18 @@ client never depends on another client's. A write that only adds session logs ca
 (``routine-desk rebuild-figures``); the property test in tests/unit/db/test_figures.py holds the
 kept rows equal to a rebuild after random writes.
 
+Figures computed from these for a period (core/analytics/period_figures.py) are kept per client
+and checked against ``figure_generations``: every write raises the generation of the clients it
+may change (``raise_generations``), in its own transaction, so a reader in any process sees which
+kept rows are out of date.
+
 This is the lowest floor that every writer reaches (core/practice and core/sessions may not
 import core/analytics), so the attribution SQL lives here and core.analytics.metrics reads it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 # In the order a rebuild fills them (the pain figures sum the pain ends).
@@ -286,6 +291,28 @@ def add_sessions(cur: Any, added: str) -> None:
     finally:
         for table in ("figures_days", "figures_pain", "figures_scored"):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
+    raise_generations(cur, f"SELECT DISTINCT client_id FROM session_logs WHERE {added}")
+
+
+def raise_generations(cur: Any, clients: str | None, params: Sequence[Any] = ()) -> None:
+    """Mark the figures kept for a period of some clients as out of date, inside the writer's
+    transaction: ``clients`` is a query of their ids (with ``params``), None for every client.
+
+    Kept rows are never edited by a write (a reader may be computing them at that moment, from data
+    older than the write); they record the generations they were computed at, and a reader computes
+    a client again when its generation, or client 0's, has moved on."""
+    if clients is None:
+        cur.execute("UPDATE figure_generations SET generation = generation + 1 WHERE client_id = 0")
+        return
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE changed_clients AS SELECT DISTINCT CAST(c AS BIGINT) AS client_id"
+                f" FROM ({clients}) t(c) WHERE c IS NOT NULL", list(params))
+    try:
+        cur.execute("UPDATE figure_generations SET generation = generation + 1"
+                    " WHERE client_id IN (SELECT client_id FROM changed_clients)")
+        cur.execute("INSERT INTO figure_generations SELECT client_id, 1 FROM changed_clients"
+                    " WHERE client_id NOT IN (SELECT client_id FROM figure_generations)")
+    finally:
+        cur.execute("DROP TABLE IF EXISTS changed_clients")
 
 
 def rebuild_figures(cur: Any) -> None:
@@ -294,3 +321,4 @@ def rebuild_figures(cur: Any) -> None:
         cur.execute(f"DELETE FROM {table}")
     for statement in _statements(""):
         cur.execute(statement)
+    raise_generations(cur, None)

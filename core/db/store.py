@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from core.db.figures import FIGURE_TABLES, keep_figures, rebuild_figures
+from core.db.figures import FIGURE_TABLES, keep_figures, raise_generations, rebuild_figures
 
 CATALOG = "rd"
 # An in-memory database beside the practice for derived tables that several cursors of one
@@ -218,6 +218,8 @@ class Store:
                 if set(touches) & set(FIGURE_INPUTS):
                     keep_figures(cur, clients)
                 _drop_kept_safety_checks(cur, touches, clients)
+                if changes_data:
+                    _raise_generations(cur, touches, clients)
         except BaseException:
             cur.execute("ROLLBACK")
             if cursor is None:
@@ -328,6 +330,18 @@ def _drop_kept_safety_checks(cur: duckdb.DuckDBPyConnection, touches: Sequence[s
     elif clients:
         ids = sorted({int(c) for c in clients})
         cur.execute(f"DELETE FROM {KEPT_SAFETY_CHECKS} WHERE client_id IN (SELECT unnest(CAST(? AS BIGINT[])))", [ids])
+
+
+def _raise_generations(cur: duckdb.DuckDBPyConnection, touches: Sequence[str],
+                       clients: Iterable[int] | None) -> None:
+    """Mark the period figures a write may change as out of date (core/db/figures.raise_generations):
+    those of the clients it names, or every client's for a write naming none (a library change)."""
+    if not set(touches) & {LIBRARY, PRACTICE, SESSION_LOGS}:
+        return
+    if clients is None:
+        raise_generations(cur, None)
+    elif clients:
+        raise_generations(cur, "SELECT unnest(CAST(? AS BIGINT[]))", [sorted({int(c) for c in clients})])
 
 
 def sql_literal(text: str) -> str:

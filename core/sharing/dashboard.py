@@ -1,8 +1,8 @@
 """What a read-only share link shows: one scope's dashboard, and nothing beyond it.
 
-The figures come from core/analytics/metrics.py, always computed for the link's own scope (the practice, the
-clients of one segment, or the one client the link is pinned to), so no request parameter can widen
-it. Every table is cut down to an allow-list of columns here, not in the page: a column the
+The figures come from core/analytics (the practice's through core.analytics.overview, read from
+its kept period figures), always for the link's own scope (the practice, the clients of one
+segment, or the one client the link is pinned to), so no request parameter can widen it. Every table is cut down to an allow-list of columns here, not in the page: a column the
 metrics add later stays hidden until someone decides it may be shared. A de-identified link shows
 client codes instead of names, no notes, and routines by their template's name (a routine staff
 named themselves may carry a client's name, so it reads "Own routine 2"); staff-only material (safety reviews and override
@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 
 from core.analytics import charts
 from core.analytics import metrics
+from core.analytics import overview
 from core.practice.clients import SEGMENT_LABELS
 from core.sharing.links import SharedLink
 from core.db.store import Store
@@ -127,7 +128,7 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
         return _client_dashboard(store, link, as_of, days)
     segments = (link.segment,) if link.kind == "segment" else ()
     scope = metrics.Scope(as_of=as_of, days=days, segments=segments)
-    view = metrics.overview(store, scope)
+    view = overview.practice_figures(store, scope)
     by_routine = _named_routines(view.by_routine, routine_labels(store, link.deidentify), ("group",))
     tables = {"By routine": _cut(by_routine, _GROUP_COLUMNS)}
     figures = [charts.weekly_adherence(view.weekly)]
@@ -138,7 +139,7 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
         figures += [charts.group_adherence(view.by_segment, "segment"), charts.group_pain(view.by_segment, "segment")]
     else:
         title = f"Segment: {SEGMENT_LABELS.get(link.segment, link.segment)}"
-        roster = metrics.client_adherence(store, scope)
+        roster = overview.client_adherence(store, scope)
         columns = _ROSTER_COLUMNS if link.deidentify else [_ROSTER_COLUMNS[0], _NAME, *_ROSTER_COLUMNS[1:]]
         tables["Clients"] = _with_status_labels(_cut(roster, columns))
         figures += [charts.group_adherence(by_routine, "routine"), charts.group_pain(by_routine, "routine")]

@@ -61,7 +61,11 @@ def assert_current(store) -> None:
     assert kept(store) == rebuilt(store)
     for scope in SCOPES:
         view, open_now = overview.practice_overview(store, scope)
-        assert view.kpis == metrics.overview(store, scope).kpis, scope
+        live = metrics.overview(store, scope)
+        assert view.kpis == live.kpis, scope
+        pd.testing.assert_frame_equal(view.weekly, live.weekly)
+        for by, table in live.groups.items():
+            pd.testing.assert_frame_equal(view.groups[by], table, obj=by)
         pd.testing.assert_frame_equal(open_now, alerts.current_alerts(store, scope, open_only=True))
         pd.testing.assert_frame_equal(overview.client_adherence(store, scope), metrics.client_adherence(store, scope))
     for (cid,) in store.rows("SELECT id FROM clients ORDER BY id"):

@@ -3,7 +3,8 @@
 A small practice worked out by hand, then a hypothesis state machine that runs random sequences
 of writes (clients, assignments, pauses, sessions typed in or imported, imports undone, routine
 versions, programs ended) and checks after each one that the kept figures are what
-``rebuild_figures`` computes from scratch (floats to 9 places: kept sums add up in another order).
+``rebuild_figures`` computes from scratch (floats to 9 places: kept sums add up in another order),
+and that the overview read from the period figures kept per client is the one computed live.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import tempfile
 from datetime import date, time, timedelta
 from pathlib import Path
 
+import pandas as pd
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from core.access.auth import create_user
+from core.analytics import alerts, metrics, overview
+from core.analytics.metrics import Scope
 from core.db.figures import FIGURE_TABLES, rebuild_figures
 from core.db.store import Store
 from core.practice import assignments
@@ -205,6 +209,19 @@ class KeptFiguresMachine(RuleBasedStateMachine):
     @invariant()
     def kept_equals_rebuilt(self) -> None:
         assert kept(self.store) == rebuilt(self.store)
+
+    @invariant()
+    def kept_period_equals_live(self) -> None:
+        """The overview read from the period figures kept per client (core.analytics.period_figures)
+        is the one computed from scratch."""
+        scope = Scope(as_of=DAYS[-1])
+        view, open_now = overview.practice_overview(self.store, scope)
+        live = metrics.overview(self.store, scope)
+        assert view.kpis == live.kpis
+        pd.testing.assert_frame_equal(view.weekly, live.weekly)
+        for by, table in live.groups.items():
+            pd.testing.assert_frame_equal(view.groups[by], table)
+        pd.testing.assert_frame_equal(open_now, alerts.current_alerts(self.store, scope, open_only=True))
 
 
 # No shrinking: each step opens a database, so shrinking takes minutes; a failure prints its steps.

@@ -1,0 +1,148 @@
+"""A period's figures kept per client in the store, so that any process reads rows, not a computation.
+
+The overview's figures, its client table and its alerts are sums and lists over per-client rows,
+and each client's rows (adherence, weeks, pain per assignment, alerts) depend on that client's
+data alone (core.analytics.metrics, core.analytics.alerts). So the rows the metric pipeline
+computes for a period (as of a day, over some days) are kept per client (migration 013). A reader
+computes only the clients whose rows are missing or out of date, keeps them, and reads the
+scope's rows back into a pipeline that the overview and the alerts read as usual.
+
+Out of date: every write raises the generation of the clients it may change, in its own
+transaction (core/db/figures.raise_generations), and kept rows record the generations they were
+computed at, read before the computation began. Rows are never edited by a write, so a reader
+computing from data older than a write cannot hide it: its rows are already out of date when it
+keeps them. Two readers keeping the same client collide on the check's key; the loser reads live.
+
+Kept: views of the practice, or of some of its clients (segments, therapists, a list of clients).
+A view of some routines (a client then counts only those assignments) or of one client by id
+(archived ones too) is computed as before. Rows name the code that computed them (``RECIPE``),
+so an upgrade computes them again; only the ``KEPT_PERIODS`` most recently kept periods stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+from core.analytics import alerts, metrics
+from core.analytics.alerts import ALERT_DAYS
+from core.analytics.metrics import Pipeline, Scope
+from core.db.store import CATALOG, PRACTICE, DatabaseError, Store, sql_literal, utcnow
+
+KEPT_PERIODS = 4
+# The pipeline's tables and where their rows are kept; the alerts only for the alert window.
+KEPT_TABLES: tuple[tuple[str, str], ...] = (
+    ("m_assignments", "period_assignments"), ("m_weeks", "period_weeks"),
+    ("m_client", "period_clients"), ("m_pain", "period_pain"),
+)
+KEPT_ALERTS = ("m_alerts", "period_alerts")
+
+
+def _recipe() -> str:
+    """A fingerprint of the code the kept figures come from (the analytics, the practice's rules,
+    the read model and the red-flag wording)."""
+    core = Path(__file__).resolve().parents[1]
+    sources = [*core.glob("analytics/*.py"), *core.glob("practice/*.py"),
+               core / "sessions" / "red_flags.py", core / "db" / "figures.py"]
+    digest = hashlib.sha256()
+    for path in sorted(sources):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+RECIPE = _recipe()
+
+
+def kept(scope: Scope) -> bool:
+    """Whether ``scope``'s figures are read from kept rows (a view of the practice's clients)."""
+    return scope.client_id is None and not scope.routines
+
+
+def period_key(scope: Scope) -> str:
+    """The key of a period's kept rows: its last day, its length and the code that computed them."""
+    return f"{scope.as_of.isoformat()}/{scope.days}/{RECIPE}"
+
+
+@contextmanager
+def practice_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline]:
+    """The metric tables of ``scope`` with pain (m_assignments, m_weeks, m_client, m_pain), and
+    m_alerts when its period is the alert window (``run.has_alerts``), read from the kept rows of
+    its clients after keeping those that were missing or out of date."""
+    if kept(scope) and _keep_stale(store, scope):
+        with metrics.empty_pipeline(store, scope) as run:
+            _read_back(run)
+            yield run
+        return
+    with metrics.pipeline(store, scope, pain=True) as run:
+        yield run
+
+
+def _scope_clients_sql(scope: Scope) -> str:
+    return f"SELECT c.id FROM clients c WHERE {metrics.client_where_sql(scope)}"
+
+
+def _keep_stale(store: Store, scope: Scope) -> bool:
+    """Compute and keep the clients of ``scope`` whose kept rows are missing or out of date. False
+    when another reader kept some of them at the same moment (read the scope live then)."""
+    period = period_key(scope)
+    with metrics.empty_pipeline(store, scope) as probe:
+        probe.params["period"] = period
+        # their generations are read before the computation: a write after this makes them stale
+        stale = probe.rows(f"""
+            SELECT c.id, coalesce(g.generation, 0), (SELECT generation FROM figure_generations WHERE client_id = 0),
+                   k.client_id IS NOT NULL
+            FROM ({_scope_clients_sql(scope)}) c
+            LEFT JOIN figure_generations g ON g.client_id = c.id
+            LEFT JOIN period_checks k ON k.period = $period AND k.client_id = c.id
+            WHERE k.client_id IS NULL OR k.generation <> coalesce(g.generation, 0)
+               OR k.practice_generation <> (SELECT generation FROM figure_generations WHERE client_id = 0)
+        """)
+        in_scope = probe.scalar(f"SELECT count(*) FROM ({_scope_clients_sql(scope)}) c")
+    if not stale:
+        return True
+    ids = [int(row[0]) for row in stale]
+    # every client of a whole-practice view out of date (a new day): the view itself, not a list
+    computed = scope if len(ids) == in_scope and not scope.clients else replace(scope, clients=tuple(ids))
+    with metrics.pipeline(store, computed, pain=True) as run:
+        with_alerts = scope.days == ALERT_DAYS
+        if with_alerts:
+            alerts.build_alert_table(run, store)
+        run.params.update(period=period, ids=ids, generations=[int(r[1]) for r in stale],
+                          practice_generation=int(stale[0][2]), kept_at=utcnow())
+        try:
+            # keeps derived rows any reader would compute the same: no figure changes, the version stays
+            with store.transaction(run.cur, touches=(PRACTICE,), clients=(), changes_data=False):
+                _forget_old_periods(run)
+                for work, table in KEPT_TABLES + ((KEPT_ALERTS,) if with_alerts else ()):
+                    run.execute(f"DELETE FROM {table} WHERE period = $period AND client_id IN (SELECT unnest($ids))")
+                    run.execute(f"INSERT INTO {table} BY NAME SELECT $period AS period, * FROM {work}")
+                run.execute("DELETE FROM period_checks WHERE period = $period AND client_id IN (SELECT unnest($ids))")
+                run.execute("INSERT INTO period_checks SELECT $period, unnest($ids), unnest($generations),"
+                            " $practice_generation, $kept_at")
+        except DatabaseError:  # another reader kept them first (the same key), or wrote meanwhile
+            return False
+    return True
+
+
+def _forget_old_periods(run: Pipeline) -> None:
+    """Delete the rows of periods other than the KEPT_PERIODS most recently kept (this one included)."""
+    old = [p for (p,) in run.cur.execute(
+        "SELECT period FROM period_checks WHERE period <> ? GROUP BY period ORDER BY max(kept_at) DESC OFFSET ?",
+        [run.params["period"], KEPT_PERIODS - 1]).fetchall()]
+    if old:
+        for _, table in KEPT_TABLES + (KEPT_ALERTS, ("", "period_checks")):
+            run.cur.execute(f"DELETE FROM {table} WHERE period IN (SELECT unnest(?))", [old])
+
+
+def _read_back(run: Pipeline) -> None:
+    """The scope's kept rows as the pipeline's tables: views on them, read a few times each."""
+    run.execute(f"CREATE TABLE m_scope AS {_scope_clients_sql(run.scope)}")
+    tables = KEPT_TABLES + ((KEPT_ALERTS,) if run.scope.days == ALERT_DAYS else ())
+    for work, table in tables:  # views (a view takes no parameters: the period is a literal)
+        run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {CATALOG}.main.{table}"
+                    f" WHERE period = {sql_literal(period_key(run.scope))}"
+                    f" AND client_id IN (SELECT id FROM {run.schema}.m_scope)")
+    run.has_alerts = run.scope.days == ALERT_DAYS
