@@ -300,12 +300,7 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     """)
     bucket = _PROGRAM_WEEK if cohort else _ISO_WEEK
     if keep_sessions:  # one client's page: every attributed session of the period, for its session list
-        run.execute(f"""
-            CREATE TABLE m_att AS
-            SELECT x.*, x.assignment_id IN (SELECT assignment_id FROM m_assignments) AS in_scope
-            FROM session_attribution x
-            WHERE x.session_date BETWEEN $lo AND $as_of {_scoped_clients(scope, "x.client_id")}
-        """)
+        keep_attributed_sessions(run)
     # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
     # for its whole history: exact for a view as of its last session or later, else (a view of
     # the past) worked out from its attributed sessions up to as_of.
@@ -339,6 +334,16 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
         _prepare_clients(run)
     if pain:
         _prepare_pain(run)
+
+
+def keep_attributed_sessions(run: Pipeline) -> None:
+    """m_att: every attributed session of the run's clients dated [lo, as_of], unaggregated."""
+    run.execute(f"""
+        CREATE TABLE m_att AS
+        SELECT x.*, x.assignment_id IN (SELECT assignment_id FROM m_assignments) AS in_scope
+        FROM session_attribution x
+        WHERE x.session_date BETWEEN $lo AND $as_of {_scoped_clients(run.scope, "x.client_id")}
+    """)
 
 
 def _prepare_weeks(run: Pipeline) -> None:

@@ -18,6 +18,7 @@ from core.analytics import alerts
 from core.analytics import metrics
 from core.analytics.alerts import ALERT_DAYS
 from core.analytics.metrics import Overview, Scope
+from core.analytics import period_figures
 from core.analytics.period_figures import practice_pipeline
 from core.db.store import Store
 
@@ -56,7 +57,7 @@ def client_view(store: Store, client_id: int, as_of: date,
     a client that does not exist); the alerts read the page's own tables when its period is the
     alert window."""
     also = (lambda run: alerts.current_alerts(store, run.scope, run=run)) if days == ALERT_DAYS else None
-    with metrics.client_pipeline(store, client_id, as_of, days) as run:
+    with period_figures.client_pipeline(store, client_id, as_of, days) as run:
         detail, found = metrics.client_detail_from(run, also=also)
     if found is None:
         found = alerts.current_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))

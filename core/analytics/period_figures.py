@@ -14,8 +14,8 @@ computing from data older than a write cannot hide it: its rows are already out 
 keeps them. Two readers keeping the same client collide on the check's key; the loser reads live.
 
 Kept: views of the practice, or of some of its clients (segments, therapists, a list of clients).
-A view of some routines (a client then counts only those assignments) or of one client by id
-(archived ones too) is computed as before. Rows name the code that computed them (``RECIPE``),
+A client's page reads that client's rows of the practice's period. A view of some routines (a
+client then counts only those assignments) or of an archived client is computed as before. Rows name the code that computed them (``RECIPE``),
 so an upgrade computes them again; only the ``KEPT_PERIODS`` most recently kept periods stay.
 """
 
@@ -25,6 +25,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 from core.analytics import alerts, metrics
@@ -77,6 +78,23 @@ def practice_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline]:
             yield run
         return
     with metrics.pipeline(store, scope, pain=True) as run:
+        yield run
+
+
+@contextmanager
+def client_pipeline(store: Store, client_id: int, as_of: date, days: int) -> Iterator[Pipeline]:
+    """The tables of one client's page (``metrics.client_pipeline``): the practice's kept rows of
+    that client for the period, kept first when missing or out of date, and its attributed
+    sessions; computed as before for an archived client (no practice view holds one)."""
+    scope = Scope(as_of=as_of, days=days, client_id=int(client_id))
+    active = store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [int(client_id)])
+    if active and _keep_stale(store, Scope(as_of=as_of, days=days, clients=(int(client_id),))):
+        with metrics.empty_pipeline(store, scope) as run:
+            _read_back(run)
+            metrics.keep_attributed_sessions(run)
+            yield run
+        return
+    with metrics.client_pipeline(store, client_id, as_of, days) as run:
         yield run
 
 

@@ -462,7 +462,8 @@ def safety_changes_since_assignment(store: Store, as_of: date,
     subjects = _active_subjects_sql(client_ids)
     unchecked = [a for (a,) in store.rows(
         f"SELECT s.subject_id FROM ({subjects}) s WHERE NOT EXISTS (SELECT 1 FROM assignment_safety_checks k"
-        " WHERE k.assignment_id = s.subject_id AND CAST(? AS DATE) >= k.valid_from AND CAST(? AS DATE) < k.valid_until)",
+        " WHERE k.assignment_id = s.subject_id AND CAST(? AS DATE) >= k.valid_from AND CAST(? AS DATE) < k.valid_until"
+        f" AND {_CURRENT_GENERATIONS})",
         [as_of] * 5)]
     if unchecked and not _keep_findings(store, as_of, unchecked):
         return _live_findings(store, as_of, subjects)
@@ -484,6 +485,14 @@ def safety_changes_since_assignment(store: Store, as_of: date,
         [as_of] * 6)
 
 
+# A kept check is current while its client's generations are those it was computed at: every write
+# raises them (core/db/figures.raise_generations), also one that lands while a reader keeps rows.
+_CURRENT_GENERATIONS = (
+    "k.generation = coalesce((SELECT g.generation FROM figure_generations g WHERE g.client_id = k.client_id), 0)"
+    " AND k.practice_generation = (SELECT g.generation FROM figure_generations g WHERE g.client_id = 0)"
+)
+
+
 def _keep_findings(store: Store, on: date, assignment_ids: list[int]) -> bool:
     """Run the rules on ``on`` for these active assignments and keep what they find, with the days it
     holds. False when another reader was keeping the same rows at that moment (a write conflict)."""
@@ -499,9 +508,12 @@ def _keep_findings(store: Store, on: date, assignment_ids: list[int]) -> bool:
                 "INSERT INTO assignment_safety_findings"
                 f" SELECT f.subject_id, f.client_id, f.rule_id, f.exercise_id, f.level, f.reason, f.began FROM ({found}) f",
                 [on, on, on])
+            # the generations of the data this transaction reads (a write raises them in its own)
             checks = ("INSERT INTO assignment_safety_checks"
-                      f" SELECT s.subject_id, s.client_id, CAST(? AS DATE), {_NEXT_CHANGE_SQL}"
-                      f" FROM ({subjects}) s JOIN clients c ON c.id = s.client_id")
+                      f" SELECT s.subject_id, s.client_id, CAST(? AS DATE), {_NEXT_CHANGE_SQL},"
+                      " coalesce(g.generation, 0), (SELECT generation FROM figure_generations WHERE client_id = 0)"
+                      f" FROM ({subjects}) s JOIN clients c ON c.id = s.client_id"
+                      " LEFT JOIN figure_generations g ON g.client_id = s.client_id")
             cur.execute(checks, [on] * checks.count("?"))
     except WriteConflict:
         return False

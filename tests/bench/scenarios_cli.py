@@ -68,8 +68,9 @@ def fresh_process_ms(argv: list[str]) -> float:
 def scenario_report_cli(db: Path, as_of: date, rounds: int = 7) -> dict:
     """Each report and the bare pass beyond start-up (medians of ``rounds``), and their ratios."""
     argvs = commands(db, as_of)
-    for argv in argvs.values():  # once untimed: the first library sync of the copy, the OS file cache
-        fresh_process_ms(argv)
+    # once each, untimed but the first report: the first library sync of the copy, the OS file
+    # cache, and the day's figures computed and kept (core/analytics/period_figures.py)
+    first = {name: fresh_process_ms(argv) for name, argv in argvs.items()}
     samples: dict[str, list[float]] = {name: [] for name in argvs}
     for _ in range(rounds):
         for name, argv in argvs.items():
@@ -78,6 +79,7 @@ def scenario_report_cli(db: Path, as_of: date, rounds: int = 7) -> dict:
               for name, start_up in REPORTS.items()}
     bare_ms = beyond["bare_pass"]
     return {"start_up_measured_with": START_UP_COMMAND,
+            "first_report_adherence_of_the_day_whole_process_ms": round(first["report_adherence"], 1),
             "cli_start_up_ms": round(statistics.median(samples["cli_start_up"]), 1),
             "bare_start_up_ms": round(statistics.median(samples["bare_start_up"]), 1),
             **{f"{name}_ms": ms for name, ms in beyond.items()},

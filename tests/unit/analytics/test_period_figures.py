@@ -135,3 +135,29 @@ def test_only_the_most_recently_kept_periods_stay(practice):
         f"2025-03-{day}" for day in range(12, 10 + period_figures.KEPT_PERIODS + 2)]
     for table in ("period_clients", "period_weeks", "period_assignments", "period_pain"):
         assert practice.scalar(f"SELECT count(*) FROM {table} WHERE period NOT IN (SELECT period FROM period_checks)") == 0
+
+
+def test_a_client_page_reads_and_keeps_that_client_of_the_practice_period(practice, computed):
+    desk = client_id(practice, "DESK")
+    detail, found = overview.client_view(practice, desk, AS_OF)
+    assert computed == [replace(SCOPE, clients=(desk,))]  # that client only, kept for the overview
+    assert practice.rows("SELECT client_id FROM period_checks") == [(desk,)]
+    live = metrics.client_detail(practice, desk, AS_OF)
+    assert (detail.client, detail.summary) == (live.client, live.summary)
+    for frame in ("weekly", "sessions", "calendar", "pain", "assignments"):
+        pd.testing.assert_frame_equal(getattr(detail, frame), getattr(live, frame), obj=frame)
+    pd.testing.assert_frame_equal(found, alerts.current_alerts(practice, Scope(as_of=AS_OF, client_id=desk)))
+    before = len(computed)  # (the live functions above compute too)
+    overview.client_view(practice, desk, AS_OF)
+    assert len(computed) == before
+
+
+def test_an_archived_clients_page_is_computed_as_before(practice, computed):
+    from core.practice import clients
+
+    run = client_id(practice, "RUN")
+    clients.archive_client(practice, run, "ana")
+    detail, _ = overview.client_view(practice, run, AS_OF)
+    assert computed == [Scope(as_of=AS_OF, client_id=run)]  # (the live pipeline of the page)
+    assert detail.client["client"] == "RUN"
+    assert practice.scalar("SELECT count(*) FROM period_checks") == 0

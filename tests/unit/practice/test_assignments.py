@@ -263,6 +263,35 @@ def test_safety_findings_are_kept_with_the_days_they_hold(store: Store) -> None:
     assert kept() == []
 
 
+def test_a_write_while_a_reader_keeps_findings_is_not_hidden(store: Store, monkeypatch) -> None:
+    """The reader's transaction began, then a write to the client committed (finding no kept rows to
+    drop), then the reader kept findings computed without it: they are out of date at once."""
+    from contextlib import contextmanager
+
+    ana = client(store, 18)
+    a = assignments.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
+    real, raced = store.transaction, []
+
+    @contextmanager
+    def write_meanwhile(*args, **kwargs):
+        with real(*args, **kwargs) as cur:
+            if not raced and kwargs.get("changes_data") is False:  # the reader keeping findings
+                raced.append(True)
+                cur.execute("SELECT count(*) FROM clients").fetchall()  # its snapshot begins (DuckDB: at first read)
+                clients.update_client(store, ana.id, clients.client_input(ana) | {"flags": ["knee_pain"]}, "cli", ON)
+            yield cur
+
+    monkeypatch.setattr(store, "transaction", write_meanwhile)
+    assignments.safety_changes_since_assignment(store, ON + timedelta(days=3))
+    monkeypatch.setattr(store, "transaction", real)
+    assert raced
+    current = ("SELECT count(*) FROM assignment_safety_checks k JOIN figure_generations g USING (client_id)"
+               " WHERE k.assignment_id = ? AND k.generation = g.generation")
+    assert store.scalar(current, [a.id]) == 0   # kept at the generation before the write
+    assignments.safety_changes_since_assignment(store, ON + timedelta(days=3))
+    assert store.scalar(current, [a.id]) == 1   # so the next reader checked the rules again
+
+
 def test_a_flag_added_later_is_dated_by_when_it_was_added(store: Store) -> None:
     today = clock.today()
     ana = client(store, segments=["runner"])
