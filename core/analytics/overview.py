@@ -62,3 +62,9 @@ def client_view(store: Store, client_id: int, as_of: date,
     if found is None:
         found = alerts.current_alerts(store, Scope(as_of=as_of, client_id=int(client_id)))
     return detail, found
+
+
+def client_detail(store: Store, client_id: int, as_of: date, days: int = metrics.DEFAULT_DAYS) -> metrics.ClientDetail | None:
+    """The client page's figures without the alerts (``metrics.client_detail``)."""
+    with period_figures.client_pipeline(store, client_id, as_of, days) as run:
+        return metrics.client_detail_from(run)[0]

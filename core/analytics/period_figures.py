@@ -13,9 +13,9 @@ computed at, read before the computation began. Rows are never edited by a write
 computing from data older than a write cannot hide it: its rows are already out of date when it
 keeps them. Two readers keeping the same client collide on the check's key; the loser reads live.
 
-Kept: views of the practice, or of some of its clients (segments, therapists, a list of clients).
-A client's page reads that client's rows of the practice's period. A view of some routines (a
-client then counts only those assignments) or of an archived client is computed as before. Rows name the code that computed them (``RECIPE``),
+Kept: views of the practice, or of some of its clients (segments, therapists, a list of clients,
+one client's page or report: that client of the practice). A view of some routines (a client then
+counts only those assignments) or of an archived client is computed as before. Rows name the code that computed them (``RECIPE``),
 so an upgrade computes them again; only the ``KEPT_PERIODS`` most recently kept periods stay.
 """
 
@@ -57,9 +57,16 @@ def _recipe() -> str:
 RECIPE = _recipe()
 
 
-def kept(scope: Scope) -> bool:
-    """Whether ``scope``'s figures are read from kept rows (a view of the practice's clients)."""
-    return scope.client_id is None and not scope.routines
+def kept_as(store: Store, scope: Scope) -> Scope | None:
+    """The view of the practice whose kept rows hold ``scope``'s figures: itself, or for one client
+    by id that client of the practice; None when they are computed live (a view of some routines,
+    whose clients count only those assignments, or an archived client, whom no practice view holds)."""
+    if scope.routines:
+        return None
+    if scope.client_id is None:
+        return scope
+    active = store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [scope.client_id])
+    return Scope(as_of=scope.as_of, days=scope.days, clients=(scope.client_id,)) if active else None
 
 
 def period_key(scope: Scope) -> str:
@@ -72,11 +79,10 @@ def practice_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline]:
     """The metric tables of ``scope`` with pain (m_assignments, m_weeks, m_client, m_pain), and
     m_alerts when its period is the alert window (``run.has_alerts``), read from the kept rows of
     its clients after keeping those that were missing or out of date."""
-    if kept(scope) and _keep_stale(store, scope):
-        with metrics.empty_pipeline(store, scope) as run:
-            _read_back(run)
+    with _kept_pipeline(store, scope) as run:
+        if run is not None:
             yield run
-        return
+            return
     with metrics.pipeline(store, scope, pain=True) as run:
         yield run
 
@@ -84,17 +90,25 @@ def practice_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline]:
 @contextmanager
 def client_pipeline(store: Store, client_id: int, as_of: date, days: int) -> Iterator[Pipeline]:
     """The tables of one client's page (``metrics.client_pipeline``): the practice's kept rows of
-    that client for the period, kept first when missing or out of date, and its attributed
-    sessions; computed as before for an archived client (no practice view holds one)."""
-    scope = Scope(as_of=as_of, days=days, client_id=int(client_id))
-    active = store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [int(client_id)])
-    if active and _keep_stale(store, Scope(as_of=as_of, days=days, clients=(int(client_id),))):
-        with metrics.empty_pipeline(store, scope) as run:
-            _read_back(run)
+    that client for the period, kept first when missing or out of date, and its attributed sessions."""
+    with _kept_pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id))) as run:
+        if run is not None:
             metrics.keep_attributed_sessions(run)
             yield run
-        return
+            return
     with metrics.client_pipeline(store, client_id, as_of, days) as run:
+        yield run
+
+
+@contextmanager
+def _kept_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline | None]:
+    """A pipeline of ``scope`` whose tables are views on the kept rows, or None to compute it live."""
+    practice = kept_as(store, scope)
+    if practice is None or not _keep_stale(store, practice):
+        yield None
+        return
+    with metrics.empty_pipeline(store, scope) as run:
+        _read_back(run)
         yield run
 
 

@@ -151,7 +151,7 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
 
 
 def _client_dashboard(store: Store, link: SharedLink, as_of: date, days: int) -> SharedDashboard | None:
-    detail = metrics.client_detail(store, link.client_id, as_of, days)
+    detail = overview.client_detail(store, link.client_id, as_of, days)
     if detail is None:
         return None
     who = detail.client.get("client") if link.deidentify else detail.client.get("display_name")

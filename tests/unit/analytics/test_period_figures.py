@@ -121,10 +121,16 @@ def test_another_reader_keeping_the_same_client_first_leaves_a_live_view(practic
     assert practice.scalar(current, [desk]) == 1
 
 
-def test_views_of_some_routines_or_one_client_are_not_kept(practice):
+def test_views_of_some_routines_are_not_kept_and_one_client_is_that_client_of_the_practice(practice, computed):
     overview.practice_overview(practice, Scope(as_of=AS_OF, routines=("r-three",)))
-    overview.client_adherence(practice, Scope(as_of=AS_OF, client_id=client_id(practice, "RUN")))
     assert practice.scalar("SELECT count(*) FROM period_checks") == 0
+    run = client_id(practice, "RUN")
+    one = Scope(as_of=AS_OF, client_id=run)
+    found = overview.client_adherence(practice, one)
+    assert computed[1:] == [replace(SCOPE, clients=(run,))]
+    assert practice.rows("SELECT client_id FROM period_checks") == [(run,)]
+    pd.testing.assert_frame_equal(found, metrics.client_adherence(practice, one))
+    pd.testing.assert_frame_equal(overview.open_alerts(practice, one), alerts.current_alerts(practice, one, open_only=True))
 
 
 def test_only_the_most_recently_kept_periods_stay(practice):
