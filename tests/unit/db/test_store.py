@@ -33,6 +33,23 @@ def test_opening_an_older_database_upgrades_it_and_keeps_its_data(db_path: Path)
         assert upgraded.scalar("SELECT count(*) FROM clients") == 0
 
 
+def test_kept_safety_rows_are_dropped_when_their_checks_gain_generations(db_path: Path) -> None:
+    """Migration 014 on a practice whose kept safety findings (migration 012) have rows."""
+    conn = duckdb.connect(str(db_path))
+    conn.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+    for migration in load_migrations():
+        if migration.version < 14:
+            conn.execute(migration.sql)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, now())", [migration.version, migration.name])
+    conn.execute("INSERT INTO assignment_safety_checks VALUES (1, 1, DATE '2026-03-02', DATE '2026-03-09')")
+    conn.execute("INSERT INTO assignment_safety_findings VALUES (1, 1, 'r', NULL, 'warn', 'why', DATE '2026-03-02')")
+    conn.close()
+    with Store(db_path) as upgraded:
+        assert upgraded.schema_version() == load_migrations()[-1].version
+        assert upgraded.scalar("SELECT count(*) FROM assignment_safety_checks") == 0
+        assert upgraded.scalar("SELECT count(*) FROM assignment_safety_findings") == 0
+
+
 def test_reopening_applies_nothing(db_path: Path) -> None:
     with Store(db_path):
         pass
