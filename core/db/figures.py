@@ -291,25 +291,27 @@ def add_sessions(cur: Any, added: str) -> None:
     finally:
         for table in ("figures_days", "figures_pain", "figures_scored"):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
-    raise_generations(cur, f"SELECT DISTINCT client_id FROM session_logs WHERE {added}")
+    raise_generations(cur, f"SELECT DISTINCT client_id FROM session_logs WHERE {added}", safety=False)
 
 
-def raise_generations(cur: Any, clients: str | None, params: Sequence[Any] = ()) -> None:
+def raise_generations(cur: Any, clients: str | None, params: Sequence[Any] = (), *, safety: bool) -> None:
     """Mark the figures kept for a period of some clients as out of date, inside the writer's
     transaction: ``clients`` is a query of their ids (with ``params``), None for every client.
+    ``safety``: the write may change their safety findings too (core/practice/assignments.py), as
+    a change to a client, an assignment or the library may and a session log may not.
 
     Kept rows are never edited by a write (a reader may be computing them at that moment, from data
     older than the write); they record the generations they were computed at, and a reader computes
     a client again when its generation, or client 0's, has moved on."""
+    raised = "generation = generation + 1" + (", safety_generation = safety_generation + 1" if safety else "")
     if clients is None:
-        cur.execute("UPDATE figure_generations SET generation = generation + 1 WHERE client_id = 0")
+        cur.execute(f"UPDATE figure_generations SET {raised} WHERE client_id = 0")
         return
     cur.execute(f"CREATE OR REPLACE TEMP TABLE changed_clients AS SELECT DISTINCT CAST(c AS BIGINT) AS client_id"
                 f" FROM ({clients}) t(c) WHERE c IS NOT NULL", list(params))
     try:
-        cur.execute("UPDATE figure_generations SET generation = generation + 1"
-                    " WHERE client_id IN (SELECT client_id FROM changed_clients)")
-        cur.execute("INSERT INTO figure_generations SELECT client_id, 1 FROM changed_clients"
+        cur.execute(f"UPDATE figure_generations SET {raised} WHERE client_id IN (SELECT client_id FROM changed_clients)")
+        cur.execute(f"INSERT INTO figure_generations SELECT client_id, 1, {int(safety)} FROM changed_clients"
                     " WHERE client_id NOT IN (SELECT client_id FROM figure_generations)")
     finally:
         cur.execute("DROP TABLE IF EXISTS changed_clients")
@@ -321,4 +323,4 @@ def rebuild_figures(cur: Any) -> None:
         cur.execute(f"DELETE FROM {table}")
     for statement in _statements(""):
         cur.execute(statement)
-    raise_generations(cur, None)
+    raise_generations(cur, None, safety=False)

@@ -338,10 +338,11 @@ def _raise_generations(cur: duckdb.DuckDBPyConnection, touches: Sequence[str],
     those of the clients it names, or every client's for a write naming none (a library change)."""
     if not set(touches) & {LIBRARY, PRACTICE, SESSION_LOGS}:
         return
+    safety = bool(set(touches) & {LIBRARY, PRACTICE})
     if clients is None:
-        raise_generations(cur, None)
+        raise_generations(cur, None, safety=safety)
     elif clients:
-        raise_generations(cur, "SELECT unnest(CAST(? AS BIGINT[]))", [sorted({int(c) for c in clients})])
+        raise_generations(cur, "SELECT unnest(CAST(? AS BIGINT[]))", [sorted({int(c) for c in clients})], safety=safety)
 
 
 def sql_literal(text: str) -> str:

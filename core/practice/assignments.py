@@ -485,11 +485,12 @@ def safety_changes_since_assignment(store: Store, as_of: date,
         [as_of] * 6)
 
 
-# A kept check is current while its client's generations are those it was computed at: every write
-# raises them (core/db/figures.raise_generations), also one that lands while a reader keeps rows.
+# A kept check is current while its client's safety generations are those it was computed at: every
+# write that may change findings raises them (core/db/figures.raise_generations), also one that lands
+# while a reader keeps rows.
 _CURRENT_GENERATIONS = (
-    "k.generation = coalesce((SELECT g.generation FROM figure_generations g WHERE g.client_id = k.client_id), 0)"
-    " AND k.practice_generation = (SELECT g.generation FROM figure_generations g WHERE g.client_id = 0)"
+    "k.generation = coalesce((SELECT g.safety_generation FROM figure_generations g WHERE g.client_id = k.client_id), 0)"
+    " AND k.practice_generation = (SELECT g.safety_generation FROM figure_generations g WHERE g.client_id = 0)"
 )
 
 
@@ -511,7 +512,7 @@ def _keep_findings(store: Store, on: date, assignment_ids: list[int]) -> bool:
             # the generations of the data this transaction reads (a write raises them in its own)
             checks = ("INSERT INTO assignment_safety_checks"
                       f" SELECT s.subject_id, s.client_id, CAST(? AS DATE), {_NEXT_CHANGE_SQL},"
-                      " coalesce(g.generation, 0), (SELECT generation FROM figure_generations WHERE client_id = 0)"
+                      " coalesce(g.safety_generation, 0), (SELECT safety_generation FROM figure_generations WHERE client_id = 0)"
                       f" FROM ({subjects}) s JOIN clients c ON c.id = s.client_id"
                       " LEFT JOIN figure_generations g ON g.client_id = s.client_id")
             cur.execute(checks, [on] * checks.count("?"))

@@ -5,9 +5,10 @@
 -- from those its rows were computed at is computed again by the next reader.
 CREATE TABLE figure_generations (
     client_id BIGINT PRIMARY KEY,
-    generation BIGINT NOT NULL
+    generation BIGINT NOT NULL,        -- raised by every write that may change the client's figures
+    safety_generation BIGINT NOT NULL  -- raised by those that may change its safety findings (not session logs)
 );
-INSERT INTO figure_generations VALUES (0, 0);
+INSERT INTO figure_generations VALUES (0, 0, 0);
 
 -- period: as_of/days/recipe (recipe: a fingerprint of the code that computes the figures)
 CREATE TABLE period_checks (

@@ -10,6 +10,6 @@ CREATE TABLE assignment_safety_checks (
     client_id BIGINT NOT NULL,
     valid_from DATE NOT NULL,            -- the findings hold on every day from valid_from
     valid_until DATE NOT NULL,           -- to the day before this one: a pregnancy week, its end or a clearance date
-    generation BIGINT NOT NULL,          -- the client's generation (figure_generations) they were computed at
+    generation BIGINT NOT NULL,          -- the client's safety_generation (figure_generations) they were computed at
     practice_generation BIGINT NOT NULL  -- and client 0's
 );

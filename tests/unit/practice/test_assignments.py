@@ -268,6 +268,8 @@ def test_a_write_while_a_reader_keeps_findings_is_not_hidden(store: Store, monke
     drop), then the reader kept findings computed without it: they are out of date at once."""
     from contextlib import contextmanager
 
+    from core.sessions.checks import log_session
+
     ana = client(store, 18)
     a = assignments.assign(store, ana.code, "pregnancy-first-trimester", ON, "cli", ON).assignment
     real, raced = store.transaction, []
@@ -286,10 +288,14 @@ def test_a_write_while_a_reader_keeps_findings_is_not_hidden(store: Store, monke
     monkeypatch.setattr(store, "transaction", real)
     assert raced
     current = ("SELECT count(*) FROM assignment_safety_checks k JOIN figure_generations g USING (client_id)"
-               " WHERE k.assignment_id = ? AND k.generation = g.generation")
+               " WHERE k.assignment_id = ? AND k.generation = g.safety_generation")
     assert store.scalar(current, [a.id]) == 0   # kept at the generation before the write
     assignments.safety_changes_since_assignment(store, ON + timedelta(days=3))
     assert store.scalar(current, [a.id]) == 1   # so the next reader checked the rules again
+    # a session log changes no safety finding: the kept rows stay current
+    log_session(store, {"client": ana.code, "session_date": ON + timedelta(days=2), "pain_before": 2}, "cli",
+                ON + timedelta(days=3))
+    assert store.scalar(current, [a.id]) == 1
 
 
 def test_a_flag_added_later_is_dated_by_when_it_was_added(store: Store) -> None:
