@@ -11,7 +11,8 @@ Out of date: every write raises the generation of the clients it may change, in 
 transaction (core/db/figures.raise_generations), and kept rows record the generations they were
 computed at, read before the computation began. Rows are never edited by a write, so a reader
 computing from data older than a write cannot hide it: its rows are already out of date when it
-keeps them. Two readers keeping the same client collide on the check's key; the loser reads live.
+keeps them. Two readers keeping the same client collide on the check's key; the loser looks
+again (the winner has usually kept what it needs) and reads live only after a few collisions.
 
 Kept: views of the practice, or of some of its clients (segments, therapists, a list of clients,
 one client's page or report: that client of the practice). A view of some routines (a client then
@@ -116,34 +117,48 @@ def _scope_clients_sql(scope: Scope) -> str:
     return f"SELECT c.id FROM clients c WHERE {metrics.client_where_sql(scope)}"
 
 
+KEEP_ATTEMPTS = 3  # readers that collide look again: the winner has usually kept what they need
+
+
 def _keep_stale(store: Store, scope: Scope) -> bool:
     """Compute and keep the clients of ``scope`` whose kept rows are missing or out of date. False
-    when another reader kept some of them at the same moment (read the scope live then)."""
-    period = period_key(scope)
+    when other readers kept some of the same clients each time this one tried (read live then)."""
+    for _ in range(KEEP_ATTEMPTS):
+        stale, in_scope = _stale_clients(store, scope)
+        if not stale or _keep(store, scope, stale, in_scope):
+            return True
+    return False
+
+
+def _stale_clients(store: Store, scope: Scope) -> tuple[list[tuple[int, int, int]], int]:
+    """The clients of ``scope`` whose kept rows are missing or out of date, each with its generation
+    and client 0's, read before any computation (a write after this makes what is computed stale);
+    and how many clients ``scope`` has."""
     with metrics.empty_pipeline(store, scope) as probe:
-        probe.params["period"] = period
-        # their generations are read before the computation: a write after this makes them stale
+        probe.params["period"] = period_key(scope)
         stale = probe.rows(f"""
-            SELECT c.id, coalesce(g.generation, 0), (SELECT generation FROM figure_generations WHERE client_id = 0),
-                   k.client_id IS NOT NULL
+            SELECT c.id, coalesce(g.generation, 0), (SELECT generation FROM figure_generations WHERE client_id = 0)
             FROM ({_scope_clients_sql(scope)}) c
             LEFT JOIN figure_generations g ON g.client_id = c.id
             LEFT JOIN period_checks k ON k.period = $period AND k.client_id = c.id
             WHERE k.client_id IS NULL OR k.generation <> coalesce(g.generation, 0)
                OR k.practice_generation <> (SELECT generation FROM figure_generations WHERE client_id = 0)
         """)
-        in_scope = probe.scalar(f"SELECT count(*) FROM ({_scope_clients_sql(scope)}) c")
-    if not stale:
-        return True
-    ids = [int(row[0]) for row in stale]
+        return stale, probe.scalar(f"SELECT count(*) FROM ({_scope_clients_sql(scope)}) c")
+
+
+def _keep(store: Store, scope: Scope, stale: list[tuple[int, int, int]], in_scope: int) -> bool:
+    """Compute the ``stale`` clients of ``scope`` and keep their rows with the generations read
+    before; False when another reader kept some of them first (the same check's key)."""
+    ids = [client for client, _, _ in stale]
     # every client of a whole-practice view out of date (a new day): the view itself, not a list
     computed = scope if len(ids) == in_scope and not scope.clients else replace(scope, clients=tuple(ids))
     with metrics.pipeline(store, computed, pain=True) as run:
         with_alerts = scope.days == ALERT_DAYS
         if with_alerts:
             alerts.build_alert_table(run, store)
-        run.params.update(period=period, ids=ids, generations=[int(r[1]) for r in stale],
-                          practice_generation=int(stale[0][2]), kept_at=utcnow())
+        run.params.update(period=period_key(scope), ids=ids, generations=[g for _, g, _ in stale],
+                          practice_generation=stale[0][2], kept_at=utcnow())
         try:
             # keeps derived rows any reader would compute the same: no figure changes, the version stays
             with store.transaction(run.cur, touches=(PRACTICE,), clients=(), changes_data=False):
@@ -154,7 +169,7 @@ def _keep_stale(store: Store, scope: Scope) -> bool:
                 run.execute("DELETE FROM period_checks WHERE period = $period AND client_id IN (SELECT unnest($ids))")
                 run.execute("INSERT INTO period_checks SELECT $period, unnest($ids), unnest($generations),"
                             " $practice_generation, $kept_at")
-        except DatabaseError:  # another reader kept them first (the same key), or wrote meanwhile
+        except DatabaseError:
             return False
     return True
 

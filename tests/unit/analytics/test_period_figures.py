@@ -167,3 +167,20 @@ def test_an_archived_clients_page_is_computed_as_before(practice, computed):
     assert computed == [Scope(as_of=AS_OF, client_id=run)]  # (the live pipeline of the page)
     assert detail.client["client"] == "RUN"
     assert practice.scalar("SELECT count(*) FROM period_checks") == 0
+
+
+def test_a_reader_that_lost_the_race_reads_what_the_winner_kept(practice, computed, monkeypatch):
+    real_keep, attempts = period_figures._keep, []
+
+    def another_reader_first(store, scope, stale, in_scope):
+        attempts.append(len(stale))
+        if len(attempts) == 1:  # the winner keeps these clients; this reader's own keep then collides
+            assert real_keep(store, scope, stale, in_scope)
+            return False
+        return real_keep(store, scope, stale, in_scope)
+
+    monkeypatch.setattr(period_figures, "_keep", another_reader_first)
+    overview.practice_overview(practice, SCOPE)
+    assert attempts == [practice.scalar("SELECT count(*) FROM clients")]  # looked again: nothing left to keep
+    assert computed == [SCOPE]  # the winner's computation only: no live view of the practice
+    assert_live(practice)
