@@ -11,8 +11,9 @@ Out of date: every write raises the generation of the clients it may change, in 
 transaction (core/db/figures.raise_generations), and kept rows record the generations they were
 computed at, read before the computation began. Rows are never edited by a write, so a reader
 computing from data older than a write cannot hide it: its rows are already out of date when it
-keeps them. Two readers keeping the same client collide on the check's key; the loser looks
-again (the winner has usually kept what it needs) and reads live only after a few collisions.
+keeps them. In a process one thread computes at a time; readers of two processes keeping the same
+client collide on the check's key, and the loser looks again (the winner has usually kept what it
+needs) and reads live only after a few collisions.
 
 Kept: views of the practice, or of some of its clients (segments, therapists, a list of clients,
 one client's page or report: that client of the practice). A view of some routines (a client then
@@ -23,6 +24,7 @@ so an upgrade computes them again; only the ``KEPT_PERIODS`` most recently kept 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -118,15 +120,21 @@ def _scope_clients_sql(scope: Scope) -> str:
 
 
 KEEP_ATTEMPTS = 3  # readers that collide look again: the winner has usually kept what they need
+# One thread of a process computes stale clients at a time: the sessions that open a page right
+# after a write then find them kept, instead of each computing the same clients.
+_KEEPING = threading.Lock()
 
 
 def _keep_stale(store: Store, scope: Scope) -> bool:
     """Compute and keep the clients of ``scope`` whose kept rows are missing or out of date. False
-    when other readers kept some of the same clients each time this one tried (read live then)."""
-    for _ in range(KEEP_ATTEMPTS):
-        stale, in_scope = _stale_clients(store, scope)
-        if not stale or _keep(store, scope, stale, in_scope):
-            return True
+    when readers of other processes kept some of the same clients each time (read live then)."""
+    if not _stale_clients(store, scope)[0]:
+        return True
+    with _KEEPING:
+        for _ in range(KEEP_ATTEMPTS):
+            stale, in_scope = _stale_clients(store, scope)
+            if not stale or _keep(store, scope, stale, in_scope):
+                return True
     return False
 
 
