@@ -338,11 +338,14 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
 
 def keep_attributed_sessions(run: Pipeline) -> None:
     """m_att: every attributed session of the run's clients dated [lo, as_of], unaggregated."""
+    # one client's page: its id as a constant, which DuckDB filters the scan with, not a join
+    clients = ("AND x.client_id = $client_id AND EXISTS (SELECT 1 FROM m_assignments)"
+               if run.scope.client_id is not None else _scoped_clients(run.scope, "x.client_id"))
     run.execute(f"""
         CREATE TABLE m_att AS
         SELECT x.*, x.assignment_id IN (SELECT assignment_id FROM m_assignments) AS in_scope
         FROM session_attribution x
-        WHERE x.session_date BETWEEN $lo AND $as_of {_scoped_clients(run.scope, "x.client_id")}
+        WHERE x.session_date BETWEEN $lo AND $as_of {clients}
     """)
 
 
