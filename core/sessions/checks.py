@@ -34,6 +34,7 @@ import pandas as pd
 
 from core import clock
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
+from core.access.sites import require_client_access
 from core.sessions.red_flags import judged_sql, parse_tags, signs_mentioned, tag_rows
 from core.db.figures import add_sessions
 from core.db.store import ACCOUNTS, SESSION_LOGS, Store, reserve_ids, sql_literal, utcnow
@@ -1003,6 +1004,8 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
         check_rows(cur, opts)
         status, reasons, flags, before, client_id = cur.execute(
             "SELECT status, reasons, red_flags, before_first, client_id FROM li_out").fetchone()
+        if client_id is not None:  # a client of another site is refused, whatever the form named
+            require_client_access(store, actor, client_id)
         log_id = None
         if status == "accepted":
             log_id = insert_accepted(cur, MANUAL_SOURCE, None, actor)

@@ -10,9 +10,9 @@ CREATE TABLE sites (
 );
 INSERT INTO sites (code, name, created_at) VALUES ('main', 'Main site', current_timestamp AT TIME ZONE 'UTC');
 
--- site: the code of the client's site (core/access/sites.py keeps it a known one).
-ALTER TABLE clients ADD COLUMN site VARCHAR;
-UPDATE clients SET site = 'main';
+-- site: the code of the client's site (core/access/sites.py keeps it a known one). A client
+-- written without one (already there, or created by an import) is in the default site.
+ALTER TABLE clients ADD COLUMN site VARCHAR DEFAULT 'main';
 
 -- The sites a staff account works at. Owners see every site whatever is listed here.
 CREATE TABLE staff_sites (
