@@ -171,7 +171,33 @@ def test_assignments_handouts_checkins_and_session_logs_refuse_another_sites_cli
     assert handout_data(chain, "N1", TODAY, sites=sites.allowed_sites(chain, "nico")).client_code == "N1"
     with pytest.raises(CheckinError, match="unknown client 'N1'"):
         create_checkin(chain, "ana", "N1", days=7)
-    with pytest.raises(PermissionDenied):
-        log_session(chain, {"client": "N1", "session_date": TODAY, "exercises_done": 3}, "ana", TODAY)
+    logged = log_session(chain, {"client": "N1", "session_date": TODAY, "routine": routine}, "ana", TODAY)
+    assert (logged.status, logged.reasons) == (
+        "rejected", ["unknown client 'N1': no client has this code, email or name"])
     assert chain.scalar("SELECT count(*) FROM session_logs") == 0
     assert sites.may_see_client(chain, "vera", made.client_id)
+
+
+def test_an_import_by_a_member_reads_only_their_sites_clients(chain: Store) -> None:
+    from core.sessions import imports
+
+    # nico (north) imports a file naming N1 (his), M1 (main's) and a new client
+    text = ("client,session_date,routine_id,exercises_done\n"
+            "N1,2025-03-20,,3\nM1,2025-03-20,,3\nNew Person,2025-03-20,,3\n")
+    routine = chain.scalar("SELECT id FROM routines WHERE id NOT LIKE 'pregnancy%' ORDER BY id LIMIT 1")
+    text = text.replace(",,", f",{routine},")
+    log = imports.read_log_file(text.encode(), "export.csv")
+    result = imports.import_log_file(chain, log, imports.ImportOptions(actor="nico", create_clients=True,
+                                                                       as_of=TODAY))
+    assert (result.accepted, result.rejected, result.new_clients) == (3, 0, 2)
+    # M1 is not nico's to see: "M1" reads as a new client's name at his site, never as main's M1
+    assert chain.scalar("SELECT count(*) FROM session_logs l JOIN clients c ON c.id = l.client_id"
+                        " WHERE c.code = 'M1'") == 0
+    assert chain.rows("SELECT display_name, site FROM clients WHERE code LIKE 'C%' ORDER BY code") == [
+        ("M1", "north"), ("New Person", "north")]
+    # without creating clients, a row naming another site's client is an unknown client
+    again = imports.import_log_file(chain, imports.read_log_file(
+        f"client,session_date,routine_id,exercises_done\nN1,2025-03-21,{routine},3\n".encode(), "b.csv"),
+        imports.ImportOptions(actor="ana", as_of=TODAY))
+    assert (again.accepted, again.rejected) == (0, 1)
+    assert [r["reasons"] for r in again.reject_rows] == [["unknown client 'N1': no client has this code, email or name"]]
