@@ -41,7 +41,8 @@ def test_users_add_reads_the_password_from_stdin_only(db: Path, capsys, monkeypa
     assert (code, err) == (0, "")
     assert json.loads(out) | {"created_at": None} == {
         "username": "ana", "role": "owner", "email": None, "display_name": None, "active": True,
-        "created_by": "cli", "created_at": None, "last_login_at": None, "password": True}
+        "created_by": "cli", "created_at": None, "last_login_at": None, "password": True,
+        "sites": []}   # an owner works at every site whatever is listed (issue 19 added the key)
     assert PASSWORD not in out
     with Store(db) as s:
         assert auth.login(s, "ana", PASSWORD).ok  # the newline is not part of the password
