@@ -10,10 +10,11 @@ from core.sharing import links
 from core.practice.clients import SEGMENT_LABELS, SEGMENTS, ClientFilter, list_clients
 from pages.checkin_links import links_list
 from pages.common import (act, configured_base_url, current_actor, current_role, escape_markdown, get_store,
-                          show_flash, show_table)
+                          member_sites, show_flash, show_table, site_choices)
 
 NEW_LINK_KEY = "share_new_link"
-FORM_KEYS = ("share_client", "share_segment", "share_days", "share_label", "share_deidentify", "share_named_ok")
+FORM_KEYS = ("share_client", "share_segment", "share_days", "share_label", "share_deidentify", "share_named_ok",
+             "share_sites")
 KIND_LABELS = {"client": "One client", "segment": "One segment", "practice": "Practice overview"}
 
 store = get_store()
@@ -36,7 +37,7 @@ with st.expander("Make a new link", expanded=created is None):
     kind = st.radio("Show", kinds, format_func=KIND_LABELS.get, horizontal=True, key="share_kind")
     scope = "practice"
     if kind == "client":
-        clients = list_clients(store, ClientFilter(status="active"))
+        clients = list_clients(store, ClientFilter(status="active", sites=member_sites()))
         names = dict(zip(clients["code"], clients["name"]))
         code = st.selectbox("Client", list(names), index=None, placeholder="Type a code or name",
                             format_func=lambda c: f"{c} — {names[c]}", key="share_client")
@@ -44,6 +45,12 @@ with st.expander("Make a new link", expanded=created is None):
     elif kind == "segment":
         segment = st.selectbox("Segment", SEGMENTS, format_func=SEGMENT_LABELS.get, key="share_segment")
         scope = f"segment:{segment}"
+    offered_sites, site_names = site_choices(store)
+    link_sites = None
+    if kind != "client" and len(offered_sites) > 1:
+        link_sites = st.multiselect("Only these sites' clients", offered_sites, key="share_sites",
+                                    format_func=lambda s: site_names.get(s, s), placeholder="all your sites",
+                                    help="A therapist's link always shows only the sites they work at.") or None
     c1, c2 = st.columns([1, 3])
     days = c1.number_input("Valid for (days)", min_value=1, max_value=links.MAX_DAYS, value=links.DEFAULT_DAYS,
                            step=1, key="share_days")
@@ -60,7 +67,7 @@ with st.expander("Make a new link", expanded=created is None):
             st.stop()
         try:
             link = links.create_link(store, actor, scope, days=int(days), label=label, deidentify=deidentify,
-                                     base=configured_base_url())
+                                     base=configured_base_url(), sites=link_sites)
         except (ValueError, PermissionError) as exc:
             st.error(escape_markdown(exc))
         else:
@@ -69,6 +76,7 @@ with st.expander("Make a new link", expanded=created is None):
                 st.session_state.pop(widget, None)
             st.rerun()
 
+site_names = site_choices(store)[1]
 table = links.list_links(store, actor)
 active = table[table["status"] == "active"]
 st.subheader(f"Active links ({len(active)})")
@@ -79,7 +87,9 @@ for link in active.to_dict("records"):  # one row per link, for its one-click re
         what, made, use, button = st.columns([3, 3, 2, 1], vertical_alignment="center")
         what.markdown(f"**{escape_markdown(links.scope_label(link['scope'], SEGMENT_LABELS))}**"
                       + (f" · {escape_markdown(link['label'])}" if link["label"] else "")
-                      + (" · de-identified" if link["deidentify"] else ""))
+                      + (" · de-identified" if link["deidentify"] else "")
+                      + (f" · {escape_markdown(', '.join(site_names.get(c, c) for c in link['sites'].split(',')))}"
+                         if isinstance(link["sites"], str) else ""))
         made.caption(f"made by {escape_markdown(link['created_by'])} · expires "
                      f"{link['expires_at']:%Y-%m-%d %H:%M} UTC")
         last = link["last_opened_at"]

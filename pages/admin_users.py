@@ -1,11 +1,11 @@
-"""Staff & audit log (owners only): accounts, roles, sign-in locks, single-sign-on emails, the
-record of who did what, and backups of the practice."""
+"""Staff & audit log (owners only): accounts, roles, the sites each member works at, sign-in locks,
+single-sign-on emails, the practice's sites, the record of who did what, and backups of the practice."""
 
 from pathlib import Path
 
 import streamlit as st
 
-from core.access import auth
+from core.access import auth, sites
 from core.db import backup
 from core.db.store import Store
 from pages.common import act, current_actor, get_store, idle_minutes, secret, show_flash, show_table, sso_configured
@@ -18,18 +18,24 @@ actor = current_actor()
 st.title("Staff & audit log")
 show_flash()
 
+site_names = sites.site_labels(store)
 users = auth.users_table(store)
+users["sites"] = [("All sites" if role == "owner" else
+                   ", ".join(site_names.get(s, s) for s in sites.member_sites(store, name)) or "No site")
+                  for name, role in zip(users["username"], users["role"])]
 show_table(users, column_config={
     "username": "Username", "name": "Name", "role": "Role", "email": "SSO email", "status": "Status",
     "sign_in": "Signs in with", "last_login_at": st.column_config.DatetimeColumn("Last sign-in (UTC)"),
     "created_by": "Created by", "created_at": st.column_config.DatetimeColumn("Created (UTC)"),
+    "sites": "Sites",
 })
 st.caption(f"Owners manage staff and every share link; therapists work with clients, routines and logs "
-           f"and manage their own links; viewers only read. Idle sign-out after {idle_minutes()} minutes. "
+           f"and manage their own links; viewers only read. Therapists and viewers see the clients of their "
+           f"sites only. Idle sign-out after {idle_minutes()} minutes. "
            f"Single sign-on is {'configured' if sso_configured() else 'not configured'} "
            "(see README, “Staff sign-in”).")
 
-add_tab, change_tab = st.tabs(["Add a staff member", "Change an account"])
+add_tab, change_tab, sites_tab = st.tabs(["Add a staff member", "Change an account", "Sites"])
 with add_tab:
     with st.form("add_user", clear_on_submit=True):
         c1, c2 = st.columns(2)
@@ -39,11 +45,19 @@ with add_tab:
         email = c2.text_input("Email for single sign-on (optional)", key="new_email", max_chars=200)
         password = c1.text_input(f"First password (at least {auth.MIN_PASSWORD} characters; optional with "
                                  "an SSO email)", type="password", key="new_password", max_chars=auth.MAX_PASSWORD)
+        new_sites = c2.multiselect("Works at (therapists and viewers)", list(site_names), key="new_sites",
+                                   format_func=lambda s: site_names.get(s, s),
+                                   help="With one site, a new member works there; with several, choose.")
         st.caption("Hand the first password over in person; the staff member can change it after signing in.")
         if st.form_submit_button("Add staff member", type="primary"):
-            act(lambda: auth.create_user(store, actor, username, role, password or None, email=email or None,
-                                         display_name=display_name),
-                f"Account {auth.normalize_username(username)} created.")
+            def create() -> None:
+                sites.known_sites(store, new_sites)  # an unknown site is refused before the account exists
+                user = auth.create_user(store, actor, username, role, password or None, email=email or None,
+                                        display_name=display_name)
+                if new_sites:
+                    sites.set_member_sites(store, actor, user.username, new_sites)
+
+            act(create, f"Account {auth.normalize_username(username)} created.")
 
 with change_tab:
     chosen = st.selectbox("Account", list(users["username"]), key="edit_username")
@@ -79,6 +93,27 @@ with change_tab:
             if st.form_submit_button("Save email"):
                 act(lambda: auth.set_email(store, actor, user.username, new_email or None),
                     f"SSO email of {user.username} saved.")
+        with st.form(f"set_sites_{user.username}"):
+            chosen_sites = st.multiselect(
+                "Works at", list(site_names), default=list(sites.member_sites(store, user.username)),
+                format_func=lambda s: site_names.get(s, s), key=f"edit_sites_{user.username}",
+                help="Therapists and viewers see the clients of these sites only; owners see every site.")
+            if st.form_submit_button("Save sites"):
+                act(lambda: sites.set_member_sites(store, actor, user.username, chosen_sites),
+                    f"Sites of {user.username} saved.")
+
+with sites_tab:
+    show_table([site.as_dict() for site in sites.list_sites(store)],
+               column_config={"code": "Code", "name": "Name", "created_at": st.column_config.DatetimeColumn(
+                   "Added (UTC)", format="YYYY-MM-DD")})
+    with st.form("add_site", clear_on_submit=True):
+        c1, c2 = st.columns([1, 2])
+        site_code = c1.text_input("Code (in links and files)", key="new_site_code", max_chars=40,
+                                  placeholder="e.g. north")
+        site_name = c2.text_input("Name people read", key="new_site_name", max_chars=sites.MAX_NAME,
+                                  placeholder="e.g. North clinic")
+        if st.form_submit_button("Add site"):
+            act(lambda: sites.add_site(store, actor, site_code, site_name), f"Site {site_name} added.")
 
 st.subheader("Audit log")
 who = st.selectbox("Actor", ["(everyone)", *users["username"], *sorted(auth.SYSTEM_ACTORS), "(unknown)"],

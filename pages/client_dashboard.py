@@ -17,16 +17,16 @@ from core.analytics import metrics
 from core.analytics import overview
 from core.practice import clients
 from pages.common import (
-    HEADINGS, can_write, code_label, current_actor, escape_markdown, get_store, table_with_csv,
+    HEADINGS, can_write, code_label, current_actor, escape_markdown, get_store, member_sites, table_with_csv,
 )
 
 LEVEL_ICONS = {"critical": ":material/emergency:", "high": ":material/priority_high:", "medium": ":material/info:"}
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=600)
-def client_names(_store, db: str, version: str) -> dict[str, str]:
-    """Every client's code and name (archived ones too), for the picker."""
-    listed = clients.list_clients(_store, clients.ClientFilter(status="all"))
+def client_names(_store, db: str, version: str, sites: tuple | None) -> dict[str, str]:
+    """Every client's code and name (archived ones too) of the member's sites, for the picker."""
+    listed = clients.list_clients(_store, clients.ClientFilter(status="all", sites=sites))
     return dict(zip(listed["code"], listed["name"]))
 
 
@@ -51,8 +51,9 @@ code = (query.get("client") or [""])[0].strip()
 asked, problems = metrics.scope_from_query(query, today)
 
 st.title("Client")
-names = client_names(store, db, version)
-known = metrics.find_client_id(store, code)
+allowed = member_sites()  # a client of another site is not found, whatever the address says
+names = client_names(store, db, version, allowed)
+known = metrics.find_client_id(store, code, allowed)
 if code and known is None:
     st.warning(f"No client with code “{escape_markdown(code)}”. Pick one below.")
 codes = list(names)
@@ -63,7 +64,7 @@ st.session_state["cd_param_seen"] = code
 picked = st.selectbox("Client", codes, index=None, key="cd_client", placeholder="Type a name or a client code",
                       format_func=lambda c: f"{names.get(c, '')} · {c}",
                       help="Search by name or code; the address of this page then names the client.")
-client_id = metrics.find_client_id(store, picked) if picked else None
+client_id = metrics.find_client_id(store, picked, allowed) if picked else None
 if client_id is None:
     st.info("Pick a client, or open one from the practice overview or the Clients page.")
     st.stop()

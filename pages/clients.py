@@ -6,6 +6,7 @@ handouts). ``?client=CODE`` opens a client directly (links from alerts and dashb
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,11 +20,15 @@ from core.practice.handouts import client_handout_pdf, handout_file_name
 from core.practice.routines import RoutineError, get_version, routine_choices
 from core.practice.safety import HEALTH_FLAGS
 from core.access.auth import PermissionDenied
+from core.access.sites import within_sites
 from pages.checkin_links import links_list, make_link_section
-from pages.common import can_write, current_actor, escape_markdown, get_store, render_findings, show_table
+from pages.common import (can_write, current_actor, escape_markdown, get_store, member_sites, render_findings,
+                          show_table, site_choices)
 
 store = get_store()
 today = clock.today()
+allowed_sites = member_sites()          # every lookup below is cut to the member's sites
+offered_sites, site_names = site_choices(store)
 
 
 def _segment_label(segment: str) -> str:
@@ -68,13 +73,17 @@ def client_form(key: str, client: clients.Client | None) -> dict[str, Any] | Non
         cleared = st.date_input("Cleared to exercise by her care provider on", key=f"{key}_cleared",
                                 value=client.care_provider_cleared_on if client else None, max_value=today,
                                 help="The pregnancy routines assume this clearance; without it, assigning warns.")
+        site = client.site if client else None
+        if len(offered_sites) > 1:  # one site to offer: the client is registered there
+            site = st.selectbox("Site", offered_sites, key=f"{key}_site", format_func=lambda s: site_names.get(s, s),
+                                index=offered_sites.index(site) if site in offered_sites else 0)
         submitted = st.form_submit_button("Save client" if client else "Add client", type="primary")
     if not submitted:
         return None
     fields: dict[str, Any] = {
         "code": code, "display_name": name, "email": email, "therapist": therapist, "segments": segments,
         "flags": flags, "conditions": conditions, "notes": notes, "pregnancy_ended_on": ended,
-        "care_provider_cleared_on": cleared,
+        "care_provider_cleared_on": cleared, "site": site,
     }
     if weeks is not None:
         fields |= {"gestation_weeks": int(weeks), "gestation_days": int(days), "gestation_on": measured,
@@ -294,6 +303,7 @@ def render_client_detail(client: clients.Client, as_of: date) -> None:
         st.markdown(
             f"**Segments:** {', '.join(_segment_label(s) for s in client.segments) or '—'}  \n"
             f"**Therapist:** {escape_markdown(client.therapist or None)}  \n"
+            f"**Site:** {escape_markdown(site_names.get(client.site, client.site))}  \n"
             f"**Email:** {escape_markdown(client.email or None)}")
         pregnancy = client.pregnancy(as_of)
         if pregnancy is not None:
@@ -320,7 +330,7 @@ def render_client_detail(client: clients.Client, as_of: date) -> None:
     st.subheader("Programs")
     if assignments.current_assignments(store, client.id, as_of):
         st.download_button(
-            "Download handout (PDF)", data=lambda: client_handout_pdf(store, client.id, as_of),
+            "Download handout (PDF)", data=lambda: client_handout_pdf(store, client.id, as_of, sites=allowed_sites),
             file_name=handout_file_name(client.code, as_of), mime="application/pdf", on_click="ignore",
             key="handout", icon=":material/print:", type="primary")
         st.caption("The handout covers every current program: schedule, steps, dose, care notes and a"
@@ -379,22 +389,27 @@ flt = clients.ClientFilter(
     segments=tuple(f2.multiselect("Segment", clients.SEGMENTS, format_func=_segment_label, key="clients_segments")),
     therapists=tuple(f3.multiselect("Therapist", clients.therapist_names(store), key="clients_therapists")),
     status=f4.selectbox("Status", clients.STATUSES, key="clients_status"),
+    sites=allowed_sites,
 )
+if len(offered_sites) > 1:
+    picked_sites = st.multiselect("Site", offered_sites, key="clients_sites", placeholder="all your sites",
+                                  format_func=lambda s: site_names.get(s, s))
+    flt = replace(flt, sites=within_sites(tuple(picked_sites) or None, allowed_sites))
 listed = clients.list_clients(store, flt, as_of)
 st.caption(f"{len(listed)} client(s)")
 show_table(
-    listed.drop(columns=["id", "email"]),
+    listed.drop(columns=["id", "email"] + ([] if len(offered_sites) > 1 else ["site"])), labels={"site": site_names},
     column_config={"code": st.column_config.TextColumn("Code", pinned=True),
                    "name": st.column_config.TextColumn("Name", pinned=True), "therapist": "Therapist", "segments": "Segments",
                    "flags": "Health flags", "pregnancy_week": "Pregnancy week",
                    "due_date": st.column_config.DateColumn("Due date"), "current_routines": "Current routines",
-                   "status": "Status"})
+                   "status": "Status", "site": "Site"})
 
 # ?client=CODE picks the client when it changes (a link, a new client); the picker then owns it
 wanted = st.query_params.get("client")
 codes = list(listed["code"])
 if wanted and wanted not in codes:
-    found = clients.find_client(store, wanted)  # a linked client outside the current filter still opens
+    found = clients.find_client(store, wanted, allowed_sites)  # a linked client outside the filter still opens
     if found is not None:
         codes.insert(0, found.code)
         wanted = found.code
@@ -412,4 +427,4 @@ st.session_state["clients_param_seen"] = code
 if st.query_params.get("client") != code:
     st.query_params["client"] = code
 st.divider()
-render_client_detail(clients.require_client(store, code), as_of)
+render_client_detail(clients.require_client(store, code, allowed_sites), as_of)

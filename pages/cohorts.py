@@ -12,7 +12,7 @@ from core.analytics import charts
 from core import clock
 from core.analytics import metrics
 from core.practice.clients import SEGMENT_LABELS
-from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, table_with_csv
+from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, member_sites, site_choices, table_with_csv
 
 BY = {"segment": "Segment", "routine": "Routine"}
 
@@ -24,7 +24,8 @@ def cohort_view(_store, db: str, version: str, scope: metrics.Scope, by: str, we
 
 store = get_store()
 db, version, today = str(store.path), store.version, clock.today()
-choices = filter_choices(store, db, version)
+offered_sites, site_names = site_choices(store)
+choices = {**filter_choices(store, db, version), "site": offered_sites}
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, default_days=metrics.COHORT_LOOKBACK_DAYS, options=choices)
 asked_by = (query.get("by") or ["segment"])[0]
@@ -33,7 +34,7 @@ for key, value in (("co_by", asked_by if asked_by in BY else "segment"), ("co_da
                    ("co_weeks", int(asked_weeks) if asked_weeks.isdigit() and 1 <= int(asked_weeks) <= 52
                     else metrics.COHORT_WEEKS),
                    ("co_as_of", asked.as_of), ("co_segment", list(asked.segments)),
-                   ("co_routine", list(asked.routines))):
+                   ("co_routine", list(asked.routines)), ("co_site", list(asked.sites or ()))):
     st.session_state.setdefault(key, value)
 
 st.title("Cohorts")
@@ -55,13 +56,19 @@ segments = e.multiselect("Segment", choices["segment"], key="co_segment", placeh
                          format_func=lambda s: SEGMENT_LABELS.get(s, s))
 routines = f.multiselect("Routine", choices["routine"], key="co_routine", placeholder="all routines",
                          format_func=lambda r: names.get(r, r))
-scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), routines=tuple(routines))
+picked_sites = ()
+if len(offered_sites) > 1:  # a practice with one site (or a member of one) needs no site filter
+    picked_sites = st.multiselect("Site", offered_sites, key="co_site", placeholder="all your sites",
+                                  format_func=lambda s: site_names.get(s, s))
+scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), routines=tuple(routines),
+                      sites=tuple(picked_sites) or None)
 url = metrics.scope_to_query(scope, today, default_days=metrics.COHORT_LOOKBACK_DAYS)
 if by != "segment":
     url["by"] = [by]
 if int(weeks) != metrics.COHORT_WEEKS:
     url["weeks"] = [str(int(weeks))]
 st.query_params.from_dict(url)
+scope = metrics.within_allowed_sites(scope, member_sites())  # never past the member's own sites
 
 found = cohort_view(store, db, version, scope, by, int(weeks))
 group_names = names if by == "routine" else metrics.SEGMENT_GROUP_LABELS

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.access import auth
+from core.access import auth, sites
 from core.analytics import alerts, metrics
 from core.practice import assignments, safety
 from core.practice.clients import SEGMENT_LABELS
@@ -243,6 +243,20 @@ def current_actor() -> str:
 
 def current_role() -> str:
     return current_session().role
+
+
+def member_sites() -> tuple[str, ...] | None:
+    """The sites the signed-in member may see (core.access.sites.allowed_sites; None: all), read
+    each run so a change by the owner applies at once. Every client read of a page is cut to them."""
+    return sites.allowed_sites(get_store(), current_actor())
+
+
+def site_choices(store: Store) -> tuple[list[str], dict[str, str]]:
+    """The sites a filter offers the signed-in member (their own; every one for owners) and every
+    site's name. A page shows a site filter only when it offers more than one."""
+    names = sites.site_labels(store)
+    allowed = member_sites()
+    return [code for code in names if allowed is None or code in allowed], names
 
 
 def can_write() -> bool:

@@ -17,17 +17,18 @@ from core import clock
 from core.analytics import metrics
 from core.analytics import overview
 from core.practice.clients import SEGMENT_LABELS
-from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, table_with_csv
+from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, member_sites, site_choices, table_with_csv
 
 GROUP_LABELS = {"segment": "Segment", "routine": "Routine", "therapist": "Therapist"}
 
 
 @st.cache_data(show_spinner="Computing the overview…", max_entries=16, ttl=3600)  # ~5 MB each at chain size
 def practice_view(_store, db: str, version: str, as_of: date, days: int, segments: tuple, therapists: tuple,
-                  routines: tuple, names: dict[str, str]):
+                  routines: tuple, names: dict[str, str], sites: tuple | None = None):
     """The overview, its open alerts, the group tables and their charts: cached built, because a
     Plotly figure takes several times longer to build than to unpickle."""
-    scope = metrics.Scope(as_of=as_of, days=days, segments=segments, therapists=therapists, routines=routines)
+    scope = metrics.Scope(as_of=as_of, days=days, segments=segments, therapists=therapists, routines=routines,
+                          sites=sites)
     view, open_alerts = overview.practice_overview(_store, scope)
     groups = dict(view.groups)
     groups["routine"] = groups["routine"].assign(name=groups["routine"]["group"].map(names))
@@ -66,13 +67,15 @@ def group_reader(by: str, names: dict[str, str]) -> dict[str, str]:
 
 store = get_store()
 db, version, today = str(store.path), store.version, clock.today()
-choices = filter_choices(store, db, version)
+offered_sites, site_names = site_choices(store)
+choices = {**filter_choices(store, db, version), "site": offered_sites}
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, options=choices)
 
 # Widgets start from the URL when the page opens; afterwards the widgets are the truth.
 for key, value in (("ov_days", asked.days), ("ov_as_of", asked.as_of), ("ov_segment", list(asked.segments)),
-                   ("ov_therapist", list(asked.therapists)), ("ov_routine", list(asked.routines))):
+                   ("ov_therapist", list(asked.therapists)), ("ov_routine", list(asked.routines)),
+                   ("ov_site", list(asked.sites or ()))):
     st.session_state.setdefault(key, value)
 
 st.title("Practice overview")
@@ -88,12 +91,17 @@ segments = seg.multiselect("Segment", choices["segment"], key="ov_segment", plac
 therapists = ther.multiselect("Therapist", choices["therapist"], key="ov_therapist", placeholder="all therapists")
 routines = rout.multiselect("Routine", choices["routine"], key="ov_routine", placeholder="all routines",
                             format_func=lambda r: names.get(r, r))
+picked_sites = ()
+if len(offered_sites) > 1:  # a practice with one site (or a member of one) needs no site filter
+    picked_sites = st.multiselect("Site", offered_sites, key="ov_site", placeholder="all your sites",
+                                  format_func=lambda s: site_names.get(s, s))
 scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), therapists=tuple(therapists),
-                      routines=tuple(routines))
+                      routines=tuple(routines), sites=tuple(picked_sites) or None)
 st.query_params.from_dict(metrics.scope_to_query(scope, today))
+scope = metrics.within_allowed_sites(scope, member_sites())  # never past the member's own sites
 
 view, open_alerts, groups, figures = practice_view(store, db, version, scope.as_of, scope.days, scope.segments,
-                                                  scope.therapists, scope.routines, names)
+                                                  scope.therapists, scope.routines, names, scope.sites)
 st.caption(
     f"{scope.period_start:%d %b %Y} – {scope.as_of:%d %b %Y}. Adherence and pain are what clients reported in"
     " their session logs (self-reports tend to run high)."

@@ -246,6 +246,7 @@ AUDIT_LABELS = {
     "assignment_assigned": "Routine assigned", "assignment_ended": "Program ended",
     "assignment_paused": "Program paused", "assignment_resumed": "Program resumed",
     "assignment_replaced": "Program replaced", "assignment_safety_reviewed": "Safety findings reviewed",
+    "site_added": "Site added", "site_renamed": "Site renamed", "user_sites_changed": "Sites changed",
 }
 
 
@@ -429,6 +430,10 @@ def create_user(store: Store, actor: str, username: str, role: str, password: st
     name, password_hash, address = _check_new_account(store, username, role, password, email)
     with store.transaction(touches=(ACCOUNTS,)) as cur:
         _insert_user(cur, name, role, password_hash, address, display_name, actor)
+        # a practice with one site: the new member works there (core/access/sites.py); with more,
+        # the owner chooses, and until then the member sees no client
+        cur.execute("INSERT INTO staff_sites (user_id, site) SELECT u.id, s.code FROM users u, sites s"
+                    " WHERE u.username = ? AND u.role <> 'owner' AND (SELECT count(*) FROM sites) = 1", [name])
         audit_in(cur, actor, "user_created", {"username": name, "role": role, "email": address})
     return get_user(store, name)
 

@@ -352,6 +352,7 @@ def acknowledge(store: Store, alert_key: str, note: str, actor: str, as_of: date
     (PermissionDenied otherwise). Nothing is written on any error.
     """
     from core.access.auth import STAFF_WRITERS, audit_in, require_role
+    from core.access.sites import require_client_access
 
     require_role(store, actor, STAFF_WRITERS)
     note = (note or "").strip()
@@ -360,6 +361,7 @@ def acknowledge(store: Store, alert_key: str, note: str, actor: str, as_of: date
     if len(note) > MAX_NOTE:
         raise AlertError(f"the note is too long ({len(note)} characters; at most {MAX_NOTE})")
     client_id = client_of(alert_key)
+    require_client_access(store, actor, client_id)
     existing = store.rows(
         "SELECT acknowledged_by, acknowledged_at FROM alert_acknowledgements WHERE alert_key = ?", [alert_key])
     if existing:

@@ -29,6 +29,7 @@ from typing import Any, Literal, TypeVar
 
 import pandas as pd
 
+from core.access.sites import within_sites
 from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, session_order_key
 from core.db.store import CATALOG, WORK_DB, Cursor, Store
 from core.practice.clients import SEGMENT_LABELS
@@ -70,6 +71,8 @@ class Scope:
     then in scope through its assignments of those routines only). Empty means "all". Practice
     views leave out archived clients; ``client_id`` narrows to one client, archived or not;
     ``clients`` to some clients of the practice view (to recompute only those: core.analytics.overview).
+    ``sites`` selects clients by site: None means every site, a tuple only those sites' clients —
+    an empty one none at all (what a member without a site may see: core.access.sites).
     """
 
     as_of: date
@@ -79,6 +82,7 @@ class Scope:
     routines: tuple[str, ...] = ()
     client_id: int | None = None
     clients: tuple[int, ...] = ()
+    sites: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.as_of, date):
@@ -95,6 +99,9 @@ class Scope:
             values = (values,) if isinstance(values, str) else values
             object.__setattr__(self, name, tuple(sorted({str(v) for v in values if v})))
         object.__setattr__(self, "clients", tuple(sorted({int(c) for c in self.clients or ()})))
+        if self.sites is not None:
+            sites = (self.sites,) if isinstance(self.sites, str) else self.sites
+            object.__setattr__(self, "sites", tuple(sorted({str(v) for v in sites if v})))
 
     @property
     def period_start(self) -> date:
@@ -128,6 +135,7 @@ class Pipeline:
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
             "routines": list(scope.routines), "client_id": scope.client_id, "clients": list(scope.clients),
+            "sites": list(scope.sites or ()),
         }
 
     def execute(self, sql: str) -> None:
@@ -208,11 +216,14 @@ def client_where_sql(scope: Scope) -> str:
         parts.append("c.therapist IN (SELECT unnest($therapists))")
     if scope.clients:
         parts.append("c.id IN (SELECT unnest($clients))")
+    if scope.sites is not None:
+        parts.append("c.site IN (SELECT unnest(CAST($sites AS VARCHAR[])))" if scope.sites else "FALSE")
     return " AND ".join(parts)
 
 
 def _filters_clients(scope: Scope) -> bool:
-    return scope.client_id is not None or bool(scope.segments) or bool(scope.therapists) or bool(scope.clients)
+    return (scope.client_id is not None or bool(scope.segments) or bool(scope.therapists) or bool(scope.clients)
+            or scope.sites is not None)
 
 
 def clients_in_scope_sql(scope: Scope, column: str) -> str:
@@ -862,15 +873,18 @@ def _warning_signs(tags: Any) -> str | None:
     return ", ".join(BY_TAG[t].label if t in BY_TAG else t.replace("_", " ") for t in found) or None
 
 
-def find_client_id(store: Store, code: str) -> int | None:
-    """The id of the client with this code (exact, then ignoring case and outer spaces)."""
+def find_client_id(store: Store, code: str, sites: tuple[str, ...] | None = None) -> int | None:
+    """The id of the client with this code (exact, then ignoring case and outer spaces); with
+    ``sites`` (core.access.sites.allowed_sites), a client of another site is not found."""
     code = (code or "").strip()
     if not code:
         return None
     found = store.rows(
-        "SELECT id FROM clients WHERE code = ? OR lower(code) = lower(?) ORDER BY code = ? DESC, id LIMIT 1",
+        "SELECT id, site FROM clients WHERE code = ? OR lower(code) = lower(?) ORDER BY code = ? DESC, id LIMIT 1",
         [code, code, code])
-    return int(found[0][0]) if found else None
+    if not found or (sites is not None and found[0][1] not in sites):
+        return None
+    return int(found[0][0])
 
 
 # -- public: cohorts ----------------------------------------------------------------------------
@@ -945,7 +959,7 @@ def scope_from_query(query: dict[str, list[str]], today: date, *, default_days: 
                      client_id: int | None = None,
                      options: dict[str, list[str]] | None = None) -> tuple[Scope, list[str]]:
     """The scope a bookmarked URL describes (``days``, ``as_of``, ``segment``, ``therapist``,
-    ``routine``; list values may repeat) and what had to be ignored, in words for the page.
+    ``routine``, ``site``; list values may repeat) and what had to be ignored, in words for the page.
 
     Anything malformed falls back to the default instead of failing: a link typed by hand must
     still open a page. With ``options`` (filter_options), values nobody can choose are dropped.
@@ -981,7 +995,7 @@ def scope_from_query(query: dict[str, list[str]], today: date, *, default_days: 
         return values
 
     scope = Scope(as_of=as_of, days=days, segments=many("segment"), therapists=many("therapist"),
-                  routines=many("routine"), client_id=client_id)
+                  routines=many("routine"), client_id=client_id, sites=many("site") or None)
     return scope, problems
 
 
@@ -992,16 +1006,17 @@ def scope_to_query(scope: Scope, today: date, *, default_days: int = DEFAULT_DAY
         query["days"] = [str(scope.days)]
     if scope.as_of != today:
         query["as_of"] = [scope.as_of.isoformat()]
-    for name, values in (("segment", scope.segments), ("therapist", scope.therapists), ("routine", scope.routines)):
+    for name, values in (("segment", scope.segments), ("therapist", scope.therapists), ("routine", scope.routines),
+                         ("site", scope.sites)):
         if values:
             query[name] = list(values)
     return query
 
 
 def filter_options(store: Store) -> dict[str, list[str]]:
-    """What the filters can choose from: segments and therapists of current clients, and the
-    routines that have ever been assigned (three small DISTINCT queries; pages cache them on the
-    store's version)."""
+    """What the filters can choose from: segments and therapists of current clients, the
+    routines that have ever been assigned, and the sites (small queries; pages cache them on the
+    store's version and offer a member only their own sites)."""
     return {
         "segment": [r[0] for r in store.rows(
             "SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
@@ -1010,7 +1025,14 @@ def filter_options(store: Store) -> dict[str, list[str]]:
             "SELECT DISTINCT therapist FROM clients WHERE archived_at IS NULL AND therapist IS NOT NULL"
             " AND therapist <> '' ORDER BY 1")],
         "routine": [r[0] for r in store.rows("SELECT DISTINCT routine_id FROM assignments ORDER BY 1")],
+        "site": [r[0] for r in store.rows("SELECT code FROM sites ORDER BY created_at, code")],
     }
+
+
+def within_allowed_sites(scope: Scope, allowed: tuple[str, ...] | None) -> Scope:
+    """``scope`` cut to the sites a member may see (core.access.sites.allowed_sites, None: all):
+    what the filters ask, intersected with what is allowed, so no widget or URL reaches past it."""
+    return replace(scope, sites=within_sites(scope.sites, allowed))
 
 
 def routine_names(store: Store) -> dict[str, str]:

@@ -69,7 +69,7 @@ def kept_as(store: Store, scope: Scope) -> Scope | None:
     if scope.client_id is None:
         return scope
     active = store.scalar("SELECT archived_at IS NULL FROM clients WHERE id = ?", [scope.client_id])
-    return Scope(as_of=scope.as_of, days=scope.days, clients=(scope.client_id,)) if active else None
+    return Scope(as_of=scope.as_of, days=scope.days, clients=(scope.client_id,), sites=scope.sites) if active else None
 
 
 def period_key(scope: Scope) -> str:

@@ -249,6 +249,7 @@ def _cmd_clients_add(args: argparse.Namespace) -> Result:
         "code": args.code, "display_name": args.name, "email": args.email, "therapist": args.therapist,
         "segments": args.segment or [], "flags": args.flag or [], "notes": args.notes,
         "conditions": args.conditions, "due_date": args.due_date, "care_provider_cleared_on": args.cleared_on,
+        "site": args.site,
     }
     if args.gestation_weeks is not None:
         fields |= {"gestation_weeks": args.gestation_weeks[0], "gestation_days": args.gestation_weeks[1],
@@ -267,19 +268,20 @@ def _cmd_clients_list(args: argparse.Namespace) -> Result:
     from core.practice.clients import ClientFilter, list_clients
 
     on = args.on or clock.today()
-    flt = ClientFilter(text=args.search or "", segments=tuple(args.segment or ()),
-                       therapists=tuple(args.therapist or ()), status=args.status)
     with _open_store(args, sync=False) as store:
+        flt = ClientFilter(text=args.search or "", segments=tuple(args.segment or ()),
+                           therapists=tuple(args.therapist or ()), status=args.status,
+                           sites=_sites_asked(store, args))
         frame = list_clients(store, flt, on)
     payload = [{
         "code": r["code"], "name": r["name"], "email": r["email"], "therapist": r["therapist"],
         "segments": [s for s in r["segments"].split(", ") if s], "flags": [f for f in r["flags"].split(", ") if f],
         "pregnancy_week": None if r["pregnancy_week"] is None else int(r["pregnancy_week"]),
         "due_date": r["due_date"].isoformat() if r["due_date"] else None,
-        "current_routines": r["current_routines"], "status": r["status"],
+        "current_routines": r["current_routines"], "status": r["status"], "site": r["site"],
     } for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
     rows = [r | {"segments": ", ".join(r["segments"])} for r in payload]
-    return Result(payload, _table(rows, ["code", "name", "therapist", "segments", "pregnancy_week", "status"]))
+    return Result(payload, _table(rows, ["code", "name", "therapist", "segments", "pregnancy_week", "status", "site"]))
 
 
 def _add_clients(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -304,12 +306,14 @@ def _add_clients(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     add.add_argument("--on", type=parse_date, help="the date --gestation-weeks was measured (default today)")
     add.add_argument("--cleared-on", type=parse_date,
                      help="the day her care provider cleared her to exercise in this pregnancy")
+    add.add_argument("--site", help="the client's site (code; default: the practice's default site, main)")
     add.set_defaults(handler=_cmd_clients_add)
     lst = group.add_parser("list", parents=[common], help="list clients")
     lst.add_argument("--search", help="part of a code, name or email")
     lst.add_argument("--segment", action="append", choices=SEGMENTS)
     lst.add_argument("--therapist", action="append")
     lst.add_argument("--status", choices=STATUSES, default="active")
+    _site_option(lst, "only clients of this site")
     lst.add_argument("--on", type=parse_date, help="pregnancy weeks and current routines on this date (default today)")
     lst.set_defaults(handler=_cmd_clients_list)
 
@@ -421,17 +425,77 @@ def _add_handout(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.set_defaults(handler=_cmd_handout)
 
 
+# -- sites (issue 19) ----------------------------------------------------------------------------
+
+def _site_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--site", action="append", metavar="CODE",
+                        help=f"{what}; repeat or give a comma list for several")
+
+
+def _sites_asked(store: Store, args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The known site codes of --site (None when not given); an unknown one is a usage error."""
+    from core.access.sites import SiteError, known_sites
+
+    if not getattr(args, "site", None):
+        return None
+    try:
+        return known_sites(store, args.site)
+    except SiteError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _cmd_sites_list(args: argparse.Namespace) -> Result:
+    from core.access.sites import list_sites
+
+    with _open_store(args, sync=False) as store:
+        counts = dict(store.rows("SELECT site, count(*) FROM clients WHERE archived_at IS NULL GROUP BY site"))
+        payload = [site.as_dict() | {"clients": int(counts.get(site.code, 0))} for site in list_sites(store)]
+    return Result(payload, _table(payload, ["code", "name", "clients"]))
+
+
+def _cmd_sites_add(args: argparse.Namespace) -> Result:
+    from core.access.sites import add_site
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        site = add_site(store, "cli", args.code, args.name)
+    return Result(site.as_dict(), f"added site {site.code} ({site.name})")
+
+
+def _cmd_sites_rename(args: argparse.Namespace) -> Result:
+    from core.access.sites import rename_site
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        site = rename_site(store, "cli", args.code, args.name)
+    return Result(site.as_dict(), f"site {site.code} is now called {site.name}")
+
+
+def _add_sites(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("sites", help="the practice's sites (clinics, studios) and their clients")
+    group = p.add_subparsers(dest="action", required=True)
+    group.add_parser("list", parents=[common], help="every site with its current clients").set_defaults(
+        handler=_cmd_sites_list)
+    add = group.add_parser("add", parents=[common], help="add a site")
+    add.add_argument("code", help="a short stable code: lower-case letters, digits, '-' or '_' (URLs and files use it)")
+    add.add_argument("name", help="the name people read, e.g. 'North clinic'")
+    add.set_defaults(handler=_cmd_sites_add)
+    rename = group.add_parser("rename", parents=[common], help="give a site another name (its code stays)")
+    rename.add_argument("code")
+    rename.add_argument("name")
+    rename.set_defaults(handler=_cmd_sites_rename)
+
+
 # -- users and share links ----------------------------------------------------------------------
 
 @contextmanager
 def _account_errors() -> Iterator[None]:
-    """Account and link errors are the user's input problems: stderr and exit code 2."""
+    """Account, site and link errors are the user's input problems: stderr and exit code 2."""
     from core.access.auth import AuthError, PermissionDenied
+    from core.access.sites import SiteError
     from core.sharing.links import LinkError
 
     try:
         yield
-    except (AuthError, LinkError, PermissionDenied) as exc:
+    except (AuthError, LinkError, PermissionDenied, SiteError) as exc:
         raise UsageError(str(exc)) from exc
 
 
@@ -449,20 +513,39 @@ def _password_from_stdin(args: argparse.Namespace) -> str:
 
 def _cmd_users_add(args: argparse.Namespace) -> Result:
     from core.access.auth import create_user
+    from core.access.sites import known_sites, member_sites, set_member_sites
 
     password = _password_from_stdin(args) if args.password_stdin or not args.email else None
     with _open_store(args, sync=False) as store, _account_errors():
+        if args.site:
+            known_sites(store, args.site)  # an unknown site is refused before the account is made
         user = create_user(store, "cli", args.username, args.role, password, email=args.email,
                            display_name=args.name)
-    return Result(user.as_dict(), f"created {user.role} {user.username}")
+        if args.site:
+            set_member_sites(store, "cli", user.username, args.site)
+        sites = member_sites(store, user.username)
+    return Result(user.as_dict() | {"sites": list(sites)}, f"created {user.role} {user.username}"
+                  + (f" at {', '.join(sites)}" if sites else ""))
 
 
 def _cmd_users_list(args: argparse.Namespace) -> Result:
     from core.access.auth import users_table
+    from core.access.sites import member_sites
 
     with _open_store(args, sync=False) as store:
-        payload = _null_records(users_table(store))
-    return Result(payload, _table(payload, ["username", "role", "status", "sign_in", "email", "last_login_at"]))
+        payload = [row | {"sites": list(member_sites(store, row["username"]))}
+                   for row in _null_records(users_table(store))]
+    rows = [r | {"sites": "all" if r["role"] == "owner" else ", ".join(r["sites"])} for r in payload]
+    return Result(payload, _table(rows, ["username", "role", "status", "sign_in", "email", "last_login_at", "sites"]))
+
+
+def _cmd_users_sites(args: argparse.Namespace) -> Result:
+    from core.access.sites import set_member_sites
+
+    with _open_store(args, sync=False) as store, _account_errors():
+        sites = set_member_sites(store, "cli", args.username, args.site or [])
+    return Result({"username": args.username, "sites": list(sites)},
+                  f"{args.username} works at: {', '.join(sites) or 'no site'}")
 
 
 def _cmd_users_passwd(args: argparse.Namespace) -> Result:
@@ -494,7 +577,12 @@ def _add_users(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     add.add_argument("--email", help="single-sign-on email mapped to this account (then a password is optional)")
     add.add_argument("--name", help="display name")
+    _site_option(add, "a site the account works at (therapists and viewers see only their sites' clients)")
     add.set_defaults(handler=_cmd_users_add)
+    sites = group.add_parser("sites", parents=[common], help="set the sites an account works at (replaces them)")
+    sites.add_argument("--username", required=True)
+    _site_option(sites, "a site the account works at (none given: no site)")
+    sites.set_defaults(handler=_cmd_users_sites)
     group.add_parser("list", parents=[common], help="list staff accounts").set_defaults(handler=_cmd_users_list)
     passwd = group.add_parser("passwd", parents=[common], help="set a new password (e.g. a locked-out owner)")
     passwd.add_argument("--username", required=True)
@@ -510,7 +598,7 @@ def _cmd_share_create(args: argparse.Namespace) -> Result:
 
     with _open_store(args, sync=False) as store, _account_errors():
         link = create_link(store, "cli", args.scope, days=args.days, label=args.label,
-                           deidentify=args.deidentify, base=args.base_url)
+                           deidentify=args.deidentify, base=args.base_url, sites=args.site)
     payload = link.as_dict()
     return Result(payload, f"id {link.id}\nurl {link.url}\nexpires_at {payload['expires_at']}")
 
@@ -543,6 +631,7 @@ def _add_share(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     create.add_argument("--deidentify", action="store_true", help="client codes instead of names, no notes")
     create.add_argument("--label", help="who or what the link is for")
     create.add_argument("--base-url", help="e.g. https://desk.example.org (default: $ROUTINE_DESK_BASE_URL)")
+    _site_option(create, "the link shows only this site's clients")
     create.set_defaults(handler=_cmd_share_create)
     group.add_parser("list", parents=[common], help="every link with its use").set_defaults(handler=_cmd_share_list)
     revoke = group.add_parser("revoke", parents=[common], help="revoke a link now")
@@ -706,16 +795,18 @@ def _add_logs(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
 # -- report (issue 5: adherence, symptoms, alerts) ---------------------------------------------
 
 def _report_scope(args: argparse.Namespace, store: Any) -> Any:
-    """The metrics scope for --as-of / --days / --client; an unknown client is a usage error."""
+    """The metrics scope for --as-of / --days / --client / --site; an unknown client or site is a
+    usage error."""
     from core.analytics.metrics import MetricsError, Scope, find_client_id
 
     client_id = None
+    sites = _sites_asked(store, args)
     if getattr(args, "client", None):
-        client_id = find_client_id(store, args.client)
+        client_id = find_client_id(store, args.client, sites)
         if client_id is None:
-            raise UsageError(f"no client with code {args.client!r}")
+            raise UsageError(f"no client with code {args.client!r}" + (" in that site" if sites else ""))
     try:
-        return Scope(as_of=args.as_of, days=getattr(args, "days", 28), client_id=client_id)
+        return Scope(as_of=args.as_of, days=getattr(args, "days", 28), client_id=client_id, sites=sites)
     except MetricsError as exc:
         raise UsageError(str(exc)) from exc
 
@@ -758,14 +849,17 @@ def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     adherence.add_argument("--as-of", type=parse_date, required=True, help="last day of the period (YYYY-MM-DD)")
     adherence.add_argument("--days", type=int, default=28, help="length of the period in days (default 28)")
     adherence.add_argument("--client", help="only this client (code)")
+    _site_option(adherence, "only clients of this site")
     adherence.set_defaults(handler=_cmd_report_adherence)
     symptoms = group.add_parser("symptoms", parents=[common],
                                 help="pain response per assignment started on or before --as-of")
     symptoms.add_argument("--as-of", type=parse_date, required=True, help="the date to report on (YYYY-MM-DD)")
     symptoms.add_argument("--client", help="only this client (code)")
+    _site_option(symptoms, "only clients of this site")
     symptoms.set_defaults(handler=_cmd_report_symptoms)
     alerts = group.add_parser("alerts", parents=[common], help="open alerts over the 28 days up to --as-of")
     alerts.add_argument("--as-of", type=parse_date, required=True, help="the date to report on (YYYY-MM-DD)")
+    _site_option(alerts, "only clients of this site")
     alerts.set_defaults(handler=_cmd_report_alerts)
 
 
@@ -861,6 +955,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentPars
     _add_handout,
     _add_content,
     _add_users,
+    _add_sites,
     _add_share,
     _add_checkin,
     _add_logs,

@@ -10,6 +10,9 @@ logging altogether (lapsed), and pain drifts down for most, stays flat for some 
 for a few. It is a new user's first impression, so it reads like a real practice: every client has
 a full name of their own, pregnant clients have women's names, a client who has given birth is
 no longer on a pregnancy routine, and the open alerts are a handful a team can work through.
+
+A chain works from several sites: each therapist works at one (in turn), and their clients belong
+to it, so the sites are drawn without touching the random draws of anything else.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from core.db.store import Store, reserve_ids, utcnow
 
 DEMO_SOURCE = "demo"
 # Bump when the generator's output changes, so cached benchmark practices are rebuilt.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 
 # First names readers take for women's (pregnant clients get one of these) and for men's; the other
 # clients get either. Names are drawn without repeats, so no two clients share a full name.
@@ -48,6 +51,10 @@ LAST_NAMES = (
 )
 MIDDLE_INITIALS = tuple(f"{letter}. " for letter in "ABCDEFGHJKLMNPRSTW")
 THERAPISTS = ("Ana Ruiz", "Ben Okafor", "Chloe Martin")
+# The demo's sites, code and name; the first is the practice's default site (core/access/sites.py).
+SITES = (("main", "City centre studio"), ("north", "North clinic"), ("riverside", "Riverside studio"),
+         ("harbour", "Harbour clinic"), ("old-town", "Old town studio"))
+CHAIN_CLIENTS = 1000  # a practice this size is a chain of 3 sites; a smaller one has 2
 NEUTRAL_NOTES = (
     "Felt looser afterwards.",
     "Short on time, did half.",
@@ -69,9 +76,14 @@ class DemoSpec:
     days: int = 182
     seed: int = 7
     as_of: date | None = None
+    sites: int | None = None   # None: 3 for a chain-sized practice, else 2 (at most len(SITES))
 
     def end(self) -> date:
         return self.as_of or clock.today()
+
+    def site_count(self) -> int:
+        wanted = self.sites if self.sites is not None else (3 if self.clients >= CHAIN_CLIENTS else 2)
+        return max(1, min(int(wanted), len(SITES)))
 
 
 @dataclass
@@ -105,14 +117,35 @@ def create_demo_practice(store: Store, spec: DemoSpec = DemoSpec()) -> DemoSumma
     rng = np.random.default_rng(spec.seed)
     as_of = spec.end()
     clients = _clients(rng, spec.clients, as_of, spec.seed)
+    sites = SITES[:spec.site_count()]
+    clients["site"] = _sites_of(clients["therapist"], sites)
     plans = _assignments(rng, clients, routines, spec.days, as_of)
     logs = _session_logs(rng, clients, plans, spec.days, as_of)
     with store.transaction() as cur:
+        _insert_sites(cur, sites)
         _insert(cur, clients, plans, logs, as_of)
     # each demo assignment gets the safety findings of its start date recorded as seen (issue 3)
     review_unreviewed_assignments(store, actor="demo", note="demo data")
     ensure_demo_owner(store)  # demo-only sign-in (README); never added beside existing accounts
-    return DemoSummary(len(clients), len(plans), len(logs), as_of)
+    return DemoSummary(len(clients), len(plans), len(logs), as_of, extras={"sites": len(sites)})
+
+
+def _sites_of(therapists: pd.Series, sites: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """Each client's site: their therapist's, the therapists taking the sites in turn (in the
+    order of THERAPISTS, then of their numbers)."""
+    ordered = sorted(set(therapists), key=lambda t: (THERAPISTS.index(t) if t in THERAPISTS else len(THERAPISTS), t))
+    site_of = {t: sites[i % len(sites)][0] for i, t in enumerate(ordered)}
+    return therapists.map(site_of).to_numpy()
+
+
+def _insert_sites(cur: Any, sites: tuple[tuple[str, str], ...]) -> None:
+    """The demo's sites: the default site takes the first name, the others are added."""
+    now = utcnow()
+    for code, name in sites:
+        if cur.execute("SELECT count(*) FROM sites WHERE code = ?", [code]).fetchone()[0]:
+            cur.execute("UPDATE sites SET name = ? WHERE code = ?", [name, code])
+        else:
+            cur.execute("INSERT INTO sites (code, name, created_at) VALUES (?, ?, ?)", [code, name, now])
 
 
 def _routine_catalogue(store: Store) -> pd.DataFrame:
@@ -323,9 +356,9 @@ def _insert(cur: Any, clients: pd.DataFrame, plans: pd.DataFrame, logs: pd.DataF
     cur.execute(
         """
         INSERT INTO clients (code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,
-                             conditions, notes, archived_at, created_at, updated_at)
+                             conditions, notes, archived_at, created_at, updated_at, site)
         SELECT code, display_name, email, therapist, CAST(due_date AS DATE), NULL, postpartum, NULL,
-               NULL, NULL, created_at, created_at
+               NULL, NULL, created_at, created_at, site
         FROM demo_clients ORDER BY idx
         """
     )

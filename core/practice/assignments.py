@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
+from core.access.sites import require_client_access
 from core.practice.clients import Client, ClientError, require_client
 from core.practice.pregnancy import PREGNANCY_DAYS, pregnancy_sql
 from core.practice.routines import RoutineError, RoutineVersion, get_version
@@ -271,6 +272,7 @@ def assign(store: Store, client_ref: str | int, routine_id: str, start: date, ac
     """
     require_role(store, actor, STAFF_WRITERS)
     preview = preview_assignment(store, client_ref, routine_id, start, on, version, sessions_per_week, weeks)
+    require_client_access(store, actor, preview.client.id)
     reason = _require_override(preview.findings, override_reason)
     _check_no_twin(store, preview)
     with store.transaction(clients=(preview.client.id,)) as cur:
@@ -280,8 +282,10 @@ def assign(store: Store, client_ref: str | int, routine_id: str, start: date, ac
 
 # -- changing an assignment ----------------------------------------------------------------------
 
-def _active(store: Store, assignment_id: int) -> Assignment:
+def _active(store: Store, assignment_id: int, actor: str) -> Assignment:
+    """The active assignment ``actor`` may change (its client in one of the actor's sites)."""
     current = get_assignment(store, assignment_id)
+    require_client_access(store, actor, current.client_id)
     if current.status != "active":
         raise AssignmentError(f"assignment {assignment_id} is {current.status}, not active")
     return current
@@ -302,7 +306,7 @@ def _close_pause_by(cur: Any, assignment_id: int, last_day: date) -> None:
 def end_assignment(store: Store, assignment_id: int, last_day: date, actor: str, note: str | None = None) -> Assignment:
     """End early: ``last_day`` is the last day of the program (inclusive)."""
     require_role(store, actor, STAFF_WRITERS)
-    current = _active(store, assignment_id)
+    current = _active(store, assignment_id, actor)
     if last_day < current.start_date:
         raise AssignmentError(
             f"the last day {last_day.isoformat()} is before the start {current.start_date.isoformat()}")
@@ -319,7 +323,7 @@ def end_assignment(store: Store, assignment_id: int, last_day: date, actor: str,
 def pause_assignment(store: Store, assignment_id: int, from_day: date, actor: str, note: str | None = None) -> None:
     """Pause from ``from_day`` until staff resume it; paused days expect no sessions."""
     require_role(store, actor, STAFF_WRITERS)
-    current = _active(store, assignment_id)
+    current = _active(store, assignment_id, actor)
     if not current.start_date <= from_day <= current.last_day:
         raise AssignmentError(
             f"a pause must start inside the program ({current.start_date.isoformat()} to"
@@ -340,7 +344,7 @@ def pause_assignment(store: Store, assignment_id: int, from_day: date, actor: st
 def resume_assignment(store: Store, assignment_id: int, on: date, actor: str, note: str | None = None) -> None:
     """Resume on ``on`` (the first day with sessions again); resuming on the pause's first day undoes it."""
     require_role(store, actor, STAFF_WRITERS)
-    current = _active(store, assignment_id)
+    current = _active(store, assignment_id, actor)
     paused_from = _open_pause(store, assignment_id)
     if paused_from is None:
         raise AssignmentError(f"assignment {assignment_id} is not paused")
@@ -378,7 +382,7 @@ def replace_assignment(store: Store, assignment_id: int, routine_id: str, start:
                        version: int | None = None, sessions_per_week: int | None = None, weeks: int | None = None,
                        override_reason: str | None = None) -> AssignResult:
     """End an assignment the day before ``start`` and assign another routine from ``start``."""
-    old = _active(store, assignment_id)
+    old = _active(store, assignment_id, actor)
     preview = preview_assignment(store, old.client_id, routine_id, start, on, version, sessions_per_week, weeks)
     return _replace_with(store, old, preview, actor, override_reason, "replaced")
 
@@ -386,7 +390,7 @@ def replace_assignment(store: Store, assignment_id: int, routine_id: str, start:
 def move_to_latest_version(store: Store, assignment_id: int, on: date, actor: str,
                            override_reason: str | None = None) -> AssignResult:
     """Move an assignment onto its routine's current version from ``on``, keeping its last day."""
-    old = _active(store, assignment_id)
+    old = _active(store, assignment_id, actor)
     latest = get_version(store, old.routine_id)
     if latest.version == old.routine_version:
         raise AssignmentError(f"assignment {assignment_id} already uses the latest version ({latest.version})")
@@ -550,7 +554,7 @@ def review_assignment_safety(store: Store, assignment_id: int, on: date, actor: 
     that were new and are now recorded.
     """
     require_role(store, actor, STAFF_WRITERS)
-    current = _active(store, assignment_id)
+    current = _active(store, assignment_id, actor)
     new = unreviewed_findings(store, assignment_id, on)
     reason = _require_override(new, override_reason)
     with store.transaction(clients=(current.client_id,)) as cur:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from core import clock
 from core.access.auth import STAFF_WRITERS, require_role
+from core.access.sites import move_client, require_client_access, site_for_new_client
 from core.library.search import _escape_like
 from core.db.store import Store, utcnow
 from core.practice.safety import HEALTH_FLAGS
@@ -73,6 +74,7 @@ class Client:
     segments: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     care_provider_cleared_on: date | None = None   # the day her care provider cleared her to exercise
+    site: str | None = None                         # the code of her site (core/access/sites.py)
 
     @property
     def archived(self) -> bool:
@@ -101,6 +103,7 @@ class Client:
                                          if self.care_provider_cleared_on else None),
             "gestational_week": status.week if status and status.pregnant else None,
             "archived": self.archived,
+            "site": self.site,
         }
 
 
@@ -123,8 +126,9 @@ class ClientInput(BaseModel):
     gestation_on: date | None = None
     pregnancy_ended_on: date | None = None
     care_provider_cleared_on: date | None = None
+    site: str | None = Field(default=None, max_length=40, description="left empty: the member's only site")
 
-    @field_validator("code", "email", "therapist", "conditions", "notes", mode="before")
+    @field_validator("code", "email", "therapist", "conditions", "notes", "site", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -215,7 +219,7 @@ def _check(data: ClientInput | dict[str, Any], as_of: date) -> _Checked:
 # -- reads ---------------------------------------------------------------------------------------
 
 _CLIENT_COLUMNS = ("id, code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
-                   " conditions, notes, archived_at, created_at, updated_at, care_provider_cleared_on")
+                   " conditions, notes, archived_at, created_at, updated_at, care_provider_cleared_on, site")
 
 
 def _client_from_row(store: Store, row: tuple) -> Client:
@@ -225,7 +229,7 @@ def _client_from_row(store: Store, row: tuple) -> Client:
     flags = tuple(f for (f,) in store.rows(
         "SELECT flag FROM client_flags WHERE client_id = ? ORDER BY flag", [client_id]))
     return Client(*row[:7], bool(row[7]), *row[8:13], segments=segments, flags=flags,
-                  care_provider_cleared_on=row[13])
+                  care_provider_cleared_on=row[13], site=row[14])
 
 
 def get_client(store: Store, client_id: int) -> Client | None:
@@ -233,17 +237,20 @@ def get_client(store: Store, client_id: int) -> Client | None:
     return _client_from_row(store, found[0]) if found else None
 
 
-def find_client(store: Store, ref: str | int) -> Client | None:
-    """A client by code (ignoring case and outer spaces) or by numeric id."""
+def find_client(store: Store, ref: str | int, sites: tuple[str, ...] | None = None) -> Client | None:
+    """A client by code (ignoring case and outer spaces) or by numeric id; with ``sites`` (what
+    core.access.sites.allowed_sites gives a member), a client of another site is not found."""
     text = str(ref).strip()
     found = store.rows(f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE lower(code) = lower(?)", [text])
     if not found and text.isdigit():
         found = store.rows(f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE id = ?", [int(text)])
+    if found and sites is not None and found[0][14] not in sites:
+        return None
     return _client_from_row(store, found[0]) if found else None
 
 
-def require_client(store: Store, ref: str | int) -> Client:
-    client = find_client(store, ref)
+def require_client(store: Store, ref: str | int, sites: tuple[str, ...] | None = None) -> Client:
+    client = find_client(store, ref, sites)
     if client is None:
         raise ClientError(f"unknown client '{ref}'")
     return client
@@ -257,6 +264,7 @@ class ClientFilter:
     segments: tuple[str, ...] = ()
     therapists: tuple[str, ...] = ()
     status: str = "active"
+    sites: tuple[str, ...] | None = None   # None: every site; else only these (none: no client)
 
 
 def list_clients(store: Store, flt: ClientFilter = ClientFilter(), as_of: date | None = None) -> pd.DataFrame:
@@ -282,6 +290,9 @@ def list_clients(store: Store, flt: ClientFilter = ClientFilter(), as_of: date |
     if flt.therapists:
         where.append(f"c.therapist IN ({', '.join('?' * len(flt.therapists))})")
         params += list(flt.therapists)
+    if flt.sites is not None:
+        where.append(f"c.site IN ({', '.join('?' * len(flt.sites))})" if flt.sites else "FALSE")
+        params += list(flt.sites)
     sql = f"""
         WITH p AS (SELECT CAST(? AS DATE) AS as_of),
         current AS (
@@ -300,7 +311,7 @@ def list_clients(store: Store, flt: ClientFilter = ClientFilter(), as_of: date |
                c.due_date,
                coalesce(cur.routines, '') AS current_routines,
                CASE WHEN c.archived_at IS NULL THEN 'active' ELSE 'archived' END AS status,
-               c.email
+               c.email, c.site
         FROM clients c CROSS JOIN p LEFT JOIN current cur ON cur.client_id = c.id
         WHERE {' AND '.join(where)}
         ORDER BY c.code
@@ -359,6 +370,7 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
     require_role(store, actor, STAFF_WRITERS)
     checked = _check(data, as_of or clock.today())
     d = checked.data
+    site = _site(store, actor, d.site)
     code = d.code or next_client_code(store)
     if _code_taken(store, code):
         raise ClientError(f"client code '{code}' is already used")
@@ -373,13 +385,22 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
              "postpartum" in checked.flags, d.conditions, d.notes, now, now, d.care_provider_cleared_on],
         ).fetchone()[0]
         created.add(client_id)
+        move_client(cur, client_id, site)
         record_client_event(cur, client_id, "created", actor)
         _write_sets(cur, client_id, checked.segments, checked.flags, actor)
     return get_client(store, client_id)
 
 
 _EDITABLE = ("code", "display_name", "email", "therapist", "due_date", "pregnancy_ended_on", "postpartum",
-             "conditions", "notes", "segments", "flags", "care_provider_cleared_on")
+             "conditions", "notes", "segments", "flags", "care_provider_cleared_on", "site")
+
+
+def _site(store: Store, actor: str, site: str | None) -> str:
+    """The site a new or moved client goes to (core.access.sites.site_for_new_client), or why not."""
+    try:
+        return site_for_new_client(store, actor, site)
+    except ValueError as exc:
+        raise ClientError(str(exc)) from exc
 
 
 def update_client(store: Store, client_id: int, data: ClientInput | dict[str, Any], actor: str,
@@ -389,8 +410,10 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
     before = get_client(store, client_id)
     if before is None:
         raise ClientError(f"unknown client id {client_id}")
+    require_client_access(store, actor, client_id)
     checked = _check(data, as_of or clock.today())
     d = checked.data
+    site = before.site if d.site is None or d.site == before.site else _site(store, actor, d.site)
     code = d.code or before.code
     if _code_taken(store, code, except_id=client_id):
         raise ClientError(f"client code '{code}' is already used")
@@ -399,7 +422,7 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
         "due_date": checked.due_date, "pregnancy_ended_on": d.pregnancy_ended_on,
         "postpartum": "postpartum" in checked.flags, "conditions": d.conditions, "notes": d.notes,
         "segments": tuple(sorted(checked.segments)), "flags": tuple(sorted(checked.flags)),
-        "care_provider_cleared_on": d.care_provider_cleared_on,
+        "care_provider_cleared_on": d.care_provider_cleared_on, "site": site,
     }
     old = {name: getattr(before, name) for name in _EDITABLE}
     old["segments"], old["flags"] = tuple(sorted(before.segments)), tuple(sorted(before.flags))
@@ -414,6 +437,8 @@ def update_client(store: Store, client_id: int, data: ClientInput | dict[str, An
             [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
              after["postpartum"], d.conditions, d.notes, utcnow(), d.care_provider_cleared_on, client_id],
         )
+        if site != before.site:
+            move_client(cur, client_id, site)
         record_client_event(cur, client_id, "updated", actor, ",".join(changed))
         _write_sets(cur, client_id, checked.segments, checked.flags, actor)
         if set(changed) & {"due_date", "pregnancy_ended_on", "postpartum"}:
@@ -429,6 +454,7 @@ def client_input(client: Client) -> dict[str, Any]:
         "therapist": client.therapist, "segments": list(client.segments), "flags": list(client.flags),
         "conditions": client.conditions, "notes": client.notes, "due_date": client.due_date,
         "pregnancy_ended_on": client.pregnancy_ended_on, "care_provider_cleared_on": client.care_provider_cleared_on,
+        "site": client.site,
     }
 
 
@@ -439,6 +465,7 @@ def mark_pregnancy_ended(store: Store, client_id: int, ended_on: date, actor: st
     client = get_client(store, client_id)
     if client is None:
         raise ClientError(f"unknown client id {client_id}")
+    require_client_access(store, actor, client_id)
     if client.due_date is None:
         raise ClientError(f"{client.code} has no due date: there is no pregnancy to end")
     fields = client_input(client) | {"pregnancy_ended_on": ended_on}
@@ -455,6 +482,7 @@ def _set_archived(store: Store, client_id: int, archived: bool, actor: str) -> C
     client = get_client(store, client_id)
     if client is None:
         raise ClientError(f"unknown client id {client_id}")
+    require_client_access(store, actor, client_id)
     if client.archived == archived:
         return client
     with store.transaction(clients=(client_id,)) as cur:

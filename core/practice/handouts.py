@@ -146,11 +146,13 @@ def _program(store: Store, assignment: Assignment, as_of: date) -> HandoutProgra
 
 
 def handout_data(store: Store, client_ref: str | int, as_of: date,
-                 assignment_ids: list[int] | None = None, checkin_url: str | None = None) -> Handout:
+                 assignment_ids: list[int] | None = None, checkin_url: str | None = None,
+                 sites: tuple[str, ...] | None = None) -> Handout:
     """Everything the handout prints for a client's current programs (or the given assignments),
-    with the client's check-in link when ``checkin_url`` is given."""
+    with the client's check-in link when ``checkin_url`` is given. With ``sites`` (the member's,
+    core.access.sites.allowed_sites) a client of another site is unknown."""
     try:
-        client: Client = require_client(store, client_ref)
+        client: Client = require_client(store, client_ref, sites)
     except ValueError as exc:
         raise HandoutError(str(exc)) from exc
     if assignment_ids:
@@ -386,9 +388,11 @@ def render_pdf(handout: Handout) -> RenderedHandout:
 
 
 def client_handout_pdf(store: Store, client_ref: str | int, as_of: date,
-                       assignment_ids: list[int] | None = None, checkin_url: str | None = None) -> bytes:
-    """The PDF for a client's current programs; HandoutError when there is nothing to print."""
-    return render_pdf(handout_data(store, client_ref, as_of, assignment_ids, checkin_url)).pdf
+                       assignment_ids: list[int] | None = None, checkin_url: str | None = None,
+                       sites: tuple[str, ...] | None = None) -> bytes:
+    """The PDF for a client's current programs; HandoutError when there is nothing to print (or
+    the client is not in ``sites``)."""
+    return render_pdf(handout_data(store, client_ref, as_of, assignment_ids, checkin_url, sites)).pdf
 
 
 def handout_file_name(client_code: str, as_of: date) -> str:

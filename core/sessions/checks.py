@@ -34,6 +34,7 @@ import pandas as pd
 
 from core import clock
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
+from core.access.sites import allowed_sites
 from core.sessions.red_flags import judged_sql, parse_tags, signs_mentioned, tag_rows
 from core.db.figures import add_sessions
 from core.db.store import ACCOUNTS, SESSION_LOGS, Store, reserve_ids, sql_literal, utcnow
@@ -145,6 +146,15 @@ class CheckOptions:
     date_order: str | None = None
     create_clients: bool = False
     quarantine_dedupe: bool = False
+    sites: tuple[str, ...] | None = None   # clients of these sites only (the actor's: core.access.sites); None: all
+
+    def clients_sql(self) -> str:
+        """The clients a row may name: all of them, or those of ``sites`` (a client of another site
+        reads as unknown, as it does everywhere else for this member)."""
+        if self.sites is None:
+            return "clients"
+        codes = ", ".join(sql_literal(site) for site in self.sites) or "NULL"
+        return f"(SELECT * FROM clients WHERE site IN ({codes}))"
 
 
 @dataclass
@@ -849,7 +859,7 @@ def check_rows(cur: Any, opts: CheckOptions, progress: Progress = _no_progress) 
     writes nothing. Runs on the caller's cursor so a whole import shares one transaction."""
     # Each distinct (client, routine) text pair with its rows: the input is read once for both.
     cur.execute("CREATE TEMP TABLE li_pr AS SELECT client_raw, routine_raw, count(*) AS rows FROM li_p GROUP BY ALL")
-    _match_table(cur, "li_cm", "client", "clients",
+    _match_table(cur, "li_cm", "client", opts.clients_sql(),
                  {"code_k": "code", "email_k": "email", "name_k": "display_name"}, "client_id")
     _match_table(cur, "li_rm", "routine", "routines", {"id_k": "id", "name_k": "name"}, "routine_id")
     progress(0.35, "checking rows")
@@ -872,13 +882,14 @@ def check_rows(cur: Any, opts: CheckOptions, progress: Progress = _no_progress) 
 
 # -- writing ------------------------------------------------------------------------------------
 
-def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int, str, str]]:
+def create_missing_clients(cur: Any, store: Store, actor: str, site: str) -> list[tuple[int, str, str]]:
     """Create the new clients the accepted rows of ``li_out`` name; returns (id, code, name).
 
     Minimal clients: a generated C00000-style code (continuing core.practice.clients' numbering), the name
-    as the log wrote it, and the email when the text is one. Runs in the import's transaction, so
-    an import that fails creates nobody.
+    as the log wrote it, and the email when the text is one, at ``site``. Runs in the import's
+    transaction, so an import that fails creates nobody.
     """
+    from core.access.sites import move_client
     from core.practice.clients import record_client_event
     from core.practice.clients import next_client_code
 
@@ -905,6 +916,7 @@ def create_missing_clients(cur: Any, store: Store, actor: str) -> list[tuple[int
         {"now": now},
     ).fetchall()
     for client_id, _, _ in created:
+        move_client(cur, client_id, site)
         record_client_event(cur, client_id, "created", actor)
     cur.execute(
         "UPDATE staged_sessions SET client_id = c.id FROM li_newc n JOIN clients c ON c.code = n.code"
@@ -996,7 +1008,7 @@ def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date
     ``date`` objects). Nothing is written unless the session is accepted.
     """
     require_role(store, actor, STAFF_WRITERS)
-    opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or clock.today())
+    opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or clock.today(), sites=allowed_sites(store, actor))
     with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients=()) as cur:
         stage_values(cur, [values], [1])
         prepare_rows(cur)

@@ -40,7 +40,8 @@ from core.sessions.checks import (
     as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
     resolve_date_order, stage_values,
 )
-from core.access.auth import STAFF_WRITERS, audit_in, require_role
+from core.access.auth import STAFF_WRITERS, PermissionDenied, audit_in, require_role
+from core.access.sites import DEFAULT_SITE, allowed_sites
 from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "data" / "templates" / "session-log-template.csv"
@@ -1074,7 +1075,8 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
             prepare_rows(cur)
             order = resolve_date_order(date_evidence(cur), options.date_order, saved.date_order if saved else None)
             opts = CheckOptions(source=source, as_of=as_of, date_order=order,
-                                create_clients=options.create_clients, quarantine_dedupe=True)
+                                create_clients=options.create_clients, quarantine_dedupe=True,
+                                sites=allowed_sites(store, options.actor))
             progress(0.2, "checking rows")
             counts: CheckCounts = check_rows(cur, opts, progress)
             result = ImportResult(
@@ -1096,6 +1098,16 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
         cur.close()
     progress(1.0, "done")
     return result
+
+
+def new_clients_site(store: Store, actor: str) -> str:
+    """Where the clients an import creates go: the importer's only site, the default site for an
+    owner or the CLI, and for a member of several sites the first of them (by code) — they can move
+    a client on the Clients page."""
+    allowed = allowed_sites(store, actor)
+    if allowed == ():
+        raise PermissionDenied("your account works at no site yet, so it cannot add clients: ask the practice owner")
+    return DEFAULT_SITE if allowed is None else allowed[0]
 
 
 # What an import, an undo or a re-submit changes (Store.transaction); an import that creates
@@ -1121,7 +1133,7 @@ def _write(cur: Any, store: Store, log: LogFile, result: ImportResult, options: 
          utcnow(), result.read, result.accepted, result.rejected, result.duplicates],
     ).fetchone()[0]
     if result.new_clients:
-        created = create_missing_clients(cur, store, options.actor)
+        created = create_missing_clients(cur, store, options.actor, new_clients_site(store, options.actor))
         cur.executemany("INSERT INTO import_batch_clients (batch_id, client_id) VALUES (?, ?)",
                         [[batch_id, client_id] for client_id, _, _ in created])
     insert_accepted(cur, result.source, batch_id, options.actor)
@@ -1274,7 +1286,8 @@ def resubmit_rows(store: Store, rows: Sequence[Mapping[str, Any]], actor: str,
             _, source, order = info[batch_ids[0]]
             stage_values(cur, [merged[i] for i in batch_ids], batch_ids)
             prepare_rows(cur)
-            check_rows(cur, CheckOptions(source=source, as_of=as_of, date_order=order))
+            check_rows(cur, CheckOptions(source=source, as_of=as_of, date_order=order,
+                                         sites=allowed_sites(store, actor)))
             insert_accepted(cur, source, batch_id, actor)
             cur.execute(
                 """

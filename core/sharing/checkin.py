@@ -29,6 +29,7 @@ import pandas as pd
 
 from core import clock
 from core.access.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
+from core.access.sites import allowed_sites
 from core.db.store import ACCOUNTS, SESSION_LOGS, Store, utcnow
 from core.practice.assignments import ACTIVE_ON_SQL, current_assignments
 from core.practice.clients import require_client
@@ -88,7 +89,7 @@ def create_checkin(store: Store, actor: str, client_ref: str | int, *, days: int
     """Make a check-in link for a client: valid ``days`` days, else until ``default_expiry``."""
     require_role(store, actor, STAFF_WRITERS)
     try:
-        client = require_client(store, client_ref)
+        client = require_client(store, client_ref, allowed_sites(store, actor))
     except ValueError as exc:
         raise CheckinError(str(exc)) from exc
     if client.archived:
@@ -129,7 +130,7 @@ def list_checkins(store: Store, actor: str, client_ref: str | int | None = None,
         params["actor"] = actor
     if client_ref is not None:
         try:
-            params["client_id"] = require_client(store, client_ref).id
+            params["client_id"] = require_client(store, client_ref, allowed_sites(store, actor)).id
         except ValueError as exc:
             raise CheckinError(str(exc)) from exc
         where.append("l.client_id = $client_id")

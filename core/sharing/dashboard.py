@@ -2,7 +2,8 @@
 
 The figures come from core/analytics (the practice's through core.analytics.overview, read from
 its kept period figures), always for the link's own scope (the practice, the clients of one
-segment, or the one client the link is pinned to), so no request parameter can widen it. Every table is cut down to an allow-list of columns here, not in the page: a column the
+segment, or the one client the link is pinned to) and its sites, so no request parameter can widen
+it. Every table is cut down to an allow-list of columns here, not in the page: a column the
 metrics add later stays hidden until someone decides it may be shared. A de-identified link shows
 client codes instead of names, no notes, and routines by their template's name (a routine staff
 named themselves may carry a client's name, so it reads "Own routine 2"); staff-only material (safety reviews and override
@@ -21,6 +22,7 @@ import plotly.graph_objects as go
 from core.analytics import charts
 from core.analytics import metrics
 from core.analytics import overview
+from core.access.sites import site_labels
 from core.practice.clients import SEGMENT_LABELS
 from core.sharing.links import SharedLink
 from core.db.store import Store
@@ -127,7 +129,7 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
     if link.kind == "client":
         return _client_dashboard(store, link, as_of, days)
     segments = (link.segment,) if link.kind == "segment" else ()
-    scope = metrics.Scope(as_of=as_of, days=days, segments=segments)
+    scope = metrics.Scope(as_of=as_of, days=days, segments=segments, sites=link.sites)
     view = overview.practice_figures(store, scope)
     by_routine = _named_routines(view.by_routine, routine_labels(store, link.deidentify), ("group",))
     tables = {"By routine": _cut(by_routine, _GROUP_COLUMNS)}
@@ -146,11 +148,16 @@ def shared_dashboard(store: Store, link: SharedLink, as_of: date, days: int = PE
     if link.kind == "practice":
         by_segment = tables["By segment"]
         tables["By segment"] = by_segment.assign(Group=by_segment["Group"].map(lambda g: metrics.SEGMENT_GROUP_LABELS.get(g, g)))
+    if link.sites is not None:
+        names = site_labels(store)
+        title += " · " + ", ".join(names.get(code, code) for code in link.sites)
     tables = {heading: _for_readers(table) for heading, table in tables.items()}
     return SharedDashboard(title, as_of, days, _overview_kpis(view.kpis), figures, tables)
 
 
 def _client_dashboard(store: Store, link: SharedLink, as_of: date, days: int) -> SharedDashboard | None:
+    if link.sites is not None and metrics.find_client_id(store, link.client_code, link.sites) != link.client_id:
+        return None  # the client has moved to a site the link does not show
     detail = overview.client_detail(store, link.client_id, as_of, days)
     if detail is None:
         return None

@@ -12,6 +12,10 @@ cannot show) the difference.
 A client link is pinned to the client's id when it is made: changing client codes later cannot
 make an old link show someone else. Therapists make client and segment links and manage their own;
 a practice-wide link and everyone's links are the owner's.
+
+A link carries the sites its readers may see (core/access/sites.py): those its maker asked for, cut
+to the maker's own sites — a therapist's segment link shows only their sites' clients — and a
+client link is made only for a client of the maker's sites.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from core.access.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
+from core.access.sites import allowed_sites, known_sites, within_sites
 from core.db.store import ACCOUNTS, Store, utcnow
 
 SCOPE_KINDS: tuple[str, ...] = ("practice", "client", "segment")
@@ -130,9 +135,12 @@ def _check_days(days: Any) -> int:
     return days
 
 
-def _client_by_code(store: Store, code: str) -> tuple[int, str] | None:
-    found = store.rows("SELECT id, code FROM clients WHERE lower(code) = lower(?)", [code])
-    return (int(found[0][0]), found[0][1]) if found else None
+def _client_by_code(store: Store, code: str, sites: tuple[str, ...] | None) -> tuple[int, str] | None:
+    """The client's id and code; a client outside ``sites`` (None: any) is not found."""
+    found = store.rows("SELECT id, code, site FROM clients WHERE lower(code) = lower(?)", [code])
+    if not found or (sites is not None and found[0][2] not in sites):
+        return None
+    return int(found[0][0]), found[0][1]
 
 
 @dataclass(frozen=True)
@@ -145,16 +153,30 @@ class CreatedLink:
     label: str | None
     deidentify: bool
     expires_at: datetime
+    sites: tuple[str, ...] | None = None   # the sites its readers see; None: every site of its scope
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "url": self.url, "expires_at": self.expires_at.isoformat(timespec="seconds"),
-                "scope": self.scope, "label": self.label, "deidentify": self.deidentify}
+                "scope": self.scope, "label": self.label, "deidentify": self.deidentify,
+                "sites": None if self.sites is None else list(self.sites)}
+
+
+def _link_sites(store: Store, actor: str, asked: Any) -> tuple[str, ...] | None:
+    """The sites a new link shows: those asked (None: all) cut to the maker's own."""
+    asked_sites = known_sites(store, asked) or None if asked else None
+    allowed = allowed_sites(store, actor)
+    sites = within_sites(asked_sites, allowed)
+    if sites is not None and not sites:
+        raise PermissionDenied("a link can show only the sites you work at"
+                               + (f" ({', '.join(allowed)})" if allowed else ": your account has none yet"))
+    return sites
 
 
 def create_link(store: Store, actor: str, scope: ShareScope | str, *, days: int = DEFAULT_DAYS,
                 label: str | None = None, deidentify: bool = False, base: str | None = None,
-                now: datetime | None = None) -> CreatedLink:
-    """Make a read-only link for ``scope`` (owners: any scope; therapists: client or segment)."""
+                now: datetime | None = None, sites: Any = None) -> CreatedLink:
+    """Make a read-only link for ``scope`` (owners: any scope; therapists: client or segment),
+    showing the clients of ``sites`` (codes; None: every site) that its maker may see."""
     from core.practice.clients import SEGMENTS
 
     role = require_role(store, actor, STAFF_WRITERS)
@@ -162,9 +184,13 @@ def create_link(store: Store, actor: str, scope: ShareScope | str, *, days: int 
     if scope.kind == "practice" and role not in (*OWNER, "system"):
         raise PermissionDenied("a practice-wide link can only be made by an owner")
     _check_days(days)
+    try:
+        link_sites = _link_sites(store, actor, sites)
+    except ValueError as exc:
+        raise LinkError(str(exc)) from exc
     client_id = None
     if scope.kind == "client":
-        found = _client_by_code(store, scope.value)
+        found = _client_by_code(store, scope.value, link_sites)
         if found is None:
             raise LinkError(f"scope: no client with code '{scope.value}'")
         client_id, code = found
@@ -182,9 +208,13 @@ def create_link(store: Store, actor: str, scope: ShareScope | str, *, days: int 
             " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             [token_hash(token), scope.kind, scope.value, client_id, label, bool(deidentify), actor, now, expires],
         ).fetchone()[0]
+        if link_sites is not None:
+            cur.execute("UPDATE share_links SET sites = ? WHERE id = ?", [",".join(link_sites), link_id])
         audit_in(cur, actor, "share_link_created", {"link_id": link_id, "scope": str(scope), "days": days,
-                                                     "deidentify": bool(deidentify), "label": label})
-    return CreatedLink(int(link_id), link_url(url_base, token), str(scope), label, bool(deidentify), expires)
+                                                     "deidentify": bool(deidentify), "label": label,
+                                                     "sites": None if link_sites is None else list(link_sites)})
+    return CreatedLink(int(link_id), link_url(url_base, token), str(scope), label, bool(deidentify), expires,
+                       link_sites)
 
 
 @dataclass(frozen=True)
@@ -199,6 +229,7 @@ class SharedLink:
     label: str | None
     deidentify: bool
     expires_at: datetime
+    sites: tuple[str, ...] | None = None   # only these sites' clients; None: every site
 
     @property
     def scope(self) -> ShareScope:
@@ -212,17 +243,19 @@ def resolve(store: Store, token: Any, now: datetime | None = None) -> SharedLink
         return None
     found = store.rows(
         """
-        SELECT l.id, l.scope_kind, l.client_id, c.code, l.scope_value, l.label, l.deidentify, l.expires_at
+        SELECT l.id, l.scope_kind, l.client_id, c.code, l.scope_value, l.label, l.deidentify, l.expires_at,
+               l.sites
         FROM share_links l LEFT JOIN clients c ON c.id = l.client_id
         WHERE l.token_sha256 = ? AND l.revoked_at IS NULL AND l.expires_at > ?
         """, [token_hash(token), now or utcnow()])
     if not found:
         return None
-    link_id, kind, client_id, code, value, label, deidentify, expires = found[0]
+    link_id, kind, client_id, code, value, label, deidentify, expires, sites = found[0]
     if kind not in SCOPE_KINDS or (kind == "client" and code is None):
         return None
     return SharedLink(int(link_id), kind, client_id if kind == "client" else None, code if kind == "client" else None,
-                      value if kind == "segment" else None, label, bool(deidentify), expires)
+                      value if kind == "segment" else None, label, bool(deidentify), expires,
+                      None if sites is None else tuple(s for s in sites.split(",") if s))
 
 
 def record_open(store: Store, link_id: int, now: datetime | None = None) -> None:
@@ -239,7 +272,7 @@ def open_link(store: Store, token: Any, now: datetime | None = None) -> SharedLi
 
 
 LINK_COLUMNS = ["id", "scope", "label", "deidentify", "created_by", "created_at", "expires_at", "status",
-                "last_opened_at", "opens", "revoked_by", "revoked_at"]
+                "last_opened_at", "opens", "revoked_by", "revoked_at", "sites"]
 
 
 def list_links(store: Store, actor: str, now: datetime | None = None) -> pd.DataFrame:
@@ -258,7 +291,7 @@ def list_links(store: Store, actor: str, now: datetime | None = None) -> pd.Data
                l.label, l.deidentify, l.created_by, l.created_at, l.expires_at,
                CASE WHEN l.revoked_at IS NOT NULL THEN 'revoked'
                     WHEN l.expires_at <= $now THEN 'expired' ELSE 'active' END AS status,
-               o.last_opened_at, coalesce(o.opens, 0) AS opens, l.revoked_by, l.revoked_at
+               o.last_opened_at, coalesce(o.opens, 0) AS opens, l.revoked_by, l.revoked_at, l.sites
         FROM share_links l
         LEFT JOIN clients c ON c.id = l.client_id
         LEFT JOIN opens o ON o.link_id = l.id

@@ -155,3 +155,18 @@ def test_a_write_keeps_other_sessions_cached_figures_and_the_next_read_is_fresh(
     assert not overview.exception, overview.exception
     assert shown(overview)["Open alerts"] == "2"
     assert computed == [1]
+
+
+def test_a_therapist_of_another_site_cannot_open_the_client(app_as, app_db: Path, practice_db: dict) -> None:
+    from core.access.sites import add_site, set_member_sites
+
+    at = app_as("therapist", "nico")
+    with Store(app_db) as store:
+        add_site(store, "cli", "north", "North clinic")
+        set_member_sites(store, "cli", "nico", ["north"])
+        with store.transaction() as cur:
+            cur.execute("UPDATE clients SET site = 'north' WHERE code = 'Q'")   # Z stays at main
+    at = open_client(at, **URL)                                  # ?client=Z typed into the address
+    assert "No client with code" in at.warning[0].value and not at.metric
+    assert at.selectbox(key="cd_client").options == ["Quinn · Q"]
+    assert "Zoë" not in " ".join(str(e.value) for e in at.markdown)

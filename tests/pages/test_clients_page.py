@@ -143,3 +143,31 @@ def test_viewers_read_but_cannot_write(app_as, app_db: Path) -> None:
     labels = {b.label for b in at.button}
     assert not labels & {"Add client", "Assign", "Save client", "Archive client", "Pause", "End program"}
     assert at.get("download_button")          # reading the handout is allowed
+
+
+def test_a_therapist_sees_and_registers_clients_of_her_sites_only(app_as, app_db: Path) -> None:
+    from core.access.sites import add_site, set_member_sites
+
+    at = app_as("therapist", "olga")
+    prepare(app_db)
+    with Store(app_db) as store:
+        add_site(store, "cli", "north", "North clinic")
+        with store.transaction() as cur:
+            cur.execute("UPDATE clients SET site = 'north' WHERE code = 'R-1'")
+    at.run()
+    at.query_params["client"] = "R-1"                 # a client of the other site, typed into the address
+    at.switch_page("pages/clients.py").run()
+    assert not at.exception, at.exception
+    assert list(at.dataframe[0].value["code"]) == ["ANA"]
+    assert at.selectbox(key="clients_open").value == "ANA"
+    assert "Ravi" not in " ".join(str(e.value) for e in [*at.markdown, *at.header])
+    # once she works at both sites, she sees both, with their site, and picks one for a new client
+    set_member_sites(db(app_db), "cli", "olga", ["main", "north"])
+    at.run()
+    listed = at.dataframe[0].value
+    assert list(zip(listed["code"], listed["site"])) == [("ANA", "Main site"), ("R-1", "North clinic")]
+    at.text_input(key="new_client_name").input("Nia North")
+    at.selectbox(key="new_client_site").set_value("north")
+    button(at, "Add client").click().run()
+    assert not at.exception, at.exception
+    assert clients.require_client(db(app_db), "C00001").site == "north"

@@ -158,3 +158,51 @@ def test_cohorts_page_lines_up_programs_by_week(app: AppTest, practice_db: Path)
     assert set(at.dataframe[0].value["group"]) == {"R Three", "R Six"}  # routines by name
     assert at.query_params == {"as_of": "2025-03-23", "by": "routine"}
     assert len(at.get("download_button")) == 1
+
+
+# -- sites (issue 19) -----------------------------------------------------------------------------
+
+def _z_at_north(app_db: Path) -> None:
+    """A second site, north, with Z in it; X and Y stay at main."""
+    from core.access.sites import add_site
+    from pages.common import get_store
+
+    store = get_store()  # the app of the test has run: its store holds the file (writes go through it)
+    add_site(store, "cli", "north", "North clinic")
+    with store.transaction() as cur:
+        cur.execute("UPDATE clients SET site = 'north' WHERE code = 'Z'")
+
+
+def test_the_site_filter_shows_only_with_several_sites(app_as, practice_db: Path) -> None:
+    at = open_overview(app_as("owner"), **URL)
+    assert not [w for w in at.multiselect if w.key == "ov_site"]   # one site: no filter to choose
+    _z_at_north(practice_db)
+    at = open_overview(app_as("owner"), **URL, site="north")      # a new visit of a bookmarked view
+    picker = at.multiselect(key="ov_site")
+    assert picker.value == ["north"] and picker.options == ["Main site", "North clinic"]   # names, not codes
+    assert metrics_shown(at)["Active clients"] == "1"            # Z: 3/14 = 0.214
+    assert metrics_shown(at)["Mean adherence"] == "21%"
+    assert metrics_shown(at)["Open alerts"] == "2"
+    picker.set_value(["main"]).run()
+    assert not at.exception
+    assert metrics_shown(at)["Active clients"] == "2"            # X and Y: (0.5 + 1.0) / 2
+    assert metrics_shown(at)["Mean adherence"] == "75%"
+    assert at.query_params == {"as_of": "2025-03-23", "days": "14", "site": "main"}
+
+
+def test_a_therapist_never_sees_another_sites_clients(app_as, practice_db: Path) -> None:
+    from core.access.sites import set_member_sites
+
+    from pages.common import get_store
+
+    _z_at_north(practice_db)
+    at = app_as("therapist", "tina")
+    set_member_sites(get_store(), "cli", "tina", ["main"])
+    at.query_params.update({**URL, "site": "north"})     # a hand-made URL asking for the other site
+    at.run()
+    assert not at.exception, at.exception
+    assert "unknown site 'north'" in " ".join(w.value for w in at.warning)
+    assert not [w for w in at.multiselect if w.key == "ov_site"]   # one site of hers: no filter
+    assert metrics_shown(at)["Active clients"] == "2" and metrics_shown(at)["Open alerts"] == "0"
+    at.toggle(key="ov_show_clients").set_value(True).run()
+    assert list(at.dataframe[-1].value["client"]) == ["X", "Y"]

@@ -326,3 +326,22 @@ def test_overview_and_alerts_share_one_pipeline(practice):
     assert open_now.equals(alerts.current_alerts(practice, SCOPE, open_only=True))
     assert alerts.client_of(open_now["alert_key"].iloc[0]) == cid
     assert metrics.client_adherence(practice, SCOPE)["status"].tolist() == ["lapsed"]
+
+
+def test_alerts_of_a_site_are_those_of_its_clients(practice):
+    from core.access.sites import add_site, move_client
+
+    add_site(practice, "cli", "north", "North clinic")
+    n1, m1 = add_client(practice, "N1"), add_client(practice, "M1")
+    with practice.transaction(clients=(n1,)) as cur:
+        move_client(cur, n1, "north")
+    for client in (n1, m1):
+        add_session(practice, client, d(3, 21), notes="tingly toes", red_flags="tingling")
+    assert by_client(alerts.current_alerts(practice, SCOPE), "N1") == [("red_flag", "high", d(3, 21))]
+    north = alerts.current_alerts(practice, Scope(as_of=AS_OF, sites=("north",)))
+    assert set(north["client"]) == {"N1"}
+    assert alerts.current_alerts(practice, Scope(as_of=AS_OF, sites=())).empty
+    # ana (therapist, main site from the one-site practice she joined) cannot acknowledge N1's alert
+    key = north["alert_key"].iloc[0]
+    with pytest.raises(PermissionDenied):
+        alerts.acknowledge(practice, key, "Called her", "ana", AS_OF)

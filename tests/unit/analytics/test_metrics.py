@@ -608,3 +608,52 @@ def test_metric_tables_are_never_built_in_the_practice_database(practice):
             metrics._prepare(metrics.Pipeline(cur, Scope(as_of=AS_OF)), Scope(as_of=AS_OF), pain=True)
     finally:
         cur.close()
+
+
+# -- sites (issue 19) -----------------------------------------------------------------------------
+
+def _at_site(store, client_id: int, site: str) -> None:
+    from core.access.sites import move_client
+
+    with store.transaction(clients=(client_id,)) as cur:
+        move_client(cur, client_id, site)
+
+
+def test_the_site_filter_keeps_the_clients_of_the_sites_picked(practice):
+    from core.access.sites import add_site
+
+    add_site(practice, "cli", "north", "North clinic")
+    # Both on r-three, 3 a week, from Thu 02-27 (the period's first day) for 4 weeks: expected
+    #   W09 3 x 4/7 = 1.714, W10-W12 3 each, W13 3 x 3/7 = 1.286 -> 12 in all.
+    # N1 (north): 02-27 | 03-03 03-07 | 03-11 03-15 | 03-19 -> 1 + 2 + 2 + 1 = 6 of 12 = 0.5, at risk
+    # M1 (main):  03-10 03-14 | 03-18 -> 2 + 1 = 3 of 12 = 0.25, low
+    n1, m1 = add_client(practice, "N1"), add_client(practice, "M1")
+    _at_site(practice, n1, "north")
+    for client, sessions in ((n1, days(d(2, 27), 6, step=4)), (m1, days(d(3, 10), 3, step=4))):
+        add_assignment(practice, client, "r-three", d(2, 27))
+        add_sessions(practice, client, sessions, "r-three")
+    both = metrics.client_adherence(practice, Scope(as_of=AS_OF))
+    assert sorted(zip(both["client"], both["adherence"], both["status"])) == [
+        ("M1", 0.25, "low"), ("N1", 0.5, "at_risk")]
+    north = Scope(as_of=AS_OF, sites=("north",))
+    assert client_row(practice, "N1", north)["adherence"] == 0.5
+    assert list(metrics.client_adherence(practice, north)["client"]) == ["N1"]
+    kpis = metrics.overview(practice, north).kpis
+    assert (kpis["active_clients"], kpis["mean_adherence"]) == (1, 0.5)
+    assert metrics.overview(practice, Scope(as_of=AS_OF, sites=("main", "north"))).kpis["mean_adherence"] == 0.375
+    assert metrics.client_adherence(practice, Scope(as_of=AS_OF, sites=())).empty   # no site: nobody
+    # what a member may see is laid over the filter (core.access.sites.within_sites)
+    assert metrics.within_allowed_sites(Scope(as_of=AS_OF), ("main",)).sites == ("main",)
+    assert metrics.within_allowed_sites(north, ("main",)).sites == ()
+    assert metrics.within_allowed_sites(north, None).sites == ("north",)
+    assert metrics.find_client_id(practice, "N1", ("main",)) is None
+    assert metrics.find_client_id(practice, "N1", ("north",)) == n1
+
+
+def test_sites_in_the_url_keep_their_codes():
+    options = {"segment": [], "therapist": [], "routine": [], "site": ["main", "north"]}
+    scope, problems = metrics.scope_from_query({"site": ["north", "south"]}, AS_OF, options=options)
+    assert scope.sites == ("north",) and problems == ["unknown site 'south': ignored"]
+    assert metrics.scope_to_query(scope, AS_OF) == {"site": ["north"]}
+    plain, _ = metrics.scope_from_query({}, AS_OF, options=options)
+    assert plain.sites is None and metrics.scope_to_query(plain, AS_OF) == {}

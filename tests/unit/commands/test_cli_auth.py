@@ -41,7 +41,8 @@ def test_users_add_reads_the_password_from_stdin_only(db: Path, capsys, monkeypa
     assert (code, err) == (0, "")
     assert json.loads(out) | {"created_at": None} == {
         "username": "ana", "role": "owner", "email": None, "display_name": None, "active": True,
-        "created_by": "cli", "created_at": None, "last_login_at": None, "password": True}
+        "created_by": "cli", "created_at": None, "last_login_at": None, "password": True,
+        "sites": []}   # an owner works at every site whatever is listed (issue 19 added the key)
     assert PASSWORD not in out
     with Store(db) as s:
         assert auth.login(s, "ana", PASSWORD).ok  # the newline is not part of the password
@@ -154,3 +155,24 @@ def test_share_create_bad_input(db: Path, capsys, args, message) -> None:
 def test_share_revoke_unknown_id(db: Path, capsys) -> None:
     code, _, err = run(capsys, ["share", "revoke", "41", "--db", str(db)])
     assert code == 2 and "no link with id 41" in err
+
+
+def test_users_work_at_sites_and_share_links_carry_them(db: Path, capsys, monkeypatch) -> None:
+    base = ["--db", str(db), "--json"]
+    assert run(capsys, ["sites", "add", "north", "North clinic", *base])[0] == 0
+    code, out, _ = run(capsys, ["users", "add", "--username", "nico", "--role", "therapist", "--password-stdin",
+                                "--site", "north", *base], PASSWORD + "\n", monkeypatch)
+    assert code == 0 and json.loads(out)["sites"] == ["north"]
+    code, out, err = run(capsys, ["users", "add", "--username", "lost", "--role", "viewer", "--password-stdin",
+                                  "--site", "south", *base], PASSWORD + "\n", monkeypatch)
+    assert code == 2 and "unknown site 'south'" in err
+    code, out, _ = run(capsys, ["users", "sites", "--username", "nico", "--site", "main,north", *base])
+    assert code == 0 and json.loads(out) == {"username": "nico", "sites": ["main", "north"]}
+    listed = {u["username"]: u for u in json.loads(run(capsys, ["users", "list", *base])[1])}
+    assert "lost" not in listed and listed["nico"]["sites"] == ["main", "north"]
+    code, out, _ = run(capsys, ["share", "create", "--scope", "segment:runner", "--site", "north", *base])
+    assert code == 0 and json.loads(out)["sites"] == ["north"]
+    listed = json.loads(run(capsys, ["share", "list", *base])[1])
+    assert [link["sites"] for link in listed] == ["north"]
+    code, out, _ = run(capsys, ["share", "create", "--scope", "practice", *base])
+    assert json.loads(out)["sites"] is None

@@ -131,3 +131,23 @@ def test_handout_writes_a_pdf(capsys, db_path: Path, tmp_path: Path) -> None:
     assert data.startswith(b"%PDF-") and result["bytes"] == len(data) and result["pages"] >= 2
     code, _, err = run(capsys, "handout", *db, "--client", "C00001", "--out", str(tmp_path / "missing" / "x.pdf"))
     assert code == 2 and "cannot write" in err
+
+
+def test_sites_and_clients_add_site(capsys, db_path: Path) -> None:
+    db = ["--db", str(db_path)]
+    code, site = as_json(capsys, "sites", "add", "north", "North clinic", *db)
+    assert code == 0 and (site["code"], site["name"]) == ("north", "North clinic")
+    code, added = as_json(capsys, "clients", "add", *db, "--name", "Noor", "--site", "north")
+    assert code == 0 and added["site"] == "north"
+    code, added = as_json(capsys, "clients", "add", *db, "--name", "Mia")   # no --site: the default site
+    assert code == 0 and added["site"] == "main"
+    code, out, err = run(capsys, "clients", "add", *db, "--name", "Lost", "--site", "south")
+    assert code == 2 and out == "" and "unknown site 'south'; sites: main, north" in err
+    assert rows(db_path, "SELECT count(*) FROM clients") == [(2,)]
+    code, listed = as_json(capsys, "clients", "list", *db, "--site", "north")
+    assert [(c["code"], c["site"]) for c in listed] == [("C00001", "north")]
+    code, listed = as_json(capsys, "sites", "list", *db)
+    assert [(s["code"], s["name"], s["clients"]) for s in listed] == [("main", "Main site", 1),
+                                                                     ("north", "North clinic", 1)]
+    code, out, err = run(capsys, "sites", "add", "north", "Again", *db)
+    assert code == 2 and "site 'north' already exists" in err

@@ -101,3 +101,28 @@ def test_report_alerts_json(capsys, filled_db: Path) -> None:
 def test_report_bad_input_exits_2_with_a_message(capsys, filled_db: Path, argv: list[str], message: str) -> None:
     code, out, err = run(capsys, *argv, "--db", str(filled_db))
     assert code == 2 and out == "" and message in err
+
+
+def test_reports_cut_to_a_site(capsys, filled_db: Path) -> None:
+    # Y moves to the north site: --site north reports Y alone, --site main X alone, both with a comma list
+    db = ["--db", str(filled_db)]
+    assert run(capsys, "sites", "add", "north", "North clinic", *db)[0] == 0
+    with Store(filled_db) as store, store.transaction() as cur:
+        cur.execute("UPDATE clients SET site = 'north' WHERE code = 'Y'")
+    code, out, _ = run(capsys, "report", "adherence", "--as-of", AS_OF, "--days", "14", "--site", "north", *db, "--json")
+    assert code == 0 and json.loads(out) == [
+        {"client": "Y", "expected": 4.0, "completed": 1.0, "adherence": 0.25, "status": "low",
+         "last_session": "2025-03-11"}]
+    code, out, _ = run(capsys, "report", "symptoms", "--as-of", AS_OF, "--site", "main", *db, "--json")
+    assert [row["client"] for row in json.loads(out)] == ["X"]
+    code, out, _ = run(capsys, "report", "alerts", "--as-of", AS_OF, "--site", "main", *db, "--json")
+    assert code == 0 and json.loads(out) == []        # Y's alerts stay at north
+    code, out, _ = run(capsys, "report", "alerts", "--as-of", AS_OF, "--site", "main,north", *db, "--json")
+    assert {row["client"] for row in json.loads(out)} == {"Y"}
+    code, out, _ = run(capsys, "report", "adherence", "--as-of", AS_OF, "--site", "main", "--site", "north", *db,
+                       "--json")
+    assert [row["client"] for row in json.loads(out)] == ["X", "Y"]
+    code, _, err = run(capsys, "report", "adherence", "--as-of", AS_OF, "--client", "Y", "--site", "main", *db)
+    assert code == 2 and "no client with code 'Y' in that site" in err
+    code, _, err = run(capsys, "report", "alerts", "--as-of", AS_OF, "--site", "south", *db)
+    assert code == 2 and "unknown site 'south'; sites: main, north" in err

@@ -97,3 +97,14 @@ def test_the_demo_reads_like_a_real_practice(tmp_path) -> None:
                    FROM session_logs WHERE pain_before IS NOT NULL)
                  WHERE severe GROUP BY client_id, run)""")
         assert streaks < 10
+
+
+def test_the_demo_works_from_several_sites_each_therapist_at_one(store: Store) -> None:
+    summary = create_demo_practice(store, SPEC)
+    assert summary.as_dict()["sites"] == 2              # 60 clients: 2 sites; a chain (1,000+): 3
+    assert DemoSpec(clients=10_000).site_count() == 3 and DemoSpec(clients=60, sites=1).site_count() == 1
+    assert store.rows("SELECT code, name FROM sites ORDER BY created_at, code") == [
+        ("main", "City centre studio"), ("north", "North clinic")]
+    # Ana Ruiz and Chloe Martin work at main, Ben Okafor at north; every client at their therapist's site
+    assert store.rows("SELECT DISTINCT therapist, site FROM clients ORDER BY therapist") == [
+        ("Ana Ruiz", "main"), ("Ben Okafor", "north"), ("Chloe Martin", "main")]

@@ -147,3 +147,44 @@ def test_a_deidentified_link_names_routines_by_template_only(tmp_path) -> None:
         practice = shared_dashboard(s, link_for(s, "practice", deidentify=True), AS_OF, 28)
         adherence = practice.tables["By routine"]["Mean adherence"].dropna()
         assert len(adherence) and all(v.endswith("%") and "." not in v for v in adherence)
+
+
+# -- sites (issue 19) -----------------------------------------------------------------------------
+# The demo's 12 clients are at two sites: Ana Ruiz's and Chloe Martin's at main ("City centre
+# studio"), Ben Okafor's at north ("North clinic").
+
+def test_a_link_cut_to_a_site_shows_only_that_sites_clients(store: Store) -> None:
+    from core.access.auth import PermissionDenied, create_user
+    from core.access.sites import set_member_sites
+
+    site_of = dict(store.rows("SELECT code, site FROM clients"))
+    assert set(site_of.values()) == {"main", "north"}
+    create_user(store, "cli", "ben", "therapist", "a-long-enough-password")
+    set_member_sites(store, "cli", "ben", ["north"])
+    made = links.create_link(store, "ben", "segment:runner", base="http://t.example")
+    assert made.sites == ("north",)          # a therapist's link carries the therapist's sites
+    link = links.resolve(store, made.url.rsplit("=", 1)[1])
+    board = shared_dashboard(store, link, AS_OF, 91)
+    roster = board.tables["Clients"]
+    runners_north = {code for (code,) in store.rows(
+        "SELECT c.code FROM clients c JOIN client_segments s ON s.client_id = c.id"
+        " WHERE s.segment = 'runner' AND c.site = 'north' AND c.archived_at IS NULL")}
+    assert set(roster["Client"]) <= runners_north and len(roster) > 0
+    assert board.title == "Segment: Runner · North clinic"
+    names = client_names(store)
+    assert not [names[c] for c in names if site_of[c] != "north" and names[c] in everything(board)]
+    # a practice link cut to main shows main's clients only, in every table
+    practice = link_for_sites(store, "practice", ["main"])
+    by_therapist = shared_dashboard(store, practice, AS_OF, 91).tables["By therapist"]
+    assert set(by_therapist["Group"]) == {"Ana Ruiz", "Chloe Martin"}
+    # and a therapist cannot make a link for another site's client, nor widen a link past their sites
+    main_client = next(c for c, s in sorted(site_of.items()) if s == "main")
+    with pytest.raises(links.LinkError, match="no client"):
+        links.create_link(store, "ben", f"client:{main_client}", base="http://t.example")
+    with pytest.raises(PermissionDenied, match="only the sites you work at"):
+        links.create_link(store, "ben", "segment:runner", base="http://t.example", sites=["main"])
+
+
+def link_for_sites(store: Store, scope: str, sites: list[str]) -> links.SharedLink:
+    made = links.create_link(store, "cli", scope, base="http://t.example", sites=sites)
+    return links.resolve(store, made.url.rsplit("=", 1)[1])
