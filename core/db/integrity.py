@@ -88,7 +88,9 @@ def _read_table(conn: duckdb.DuckDBPyConnection, catalog: str, schema: str, tabl
     the whole row makes DuckDB load, and so checksum, every column's blocks."""
     name = ".".join('"' + part.replace('"', '""') + '"' for part in (catalog, schema, table))
     source = name if full else f"(SELECT * FROM {name} LIMIT {FIRST_ROWS})"
-    return int(conn.execute(f"SELECT count(*), sum(hash(t)) FROM {source} AS t").fetchone()[0])
+    # fetchall, not fetchone: a result left unread keeps the connection's transaction open, and an
+    # open transaction stops DuckDB from checkpointing after later updates
+    return int(conn.execute(f"SELECT count(*), sum(hash(t)) FROM {source} AS t").fetchall()[0][0])
 
 
 def _check(conn: duckdb.DuckDBPyConnection, catalog: str, path: object, everything: bool) -> list[TableCheck]:
