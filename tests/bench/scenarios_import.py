@@ -48,6 +48,7 @@ import sys
 import tempfile
 import time
 from datetime import date
+from typing import Any
 from pathlib import Path
 
 import pandas as pd
@@ -132,19 +133,113 @@ def write_export(path: Path, rows: int = FILE_ROWS, existing: int = EXISTING, cl
 
 # -- the lean hand-written SQL import of the same work --------------------------------------------
 
-# The export's header (write_export): the lean import is written for this file, as a script would be.
-EXPORT_COLUMNS = ("Client code", "Date", "Routine", "Exercises done", "Minutes", "Pain before", "Pain after",
-                  "Stiffness", "Notes")
+# The export's columns (write_export) as the fields they hold: the lean import is written for this
+# file, as a script would be.
+EXPORT_COLUMNS: dict[str, str] = {
+    "client": "Client code", "session_date": "Date", "routine": "Routine", "exercises_done": "Exercises done",
+    "duration_min": "Minutes", "pain_before": "Pain before", "pain_after": "Pain after", "stiffness": "Stiffness",
+    "notes": "Notes",
+}
+_NUMBERS = ("exercises_done", "duration_min", "pain_before", "pain_after", "stiffness")
 _SCALES = ("pain_before", "pain_after", "stiffness")
+# The natural key of a row without a session id, in lean_rows and in session_logs.
+_LEAN_KEY = ("client_id", "d", "t", "routine_id", "done", "prescribed_i", "duration_min_n", "pain_before_n",
+             "pain_after_n", "stiffness_n", "notes")
+_STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "exercises_done", "exercises_prescribed",
+               "duration_min", "pain_before", "pain_after", "stiffness", "notes")
 
 
-def _finite(text: str) -> str:
-    """A text as a DOUBLE, NULL when it is not a finite number."""
-    return f"CASE WHEN isfinite(try_cast({text} AS DOUBLE)) THEN try_cast({text} AS DOUBLE) END"
+def _lean_match(column: str, target: str, keys: tuple[str, ...]) -> str:
+    """Each distinct text of ``column`` in the rows (``f``), as written (``raw``) and trimmed, with the
+    one ``target`` row it names: by the first of ``keys`` that matches (lower-cased), live rows
+    before archived ones; and how many it could mean."""
+    candidates = " UNION ALL ".join(f"SELECT id, archived_at IS NULL AS live, lower({k}) AS key, {rank} AS how"
+                                    f" FROM {target}" for rank, k in enumerate(keys, start=1))
+    return f"""
+        SELECT raw, {column}, coalesce(CASE WHEN n_live >= 2 THEN n_live ELSE n END, 0) AS {column}_matches,
+               CASE WHEN n_live = 1 THEN live_id WHEN n = 1 THEN any_id END AS {column}_id
+        FROM (SELECT raw, {column}, count(DISTINCT id) AS n, count(DISTINCT id) FILTER (live) AS n_live,
+                     min(id) FILTER (live) AS live_id, min(id) AS any_id
+              FROM (SELECT t.raw, t.{column}, c.id, c.live
+                    FROM (SELECT raw, nullif(trim(raw), '') AS {column} FROM (SELECT DISTINCT {column}_raw AS raw FROM f)) t
+                    LEFT JOIN ({candidates}) c ON c.key = lower(t.{column})
+                    QUALIFY c.how IS NOT DISTINCT FROM min(c.how) OVER (PARTITION BY t.raw))
+              GROUP BY ALL)"""
+
+
+def _lean_rows_sql(source: str, base: int) -> str:
+    """Each row of ``source`` (lean_file's columns and ``src``, its rowid) read: numbers and the
+    day-first date, client and routine matched and the date read once per distinct text, the
+    routine version the client was given (by date when there were several), the prescribed count,
+    the first-assignment flag, and ``ok``: TRUE when no check fails (FALSE may still pass: a blank
+    text, say; only those rows get their reasons worked out)."""
+    raw = ", ".join(f'"{c}" AS {f}_raw' for f, c in EXPORT_COLUMNS.items())
+    values = ", ".join(f"try_cast({f}_raw AS DOUBLE) AS {f}_v" for f in _NUMBERS)
+    numbers = ", ".join(f"CASE WHEN isfinite({f}_v) THEN {f}_v END AS {f}_n" for f in _NUMBERS)
+
+    def passes(name: str, test: str) -> str:
+        return f"coalesce({test}, {name}_raw IS NULL)"
+
+    ok = " AND ".join([
+        "client_id IS NOT NULL", "d IS NOT NULL", "routine_id IS NOT NULL",
+        passes("exercises_done", "exercises_done_n BETWEEN 0 AND 200 AND exercises_done_n = floor(exercises_done_n)"),
+        "NOT coalesce(exercises_done_n > prescribed, FALSE)",
+        passes("duration_min", "duration_min_n BETWEEN 0 AND 1440"),
+        *(passes(s, f"{s}_n BETWEEN 0 AND 10 AND {s}_n * 2 = round({s}_n * 2)") for s in _SCALES),
+        "coalesce(length(notes) <= 4000, TRUE)",
+    ])
+    return f"""
+        WITH f AS NOT MATERIALIZED (  -- (read again by each distinct-text table, not copied)
+            SELECT src, src - {int(base)} + 2 AS row_no, {raw}, nullif(trim("Notes"), '') AS notes
+            FROM {source}
+        ), cm AS ({_lean_match('client', 'clients', ('code', 'email', 'display_name'))}
+        ), rm AS ({_lean_match('routine', 'routines', ('id', 'name'))}
+        ), dates AS (
+            SELECT raw, session_date, CAST(ts AS DATE) AS d_raw,
+                   CASE WHEN contains(session_date, ':') THEN CAST(ts AS TIME) END AS t
+            FROM (SELECT raw, session_date,
+                         try_strptime(session_date, ['%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S', '%d/%m/%Y']) AS ts
+                  FROM (SELECT raw, nullif(trim(raw), '') AS session_date
+                        FROM (SELECT DISTINCT session_date_raw AS raw FROM f)))
+        ), given AS (
+            SELECT client_id, routine_id, count(DISTINCT routine_version) AS versions,
+                   arg_min(routine_version, start_date) AS first_version
+            FROM assignments GROUP BY ALL
+        ), several AS (  -- a routine given in several versions: each version's days, until the next one started
+            SELECT *, lead(start_date) OVER (PARTITION BY client_id, routine_id ORDER BY start_date) AS next_start
+            FROM (SELECT a.client_id, a.routine_id, a.start_date, max(a.routine_version) AS routine_version
+                  FROM assignments a JOIN given g USING (client_id, routine_id) WHERE g.versions > 1 GROUP BY ALL)
+        ), read AS (
+            SELECT *, {numbers}, CASE WHEN d_raw BETWEEN DATE '1900-01-01' AND $as_of THEN d_raw END AS d
+            FROM (SELECT f.*, {values}, cm.client, cm.client_id, cm.client_matches, rm.routine, rm.routine_id,
+                         rm.routine_matches, dates.session_date, dates.d_raw, dates.t
+                  FROM f
+                  LEFT JOIN cm ON cm.raw IS NOT DISTINCT FROM f.client_raw
+                  LEFT JOIN rm ON rm.raw IS NOT DISTINCT FROM f.routine_raw
+                  LEFT JOIN dates ON dates.raw IS NOT DISTINCT FROM f.session_date_raw)
+        ), resolved AS (
+            SELECT x.*, i.n AS prescribed, (fa.first_start IS NULL OR x.d < fa.first_start) AS early
+            FROM (SELECT x.*, CASE WHEN g.versions = 1 THEN g.first_version
+                                   ELSE coalesce(s.routine_version, g.first_version, rt.current_version) END AS version
+                  FROM read x
+                  LEFT JOIN given g ON g.client_id = x.client_id AND g.routine_id = x.routine_id
+                  LEFT JOIN routines rt ON rt.id = x.routine_id
+                  LEFT JOIN several s ON s.client_id = x.client_id AND s.routine_id = x.routine_id
+                                     AND x.d >= s.start_date AND (s.next_start IS NULL OR x.d < s.next_start)) x
+            LEFT JOIN (SELECT routine_id, version, count(*) AS n FROM routine_items GROUP BY ALL) i
+                   ON i.routine_id = x.routine_id AND i.version = x.version
+            LEFT JOIN (SELECT client_id, min(start_date) AS first_start FROM assignments GROUP BY ALL) fa
+                   ON fa.client_id = x.client_id
+        )
+        SELECT *, try_cast(exercises_done_n AS INTEGER) AS done, CAST(prescribed AS INTEGER) AS prescribed_i,
+               {ok} AS ok
+        FROM resolved
+    """
 
 
 def _lean_reasons() -> str:
-    """Every reason that applies to a row of lean_dated, as the real import words them."""
+    """Every reason that applies to a row of ``_lean_rows_sql`` (its texts cleaned), as the real
+    import words them, joined by a unit separator ('' when none)."""
     scales = ",\n".join(
         f"CASE WHEN {f} IS NULL THEN NULL WHEN {f}_n IS NULL THEN format('{f} ''{{}}'' is not a number', {f})"
         f" WHEN {f}_n < 0 OR {f}_n > 10 THEN format('{f} {{}} is outside 0–10', {f})"
@@ -161,11 +256,11 @@ def _lean_reasons() -> str:
              WHEN routine_id IS NULL AND routine_matches > 1 THEN format('routine ''{{}}'' matches {{}} routines: use the routine id', routine, routine_matches)
              WHEN routine_id IS NULL THEN format('unknown routine ''{{}}''', routine) END,
         CASE WHEN exercises_done IS NULL THEN NULL
-             WHEN done_n IS NULL THEN format('exercises_done ''{{}}'' is not a number', exercises_done)
-             WHEN done_n <> floor(done_n) THEN format('exercises_done ''{{}}'' is not a whole number', exercises_done)
-             WHEN done_n < 0 THEN format('exercises_done {{}} is negative', exercises_done)
-             WHEN done_n > 200 THEN format('exercises_done {{}} is more than 200', exercises_done) END,
-        CASE WHEN done_n > prescribed AND done_n BETWEEN 0 AND 200
+             WHEN exercises_done_n IS NULL THEN format('exercises_done ''{{}}'' is not a number', exercises_done)
+             WHEN exercises_done_n <> floor(exercises_done_n) THEN format('exercises_done ''{{}}'' is not a whole number', exercises_done)
+             WHEN exercises_done_n < 0 THEN format('exercises_done {{}} is negative', exercises_done)
+             WHEN exercises_done_n > 200 THEN format('exercises_done {{}} is more than 200', exercises_done) END,
+        CASE WHEN exercises_done_n > prescribed AND exercises_done_n BETWEEN 0 AND 200
              THEN format('exercises_done {{}} is more than exercises_prescribed {{}}', exercises_done, prescribed) END,
         CASE WHEN duration_min IS NULL THEN NULL
              WHEN duration_min_n IS NULL THEN format('duration_min ''{{}}'' is not a number', duration_min)
@@ -175,134 +270,81 @@ def _lean_reasons() -> str:
         CASE WHEN length(notes) > 4000 THEN format('notes are {{:,}} characters long: at most 4,000 are kept', length(notes)) END)"""
 
 
-def _lean_match(texts: str, column: str, target: str, keys: tuple[str, ...]) -> str:
-    """Each distinct text of ``column`` with the one ``target`` row it names: by the first of ``keys``
-    that matches (lower-cased), live rows before archived ones; and how many it could mean."""
-    candidates = " UNION ALL ".join(f"SELECT id, archived_at IS NULL AS live, lower({k}) AS key, {rank} AS how"
-                                    f" FROM {target}" for rank, k in enumerate(keys, start=1))
-    return f"""
-        SELECT {column}, count(DISTINCT id) AS n, count(DISTINCT id) FILTER (live) AS n_live,
-               CASE WHEN count(DISTINCT id) FILTER (live) = 1 THEN min(id) FILTER (live)
-                    WHEN count(DISTINCT id) = 1 THEN min(id) END AS id
-        FROM (SELECT t.{column}, c.id, c.live, c.how FROM (SELECT DISTINCT {column} FROM {texts}) t
-              JOIN ({candidates}) c ON c.key = lower(t.{column})
-              QUALIFY c.how = min(c.how) OVER (PARTITION BY t.{column}))
-        GROUP BY {column}"""
-
-
-_LEAN_KEY = ("client_id", "d", "t", "routine_id", "done", "prescribed_i", "duration_min_n", "pain_before_n",
-             "pain_after_n", "stiffness_n", "notes")
-_STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "exercises_done", "exercises_prescribed",
-               "duration_min", "pain_before", "pain_after", "stiffness", "notes")
-
-
 def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "bench", actor: str = "cli") -> dict:
     """The real import's work on this file, hand-written (module docstring: what it shares with the
     real import and what it leaves out). Returns its counts and batch id."""
-    texts = {c: f'nullif(trim("{c}"), \'\')' for c in EXPORT_COLUMNS}
-    fields = dict(zip(("client", "session_date", "routine", "exercises_done", "duration_min", "pain_before",
-                       "pain_after", "stiffness", "notes"), texts.values()))
     file_hash = hashlib.sha256(export.read_bytes()).hexdigest()
     cur = store.cursor()
     try:
-        columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in EXPORT_COLUMNS) + "}"
+        columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in EXPORT_COLUMNS.values()) + "}"
         cur.execute(f"""CREATE OR REPLACE TEMP TABLE lean_file AS SELECT * FROM read_csv($path, header = true,
                         auto_detect = false, delim = ',', quote = '"', escape = '"', columns = {columns})""",
                     {"path": str(export)})
         base = cur.execute("SELECT min(rowid) FROM lean_file").fetchone()[0]
-        numbers = ", ".join(f"{_finite(f)} AS {n}" for f, n in (
-            ("exercises_done", "done_n"), ("duration_min", "duration_min_n"), *((s, f"{s}_n") for s in _SCALES)))
-        row_hash = ("md5(to_json([client, session_date, NULL::VARCHAR, routine, exercises_done, NULL::VARCHAR,"
-                    " duration_min, pain_before, pain_after, stiffness, notes, NULL::VARCHAR]))")
-        # One statement: texts trimmed, numbers and dates read, clients and routines matched once per
-        # distinct text, the routine version the client was given (by date when it had several),
-        # the prescribed count, every reason, and the hashes the de-duplication groups by.
+        # Every row read and checked, keeping only what is stored and the natural key's hash.
         cur.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE lean_rows AS
-            WITH f AS (
-                SELECT rowid AS src, rowid - {int(base)} + 2 AS row_no, {', '.join(f'{t} AS {n}' for n, t in fields.items())}
-                FROM lean_file
-            ), cm AS ({_lean_match('f', 'client', 'clients', ('code', 'email', 'display_name'))}
-            ), rm AS ({_lean_match('f', 'routine', 'routines', ('id', 'name'))}
-            ), given AS (
-                SELECT client_id, routine_id, count(DISTINCT routine_version) AS versions,
-                       arg_min(routine_version, start_date) AS first_version
-                FROM assignments GROUP BY ALL
-            ), several AS (
-                SELECT a.client_id, a.routine_id, a.routine_version, a.start_date
-                FROM assignments a JOIN given g USING (client_id, routine_id) WHERE g.versions > 1
-            ), dated AS (
-                SELECT *, CASE WHEN d_raw BETWEEN DATE '1900-01-01' AND $as_of THEN d_raw END AS d
-                FROM (SELECT f.*, {numbers}, cm.id AS client_id,
-                             coalesce(CASE WHEN cm.n_live >= 2 THEN cm.n_live ELSE cm.n END, 0) AS client_matches,
-                             rm.id AS routine_id, coalesce(CASE WHEN rm.n_live >= 2 THEN rm.n_live ELSE rm.n END, 0) AS routine_matches,
-                             try_strptime(f.session_date, ['%d/%m/%Y %H:%M', '%d/%m/%Y %H:%M:%S', '%d/%m/%Y']) AS ts,
-                             CAST(ts AS DATE) AS d_raw, CASE WHEN contains(f.session_date, ':') THEN CAST(ts AS TIME) END AS t
-                      FROM f LEFT JOIN cm USING (client) LEFT JOIN rm USING (routine))
-            ), resolved AS (
-                SELECT x.*, i.n AS prescribed, (fa.first_start IS NULL OR x.d < fa.first_start) AS early
-                FROM (SELECT x.*, CASE WHEN g.versions = 1 THEN g.first_version
-                                       ELSE coalesce(s.routine_version, g.first_version, rt.current_version) END AS version
-                      FROM dated x
-                      LEFT JOIN given g ON g.client_id = x.client_id AND g.routine_id = x.routine_id
-                      LEFT JOIN routines rt ON rt.id = x.routine_id
-                      ASOF LEFT JOIN several s ON s.client_id = x.client_id AND s.routine_id = x.routine_id
-                                              AND x.d >= s.start_date) x
-                LEFT JOIN (SELECT routine_id, version, count(*) AS n FROM routine_items GROUP BY ALL) i
-                       ON i.routine_id = x.routine_id AND i.version = x.version
-                LEFT JOIN (SELECT client_id, min(start_date) AS first_start FROM assignments GROUP BY ALL) fa
-                       ON fa.client_id = x.client_id
-            )
-            SELECT src, row_no, notes, client_id, routine_id, d, t, done, prescribed_i, duration_min_n,
-                   pain_before_n, pain_after_n, stiffness_n, early, reasons,
-                   CASE WHEN reasons = '' THEN hash({', '.join(_LEAN_KEY)}) END AS h,
-                   CASE WHEN reasons <> '' THEN {row_hash} END AS row_hash,
-                   CASE WHEN reasons <> '' THEN [client, session_date, routine, exercises_done, duration_min,
-                                                 pain_before, pain_after, stiffness] END AS bad_texts
-            FROM (SELECT *, try_cast(done_n AS INTEGER) AS done, CAST(prescribed AS INTEGER) AS prescribed_i,
-                         {_lean_reasons()} AS reasons
-                  FROM resolved)
+            SELECT row_no, ok, notes, client_id, routine_id, d, t, done, prescribed_i, duration_min_n, pain_before_n,
+                   pain_after_n, stiffness_n, early, hash({', '.join(_LEAN_KEY)}) AS h
+            FROM ({_lean_rows_sql('(SELECT rowid AS src, * FROM lean_file)', base)})
             """,
-            {"as_of": as_of},
-        )
+            {"as_of": as_of})
+        # The rows a check may fail, again with their texts: those with a reason are rejected.
+        texts = ", ".join(f"nullif(trim({f}_raw), '') AS {f}" for f in _NUMBERS)
+        suspect = "(SELECT rowid AS src, * FROM lean_file WHERE rowid - $base + 2 IN (SELECT row_no FROM lean_rows WHERE NOT ok))"
+        original = ", ".join(f"'{c}', {f}_raw" for f, c in EXPORT_COLUMNS.items())
+        mapped = ", ".join(f"'{f}', {f}" for f in EXPORT_COLUMNS)
+        cur.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE lean_bad AS
+            SELECT row_no, notes, reasons, json_object({original}) AS values_json, json_object({mapped}) AS fields_json,
+                   md5(to_json([client, session_date, NULL::VARCHAR, routine, exercises_done, NULL::VARCHAR,
+                                duration_min, pain_before, pain_after, stiffness, notes, NULL::VARCHAR])) AS row_hash
+            FROM (SELECT *, {_lean_reasons()} AS reasons FROM (SELECT *, {texts} FROM ({_lean_rows_sql(suspect, base)})))
+            WHERE reasons <> ''
+            """,
+            {"as_of": as_of, "base": base})
         _lean_tags(cur)
         # Duplicates: later equal rows of the file (valid rows by the natural key, rejected ones by
         # their text), valid rows equal to a stored log, rejected rows already held in quarantine.
-        same_key = ", ".join(_LEAN_KEY)
+        valid = "row_no NOT IN (SELECT row_no FROM lean_bad)"
         stored = " AND ".join(f"s.{s} IS NOT DISTINCT FROM r.{n}" for s, n in zip(_STORED_KEY, _LEAN_KEY))
         cur.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE lean_dup AS
-            SELECT row_no FROM lean_rows WHERE reasons = '' AND h IN (SELECT h FROM lean_rows GROUP BY h HAVING count(*) > 1)
-              QUALIFY row_number() OVER (PARTITION BY {same_key} ORDER BY row_no) > 1
-            UNION
-            SELECT row_no FROM lean_rows WHERE reasons <> ''
-              QUALIFY row_number() OVER (PARTITION BY row_hash ORDER BY row_no) > 1
-            UNION
-            SELECT r.row_no FROM lean_rows r JOIN session_logs s
-              ON s.client_id = r.client_id AND s.session_date = r.d AND s.block IS NULL AND {stored}
-            WHERE r.reasons = ''
-            UNION
-            SELECT row_no FROM lean_rows WHERE reasons <> '' AND row_hash IN (
-                SELECT q.row_hash FROM quarantined_rows q JOIN import_batches b ON b.id = q.batch_id
-                WHERE b.source = $source AND b.undone_at IS NULL)
+            CREATE OR REPLACE TEMP TABLE lean_drop AS
+            SELECT row_no, row_no IN (SELECT row_no FROM lean_bad) AND row_no NOT IN (
+                SELECT row_no FROM lean_bad QUALIFY row_number() OVER (PARTITION BY row_hash ORDER BY row_no) > 1
+                UNION ALL
+                SELECT row_no FROM lean_bad WHERE row_hash IN (
+                    SELECT q.row_hash FROM quarantined_rows q JOIN import_batches b ON b.id = q.batch_id
+                    WHERE b.source = $source AND b.undone_at IS NULL)) AS rejected
+            FROM (
+                SELECT row_no FROM lean_bad
+                UNION
+                SELECT row_no FROM lean_rows
+                WHERE {valid} AND h IN (SELECT h FROM lean_rows WHERE {valid} GROUP BY h HAVING count(*) > 1)
+                QUALIFY row_number() OVER (PARTITION BY {', '.join(_LEAN_KEY)} ORDER BY row_no) > 1
+                UNION
+                SELECT r.row_no FROM lean_rows r
+                JOIN (SELECT * FROM session_logs WHERE (client_id, session_date) IN (SELECT client_id, d FROM lean_rows)) s
+                  ON s.client_id = r.client_id AND s.session_date = r.d AND s.block IS NULL AND {stored}
+                WHERE r.{valid}
+            )
             """,
-            {"source": source},
-        )
-        read, accepted, rejected, low, high = cur.execute(
-            "SELECT count(*), count(*) FILTER (reasons = '' AND d.row_no IS NULL),"
-            " count(*) FILTER (reasons <> '' AND d.row_no IS NULL),"
-            " min(r.row_no) FILTER (reasons = '' AND d.row_no IS NULL), max(r.row_no) FILTER (reasons = '' AND d.row_no IS NULL)"
-            " FROM lean_rows r LEFT JOIN lean_dup d ON d.row_no = r.row_no").fetchone()
-        duplicates = read - accepted - rejected
+            {"source": source})
+        read, rejected, duplicates, low, high = cur.execute(
+            "SELECT (SELECT count(*) FROM lean_rows), count(*) FILTER (rejected), count(*) FILTER (NOT rejected),"
+            " (SELECT min(row_no) FROM lean_rows WHERE row_no NOT IN (SELECT row_no FROM lean_drop)),"
+            " (SELECT max(row_no) FROM lean_rows WHERE row_no NOT IN (SELECT row_no FROM lean_drop))"
+            " FROM lean_drop").fetchone()
+        accepted = read - rejected - duplicates
         with store.transaction(cur, touches=(SESSION_LOGS, IMPORTS, ACCOUNTS), clients=()):
             batch_id = cur.execute(
                 "INSERT INTO import_batches (source, file_name, file_hash, mapping_json, date_order, imported_by,"
                 " imported_at, rows_read, accepted, rejected, duplicates) VALUES (?, ?, ?, NULL, 'dmy', ?, ?, ?, ?, ?, ?)"
                 " RETURNING id",
                 [source, export.name, file_hash, actor, utcnow(), read, accepted, rejected, duplicates]).fetchone()[0]
-            kept = "r.row_no NOT IN (SELECT row_no FROM lean_dup)"
             if accepted:
                 first = reserve_ids(cur, "session_log_id_seq", high - low + 1)
                 level, pregnant = judged_sql("g.tags", "c", "r.d")
@@ -316,30 +358,28 @@ def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "benc
                            r.duration_min_n, r.pain_before_n, r.pain_after_n, r.stiffness_n, r.notes, g.tags,
                            {level}, {pregnant}, r.early, $source, $batch, $actor, $now
                     FROM lean_rows r LEFT JOIN lean_tags g ON g.notes = r.notes LEFT JOIN clients c ON c.id = r.client_id
-                    WHERE r.reasons = '' AND {kept} ORDER BY r.row_no
+                    WHERE r.row_no NOT IN (SELECT row_no FROM lean_drop) ORDER BY r.row_no
                     """,
                     {"first": first, "low": low, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()})
                 add_sessions(cur, f"id >= {int(first)}")
-            original = ", ".join(f"'{c}', f.\"{c}\"" for c in EXPORT_COLUMNS)
-            mapped = ", ".join(f"'{n}', r.bad_texts[{i}]" for i, n in enumerate(list(fields)[:-1], start=1))
             cur.execute(
-                f"""
+                """
                 INSERT INTO quarantined_rows (batch_id, file_name, row_number, values_json, reasons_json, status,
                                               fields_json, row_hash, red_flags)
-                SELECT $batch, $file, r.row_no, json_object({original}), to_json(string_split(r.reasons, chr(31))),
-                       'open', json_object({mapped}, 'notes', r.notes), r.row_hash, g.tags
-                FROM lean_rows r JOIN lean_file f ON f.rowid = r.src LEFT JOIN lean_tags g ON g.notes = r.notes
-                WHERE r.reasons <> '' AND {kept} ORDER BY r.row_no
+                SELECT $batch, $file, b.row_no, b.values_json, to_json(string_split(b.reasons, chr(31))), 'open',
+                       b.fields_json, b.row_hash, g.tags
+                FROM lean_bad b LEFT JOIN lean_tags g ON g.notes = b.notes
+                WHERE b.row_no IN (SELECT row_no FROM lean_drop WHERE rejected) ORDER BY b.row_no
                 """,
                 {"batch": batch_id, "file": export.name})
     finally:
-        for table in ("lean_file", "lean_rows", "lean_dup", "lean_tags"):
+        for table in ("lean_file", "lean_rows", "lean_bad", "lean_drop", "lean_tags"):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         cur.close()
     return {"read": read, "accepted": accepted, "rejected": rejected, "duplicates": duplicates, "batch_id": batch_id}
 
 
-def _lean_tags(cur) -> None:
+def _lean_tags(cur: Any) -> None:
     """lean_tags: each distinct note of the file with its warning-sign tags (the real import's tagger)."""
     vocab = vocabulary()
     notes = [n for (n,) in cur.execute("SELECT DISTINCT notes FROM lean_rows WHERE notes IS NOT NULL").fetchall()]
