@@ -209,27 +209,37 @@ def _lean_rows_sql(source: str, base: int) -> str:
             SELECT *, lead(start_date) OVER (PARTITION BY client_id, routine_id ORDER BY start_date) AS next_start
             FROM (SELECT a.client_id, a.routine_id, a.start_date, max(a.routine_version) AS routine_version
                   FROM assignments a JOIN given g USING (client_id, routine_id) WHERE g.versions > 1 GROUP BY ALL)
+        ), items AS (
+            SELECT routine_id, version, count(*) AS n FROM routine_items GROUP BY ALL
+        ), pairs AS (  -- each distinct (client, routine) text pair, with all that follows from the pair alone
+            SELECT *, i.n AS fixed_items
+            FROM (SELECT p.client_raw, p.routine_raw, cm.client, cm.client_id, cm.client_matches, rm.routine,
+                         rm.routine_id, rm.routine_matches, fa.first_start, g.versions,
+                         CASE WHEN g.versions = 1 THEN g.first_version WHEN g.versions IS NULL THEN rt.current_version
+                         END AS fixed_version,
+                         coalesce(g.first_version, rt.current_version) AS fallback_version
+                  FROM (SELECT DISTINCT client_raw, routine_raw FROM f) p
+                  LEFT JOIN cm ON cm.raw IS NOT DISTINCT FROM p.client_raw
+                  LEFT JOIN rm ON rm.raw IS NOT DISTINCT FROM p.routine_raw
+                  LEFT JOIN given g ON g.client_id = cm.client_id AND g.routine_id = rm.routine_id
+                  LEFT JOIN routines rt ON rt.id = rm.routine_id
+                  LEFT JOIN (SELECT client_id, min(start_date) AS first_start FROM assignments GROUP BY ALL) fa
+                         ON fa.client_id = cm.client_id) x
+            LEFT JOIN items i ON i.routine_id = x.routine_id AND i.version = x.fixed_version
         ), read AS (
             SELECT *, {numbers}, CASE WHEN d_raw BETWEEN DATE '1900-01-01' AND $as_of THEN d_raw END AS d
-            FROM (SELECT f.*, {values}, cm.client, cm.client_id, cm.client_matches, rm.routine, rm.routine_id,
-                         rm.routine_matches, dates.session_date, dates.d_raw, dates.t
+            FROM (SELECT f.*, {values}, pr.* EXCLUDE (client_raw, routine_raw), dates.session_date, dates.d_raw, dates.t
                   FROM f
-                  LEFT JOIN cm ON cm.raw IS NOT DISTINCT FROM f.client_raw
-                  LEFT JOIN rm ON rm.raw IS NOT DISTINCT FROM f.routine_raw
+                  LEFT JOIN pairs pr ON pr.client_raw IS NOT DISTINCT FROM f.client_raw
+                                    AND pr.routine_raw IS NOT DISTINCT FROM f.routine_raw
                   LEFT JOIN dates ON dates.raw IS NOT DISTINCT FROM f.session_date_raw)
-        ), resolved AS (
-            SELECT x.*, i.n AS prescribed, (fa.first_start IS NULL OR x.d < fa.first_start) AS early
-            FROM (SELECT x.*, CASE WHEN g.versions = 1 THEN g.first_version
-                                   ELSE coalesce(s.routine_version, g.first_version, rt.current_version) END AS version
+        ), resolved AS (  -- the version by date only for a routine given in several versions
+            SELECT x.*, coalesce(x.fixed_items, i.n) AS prescribed, (x.first_start IS NULL OR x.d < x.first_start) AS early
+            FROM (SELECT x.*, coalesce(s.routine_version, x.fallback_version) AS dated_version
                   FROM read x
-                  LEFT JOIN given g ON g.client_id = x.client_id AND g.routine_id = x.routine_id
-                  LEFT JOIN routines rt ON rt.id = x.routine_id
                   LEFT JOIN several s ON s.client_id = x.client_id AND s.routine_id = x.routine_id
                                      AND x.d >= s.start_date AND (s.next_start IS NULL OR x.d < s.next_start)) x
-            LEFT JOIN (SELECT routine_id, version, count(*) AS n FROM routine_items GROUP BY ALL) i
-                   ON i.routine_id = x.routine_id AND i.version = x.version
-            LEFT JOIN (SELECT client_id, min(start_date) AS first_start FROM assignments GROUP BY ALL) fa
-                   ON fa.client_id = x.client_id
+            LEFT JOIN items i ON i.routine_id = x.routine_id AND i.version = x.dated_version AND x.versions > 1
         )
         SELECT *, try_cast(exercises_done_n AS INTEGER) AS done, CAST(prescribed AS INTEGER) AS prescribed_i,
                {ok} AS ok
