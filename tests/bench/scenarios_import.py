@@ -1,5 +1,6 @@
 """Bench scenario for issue 4: a 1,000,000-row session-log CSV imported into a practice that already
-holds 2,000,000 session logs. Not a test: it measures, it never asserts.
+holds 2,000,000 session logs. Not a test: it measures and never judges a time (it only fails when
+its lean baseline stored other rows than the import, below).
 
 The file is what a busy practice's form export looks like: client codes, day-first dates with a
 time, the routine named, no session ids (so de-duplication uses the natural key, the harder
