@@ -41,7 +41,7 @@ from core.sessions.checks import (
     resolve_date_order, stage_values,
 )
 from core.access.auth import STAFF_WRITERS, audit_in, require_role
-from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, utcnow
+from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, next_id, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
@@ -1113,13 +1113,13 @@ def _release_file(cur: Any) -> None:
 
 def _write(cur: Any, store: Store, log: LogFile, result: ImportResult, options: ImportOptions) -> int:
     """The import's writes, inside its transaction: the batch, new clients, logs, quarantine."""
-    batch_id = cur.execute(
-        "INSERT INTO import_batches (source, file_name, file_hash, mapping_json, date_order, imported_by,"
-        " imported_at, rows_read, accepted, rejected, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
-        [result.source, log.name, log.sha256, json.dumps(result.mapping), result.date_order, options.actor,
+    batch_id = next_id(cur, "import_batch_id_seq")
+    cur.execute(
+        "INSERT INTO import_batches (id, source, file_name, file_hash, mapping_json, date_order, imported_by,"
+        " imported_at, rows_read, accepted, rejected, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, result.source, log.name, log.sha256, json.dumps(result.mapping), result.date_order, options.actor,
          utcnow(), result.read, result.accepted, result.rejected, result.duplicates],
-    ).fetchone()[0]
+    )
     if result.new_clients:
         created = create_missing_clients(cur, store, options.actor)
         cur.executemany("INSERT INTO import_batch_clients (batch_id, client_id) VALUES (?, ?)",
