@@ -180,6 +180,7 @@ class Store:
         # path: the DuckDB file (None on PostgreSQL); location: where the practice is, safe to show.
         self.path: Path | None = None if self.postgres else Path(path)
         self.location = display_location(path)
+        self.schema = "public" if self.postgres else "main"  # where the practice's tables are
         self._number = next(_STORES)
         self._writes = 0  # committed transactions (see version)
         self._lock = threading.Lock()
@@ -364,6 +365,12 @@ class Store:
             cur.close()
 
     # -- schema -------------------------------------------------------------------------------
+
+    def tables(self) -> list[str]:
+        """The practice's tables, by name (DuckDB's ``main`` schema, PostgreSQL's ``public``)."""
+        return [t for (t,) in self.rows(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND NOT temporary"
+            " AND schema_name = ? ORDER BY table_name", [CATALOG, self.schema])]
 
     def schema_version(self) -> int:
         return int(self.scalar("SELECT coalesce(max(version), 0) FROM schema_version"))
