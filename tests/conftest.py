@@ -50,7 +50,7 @@ def _from_template(template: Path, db_path: Path) -> None:
 # Suites that run against both stores (issue 19): their `store` (and the stores their own fixtures
 # open with `blank_store`) is a DuckDB file, then a PostgreSQL database.
 BOTH_STORES = {"test_store.py", "test_imports.py", "test_metrics.py", "test_alerts.py", "test_links.py",
-               "test_auth.py", "test_store_postgres.py"}
+               "test_auth.py"}
 STORE_KINDS = ("duckdb", "postgres")
 
 
