@@ -23,7 +23,7 @@ def cohort_view(_store, db: str, version: str, scope: metrics.Scope, by: str, we
 
 
 store = get_store()
-db, version, today = str(store.path), store.version, clock.today()
+db, version, today = store.location, store.version, clock.today()
 choices = filter_choices(store, db, version)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, default_days=metrics.COHORT_LOOKBACK_DAYS, options=choices)

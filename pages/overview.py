@@ -65,7 +65,7 @@ def group_reader(by: str, names: dict[str, str]) -> dict[str, str]:
 
 
 store = get_store()
-db, version, today = str(store.path), store.version, clock.today()
+db, version, today = store.location, store.version, clock.today()
 choices = filter_choices(store, db, version)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, options=choices)

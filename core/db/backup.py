@@ -92,9 +92,16 @@ def _key() -> str | None:
     return os.environ.get("ROUTINE_DESK_DB_KEY") or None
 
 
+# What a PostgreSQL practice's owner reads instead of a backup made here.
+POSTGRES_BACKUPS = ("This practice is kept in PostgreSQL: back it up with the database's own tools, e.g. a nightly"
+                    " `pg_dump --format=custom` and `pg_restore` to restore (docs/deploy.md, \"Backups\").")
+
+
 def make_backup(store: Store, dest: Path | str) -> Manifest:
     """Copy the practice into the new folder ``dest`` (it must not exist, or be empty) and write
     its manifest. The copy is encrypted with the practice's key when the practice is."""
+    if store.postgres:
+        raise BackupError(POSTGRES_BACKUPS)
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} already exists and is not an empty folder: give a new folder for the backup")

@@ -196,3 +196,22 @@ def test_a_server_that_cannot_be_reached_says_so_without_the_password() -> None:
     with pytest.raises(StoreError) as caught:
         Store("postgresql://desk:s3cret@127.0.0.1:1/rd")
     assert "s3cret" not in str(caught.value) and "127.0.0.1" in str(caught.value)
+
+
+def _run_cli(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "core.commands.cli", *args, "--json"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_same_demo_gives_the_same_reports_on_both_stores(postgres: PostgresServer, tmp_path: Path) -> None:
+    url = postgres.new_database()
+    demo = ["--demo", "--clients", "24", "--days", "60", "--seed", "11", "--as-of", "2025-06-30"]
+    made = {db: json.loads(_run_cli("init", "--db", db, *demo)) for db in (url, str(tmp_path / "demo.duckdb"))}
+    assert made[url]["demo"] == made[str(tmp_path / "demo.duckdb")]["demo"]
+    for report in ("adherence", "symptoms", "alerts"):
+        on_postgres, on_file = (_run_cli("report", report, "--db", db, "--as-of", "2025-06-30")
+                                for db in (url, str(tmp_path / "demo.duckdb")))
+        assert json.loads(on_postgres) == json.loads(on_file), report
+        assert json.loads(on_file)  # not an empty report
