@@ -68,6 +68,10 @@ FIGURE_MIGRATIONS: tuple[int, ...] = (10, 11)
 # some clients' practice data drops the rows it may change; the next reader checks them again.
 KEPT_SAFETY_CHECKS = "assignment_safety_checks"
 
+# PostgreSQL: how many rows of data_changes (Store.version) are kept; a writer that checked its rows
+# against an area whose newest change was pruned meanwhile checks them again (Store.transaction).
+KEPT_CHANGES = 1000
+
 # What callers outside core.db name of DuckDB, so that only this package imports it.
 Cursor = duckdb.DuckDBPyConnection       # a cursor from Store.cursor() or Store.transaction()
 DatabaseError = duckdb.Error             # any error the database raises
@@ -308,6 +312,9 @@ class Store:
         if changes_data:
             with self._lock:
                 self._writes += 1
+                prune = self.postgres and self._writes % KEPT_CHANGES == 0
+            if prune:
+                _forget_old_changes(cur)
         if cursor is None:
             cur.close()
 
@@ -551,6 +558,16 @@ def take_turn(cur: Cursor, name: str) -> None:
     (an area or a sequence): writers that must not interleave across processes take turns."""
     cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)},"
                 f" {sql_literal(f'SELECT pg_advisory_xact_lock(hashtext({sql_literal(name)}))')})")
+
+
+def _forget_old_changes(cur: Cursor) -> None:
+    """Keep the newest KEPT_CHANGES rows of ``data_changes`` (every KEPT_CHANGES commits of a Store);
+    best effort: another server pruning at the same moment is as good."""
+    statement = f"DELETE FROM data_changes WHERE id < (SELECT max(id) FROM data_changes) - {KEPT_CHANGES}"
+    try:
+        cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)}, {sql_literal(statement)})")
+    except duckdb.Error:
+        pass
 
 
 def _record_change(cur: Cursor, touches: Sequence[str]) -> None:
