@@ -855,6 +855,31 @@ def _add_rebuild_figures(sub: argparse._SubParsersAction, common: argparse.Argum
     p.set_defaults(handler=_cmd_rebuild_figures)
 
 
+# -- migrate-store (issue 19) -------------------------------------------------------------------
+
+def _cmd_migrate_store(args: argparse.Namespace) -> Result:
+    from core.db.migrate_store import migrate_store
+
+    try:
+        copies = migrate_store(args.source, args.target, force=args.force)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from exc
+    to = display_location(args.target)
+    payload = {"from": str(args.source), "to": to, "verified": True,
+               "tables": {c.name: {"rows": c.rows, "checksum": c.checksum} for c in copies}}
+    return Result(payload, f"copied {args.source} into {to}: {len(copies)} tables,"
+                           f" {sum(c.rows for c in copies)} rows; row counts and checksums match")
+
+
+def _add_migrate_store(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("migrate-store", help="copy a practice from its DuckDB file into PostgreSQL, and verify it")
+    p.add_argument("--from", dest="source", type=Path, required=True, help="the practice's .duckdb file")
+    p.add_argument("--to", dest="target", required=True, help="postgresql://user:password@host/database")
+    p.add_argument("--force", action="store_true", help="replace a practice the target already holds")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=_cmd_migrate_store)
+
+
 # -- assembly -----------------------------------------------------------------------------------
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
@@ -872,6 +897,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentPars
     _add_report,
     _add_backup,
     _add_rebuild_figures,
+    _add_migrate_store,
 ]
 
 

@@ -215,3 +215,23 @@ def test_the_same_demo_gives_the_same_reports_on_both_stores(postgres: PostgresS
                                 for db in (url, str(tmp_path / "demo.duckdb")))
         assert json.loads(on_postgres) == json.loads(on_file), report
         assert json.loads(on_file)  # not an empty report
+
+
+def test_migrate_store_copies_a_practice_and_verifies_every_table(postgres: PostgresServer, tmp_path: Path) -> None:
+    source = tmp_path / "practice.duckdb"
+    _run_cli("init", "--db", str(source), "--demo", "--clients", "12", "--days", "40", "--seed", "5",
+             "--as-of", "2025-06-30")
+    url = postgres.new_database()
+    copied = json.loads(_run_cli("migrate-store", "--from", str(source), "--to", url))
+    assert copied["verified"] and copied["tables"]["session_logs"]["rows"] > 100
+    reports = [json.loads(_run_cli("report", "adherence", "--db", db, "--as-of", "2025-06-30")) for db in (str(source), url)]
+    assert reports[0] == reports[1] and reports[0]
+    with Store(source) as file, Store(url) as pg:
+        for table in ("clients", "session_logs", "assignment_day_figures", "users"):
+            assert file.scalar(f"SELECT count(*) FROM {table}") == copied["tables"][table]["rows"]
+        client = create_client(pg, {"code": "NEW1", "display_name": "After the move"}, "cli")  # ids go on
+        assert client.id > file.scalar("SELECT max(id) FROM clients")
+    refused = subprocess.run([sys.executable, "-m", "core.commands.cli", "migrate-store", "--from", str(source),
+                              "--to", url], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "already holds a practice" in refused.stderr
+    assert json.loads(_run_cli("migrate-store", "--from", str(source), "--to", url, "--force"))["verified"]
