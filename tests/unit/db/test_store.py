@@ -3,7 +3,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from core.db.store import Migration, Store, StoreError, load_migrations, reserve_ids
+from core.db.store import Migration, Store, StoreError, load_migrations, next_id, reserve_ids
 
 
 def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
