@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, CATALOG, IMPORTS, Cursor, Store, StoreError, is_postgres_url, sql_literal
+from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, CATALOG, IMPORTS, Cursor, Store, StoreError, is_postgres_url, sql_literal, sql_name
 
 SOURCE = "rd_source"
 # Kept by each store for itself: the migrations it applied, and its own change log (Store.version).
@@ -27,13 +27,11 @@ class MigrateStoreError(StoreError):
 
 @dataclass(frozen=True)
 class TableCopy:
+    """One table as copied and read back: the same rows and checksum on both sides."""
+
     name: str
     rows: int
     checksum: str
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _columns(cur: Cursor, catalog: str, schema: str, table: str) -> list[str]:
@@ -44,14 +42,14 @@ def _columns(cur: Cursor, catalog: str, schema: str, table: str) -> list[str]:
 
 def _fingerprint(cur: Cursor, table: str, columns: list[str]) -> tuple[int, str]:
     """Rows and the sum of their hashes, as DuckDB computes them for ``table`` (qualified)."""
-    listed = ", ".join(_quoted(c) for c in columns)
+    listed = ", ".join(sql_name(c) for c in columns)
     rows, total = cur.execute(
         f"SELECT count(*), coalesce(sum(CAST(hash({listed}) AS HUGEINT)), 0) FROM {table}").fetchone()
     return int(rows), format(int(total) & (2**128 - 1), "032x")
 
 
 def _practice_rows(store: Store, tables: list[str]) -> int:
-    return sum(int(store.scalar(f"SELECT count(*) FROM {_quoted(t)}")) for t in tables)
+    return sum(int(store.scalar(f"SELECT count(*) FROM {sql_name(t)}")) for t in tables)
 
 
 def migrate_store(source: Path | str, target: str, *, force: bool = False) -> list[TableCopy]:
@@ -92,10 +90,10 @@ def _copy(store: Store, cur: Cursor, tables: list[str]) -> None:
     them and the kept safety findings untouched."""
     with store.transaction(cur, touches=(ACCOUNTS, IMPORTS, ACKNOWLEDGEMENTS)):
         for table in tables:
-            columns = ", ".join(_quoted(c) for c in _columns(cur, CATALOG, store.schema, table))
-            cur.execute(f"DELETE FROM {_quoted(table)}")
-            cur.execute(f"INSERT INTO {_quoted(table)} ({columns})"
-                        f" SELECT {columns} FROM {SOURCE}.main.{_quoted(table)}")
+            columns = ", ".join(sql_name(c) for c in _columns(cur, CATALOG, store.schema, table))
+            cur.execute(f"DELETE FROM {sql_name(table)}")
+            cur.execute(f"INSERT INTO {sql_name(table)} ({columns})"
+                        f" SELECT {columns} FROM {SOURCE}.main.{sql_name(table)}")
         for name, last in cur.execute(
                 "SELECT sequence_name, last_value FROM duckdb_sequences()"
                 " WHERE database_name = ? AND last_value IS NOT NULL", [SOURCE]).fetchall():
@@ -108,8 +106,8 @@ def _verify(store: Store, cur: Cursor, tables: list[str]) -> list[TableCopy]:
     copies = []
     for table in tables:
         columns = _columns(cur, SOURCE, "main", table)
-        copied = _fingerprint(cur, f"{CATALOG}.{store.schema}.{_quoted(table)}", columns)
-        original = _fingerprint(cur, f"{SOURCE}.main.{_quoted(table)}", columns)
+        copied = _fingerprint(cur, f"{CATALOG}.{store.schema}.{sql_name(table)}", columns)
+        original = _fingerprint(cur, f"{SOURCE}.main.{sql_name(table)}", columns)
         if copied != original:
             raise MigrateStoreError(f"table {table} differs after the copy: {original[0]} rows in the file,"
                                     f" {copied[0]} in PostgreSQL (or their checksums differ)")

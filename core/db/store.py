@@ -460,6 +460,11 @@ def _without_password(text: str, location: object) -> str:
     return text.replace(str(location), display_location(location)) if is_postgres_url(location) else text
 
 
+def sql_name(name: str) -> str:
+    """A table or column name quoted for SQL (the same on DuckDB and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def sql_literal(text: str) -> str:
     """A string as a SQL literal, for the few statements that cannot take a parameter (DDL, views)."""
     return "'" + text.replace("'", "''") + "'"
