@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.access import auth
+from core.commands.cli import main
 from core.db.store import Store, StoreError, WriteConflict, display_location, next_id, utcnow
 from core.practice.clients import create_client
 from core.sessions import imports
@@ -198,40 +199,41 @@ def test_a_server_that_cannot_be_reached_says_so_without_the_password() -> None:
     assert "s3cret" not in str(caught.value) and "127.0.0.1" in str(caught.value)
 
 
-def _run_cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "core.commands.cli", *args, "--json"], cwd=REPO,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+def _run_cli(capsys: pytest.CaptureFixture, *args: str) -> str:
+    """``routine-desk ARGS --json`` in this process (the concurrent imports use real processes)."""
+    code = main([*args, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
 
 
-def test_the_same_demo_gives_the_same_reports_on_both_stores(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_the_same_demo_gives_the_same_reports_on_both_stores(postgres: PostgresServer, tmp_path: Path, capsys) -> None:
     url = postgres.new_database()
     demo = ["--demo", "--clients", "24", "--days", "60", "--seed", "11", "--as-of", "2025-06-30"]
-    made = {db: json.loads(_run_cli("init", "--db", db, *demo)) for db in (url, str(tmp_path / "demo.duckdb"))}
+    made = {db: json.loads(_run_cli(capsys, "init", "--db", db, *demo)) for db in (url, str(tmp_path / "demo.duckdb"))}
     assert made[url]["demo"] == made[str(tmp_path / "demo.duckdb")]["demo"]
     for report in ("adherence", "symptoms", "alerts"):
-        on_postgres, on_file = (_run_cli("report", report, "--db", db, "--as-of", "2025-06-30")
+        on_postgres, on_file = (_run_cli(capsys, "report", report, "--db", db, "--as-of", "2025-06-30")
                                 for db in (url, str(tmp_path / "demo.duckdb")))
         assert json.loads(on_postgres) == json.loads(on_file), report
         assert json.loads(on_file)  # not an empty report
 
 
-def test_migrate_store_copies_a_practice_and_verifies_every_table(postgres: PostgresServer, tmp_path: Path) -> None:
+def test_migrate_store_copies_a_practice_and_verifies_every_table(postgres: PostgresServer, tmp_path: Path,
+                                                                  capsys) -> None:
     source = tmp_path / "practice.duckdb"
-    _run_cli("init", "--db", str(source), "--demo", "--clients", "12", "--days", "40", "--seed", "5",
+    _run_cli(capsys, "init", "--db", str(source), "--demo", "--clients", "12", "--days", "40", "--seed", "5",
              "--as-of", "2025-06-30")
     url = postgres.new_database()
-    copied = json.loads(_run_cli("migrate-store", "--from", str(source), "--to", url))
+    copied = json.loads(_run_cli(capsys, "migrate-store", "--from", str(source), "--to", url))
     assert copied["verified"] and copied["tables"]["session_logs"]["rows"] > 100
-    reports = [json.loads(_run_cli("report", "adherence", "--db", db, "--as-of", "2025-06-30")) for db in (str(source), url)]
+    reports = [json.loads(_run_cli(capsys, "report", "adherence", "--db", db, "--as-of", "2025-06-30")) for db in (str(source), url)]
     assert reports[0] == reports[1] and reports[0]
     with Store(source) as file, Store(url) as pg:
         for table in ("clients", "session_logs", "assignment_day_figures", "users"):
             assert file.scalar(f"SELECT count(*) FROM {table}") == copied["tables"][table]["rows"]
         client = create_client(pg, {"code": "NEW1", "display_name": "After the move"}, "cli")  # ids go on
         assert client.id > file.scalar("SELECT max(id) FROM clients")
-    refused = subprocess.run([sys.executable, "-m", "core.commands.cli", "migrate-store", "--from", str(source),
-                              "--to", url], cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert refused.returncode != 0 and "already holds a practice" in refused.stderr
-    assert json.loads(_run_cli("migrate-store", "--from", str(source), "--to", url, "--force"))["verified"]
+    assert main(["migrate-store", "--from", str(source), "--to", url]) == 2
+    assert "already holds a practice" in capsys.readouterr().err
+    assert json.loads(_run_cli(capsys, "migrate-store", "--from", str(source), "--to", url, "--force"))["verified"]
