@@ -7,7 +7,7 @@ DB ?= $(or $(ROUTINE_DESK_DB),var/routine-desk.duckdb)
 HOST ?= 127.0.0.1
 PORT ?= 8501
 
-.PHONY: run test install install-dev chromium bench load eval-articles init demo clean
+.PHONY: run test install install-dev chromium postgresql bench load eval-articles init demo clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,8 +46,24 @@ chromium:
 		echo "chromium is missing and this CI run is not root: cannot install it" >&2; exit 1; \
 	fi
 
-## test: install test dependencies (and chromium), run the whole suite
-test: install-dev chromium
+## postgresql: Debian's PostgreSQL binaries for the PostgreSQL store tests. The tests start their own
+## throwaway server (tests/postgres_server.py), so the package's usual "main" cluster is not created.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's postgresql for the PostgreSQL store tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-common >/dev/null \
+		&& sed -ri 's/^#?\s*create_main_cluster\b.*/create_main_cluster = false/' /etc/postgresql-common/createcluster.conf \
+		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	elif [ -n "$$CI" ]; then \
+		echo "postgresql is missing and this CI run is not root: cannot install it" >&2; exit 1; \
+	else \
+		echo "NOTE: PostgreSQL is missing and we are not root: the PostgreSQL store tests are skipped."; \
+		echo "      Install it with: sudo apt-get install postgresql"; \
+	fi
+
+## test: install test dependencies (chromium, postgresql), run the whole suite
+test: install-dev chromium postgresql
 	@if [ -x /usr/bin/chromium ]; then \
 		$(PY) -m pytest; \
 	else \

@@ -135,6 +135,7 @@ st.caption("The newest 500 entries. Failed sign-ins with an unknown username are
 
 
 def backup_folder(store: Store) -> Path:
+    """The folder of a DuckDB practice's backups (a PostgreSQL practice has none: pg_dump)."""
     return Path(str(secret("backup_folder") or store.path.parent / "backups"))
 
 
@@ -160,38 +161,41 @@ def back_up(store: Store, actor: str, reason: str) -> Path:
 
 
 st.subheader("Backups")
-folder = backup_folder(store)
-if secret("daily_backup") is True and backup.backup_due(folder):
-    try:
-        made = back_up(store, actor, "daily")
-    except (backup.BackupError, OSError) as exc:
-        st.error(f"The daily backup could not be made: {exc}")
-    else:
-        st.info(f"Daily backup made: {made.name}.")
-last = auth.audit_entries(store, limit=1, action="backup_made")
-last_at = None if last.empty else last["event_at"].iloc[0].to_pydatetime()
-kept = backup.backups_in(folder)
-st.write(f"Last backup: **{backup.age_text(last_at)}**. {len(kept)} kept in the backup folder "
-         f"(the newest {backups_to_keep()}).")
-if st.button("Back up now", key="backup_now", icon=":material/backup:"):
-    try:
-        made = back_up(store, actor, "owner")
-    except (backup.BackupError, OSError) as exc:
-        st.error(f"The backup could not be made: {exc}")
-    else:  # run again, so the age above shows this backup
-        st.session_state[BACKUP_MADE_KEY] = made.name
-        st.rerun()
-download = st.session_state.get(BACKUP_DOWNLOAD_KEY)
-if download is not None:
-    made_now = st.session_state.pop(BACKUP_MADE_KEY, None)
-    if made_now:
-        st.success(f"Backup made: {made_now}. Download it to keep a copy away from this server.")
-    st.download_button("Download the backup (.zip)", data=download[1], file_name=download[0],
-                       mime="application/zip", key="backup_download_button", icon=":material/download:")
-st.caption("A backup is a consistent copy of the whole practice with a manifest of what it holds "
-           "(encrypted with the practice's key when the practice is encrypted). To restore one, stop "
-           "the app and run `routine-desk restore <backup folder or .zip> --db <database file> --force`: "
-           "it checks the backup in full before replacing anything (README, “Backups”). "
-           + ("A backup is made each day when an owner opens this page." if secret("daily_backup") is True
-              else "For a backup each day, turn on the daily backup setting in the server's secrets"
-                   " file (README, “Backups”)."))
+if store.postgres:  # the database server's own tools back it up
+    st.info(backup.POSTGRES_BACKUPS)
+else:
+    folder = backup_folder(store)
+    if secret("daily_backup") is True and backup.backup_due(folder):
+        try:
+            made = back_up(store, actor, "daily")
+        except (backup.BackupError, OSError) as exc:
+            st.error(f"The daily backup could not be made: {exc}")
+        else:
+            st.info(f"Daily backup made: {made.name}.")
+    last = auth.audit_entries(store, limit=1, action="backup_made")
+    last_at = None if last.empty else last["event_at"].iloc[0].to_pydatetime()
+    kept = backup.backups_in(folder)
+    st.write(f"Last backup: **{backup.age_text(last_at)}**. {len(kept)} kept in the backup folder "
+             f"(the newest {backups_to_keep()}).")
+    if st.button("Back up now", key="backup_now", icon=":material/backup:"):
+        try:
+            made = back_up(store, actor, "owner")
+        except (backup.BackupError, OSError) as exc:
+            st.error(f"The backup could not be made: {exc}")
+        else:  # run again, so the age above shows this backup
+            st.session_state[BACKUP_MADE_KEY] = made.name
+            st.rerun()
+    download = st.session_state.get(BACKUP_DOWNLOAD_KEY)
+    if download is not None:
+        made_now = st.session_state.pop(BACKUP_MADE_KEY, None)
+        if made_now:
+            st.success(f"Backup made: {made_now}. Download it to keep a copy away from this server.")
+        st.download_button("Download the backup (.zip)", data=download[1], file_name=download[0],
+                           mime="application/zip", key="backup_download_button", icon=":material/download:")
+    st.caption("A backup is a consistent copy of the whole practice with a manifest of what it holds "
+               "(encrypted with the practice's key when the practice is encrypted). To restore one, stop "
+               "the app and run `routine-desk restore <backup folder or .zip> --db <database file> --force`: "
+               "it checks the backup in full before replacing anything (README, “Backups”). "
+               + ("A backup is made each day when an owner opens this page." if secret("daily_backup") is True
+                  else "For a backup each day, turn on the daily backup setting in the server's secrets"
+                       " file (README, “Backups”)."))

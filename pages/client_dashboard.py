@@ -45,7 +45,7 @@ def pct(value) -> str:
 
 
 store = get_store()
-db, version, today = str(store.path), store.version, clock.today()
+db, version, today = store.location, store.version, clock.today()
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 code = (query.get("client") or [""])[0].strip()
 asked, problems = metrics.scope_from_query(query, today)

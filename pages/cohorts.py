@@ -23,7 +23,7 @@ def cohort_view(_store, db: str, version: str, scope: metrics.Scope, by: str, we
 
 
 store = get_store()
-db, version, today = str(store.path), store.version, clock.today()
+db, version, today = store.location, store.version, clock.today()
 offered_sites, site_names = site_choices(store)
 choices = {**filter_choices(store, db, version), "site": offered_sites}
 query = {name: st.query_params.get_all(name) for name in st.query_params}

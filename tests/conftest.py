@@ -11,6 +11,7 @@ import pytest
 
 from core.library.content import sync_library
 from core.db.store import Store
+from tests.postgres_server import PostgresServer, postgres_bin, running_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO.parent / "shared" / "seeds"
@@ -46,11 +47,83 @@ def _from_template(template: Path, db_path: Path) -> None:
     shutil.copyfile(template, db_path)
 
 
+# Tests that run against both stores (issue 19): their `store` (and the stores their own fixtures
+# open with `blank_store`) is a DuckDB file, then a PostgreSQL database. Whole suites where each
+# test is cheap; in the import, metrics and alerts suites the tests marked `both_stores` (each
+# path through the store once: ids, dedupe, undo, quarantine, figures, version, acknowledgements),
+# which keeps the PostgreSQL half of `make test` to about a minute.
+BOTH_STORES = {"test_store.py", "test_links.py", "test_auth.py"}
+STORE_KINDS = ("duckdb", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" not in metafunc.fixturenames:
+        return
+    if Path(metafunc.definition.fspath).name in BOTH_STORES or metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("store_kind", STORE_KINDS, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Which store the test's `store` is: "duckdb", or for the BOTH_STORES suites each in turn."""
+    return getattr(request, "param", "duckdb")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL of this test worker (tests/postgres_server.py). Without Debian's
+    `postgresql` package the PostgreSQL tests are skipped, and fail under CI (`make test` installs it)."""
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        reason = "PostgreSQL is not installed (Debian: apt-get install postgresql; `make test` does it as root)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    with running_postgres(bin_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_templates(postgres: PostgresServer) -> dict[str, str]:
+    """Two template databases, made once per worker: "blank" (migrated) and "library" (with the real
+    library); a test's database is a copy of one (CREATE DATABASE ... TEMPLATE: milliseconds)."""
+    names = {}
+    for kind in ("blank", "library"):
+        url = postgres.new_database()
+        with Store(url) as s:
+            if kind == "library":
+                sync_library(s)
+        names[kind] = url.rsplit("/", 1)[1]
+    return names
+
+
+@pytest.fixture(scope="module")
+def blank_store(request: pytest.FixtureRequest, store_kind: str,
+                tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Store]:
+    """``blank_store(name)``: open a new migrated practice without the library, of the test's store kind."""
+    return lambda name: open_new_store(request, store_kind, tmp_path_factory, name, library=False)
+
+
+def open_new_store(request: pytest.FixtureRequest, kind: str, tmp_path_factory: pytest.TempPathFactory,
+                   name: str, *, library: bool) -> Store:
+    """A new practice (migrated; with the real library when asked) of ``kind``; the caller closes it."""
+    if kind == "postgres":
+        templates = request.getfixturevalue("postgres_templates")
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return Store(server.new_database(templates["library" if library else "blank"]))
+    if library:  # the test's own db_path, which some tests open again
+        path = request.getfixturevalue("db_path")
+        _from_template(request.getfixturevalue("library_template"), path)
+    else:
+        path = tmp_path_factory.mktemp(name) / f"{name}.duckdb"
+    return Store(path)
+
+
 @pytest.fixture
-def store(db_path: Path, library_template: Path) -> Iterator[Store]:
-    """A migrated database with the real library from data/ loaded."""
-    _from_template(library_template, db_path)
-    with Store(db_path) as s:
+def store(request: pytest.FixtureRequest, store_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A migrated database with the real library from data/ loaded (a DuckDB file; for the
+    BOTH_STORES suites, also a PostgreSQL database)."""
+    with open_new_store(request, store_kind, tmp_path_factory, "store", library=True) as s:
         sync_library(s)
         yield s
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, time, timedelta
 from typing import Any
 
-from core.db.store import Store, utcnow
+from core.db.store import Store, next_id, reserve_ids, utcnow
 from core.sessions.red_flags import judge_sql
 
 
@@ -38,11 +38,12 @@ def add_client(store: Store, code: str, *, segments: tuple[str, ...] = (), thera
     now = utcnow()
     created: set[int] = set()
     with store.transaction(clients=created) as cur:
-        client_id = cur.execute(
-            "INSERT INTO clients (code, display_name, therapist, archived_at, due_date, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [code, name or f"Client {code}", therapist, now if archived else None, due_date, now, now],
-        ).fetchone()[0]
+        client_id = next_id(cur, "client_id_seq")
+        cur.execute(
+            "INSERT INTO clients (id, code, display_name, therapist, archived_at, due_date, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [client_id, code, name or f"Client {code}", therapist, now if archived else None, due_date, now, now],
+        )
         created.add(client_id)
         for segment in segments:
             cur.execute("INSERT INTO client_segments VALUES (?, ?)", [client_id, segment])
@@ -53,12 +54,15 @@ def add_assignment(store: Store, client_id: int, routine_id: str, start: date, *
                    sessions_per_week: int = 3, end_date: date | None = None, version: int = 1,
                    status: str = "active") -> int:
     with store.transaction(clients=(client_id,)) as cur:
-        return int(cur.execute(
-            "INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks,"
+        assignment_id = next_id(cur, "assignment_id_seq")
+        cur.execute(
+            "INSERT INTO assignments (id, client_id, routine_id, routine_version, start_date, weeks,"
             " sessions_per_week, end_date, status, assigned_by, assigned_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'test', ?) RETURNING id",
-            [client_id, routine_id, version, start, weeks, sessions_per_week, end_date, status, utcnow()],
-        ).fetchone()[0])
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', ?)",
+            [assignment_id, client_id, routine_id, version, start, weeks, sessions_per_week, end_date, status,
+             utcnow()],
+        )
+        return assignment_id
 
 
 def add_pause(store: Store, assignment_id: int, paused_from: date, paused_until: date | None) -> None:
@@ -72,13 +76,14 @@ def add_session(store: Store, client_id: int, day: date, routine_id: str | None 
                 pain_after: float | None = None, notes: str | None = None, red_flags: str | None = None,
                 at: time | None = None, block: str | None = None) -> int:
     with store.transaction(clients=(client_id,)) as cur:
-        log_id = int(cur.execute(
-            "INSERT INTO session_logs (client_id, routine_id, session_date, session_time, exercises_done,"
+        log_id = reserve_ids(cur, "session_log_id_seq", 1)
+        cur.execute(
+            "INSERT INTO session_logs (id, client_id, routine_id, session_date, session_time, exercises_done,"
             " exercises_prescribed, pain_before, pain_after, notes, red_flags, source, created_at, block)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', ?, ?) RETURNING id",
-            [client_id, routine_id, day, at, done, prescribed, pain_before, pain_after, notes, red_flags, utcnow(),
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', ?, ?)",
+            [log_id, client_id, routine_id, day, at, done, prescribed, pain_before, pain_after, notes, red_flags, utcnow(),
              block],
-        ).fetchone()[0])
+        )
         cur.execute(judge_sql("s.id = ?"), [log_id])   # the given tags' level for this client on ``day``
         return log_id
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from core.analytics import metrics
 from core.analytics.metrics import Pipeline, Scope
-from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, Store, utcnow
+from core.db.store import ACCOUNTS, ACKNOWLEDGEMENTS, Store, next_id, utcnow
 
 ALERT_DAYS = 28
 PAIN_HIGH = 7.0
@@ -373,15 +373,16 @@ def acknowledge(store: Store, alert_key: str, note: str, actor: str, as_of: date
         raise AlertError("this alert is no longer open as of " + as_of.isoformat() + " (the data changed); reload the page")
     a = match.iloc[0]
     with store.transaction(touches=(ACKNOWLEDGEMENTS, ACCOUNTS)) as cur:
-        ack_id = cur.execute(
+        ack_id = next_id(cur, "alert_ack_id_seq")
+        cur.execute(
             """
-            INSERT INTO alert_acknowledgements (alert_key, client_id, assignment_id, session_id, level, kind,
+            INSERT INTO alert_acknowledgements (id, alert_key, client_id, assignment_id, session_id, level, kind,
                                                 reason, since, note, acknowledged_by, acknowledged_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
-            [alert_key, client_id, _int_or_none(a["assignment_id"]), _int_or_none(a["session_id"]), a["level"],
+            [ack_id, alert_key, client_id, _int_or_none(a["assignment_id"]), _int_or_none(a["session_id"]), a["level"],
              a["kind"], a["reason"], a["since"], note, actor.strip(), utcnow()],
-        ).fetchone()[0]
+        )
         audit_in(cur, actor.strip(), "alert_acknowledged",
                  {"alert_key": alert_key, "client_id": client_id, "kind": a["kind"], "level": a["level"]})
     return Acknowledgement(int(ack_id), alert_key, note, actor.strip())

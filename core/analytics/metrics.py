@@ -185,7 +185,7 @@ def empty_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline]:
     try:
         cur.execute(f"CREATE SCHEMA {schema}")
         cur.execute(f"USE {schema}")
-        cur.execute(f"SET search_path = '{schema},{CATALOG}.main'")
+        cur.execute(f"SET search_path = '{schema},{CATALOG}.{store.schema}'")
         yield Pipeline(cur, scope, schema=schema)
     finally:
         cur.execute(f"USE {CATALOG}")

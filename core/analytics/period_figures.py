@@ -111,7 +111,7 @@ def _kept_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline | None]:
         yield None
         return
     with metrics.empty_pipeline(store, scope) as run:
-        _read_back(run)
+        _read_back(run, f"{CATALOG}.{store.schema}")
         yield run
 
 
@@ -192,12 +192,12 @@ def _forget_old_periods(run: Pipeline) -> None:
             run.cur.execute(f"DELETE FROM {table} WHERE period IN (SELECT unnest(?))", [old])
 
 
-def _read_back(run: Pipeline) -> None:
+def _read_back(run: Pipeline, practice_schema: str) -> None:
     """The scope's kept rows as the pipeline's tables: views on them, read a few times each."""
     run.execute(f"CREATE TABLE m_scope AS {_scope_clients_sql(run.scope)}")
     tables = KEPT_TABLES + ((KEPT_ALERTS,) if run.scope.days == ALERT_DAYS else ())
     for work, table in tables:  # views (a view takes no parameters: the period is a literal)
-        run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {CATALOG}.main.{table}"
+        run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {practice_schema}.{table}"
                     f" WHERE period = {sql_literal(period_key(run.scope))}"
                     f" AND client_id IN (SELECT id FROM {run.schema}.m_scope)")
     run.has_alerts = run.scope.days == ALERT_DAYS

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core import clock
-from core.db.store import Store, StoreError, default_db_path
+from core.db.store import Store, StoreError, db_location, default_db_path, display_location, is_postgres_url
 
 
 class UsageError(Exception):
@@ -85,7 +85,7 @@ def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
     try:
         store = Store.open(args.db)
     except StoreError as exc:
-        raise UsageError(explain_open_failure(exc, args.db or default_db_path())) from exc
+        raise UsageError(explain_open_failure(exc, display_location(args.db or default_db_path()))) from exc
     if sync:
         sync_library(store)
         retag_if_vocabulary_changed(store)
@@ -120,7 +120,7 @@ def _cmd_init(args: argparse.Namespace) -> Result:
     with _open_store(args, sync=False) as store:
         report = content.sync_library(store)
         payload: dict[str, Any] = {
-            "db": str(store.path),
+            "db": store.location,
             "schema_version": store.schema_version(),
             "library": report.as_dict(),
             "demo": None,
@@ -885,6 +885,9 @@ def _cmd_restore(args: argparse.Namespace) -> Result:
     from core.db.backup import BackupError, restore
 
     target = args.db or default_db_path()
+    if is_postgres_url(target):
+        from core.db.backup import POSTGRES_BACKUPS
+        raise UsageError(POSTGRES_BACKUPS)
     try:
         manifest = restore(args.src, target, force=args.force)
     except BackupError as exc:
@@ -902,6 +905,9 @@ def _cmd_check(args: argparse.Namespace) -> Result:
     from core.db.integrity import DatabaseDamaged, check_everything
 
     with _open_store(args, sync=False) as store:  # opening reads each table's first block
+        if store.postgres:
+            raise UsageError("`check` reads the blocks of a DuckDB file; PostgreSQL checks its own pages"
+                             " (data checksums, `pg_amcheck`)")
         cursor = store.cursor()
         try:
             checked = check_everything(cursor, store.path)
@@ -935,13 +941,38 @@ def _cmd_rebuild_figures(args: argparse.Namespace) -> Result:
     with _open_store(args, sync=False) as store:
         rows = store.rebuild_figures()
     text = "figures rebuilt from the session logs: " + ", ".join(f"{table} {n}" for table, n in rows.items())
-    return Result({"db": str(store.path), "rows": rows}, text)
+    return Result({"db": store.location, "rows": rows}, text)
 
 
 def _add_rebuild_figures(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("rebuild-figures", parents=[common],
                        help="recompute the kept figures (attributed sessions, day and pain summaries) from the logs")
     p.set_defaults(handler=_cmd_rebuild_figures)
+
+
+# -- migrate-store (issue 19) -------------------------------------------------------------------
+
+def _cmd_migrate_store(args: argparse.Namespace) -> Result:
+    from core.db.migrate_store import migrate_store
+
+    try:
+        copies = migrate_store(args.source, args.target, force=args.force)
+    except StoreError as exc:
+        raise UsageError(str(exc)) from exc
+    to = display_location(args.target)
+    payload = {"from": str(args.source), "to": to, "verified": True,
+               "tables": {c.name: {"rows": c.rows, "checksum": c.checksum} for c in copies}}
+    return Result(payload, f"copied {args.source} into {to}: {len(copies)} tables,"
+                           f" {sum(c.rows for c in copies)} rows; row counts and checksums match")
+
+
+def _add_migrate_store(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("migrate-store", help="copy a practice from its DuckDB file into PostgreSQL, and verify it")
+    p.add_argument("--from", dest="source", type=Path, required=True, help="the practice's .duckdb file")
+    p.add_argument("--to", dest="target", required=True, help="postgresql://user:password@host/database")
+    p.add_argument("--force", action="store_true", help="replace a practice the target already holds")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(handler=_cmd_migrate_store)
 
 
 # -- assembly -----------------------------------------------------------------------------------
@@ -962,6 +993,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentPars
     _add_report,
     _add_backup,
     _add_rebuild_figures,
+    _add_migrate_store,
 ]
 
 
@@ -973,8 +1005,8 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", type=Path, default=None,
-                        help="database file (default: $ROUTINE_DESK_DB or var/routine-desk.duckdb)")
+    common.add_argument("--db", type=db_location, default=None,
+                        help="database file or postgresql:// URL (default: $ROUTINE_DESK_DB or var/routine-desk.duckdb)")
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser = _Parser(prog="routine-desk", description="Routine Desk command line")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)

@@ -28,7 +28,7 @@ from core import clock
 from core.practice.assignments import review_unreviewed_assignments
 from core.access.auth import ensure_demo_owner
 from core.sessions.red_flags import tag_session_logs
-from core.db.store import Store, reserve_ids, utcnow
+from core.db.store import Store, next_ids, reserve_ids, utcnow
 
 DEMO_SOURCE = "demo"
 # Bump when the generator's output changes, so cached benchmark practices are rebuilt.
@@ -381,12 +381,15 @@ def _insert(cur: Any, clients: pd.DataFrame, plans: pd.DataFrame, logs: pd.DataF
     cur.register("demo_plans", plans.drop(columns=["paused"]).assign(paused=plans["paused"], assigned_at=now))
     cur.execute(
         """
-        CREATE TEMP TABLE demo_assign AS
-        SELECT nextval('assignment_id_seq') AS id, p.*, i.id AS client_id
+        CREATE TEMP TABLE demo_plan_order AS
+        SELECT row_number() OVER (ORDER BY p.idx, p.round) AS n, p.*, i.id AS client_id
         FROM demo_plans p JOIN demo_ids i USING (idx)
-        ORDER BY p.idx, p.round
         """
     )
+    planned = cur.execute("SELECT count(*) FROM demo_plan_order").fetchone()[0]
+    cur.execute("CREATE TEMP TABLE demo_assign AS SELECT CAST(? AS BIGINT[])[n] AS id, * EXCLUDE (n)"
+                " FROM demo_plan_order ORDER BY n", [next_ids(cur, "assignment_id_seq", planned)])
+    cur.execute("DROP TABLE demo_plan_order")
     cur.execute(
         """
         INSERT INTO assignments (id, client_id, routine_id, routine_version, start_date, weeks, sessions_per_week,

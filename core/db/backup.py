@@ -33,7 +33,7 @@ from typing import Any
 import duckdb
 
 from core.db.integrity import check_everything
-from core.db.store import CATALOG, Store, StoreError, load_extensions, load_migrations, sql_literal, utcnow
+from core.db.store import CATALOG, Store, StoreError, load_extensions, load_migrations, sql_literal, sql_name, utcnow
 
 MANIFEST = "manifest.json"
 DATABASE_FILE = "practice.duckdb"
@@ -71,30 +71,33 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _row_counts(cur: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, int]:
     tables = [name for (name,) in cur.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND NOT temporary ORDER BY table_name",
         [catalog]).fetchall()]
-    return {t: int(cur.execute(f"SELECT count(*) FROM {_quoted(catalog)}.main.{_quoted(t)}").fetchone()[0])
+    return {t: int(cur.execute(f"SELECT count(*) FROM {sql_name(catalog)}.main.{sql_name(t)}").fetchone()[0])
             for t in tables}
 
 
 def _migrations(cur: duckdb.DuckDBPyConnection, catalog: str) -> list[int]:
     return [v for (v,) in cur.execute(
-        f"SELECT version FROM {_quoted(catalog)}.main.schema_version ORDER BY version").fetchall()]
+        f"SELECT version FROM {sql_name(catalog)}.main.schema_version ORDER BY version").fetchall()]
 
 
 def _key() -> str | None:
     return os.environ.get("ROUTINE_DESK_DB_KEY") or None
 
 
+# What a PostgreSQL practice's owner reads instead of a backup made here.
+POSTGRES_BACKUPS = ("This practice is kept in PostgreSQL: back it up with the database's own tools, e.g. a nightly"
+                    " `pg_dump --format=custom` and `pg_restore` to restore (docs/deploy.md, \"Backups\").")
+
+
 def make_backup(store: Store, dest: Path | str) -> Manifest:
     """Copy the practice into the new folder ``dest`` (it must not exist, or be empty) and write
     its manifest. The copy is encrypted with the practice's key when the practice is."""
+    if store.postgres:
+        raise BackupError(POSTGRES_BACKUPS)
     dest = Path(dest)
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} already exists and is not an empty folder: give a new folder for the backup")

@@ -1,8 +1,12 @@
 """The one place that owns the DuckDB connection, the schema migrations and transactions.
 
-The database file is ATTACHed under the catalog name ``rd`` rather than opened directly. That keeps
-every query catalog-agnostic, so the same SQL can later run against a PostgreSQL catalog attached
-through the postgres extension, and it is how DuckDB opens encrypted files.
+The practice is ATTACHed under the catalog name ``rd`` rather than opened directly: a DuckDB file
+(the default, one process) or a PostgreSQL database given as a ``postgresql://`` URL (several app
+servers and the CLI at once), through the pinned postgres extension. Every query is the same SQL
+on both; the few dialect differences live here (``Dialect``): DDL on PostgreSQL goes through
+``postgres_execute`` (migrations are written once, in DuckDB's dialect, and translated), ids come
+from ``next_id``/``reserve_ids`` (the extension cannot INSERT ... RETURNING, nor see PostgreSQL's
+sequences from DuckDB SQL), and PostgreSQL's conflict errors are raised as ``WriteConflict``.
 
 DuckDB connections must not be shared across threads; Streamlit runs each session's script on its
 own thread. A process therefore holds one ``Store`` (one DuckDB instance) and every read or write
@@ -38,6 +42,9 @@ DEFAULT_DB_PATH = Path("var") / "routine-desk.duckdb"
 DUCKDB_VERSION = "v1.5.5"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# A PostgreSQL store: ROUTINE_DESK_DB / --db given as a URL rather than a file path.
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
 _STORES = itertools.count(1)  # numbers the Store objects of this process (see Store.version)
 # DuckDB's working memory, past which it spills to disk beside the database file: a chain-sized
 # practice's overview needs far less, and it keeps a 1,000,000-row import under 1 GB in all
@@ -61,6 +68,10 @@ FIGURE_MIGRATIONS: tuple[int, ...] = (10, 11)
 # some clients' practice data drops the rows it may change; the next reader checks them again.
 KEPT_SAFETY_CHECKS = "assignment_safety_checks"
 
+# PostgreSQL: how many rows of data_changes (Store.version) are kept; a writer that checked its rows
+# against an area whose newest change was pruned meanwhile checks them again (Store.transaction).
+KEPT_CHANGES = 1000
+
 # What callers outside core.db name of DuckDB, so that only this package imports it.
 Cursor = duckdb.DuckDBPyConnection       # a cursor from Store.cursor() or Store.transaction()
 DatabaseError = duckdb.Error             # any error the database raises
@@ -76,11 +87,44 @@ class Migration:
     version: int
     name: str
     sql: str
+    # NNN_name.postgres.sql: what PostgreSQL runs instead, for the rare migration whose DuckDB SQL
+    # does not translate word for word (postgres_sql); None: the translated ``sql``.
+    postgres: str | None = None
+
+    def sql_for(self, postgres: bool) -> str:
+        if not postgres:
+            return self.sql
+        return self.postgres if self.postgres is not None else postgres_sql(self.sql)
 
 
-def default_db_path() -> Path:
-    """The database path from ``ROUTINE_DESK_DB``, else ``var/routine-desk.duckdb``."""
-    return Path(os.environ.get("ROUTINE_DESK_DB") or DEFAULT_DB_PATH)
+def is_postgres_url(location: object) -> bool:
+    """Whether a ``--db`` / ``ROUTINE_DESK_DB`` value names a PostgreSQL database, not a file."""
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+def db_location(text: str) -> Path | str:
+    """A ``--db`` / ``ROUTINE_DESK_DB`` value: a PostgreSQL URL kept as text (a Path would fold its
+    ``//``), anything else a DuckDB file path."""
+    return text if is_postgres_url(text) else Path(text)
+
+
+def display_location(location: Path | str) -> str:
+    """Where the practice is, for messages and JSON: a file path, or a URL without its password."""
+    if not is_postgres_url(location):
+        return str(location)
+    return re.sub(r"^(postgres(?:ql)?://[^:@/]*):[^@/]*@", r"\1:***@", str(location))
+
+
+def default_db_path() -> Path | str:
+    """The practice from ``ROUTINE_DESK_DB`` (a file path or a PostgreSQL URL), else
+    ``var/routine-desk.duckdb``."""
+    return db_location(os.environ.get("ROUTINE_DESK_DB") or str(DEFAULT_DB_PATH))
+
+
+def postgres_sql(sql: str) -> str:
+    """A migration written in DuckDB's dialect, as PostgreSQL DDL: the portable types of the house
+    rules are the same words on both but one (DuckDB's DOUBLE is PostgreSQL's DOUBLE PRECISION)."""
+    return re.sub(r"\bDOUBLE\b(?!\s+PRECISION)", "DOUBLE PRECISION", sql)
 
 
 def utcnow() -> datetime:
@@ -91,10 +135,13 @@ def utcnow() -> datetime:
 def load_migrations() -> list[Migration]:
     """Migrations shipped in ``core/db/migrations``, ordered by their three-digit version."""
     found = []
-    for entry in resources.files("core.db.migrations").iterdir():
+    folder = resources.files("core.db.migrations")
+    for entry in folder.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+            twin = folder / entry.name.replace(".sql", ".postgres.sql")
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8"),
+                                   twin.read_text(encoding="utf-8") if twin.is_file() else None))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
@@ -133,40 +180,58 @@ class Store:
     """
 
     def __init__(self, path: Path | str, *, encryption_key: str | None = None) -> None:
-        self.path = Path(path)
+        self.postgres = is_postgres_url(path)
+        # path: the DuckDB file (None on PostgreSQL); location: where the practice is, safe to show.
+        self.path: Path | None = None if self.postgres else Path(path)
+        self.location = display_location(path)
+        self.schema = "public" if self.postgres else "main"  # where the practice's tables are
         self._number = next(_STORES)
         self._writes = 0  # committed transactions (see version)
         self._lock = threading.Lock()
         self._keeps_figures = False  # from the end of migrate(): the figure tables exist then
+        if self.postgres and encryption_key:
+            raise StoreError("ROUTINE_DESK_DB_KEY encrypts a DuckDB file; a PostgreSQL practice is protected by"
+                             " the database server (TLS, disk encryption): unset it for a postgresql:// store")
         self._conn = duckdb.connect(":memory:")
         try:
             load_extensions(self._conn)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             limit = os.environ.get("ROUTINE_DESK_MEMORY_LIMIT") or MEMORY_LIMIT
             self._conn.execute(f"SET memory_limit = {sql_literal(limit)}")
-            self._conn.execute(f"SET temp_directory = {sql_literal(str(self.path) + '.tmp')}")
-            if encryption_key:  # what spills of an encrypted practice is encrypted too
-                self._conn.execute("SET temp_file_encryption = true")
-            options = f" (ENCRYPTION_KEY {sql_literal(encryption_key)})" if encryption_key else ""
-            self._conn.execute(f"ATTACH {sql_literal(str(self.path))} AS {CATALOG}{options}")
+            self._conn.execute(f"SET temp_directory = {sql_literal(self._spill_directory())}")
+            if self.postgres:
+                self._conn.execute(f"ATTACH {sql_literal(str(path))} AS {CATALOG} (TYPE postgres)")
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                if encryption_key:  # what spills of an encrypted practice is encrypted too
+                    self._conn.execute("SET temp_file_encryption = true")
+                options = f" (ENCRYPTION_KEY {sql_literal(encryption_key)})" if encryption_key else ""
+                self._conn.execute(f"ATTACH {sql_literal(str(self.path))} AS {CATALOG}{options}")
             self._conn.execute(f"ATTACH ':memory:' AS {WORK_DB}")
             self._conn.execute(f"USE {CATALOG}")
         except duckdb.Error as exc:
             self._conn.close()
             if "Could not set lock" in str(exc):
                 raise StoreError(
-                    f"cannot open database {self.path}: another process is using it (DuckDB allows one"
+                    f"cannot open database {self.location}: another process is using it (DuckDB allows one"
                     " writer process per file). Stop the other Routine Desk server or command, or set"
                     f" ROUTINE_DESK_DB to another file. Details: {exc}"
                 ) from exc
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+            raise StoreError(f"cannot open database {self.location}: {_without_password(str(exc), path)}") from exc
         try:
-            from core.db.integrity import check_readable  # (it imports this module)
-            check_readable(self._conn, self.path)  # damage found now says "restore", not a traceback later
+            if not self.postgres:  # PostgreSQL checks its own pages; the file check reads DuckDB blocks
+                from core.db.integrity import check_readable  # (it imports this module)
+                check_readable(self._conn, self.path)  # damage found now says "restore", not a traceback later
             self.migrate()
         except BaseException:
             self._conn.close()
             raise
+
+    def _spill_directory(self) -> str:
+        """Where DuckDB spills what does not fit its memory: beside the file, or for PostgreSQL a
+        local directory of this user's (the database server's disk is not ours to write)."""
+        if self.path is not None:
+            return str(self.path) + ".tmp"
+        return str(Path(tempfile.gettempdir()) / f"routine-desk-spill-{os.getuid()}")
 
     @classmethod
     def open(cls, path: Path | str | None = None) -> Store:
@@ -194,7 +259,8 @@ class Store:
     @contextmanager
     def transaction(self, cursor: duckdb.DuckDBPyConnection | None = None, *,
                     touches: Sequence[str] = AREAS, clients: Iterable[int] | None = None,
-                    changes_data: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+                    changes_data: bool = True,
+                    unchanged_since: tuple[str, int] | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN ... COMMIT; any exception rolls everything back.
 
         ``cursor``: run the transaction on a cursor the caller holds (from ``cursor()``), e.g. one
@@ -206,6 +272,13 @@ class Store:
         that only adds session logs: figures.add_sessions) or that changes none. ``changes_data``
         False: it only keeps derived rows that any reader would compute the same (the safety
         findings a reader keeps), so ``version`` stays and no cached page goes stale.
+        ``unchanged_since``: (area, ``change_mark(area)`` taken before the caller's checks ran
+        outside the transaction); on PostgreSQL the transaction first waits its turn among the
+        writers of that area in every process, then raises ``ChecksOutdated`` if one of them
+        committed since the mark (the caller checks again). DuckDB has one writing process.
+
+        On PostgreSQL, a transaction that lost a race (the same rows changed by another server, a
+        unique key taken at the same moment) raises ``WriteConflict`` with a message for people.
         """
         unknown = set(touches) - set(AREAS)
         if unknown or not touches:
@@ -213,6 +286,12 @@ class Store:
         cur = cursor or self.cursor()
         cur.execute("BEGIN TRANSACTION")
         try:
+            if unchanged_since is not None and self.postgres:
+                area, mark = unchanged_since
+                take_turn(cur, area)
+                if self.change_mark(area) != mark:
+                    raise ChecksOutdated(f"another server or command changed the {area.replace('_', ' ')}"
+                                         " while these rows were checked: check them again")
             yield cur
             if self._keeps_figures:  # the read model, in the write's own transaction
                 if set(touches) & set(FIGURE_INPUTS):
@@ -220,27 +299,51 @@ class Store:
                 _drop_kept_safety_checks(cur, touches, clients)
                 if changes_data:
                     _raise_generations(cur, touches, clients)
-        except BaseException:
-            cur.execute("ROLLBACK")
+                if changes_data and self.postgres:
+                    _record_change(cur, touches)
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(cur)
             if cursor is None:
                 cur.close()
+            if self.postgres and isinstance(exc, duckdb.Error) and not isinstance(exc, WriteConflict):
+                conflict = postgres_conflict(exc)
+                if conflict is not None:
+                    raise conflict from exc
             raise
-        cur.execute("COMMIT")
         if changes_data:
             with self._lock:
                 self._writes += 1
+                prune = self.postgres and self._writes % KEPT_CHANGES == 0
+            if prune:
+                _forget_old_changes(cur)
         if cursor is None:
             cur.close()
 
     @property
     def version(self) -> str:
-        """Changes with every committed write of data through this Store, and differs between Store objects.
+        """Changes with every committed write of data, and differs between Store objects of a DuckDB file.
 
-        Every write goes through ``transaction()`` and DuckDB lets only one process open a file for
-        writing, so nothing changes this database without changing ``version``: caches of derived
-        figures (the pages' st.cache_data) key on it instead of re-reading tables.
+        Every write goes through ``transaction()``. DuckDB lets only one process open a file for
+        writing, so a count of this Store's commits is the version. On PostgreSQL other servers
+        and the CLI write too: every data-changing transaction adds a row to ``data_changes``
+        (migration 070) in the same commit, and the version is the newest row's id, one indexed
+        read (pushed down to PostgreSQL). Caches of derived figures (the pages' st.cache_data) key
+        on it instead of re-reading tables.
         """
+        if self.postgres:
+            return f"pg.{self.change_mark()}"
         return f"{self._number}.{self._writes}"
+
+    def change_mark(self, area: str | None = None) -> int:
+        """PostgreSQL: the id of the newest committed change (of ``area``: one of AREAS), read
+        outside any transaction, so it sees every process's commits. DuckDB: this process's count
+        of commits (the only writer)."""
+        if not self.postgres:
+            return self._writes
+        where = f" WHERE touches LIKE {sql_literal('%' + area + '%')}" if area else ""
+        query = f"SELECT coalesce(max(id), 0) FROM data_changes{where}"
+        return int(self.scalar(f"SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})"))
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()
@@ -272,6 +375,12 @@ class Store:
 
     # -- schema -------------------------------------------------------------------------------
 
+    def tables(self) -> list[str]:
+        """The practice's tables, by name (DuckDB's ``main`` schema, PostgreSQL's ``public``)."""
+        return [t for (t,) in self.rows(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND NOT temporary"
+            " AND schema_name = ? ORDER BY table_name", [CATALOG, self.schema])]
+
     def schema_version(self) -> int:
         return int(self.scalar("SELECT coalesce(max(version), 0) FROM schema_version"))
 
@@ -282,28 +391,31 @@ class Store:
 
         Returns the versions applied. Data already in the database is kept: migrations only add.
         """
-        with self.transaction() as cur:
-            cur.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version ("
-                " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
-            )
-        done = {v for (v,) in self.rows("SELECT version FROM schema_version")}
         self._keeps_figures = False
+        with self.transaction() as cur:
+            self._run_ddl(cur, "CREATE TABLE IF NOT EXISTS schema_version ("
+                               " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)")
+        self._clear_catalog_cache()
+        done = {v for (v,) in self.rows("SELECT version FROM schema_version")}
         applied = []
         for migration in migrations if migrations is not None else load_migrations():
             if migration.version in done:
                 continue
             try:
                 with self.transaction() as cur:
-                    cur.execute(migration.sql)
+                    self._run_ddl(cur, migration.sql_for(self.postgres))
                     cur.execute(
                         "INSERT INTO schema_version VALUES (?, ?, ?)",
                         [migration.version, migration.name, utcnow()],
                     )
             except duckdb.Error as exc:
+                self._clear_catalog_cache()
+                if self.postgres and migration.version in {v for (v,) in self.rows("SELECT version FROM schema_version")}:
+                    continue  # another server migrated the same database at the same moment
                 raise StoreError(
                     f"migration {migration.version:03d}_{migration.name} failed: {exc}"
                 ) from exc
+            self._clear_catalog_cache()
             applied.append(migration.version)
         if set(applied) & set(FIGURE_MIGRATIONS):  # a migration that changes a summary rebuilds it
             self.rebuild_figures()
@@ -317,6 +429,19 @@ class Store:
         with self.transaction(touches=FIGURE_INPUTS, clients=()) as cur:
             rebuild_figures(cur)
             return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in FIGURE_TABLES}
+
+    def _run_ddl(self, cur: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Schema statements: DuckDB runs them itself; PostgreSQL receives them whole through the
+        extension (which refuses CREATE SEQUENCE in an attached catalog), in the open transaction."""
+        if self.postgres:
+            cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)}, {sql_literal(sql)})")
+        else:
+            cur.execute(sql)
+
+    def _clear_catalog_cache(self) -> None:
+        """After DDL sent to PostgreSQL, DuckDB forgets the tables it knew (it reads them again)."""
+        if self.postgres:
+            self._conn.execute("CALL pg_clear_cache()")
 
 
 def _drop_kept_safety_checks(cur: duckdb.DuckDBPyConnection, touches: Sequence[str],
@@ -345,6 +470,16 @@ def _raise_generations(cur: duckdb.DuckDBPyConnection, touches: Sequence[str],
         raise_generations(cur, "SELECT unnest(CAST(? AS BIGINT[]))", [sorted({int(c) for c in clients})], safety=safety)
 
 
+def _without_password(text: str, location: object) -> str:
+    """An error message of the postgres extension, which may quote the URL, with its password hidden."""
+    return text.replace(str(location), display_location(location)) if is_postgres_url(location) else text
+
+
+def sql_name(name: str) -> str:
+    """A table or column name quoted for SQL (the same on DuckDB and PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def sql_literal(text: str) -> str:
     """A string as a SQL literal, for the few statements that cannot take a parameter (DDL, views)."""
     return "'" + text.replace("'", "''") + "'"
@@ -357,12 +492,107 @@ def reserve_ids(cur: Cursor, sequence: str, n: int) -> int:
 
     This is the dialect-specific part. DuckDB cannot advance a sequence by n, so it draws n values
     in one statement; they are consecutive because the caller is the only writer (DuckDB allows one
-    writing process, and in it the caller holds the write lock). A PostgreSQL store would take the
-    block with ``setval`` under a lock of its own."""
+    writing process, and in it the caller holds the write lock). PostgreSQL takes the block with
+    ``setval(seq, nextval(seq) + n - 1)`` holding a transaction-level advisory lock on the sequence's
+    name (``take_turn``), which every block drawn from it takes too: no other block can interleave
+    (single ids from ``next_id`` never come from a sequence blocks are drawn from)."""
     if n < 1:
         raise ValueError(f"reserve at least one id, not {n}")
+    if is_postgres(cur):
+        take_turn(cur, sequence)  # every drawer of a block takes the same lock, until its commit
+        last = _postgres_value(cur, f"SELECT setval({sql_literal(sequence)}, nextval({sql_literal(sequence)}) + {int(n) - 1})")
+        return int(last) - n + 1
     first, last = cur.execute(
         f"SELECT min(v), max(v) FROM (SELECT nextval({sql_literal(sequence)}) AS v FROM range(?))", [n]).fetchone()
     if last - first + 1 != n:
         raise RuntimeError(f"{sequence}: another writer drew ids during a bulk insert ({first}..{last} for {n})")
     return int(first)
+
+
+class ChecksOutdated(duckdb.TransactionException):
+    """Another process committed to the area a writer checked its rows against (PostgreSQL): the
+    transaction was rolled back; check the rows again (a kind of ``WriteConflict``)."""
+
+
+# PostgreSQL's SQLSTATE words for a lost race, as the postgres extension passes them on.
+_POSTGRES_CONFLICTS = (
+    (re.compile(r"could not serialize access|deadlock detected", re.IGNORECASE),
+     "another server or command changed the same data at the same moment: nothing was saved, try again"),
+    (re.compile(r"duplicate key value violates unique constraint \"?([a-z0-9_]+)", re.IGNORECASE),
+     "that is already saved (another server or command saved the same key at the same moment,"
+     " or before): nothing was saved"),
+)
+
+
+def postgres_conflict(exc: duckdb.Error) -> WriteConflict | None:
+    """The ``WriteConflict`` a PostgreSQL error stands for (a serialization failure, a deadlock, a
+    unique key taken), with a message for people and PostgreSQL's first line kept; None for others."""
+    text = str(exc)
+    for pattern, message in _POSTGRES_CONFLICTS:
+        if pattern.search(text):
+            detail = next((line.strip() for line in text.splitlines() if "ERROR" in line), text.splitlines()[0])
+            return WriteConflict(f"{message} ({detail})")
+    return None
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK; a transaction PostgreSQL already ended with an error leaves nothing to roll back."""
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def is_postgres(cur: Cursor) -> bool:
+    """Whether the practice behind a cursor is PostgreSQL (for the helpers that take only a cursor)."""
+    return cur.execute("SELECT type FROM duckdb_databases() WHERE database_name = ?",
+                       [CATALOG]).fetchone()[0] == "postgres"
+
+
+def _postgres_value(cur: Cursor, query: str) -> Any:
+    """One value computed by PostgreSQL itself, in the cursor's transaction (DuckDB SQL cannot see
+    PostgreSQL's sequences or functions)."""
+    return cur.execute(f"SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})").fetchone()[0]
+
+
+def next_ids(cur: Cursor, sequence: str, n: int) -> list[int]:
+    """``n`` new ids from ``sequence`` (ascending, not necessarily consecutive), for INSERTs that
+    name their ids: ``INSERT ... RETURNING`` is not available through the postgres extension, so
+    the ids are drawn first, on both stores."""
+    draw = f"SELECT nextval({sql_literal(sequence)}) AS id FROM"
+    if is_postgres(cur):
+        query = f"{draw} generate_series(1, {int(n)}) ORDER BY 1"
+        found = cur.execute(f"SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})").fetchall()
+    else:
+        found = cur.execute(f"{draw} range(?) ORDER BY 1", [n]).fetchall()
+    return [int(v) for (v,) in found]
+
+
+def next_id(cur: Cursor, sequence: str) -> int:
+    """A new id from ``sequence`` (see ``next_ids``)."""
+    return next_ids(cur, sequence, 1)[0]
+
+
+def take_turn(cur: Cursor, name: str) -> None:
+    """PostgreSQL: wait for, then hold to the end of the transaction, the advisory lock of ``name``
+    (an area or a sequence): writers that must not interleave across processes take turns."""
+    cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)},"
+                f" {sql_literal(f'SELECT pg_advisory_xact_lock(hashtext({sql_literal(name)}))')})")
+
+
+def _forget_old_changes(cur: Cursor) -> None:
+    """Keep the newest KEPT_CHANGES rows of ``data_changes`` (every KEPT_CHANGES commits of a Store);
+    best effort: another server pruning at the same moment is as good."""
+    statement = f"DELETE FROM data_changes WHERE id < (SELECT max(id) FROM data_changes) - {KEPT_CHANGES}"
+    try:
+        cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)}, {sql_literal(statement)})")
+    except duckdb.Error:
+        pass
+
+
+def _record_change(cur: Cursor, touches: Sequence[str]) -> None:
+    """PostgreSQL: a row of ``data_changes`` in the write's own transaction (see Store.version):
+    insert-only, so concurrent writers never conflict on it."""
+    statement = ("INSERT INTO data_changes (touches, changed_at) VALUES"
+                 f" ({sql_literal(','.join(sorted(touches)))}, now() AT TIME ZONE 'UTC')")
+    cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)}, {sql_literal(statement)})")

@@ -27,7 +27,7 @@ from core.practice.clients import Client, ClientError, require_client
 from core.practice.pregnancy import PREGNANCY_DAYS, pregnancy_sql
 from core.practice.routines import RoutineError, RoutineVersion, get_version
 from core.practice.safety import RULES, Finding, blocks, check_routine, findings_sql
-from core.db.store import PRACTICE, Store, WriteConflict, utcnow
+from core.db.store import PRACTICE, Store, WriteConflict, next_id, utcnow
 
 MAX_SESSIONS_PER_WEEK = 21
 MAX_WEEKS = 52
@@ -250,12 +250,12 @@ def _record_reviews(cur: Any, assignment_id: int, client_id: int, routine_id: st
 
 
 def _insert(cur: Any, preview: Preview, actor: str, override_reason: str | None) -> int:
-    assignment_id = cur.execute(
-        "INSERT INTO assignments (client_id, routine_id, routine_version, start_date, weeks, sessions_per_week,"
-        " end_date, status, replaced_by, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?)"
-        " RETURNING id",
-        [preview.client.id, preview.routine.routine_id, preview.routine.version, preview.start_date,
-         preview.weeks, preview.sessions_per_week, preview.end_date, actor, utcnow()]).fetchone()[0]
+    assignment_id = next_id(cur, "assignment_id_seq")
+    cur.execute(
+        "INSERT INTO assignments (id, client_id, routine_id, routine_version, start_date, weeks, sessions_per_week,"
+        " end_date, status, replaced_by, assigned_by, assigned_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', NULL, ?, ?)",
+        [assignment_id, preview.client.id, preview.routine.routine_id, preview.routine.version, preview.start_date,
+         preview.weeks, preview.sessions_per_week, preview.end_date, actor, utcnow()])
     _record_reviews(cur, assignment_id, preview.client.id, preview.routine.routine_id, preview.routine.version,
                     preview.findings, actor, override_reason)
     _event(cur, assignment_id, "assigned", preview.check_on, actor, override_reason)

@@ -22,7 +22,7 @@ from core import clock
 from core.access.auth import STAFF_WRITERS, require_role
 from core.access.sites import move_client, require_client_access, site_for_new_client
 from core.library.search import _escape_like
-from core.db.store import Store, utcnow
+from core.db.store import Store, next_id, utcnow
 from core.practice.safety import HEALTH_FLAGS
 from core.practice.warning_signs import judge_session_logs_sql, vocabulary
 from core.practice.pregnancy import (PREGNANCY_DAYS, PregnancyStatus, due_date_from_gestation, pregnancy_sql,
@@ -377,13 +377,14 @@ def create_client(store: Store, data: ClientInput | dict[str, Any], actor: str, 
     now = utcnow()
     created: set[int] = set()
     with store.transaction(clients=created) as cur:
-        client_id = cur.execute(
-            "INSERT INTO clients (code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
+        client_id = next_id(cur, "client_id_seq")
+        cur.execute(
+            "INSERT INTO clients (id, code, display_name, email, therapist, due_date, pregnancy_ended_on, postpartum,"
             " conditions, notes, archived_at, created_at, updated_at, care_provider_cleared_on)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?) RETURNING id",
-            [code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            [client_id, code, d.display_name, d.email, d.therapist, checked.due_date, d.pregnancy_ended_on,
              "postpartum" in checked.flags, d.conditions, d.notes, now, now, d.care_provider_cleared_on],
-        ).fetchone()[0]
+        )
         created.add(client_id)
         move_client(cur, client_id, site)
         record_client_event(cur, client_id, "created", actor)

@@ -37,7 +37,7 @@ from core.access.auth import STAFF_WRITERS, audit_in, require_role
 from core.access.sites import allowed_sites
 from core.sessions.red_flags import judged_sql, parse_tags, signs_mentioned, tag_rows
 from core.db.figures import add_sessions
-from core.db.store import ACCOUNTS, SESSION_LOGS, Store, reserve_ids, sql_literal, utcnow
+from core.db.store import ACCOUNTS, SESSION_LOGS, Store, next_ids, reserve_ids, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -907,14 +907,17 @@ def create_missing_clients(cur: Any, store: Store, actor: str, site: str) -> lis
               FROM li_out WHERE status = 'accepted' AND new_client_key IS NOT NULL GROUP BY new_client_key)
         """
     )
-    created = cur.execute(
+    codes = [code for (code,) in cur.execute("SELECT code FROM li_newc ORDER BY code").fetchall()]
+    cur.execute(
         """
-        INSERT INTO clients (code, display_name, email, postpartum, created_at, updated_at)
-        SELECT code, name, email, FALSE, $now, $now FROM li_newc ORDER BY code
-        RETURNING id, code, display_name
+        INSERT INTO clients (id, code, display_name, email, postpartum, created_at, updated_at)
+        SELECT i.id, n.code, n.name, n.email, FALSE, $now, $now
+        FROM li_newc n JOIN (SELECT unnest($ids) AS id, unnest($codes) AS code) i USING (code) ORDER BY n.code
         """,
-        {"now": now},
-    ).fetchall()
+        {"now": now, "ids": next_ids(cur, "client_id_seq", len(codes)), "codes": codes},
+    )
+    created = cur.execute("SELECT c.id, c.code, c.display_name FROM clients c JOIN li_newc n USING (code)"
+                          " ORDER BY c.code").fetchall()
     for client_id, _, _ in created:
         move_client(cur, client_id, site)
         record_client_event(cur, client_id, "created", actor)

@@ -42,7 +42,7 @@ from core.sessions.checks import (
 )
 from core.access.auth import STAFF_WRITERS, PermissionDenied, audit_in, require_role
 from core.access.sites import DEFAULT_SITE, allowed_sites
-from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, utcnow
+from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, WriteConflict, next_id, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
@@ -1047,6 +1047,11 @@ def _preview(cur: Any, limit: int = 200) -> pd.DataFrame:
     ).df()
 
 
+# How many times an import is checked and written when other processes keep storing session logs
+# at the same moment (PostgreSQL): each try that loses the race is rolled back whole.
+IMPORT_ATTEMPTS = 4
+
+
 def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportOptions(),
                     progress: Progress = _no_progress) -> ImportResult:
     """Import a read file: validate every row, then store accepted rows, quarantine rejected ones
@@ -1055,11 +1060,27 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
     The rows are staged and checked in temporary tables first, outside the transaction (DuckDB
     scans committed temporary tables in parallel, rows of an open transaction on one thread);
     only the writes run inside it. Writers take turns (WRITE_LOCK) from the checks to the commit,
-    so no other import can store the same rows in between.
+    so no other import can store the same rows in between. On PostgreSQL other processes import
+    too: the transaction waits its turn among them and is refused when one stored session logs
+    after these rows were checked (or took a session id: the database's unique key); the import
+    is then checked again against what they stored, up to IMPORT_ATTEMPTS times.
 
     Raises ImportFileError for file-level problems and session_logs.DateOrderNeeded when the
     dates could be day-first or month-first and neither the options nor a saved mapping say which.
     """
+    attempt = 1
+    while True:
+        try:
+            return _import_once(store, log, options, progress)
+        except WriteConflict:
+            if attempt == IMPORT_ATTEMPTS:
+                raise
+            attempt += 1
+            progress(0.05, "another import was saved meanwhile: checking the rows again")
+
+
+def _import_once(store: Store, log: LogFile, options: ImportOptions, progress: Progress) -> ImportResult:
+    """One try of ``import_log_file``."""
     source = (options.source or DEFAULT_SOURCE).strip()
     saved = get_mapping(store, source)
     mapping = dict(options.mapping) if options.mapping is not None else build_mapping(
@@ -1068,6 +1089,7 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
     require_role(store, options.actor, STAFF_WRITERS)    # a preview too: it reads the practice's clients
     as_of = options.as_of or clock.today()
     progress(0.05, "reading the file")
+    checked_against = (SESSION_LOGS, store.change_mark(SESSION_LOGS))  # the logs these rows are checked against
     cur = store.cursor()
     try:
         with nullcontext() if options.dry_run else WRITE_LOCK:
@@ -1091,7 +1113,7 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
             progress(0.7, "saving")
             # clients=(): the logs it adds keep their own figures (checks.insert_accepted)
             with store.transaction(cur, touches=_IMPORT_TOUCHES + ((PRACTICE,) if counts.new_clients else ()),
-                                   clients=()):
+                                   clients=(), unchanged_since=checked_against):
                 result.batch_id = _write(cur, store, log, result, options)
                 progress(0.95, "committing")
     finally:
@@ -1125,13 +1147,13 @@ def _release_file(cur: Any) -> None:
 
 def _write(cur: Any, store: Store, log: LogFile, result: ImportResult, options: ImportOptions) -> int:
     """The import's writes, inside its transaction: the batch, new clients, logs, quarantine."""
-    batch_id = cur.execute(
-        "INSERT INTO import_batches (source, file_name, file_hash, mapping_json, date_order, imported_by,"
-        " imported_at, rows_read, accepted, rejected, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING id",
-        [result.source, log.name, log.sha256, json.dumps(result.mapping), result.date_order, options.actor,
+    batch_id = next_id(cur, "import_batch_id_seq")
+    cur.execute(
+        "INSERT INTO import_batches (id, source, file_name, file_hash, mapping_json, date_order, imported_by,"
+        " imported_at, rows_read, accepted, rejected, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [batch_id, result.source, log.name, log.sha256, json.dumps(result.mapping), result.date_order, options.actor,
          utcnow(), result.read, result.accepted, result.rejected, result.duplicates],
-    ).fetchone()[0]
+    )
     if result.new_clients:
         created = create_missing_clients(cur, store, options.actor, new_clients_site(store, options.actor))
         cur.executemany("INSERT INTO import_batch_clients (batch_id, client_id) VALUES (?, ?)",

@@ -30,7 +30,7 @@ import pandas as pd
 from core import clock
 from core.access.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
 from core.access.sites import allowed_sites
-from core.db.store import ACCOUNTS, SESSION_LOGS, Store, utcnow
+from core.db.store import ACCOUNTS, SESSION_LOGS, Store, next_id, utcnow
 from core.practice.assignments import ACTIVE_ON_SQL, current_assignments
 from core.practice.clients import require_client
 from core.practice.routines import WEEKDAYS, get_version
@@ -107,9 +107,10 @@ def create_checkin(store: Store, actor: str, client_ref: str | int, *, days: int
     url_base = base_url(base)
     token = secrets.token_urlsafe(TOKEN_BYTES)
     with store.transaction(touches=(ACCOUNTS,)) as cur:
-        link_id = cur.execute(
-            "INSERT INTO checkin_links (token_sha256, client_id, created_by, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?) RETURNING id", [token_hash(token), client.id, actor, now, expires]).fetchone()[0]
+        link_id = next_id(cur, "checkin_link_id_seq")
+        cur.execute(
+            "INSERT INTO checkin_links (id, token_sha256, client_id, created_by, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)", [link_id, token_hash(token), client.id, actor, now, expires])
         audit_in(cur, actor, "checkin_link_created", {"link_id": link_id, "client": client.code,
                                                        "expires_at": expires.isoformat(timespec="seconds")})
     return CreatedCheckin(int(link_id), client.code, checkin_url(url_base, token), expires)

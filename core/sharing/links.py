@@ -33,7 +33,7 @@ import pandas as pd
 
 from core.access.auth import OWNER, STAFF_WRITERS, PermissionDenied, audit_in, require_role
 from core.access.sites import allowed_sites, known_sites, within_sites
-from core.db.store import ACCOUNTS, Store, utcnow
+from core.db.store import ACCOUNTS, Store, next_id, utcnow
 
 SCOPE_KINDS: tuple[str, ...] = ("practice", "client", "segment")
 DEFAULT_DAYS = 7
@@ -203,11 +203,13 @@ def create_link(store: Store, actor: str, scope: ShareScope | str, *, days: int 
     now = now or utcnow()
     expires = now + timedelta(days=days)
     with store.transaction(touches=(ACCOUNTS,)) as cur:
-        link_id = cur.execute(
-            "INSERT INTO share_links (token_sha256, scope_kind, scope_value, client_id, label, deidentify,"
-            " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            [token_hash(token), scope.kind, scope.value, client_id, label, bool(deidentify), actor, now, expires],
-        ).fetchone()[0]
+        link_id = next_id(cur, "share_link_id_seq")
+        cur.execute(
+            "INSERT INTO share_links (id, token_sha256, scope_kind, scope_value, client_id, label, deidentify,"
+            " created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [link_id, token_hash(token), scope.kind, scope.value, client_id, label, bool(deidentify), actor, now,
+             expires],
+        )
         if link_sites is not None:
             cur.execute("UPDATE share_links SET sites = ? WHERE id = ?", [",".join(link_sites), link_id])
         audit_in(cur, actor, "share_link_created", {"link_id": link_id, "scope": str(scope), "days": days,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
@@ -21,8 +21,8 @@ AUTH_TABLES = ("users", "first_owner_claim", "login_attempts", "login_lockouts",
 
 
 @pytest.fixture(scope="module")
-def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    with Store(tmp_path_factory.mktemp("auth") / "auth.duckdb") as s:
+def module_store(blank_store: Callable[[str], Store]) -> Iterator[Store]:
+    with blank_store("auth") as s:
         yield s
 
 
@@ -46,7 +46,7 @@ def library_store(db_path) -> Iterator[Store]:
 
 def dump(store: Store) -> str:
     """Every value of every table as text: what someone with a copy of the database file can read."""
-    tables = [t for (t,) in store.rows("SELECT table_name FROM information_schema.tables WHERE table_catalog = 'rd'")]
+    tables = store.tables()
     return "\n".join(store.query(f'SELECT * FROM "{t}"').astype(str).to_csv() for t in tables)
 
 

@@ -39,6 +39,7 @@ def by_client(found: pd.DataFrame, code: str) -> list[tuple]:
     return [(r.kind, r.level, r.since) for r in rows.itertuples()]
 
 
+@pytest.mark.both_stores
 def test_red_flag_notes_alert_at_the_level_of_their_most_urgent_tag(practice):
     # R1 has no assignment at all: a red flag matters whatever the program. She is not pregnant.
     r1 = add_client(practice, "R1")
@@ -154,6 +155,7 @@ def test_low_adherence_waits_for_seven_active_days(practice):
     assert statuses == {"N0": "low", "N6": "low", "N7": "low"}
 
 
+@pytest.mark.both_stores
 def test_worse_pain_lapsed_and_low_adherence(practice):
     # W: r-three 7/wk from 02-01 for 12 weeks, one session a day 02-03..02-08 with pain
     #    0, 0, 0, 1, 2, 3 -> worse (+2) since 02-08; then nothing after 02-08: lapsed too
@@ -214,6 +216,7 @@ def test_alerts_use_their_own_window_whatever_the_page_period(practice):
     assert open28.empty and view28.kpis["active_clients"] == 0
 
 
+@pytest.mark.both_stores
 def test_acknowledging_moves_an_alert_to_history_with_its_note(practice):
     cid = add_client(practice, "ACK")
     add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
@@ -242,6 +245,7 @@ def test_acknowledging_moves_an_alert_to_history_with_its_note(practice):
     assert len(alerts.alert_history(practice)) == 1               # the old one stays in history
 
 
+@pytest.mark.both_stores
 def test_acknowledged_alerts_leave_the_overview_and_new_sessions_show_at_once(practice):
     cid = add_client(practice, "MEM")
     add_assignment(practice, cid, "r-three", d(2, 1), weeks=12, sessions_per_week=2)
@@ -283,6 +287,7 @@ def test_acknowledge_refuses_bad_input_and_writes_nothing(practice):
     assert practice.scalar("SELECT count(*) FROM clients") == 1
 
 
+@pytest.mark.both_stores
 def test_safety_findings_after_assignment_become_one_alert_per_rule(practice):
     # Due 2025-07-30: week 19 when daily-psoas-routine starts on 03-05, week 22 on as_of. From
     # week 20 (03-12) the supine exercises draw a warning (core/practice/safety.py, issue 3), which nobody

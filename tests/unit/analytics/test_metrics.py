@@ -51,6 +51,7 @@ def weeks_of(store, code: str, scope: Scope | None = None) -> list[tuple]:
 
 # -- active days, expected, completion ----------------------------------------------------------
 
+@pytest.mark.both_stores
 def test_partial_weeks_capped_weeks_and_completion_of_each_session(practice):
     # r-four, 3 sessions a week, starts Wed 03-05 for 4 weeks (planned end 03-05 + 27 = 04-01).
     #   W10 03-05..03-09  5 active days  expected 3 x 5/7 = 2.142857
@@ -88,6 +89,7 @@ def test_partial_weeks_capped_weeks_and_completion_of_each_session(practice):
     assert row["days_since_last"] == 2
 
 
+@pytest.mark.both_stores
 def test_paused_days_do_not_count_and_overlapping_pauses_merge(practice):
     # r-six (6 exercises), 7 a week, 02-03 for 8 weeks (end 03-30). Pauses 03-12..03-18 and
     # 03-14..03-15 (inside the first: merged, not subtracted twice).
@@ -265,6 +267,7 @@ def pain_row(practice, code: str) -> dict:
     return rows.iloc[0].to_dict()
 
 
+@pytest.mark.both_stores
 def test_pain_improved_with_halves_ordering_by_time_and_relief(practice):
     # Scored pain_before in order: 6 (02-03), 6.5 (02-04), then on 02-05 two sessions: 5.5 at
     # 07:00 and 5 at 18:00 (the 18:00 one is entered first: order is by time, not entry), then 4,
@@ -418,6 +421,7 @@ def three_clients(practice):
 OVERVIEW = Scope(as_of=d(3, 23), days=14)
 
 
+@pytest.mark.both_stores
 def test_overview_kpis_and_weekly(three_clients):
     view = metrics.overview(three_clients, OVERVIEW)
     # mean adherence (0.5 + 1.0 + 0.214) / 3 = 0.571333 -> 0.571; on track 1 of 3 -> 0.333;
@@ -526,6 +530,7 @@ def test_scope_rejects_impossible_periods():
     assert Scope(as_of=AS_OF, segments=("runner", "", "runner")).segments == ("runner",)
 
 
+@pytest.mark.both_stores
 def test_data_version_changes_with_every_kind_of_write(practice):
     first = practice.version
     cid = add_client(practice, "DV")
@@ -552,6 +557,7 @@ def test_find_client_id_by_code(practice):
     assert metrics.find_client_id(practice, "") is None
 
 
+@pytest.mark.both_stores
 def test_a_second_implementation_in_pandas_agrees_on_a_demo_practice(store):
     # tests/bench/scenarios_metrics.py computes the same definitions the straightforward pandas
     # way (for the speed comparison of `make bench`); on a demo practice with pauses, unnamed
@@ -587,6 +593,7 @@ def test_lapsed_across_programs_when_a_new_one_started_recently(practice):
     assert client_row(practice, "LP")["status"] == "low"
 
 
+@pytest.mark.both_stores
 def test_a_pipelines_tables_live_in_a_schema_of_their_own_and_are_gone_after(practice):
     from core.db.store import WORK_DB
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from core.db.store import Migration, Store, StoreError, load_migrations, reserve_ids
+from core.db.store import Migration, Store, StoreError, load_migrations, next_id, reserve_ids
 
 
 def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
@@ -77,9 +77,9 @@ def test_transaction_rolls_back_on_error(store: Store) -> None:
 
 def test_reserved_ids_are_a_block_the_sequence_then_continues_after(store: Store) -> None:
     with store.transaction() as cur:
-        before = cur.execute("SELECT nextval('session_log_id_seq')").fetchone()[0]
+        before = next_id(cur, "session_log_id_seq")
         first = reserve_ids(cur, "session_log_id_seq", 300_000)
-        after = cur.execute("SELECT nextval('session_log_id_seq')").fetchone()[0]
+        after = next_id(cur, "session_log_id_seq")
         assert (first, after) == (before + 1, before + 300_001)
         with pytest.raises(ValueError, match="at least one"):
             reserve_ids(cur, "session_log_id_seq", 0)

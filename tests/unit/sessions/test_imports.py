@@ -446,6 +446,7 @@ def test_red_flags_in_notes_are_tagged_at_import(practice: Store) -> None:
     assert practice.scalar("SELECT red_flags FROM quarantined_rows") == "bleeding"
 
 
+@pytest.mark.both_stores
 def test_missing_clients_are_created_only_when_asked(practice: Store) -> None:
     header = ["client", "session_date", "routine"]
     rows = [["Eve Stone", "2024-03-14", "four-stretch-routine"], ["eve  stone", "2024-03-15", "four-stretch-routine"],
@@ -467,6 +468,7 @@ def test_missing_clients_are_created_only_when_asked(practice: Store) -> None:
 
 # -- duplicates, re-imports, undo ----------------------------------------------------------------------
 
+@pytest.mark.both_stores
 def test_reimporting_the_same_file_adds_nothing(practice: Store) -> None:
     rows = [*GOOD_ROWS, ["C00001", "2024-03-16", "daily-psoas-routine", "9", "", "", "", "", "", "s3"],
             ["C00001", "2024-03-16", "daily-psoas-routine", "1", "", "", "", "", "", ""]]
@@ -479,6 +481,7 @@ def test_reimporting_the_same_file_adds_nothing(practice: Store) -> None:
     assert table_counts(practice) == (before[0], before[1], before[2] + 1)
 
 
+@pytest.mark.both_stores
 def test_overlapping_exports_add_only_new_rows(practice: Store) -> None:
     week = [["C00001", f"2024-03-{d:02d}", "daily-psoas-routine", "5", "10", "3", "2", "", "", f"resp-{d}"]
             for d in range(10, 17)]
@@ -490,6 +493,7 @@ def test_overlapping_exports_add_only_new_rows(practice: Store) -> None:
     assert (other.accepted, other.duplicates) == (1, 0)
 
 
+@pytest.mark.both_stores
 def test_natural_key_duplicates_within_a_file_and_against_stored_logs(practice: Store) -> None:
     header = ["client", "session_date", "routine", "exercises_done", "notes"]
     rows = [["C00001", "2024-03-14", "daily-psoas-routine", "5", "ok"],
@@ -503,6 +507,7 @@ def test_natural_key_duplicates_within_a_file_and_against_stored_logs(practice: 
     assert manual.status == "duplicate"
 
 
+@pytest.mark.both_stores
 def test_a_large_import_numbers_its_sessions_in_file_order(practice: Store, tmp_path: Path) -> None:
     # 300,000 rows: more than two of DuckDB's row groups (122,880 rows), so the INSERT runs in
     # parallel, which draws a sequence's values out of row order. Every 1000th row is rejected
@@ -537,6 +542,7 @@ def test_sessions_typed_in_one_after_another_keep_their_order(practice: Store) -
         (typed[0].log_id, 6), (typed[1].log_id, 2)]
 
 
+@pytest.mark.both_stores
 def test_undo_removes_a_batch_and_allows_a_clean_reimport(practice: Store) -> None:
     data = csv_bytes([*GOOD_ROWS, ["Nobody", "2024-03-16", "", "", "", "", "", "", "", "s9"]])
     first = run_import(practice, data)
@@ -557,6 +563,7 @@ def test_undo_removes_a_batch_and_allows_a_clean_reimport(practice: Store) -> No
 
 # -- quarantine: fix, re-submit, discard -------------------------------------------------------------
 
+@pytest.mark.both_stores
 def test_fix_and_resubmit_a_quarantined_row(practice: Store) -> None:
     header = ["client", "session_date", "routine", "pain_before"]
     rows = [["Anna Muller", "2024-03-14", "daily-psoas-routine", "4"],
@@ -599,6 +606,7 @@ def test_resubmitting_a_row_already_logged_closes_it_as_duplicate(practice: Stor
 
 # -- manual entry ----------------------------------------------------------------------------------
 
+@pytest.mark.both_stores
 def test_manual_entry_uses_the_same_checks(practice: Store) -> None:
     ok = log_session(practice, {"client": "C00001", "session_date": date(2024, 3, 20), "session_time": "08:15",
                                 "exercises_done": 6, "pain_before": 3.5, "notes": "sharp pain on the lunge"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -21,9 +21,9 @@ BASE = "https://desk.example.org"
 
 
 @pytest.fixture(scope="module")
-def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+def module_store(blank_store: Callable[[str], Store]) -> Iterator[Store]:
     """Staff (owner ana, therapists ben and cara, viewer vic) and two clients, made once."""
-    with Store(tmp_path_factory.mktemp("links") / "links.duckdb") as s:
+    with blank_store("links") as s:
         auth.create_first_owner(s, "ana", "owner-password-long")
         for name, role in [("ben", "therapist"), ("cara", "therapist"), ("vic", "viewer")]:
             auth.create_user(s, "ana", name, role, f"{name}-password-long")

@@ -1,0 +1,239 @@
+"""The practice on PostgreSQL shared by several processes (issue 19): what one writes the others
+see, the database enforces the unique keys, and overlapping imports neither duplicate nor lose rows.
+
+Each Store is its own DuckDB instance with its own PostgreSQL connections, as a server process
+is; the import race runs the real CLI in two processes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+from contextlib import nullcontext
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from core.access import auth
+from core.commands.cli import main
+from core.db.store import Store, StoreError, WriteConflict, display_location, next_id, utcnow
+from core.practice.clients import create_client
+from core.sessions import imports
+from core.sharing import links
+from tests.postgres_server import PostgresServer
+from tests.practice_rows import add_assignment
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def url(postgres: PostgresServer, postgres_templates: dict[str, str]) -> str:
+    return postgres.new_database(postgres_templates["library"])
+
+
+@pytest.fixture
+def two_servers(url: str) -> Iterator[tuple[Store, Store]]:
+    with Store(url) as one, Store(url) as other:
+        yield one, other
+
+
+def test_a_write_through_one_server_shows_in_the_other_and_changes_its_version(two_servers) -> None:
+    one, other = two_servers
+    before = other.version
+    assert other.version == before                       # reading the version is not a change
+    create_client(one, {"code": "C7", "display_name": "Ines Roth"}, "cli")
+    assert other.scalar("SELECT display_name FROM clients WHERE code = 'C7'") == "Ines Roth"
+    assert other.version != before and other.version == one.version
+
+
+def test_reads_rollbacks_and_derived_writes_leave_the_version(two_servers) -> None:
+    one, other = two_servers
+    before = other.version
+    one.rows("SELECT * FROM clients")
+    with pytest.raises(RuntimeError), one.transaction() as cur:
+        cur.execute("INSERT INTO audit_log (event_at, actor, action) VALUES (?, 'cli', 'x')", [utcnow()])
+        raise RuntimeError("rolled back")
+    with one.transaction(changes_data=False):
+        pass
+    assert other.version == before
+
+
+def test_a_link_revoked_in_one_server_no_longer_opens_in_the_other(two_servers) -> None:
+    one, other = two_servers
+    auth.create_first_owner(one, "ana", "owner-password-long")
+    link = links.create_link(one, "ana", "practice", base="https://desk.example.org")
+    token = link.url.split("share=", 1)[1]
+    assert links.open_link(other, token) is not None
+    assert links.revoke(one, "ana", link.id)
+    assert links.open_link(other, token) is None
+
+
+def test_usernames_are_unique_in_the_database_itself(two_servers) -> None:
+    one, other = two_servers
+    insert = "INSERT INTO users (id, username, role, created_at) VALUES (?, 'ana', 'owner', ?)"
+    with one.transaction() as cur:
+        cur.execute(insert, [next_id(cur, "staff_user_id_seq"), utcnow()])
+    with pytest.raises(WriteConflict, match="already saved"), other.transaction() as cur:
+        cur.execute(insert, [next_id(cur, "staff_user_id_seq"), utcnow()])      # no check in Python: the key refuses it
+    assert one.scalar("SELECT count(*) FROM users") == 1
+
+
+def test_share_token_hashes_are_unique_in_the_database_itself(two_servers) -> None:
+    one, other = two_servers
+    insert = ("INSERT INTO share_links (id, token_sha256, scope_kind, deidentify, created_by, created_at, expires_at)"
+              " VALUES (?, 'same-hash', 'practice', FALSE, 'ana', ?, ?)")
+    with one.transaction() as cur:
+        cur.execute(insert, [next_id(cur, "share_link_id_seq"), utcnow(), utcnow()])
+    with pytest.raises(WriteConflict), other.transaction() as cur:
+        cur.execute(insert, [next_id(cur, "share_link_id_seq"), utcnow(), utcnow()])
+
+
+def test_an_edit_that_lost_a_race_fails_with_a_clear_message(two_servers) -> None:
+    one, other = two_servers
+    client = create_client(one, {"code": "C8", "display_name": "Old name"}, "cli")
+    with pytest.raises(WriteConflict, match="at the same moment"), other.transaction() as cur:
+        cur.execute("SELECT display_name FROM clients WHERE id = ?", [client.id]).fetchall()  # its snapshot
+        with one.transaction() as theirs:
+            theirs.execute("UPDATE clients SET display_name = 'Theirs' WHERE id = ?", [client.id])
+        cur.execute("UPDATE clients SET display_name = 'Mine' WHERE id = ?", [client.id])
+    assert one.scalar("SELECT display_name FROM clients WHERE id = ?", [client.id]) == "Theirs"
+
+
+def _cli(url: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "ROUTINE_DESK_DB": url}
+    return subprocess.Popen([sys.executable, "-m", "core.commands.cli", *args, "--json"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _practice_with_files(url: str, folder: Path, with_ids: bool = True) -> list[Path]:
+    """Three clients on a routine, and two files that overlap: 150 sessions with the same ids (none
+    when not ``with_ids``), and 20 sessions without an id whose natural key (client, day, values)
+    is the same in both."""
+    with Store(url) as s:
+        for code in ("C1", "C2", "C3"):
+            client = create_client(s, {"code": code, "display_name": f"Client {code}"}, "cli")
+            add_assignment(s, client.id, "desk-micro-breaks", date(2024, 1, 1), weeks=20)
+    header = "client,session_date,exercises_done,pain_before,session_id,notes\n"
+    with_id = [f"C{1 + i % 3},2024-03-{1 + i % 28:02d},3,{i % 10},s{i},with id" for i in range(450 if with_ids else 0)]
+    plain = [f"C1,2024-02-{d:02d},2,4,,plain" for d in range(1, 21)]
+    files = []
+    for name, rows in (("a.csv", with_id[:300] + plain), ("b.csv", plain + with_id[150:])):
+        (folder / name).write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+        files.append(folder / name)
+    return files
+
+
+def _assert_each_session_once(url: str, results: list[dict], with_ids: bool = True) -> None:
+    ids = 450 if with_ids else 0
+    assert sum(r["accepted"] for r in results) == ids + 20
+    assert sum(r["duplicates"] for r in results) == ids // 3 + 20
+    with Store(url) as s:
+        assert s.scalar("SELECT count(*) FROM session_logs") == ids + 20
+        assert s.scalar("SELECT count(DISTINCT source_session_id) FROM session_logs") == ids
+        assert s.scalar("SELECT count(DISTINCT id) FROM session_logs") == ids + 20
+        assert s.scalar("SELECT sum(sessions) FROM assignment_day_figures") == ids + 20  # the read model agrees
+
+
+@pytest.mark.parametrize("with_ids", [True, False], ids=["session ids", "natural keys only"])
+def test_imports_checked_at_the_same_moment_by_two_servers_store_each_session_once(
+        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_ids: bool) -> None:
+    """Both imports check their rows before either writes (a barrier after the checks): the second
+    to write must not trust its checks. Two Store objects are two servers; the in-process lock that
+    makes one server's importers take turns is taken away, as between processes. Session ids meet
+    the database's unique key; rows without one are caught by the turn the writers take."""
+    files = _practice_with_files(url, tmp_path, with_ids)
+    barrier, tries = threading.Barrier(2, timeout=60), itertools.count()
+    real_check_rows = imports.check_rows
+
+    def check_then_meet(cur, opts, progress):
+        counts = real_check_rows(cur, opts, progress)
+        if next(tries) < 2:          # the first try of each import waits for the other's checks
+            barrier.wait()
+        return counts
+
+    monkeypatch.setattr(imports, "check_rows", check_then_meet)
+    monkeypatch.setattr(imports, "WRITE_LOCK", nullcontext())
+    results: dict[int, dict] = {}
+
+    def run(n: int) -> None:
+        with Store(url) as server:
+            results[n] = imports.import_file(server, files[n], imports.ImportOptions(source="form")).as_json()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert sorted(results) == [0, 1]
+    assert next(tries) == 3          # one import was checked a second time
+    _assert_each_session_once(url, list(results.values()), with_ids)
+
+
+def test_imports_through_the_cli_show_in_a_running_server(url: str, tmp_path: Path) -> None:
+    files = _practice_with_files(url, tmp_path)
+    with Store(url) as server:
+        before = server.version
+        runs = [_cli(url, "logs", "import", str(f), "--source", "form") for f in files]
+        outputs = [run.communicate(timeout=300) for run in runs]
+        assert [run.returncode for run in runs] == [0, 0], outputs
+        assert server.version != before
+        assert server.scalar("SELECT count(*) FROM session_logs") == 470
+    _assert_each_session_once(url, [json.loads(out) for out, _ in outputs])
+
+
+def test_a_url_is_shown_without_its_password_and_a_key_is_refused() -> None:
+    assert display_location("postgresql://desk:s3cret@db.example.org/rd") == "postgresql://desk:***@db.example.org/rd"
+    assert display_location("var/routine-desk.duckdb") == "var/routine-desk.duckdb"
+    with pytest.raises(StoreError, match="ROUTINE_DESK_DB_KEY"):
+        Store("postgresql://desk:s3cret@127.0.0.1:1/rd", encryption_key="k")
+
+
+def test_a_server_that_cannot_be_reached_says_so_without_the_password() -> None:
+    with pytest.raises(StoreError) as caught:
+        Store("postgresql://desk:s3cret@127.0.0.1:1/rd")
+    assert "s3cret" not in str(caught.value) and "127.0.0.1" in str(caught.value)
+
+
+def _run_cli(capsys: pytest.CaptureFixture, *args: str) -> str:
+    """``routine-desk ARGS --json`` in this process (the concurrent imports use real processes)."""
+    code = main([*args, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return out
+
+
+def test_the_same_demo_gives_the_same_reports_on_both_stores(postgres: PostgresServer, tmp_path: Path, capsys) -> None:
+    url = postgres.new_database()
+    demo = ["--demo", "--clients", "24", "--days", "60", "--seed", "11", "--as-of", "2025-06-30"]
+    made = {db: json.loads(_run_cli(capsys, "init", "--db", db, *demo)) for db in (url, str(tmp_path / "demo.duckdb"))}
+    assert made[url]["demo"] == made[str(tmp_path / "demo.duckdb")]["demo"]
+    for report in ("adherence", "symptoms", "alerts"):
+        on_postgres, on_file = (_run_cli(capsys, "report", report, "--db", db, "--as-of", "2025-06-30")
+                                for db in (url, str(tmp_path / "demo.duckdb")))
+        assert json.loads(on_postgres) == json.loads(on_file), report
+        assert json.loads(on_file)  # not an empty report
+
+
+def test_migrate_store_copies_a_practice_and_verifies_every_table(postgres: PostgresServer, tmp_path: Path,
+                                                                  capsys) -> None:
+    source = tmp_path / "practice.duckdb"
+    _run_cli(capsys, "init", "--db", str(source), "--demo", "--clients", "12", "--days", "40", "--seed", "5",
+             "--as-of", "2025-06-30")
+    url = postgres.new_database()
+    copied = json.loads(_run_cli(capsys, "migrate-store", "--from", str(source), "--to", url))
+    assert copied["verified"] and copied["tables"]["session_logs"]["rows"] > 100
+    reports = [json.loads(_run_cli(capsys, "report", "adherence", "--db", db, "--as-of", "2025-06-30")) for db in (str(source), url)]
+    assert reports[0] == reports[1] and reports[0]
+    with Store(source) as file, Store(url) as pg:
+        for table in ("clients", "session_logs", "assignment_day_figures", "users"):
+            assert file.scalar(f"SELECT count(*) FROM {table}") == copied["tables"][table]["rows"]
+        client = create_client(pg, {"code": "NEW1", "display_name": "After the move"}, "cli")  # ids go on
+        assert client.id > file.scalar("SELECT max(id) FROM clients")
+    assert main(["migrate-store", "--from", str(source), "--to", url]) == 2
+    assert "already holds a practice" in capsys.readouterr().err
+    assert json.loads(_run_cli(capsys, "migrate-store", "--from", str(source), "--to", url, "--force"))["verified"]
