@@ -47,6 +47,7 @@ def assert_live(store, scope: Scope = SCOPE) -> None:
     pd.testing.assert_frame_equal(open_now, alerts.current_alerts(store, scope, open_only=True))
 
 
+@pytest.mark.both_stores
 def test_a_second_reader_computes_nothing(practice, computed):
     overview.practice_overview(practice, SCOPE)
     assert computed == [SCOPE]  # the whole practice, as a view, not a list of clients
@@ -60,6 +61,7 @@ def test_a_second_reader_computes_nothing(practice, computed):
     assert_live(practice)
 
 
+@pytest.mark.both_stores
 def test_a_write_to_one_client_computes_that_client_again(practice, computed):
     overview.practice_overview(practice, SCOPE)
     run = client_id(practice, "RUN")
@@ -143,6 +145,7 @@ def test_only_the_most_recently_kept_periods_stay(practice):
         assert practice.scalar(f"SELECT count(*) FROM {table} WHERE period NOT IN (SELECT period FROM period_checks)") == 0
 
 
+@pytest.mark.both_stores
 def test_a_client_page_reads_and_keeps_that_client_of_the_practice_period(practice, computed):
     desk = client_id(practice, "DESK")
     detail, found = overview.client_view(practice, desk, AS_OF)
