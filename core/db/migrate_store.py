@@ -48,8 +48,14 @@ def _fingerprint(cur: Cursor, table: str, columns: list[str]) -> tuple[int, str]
     return int(rows), format(int(total) & (2**128 - 1), "032x")
 
 
+# Tables whose first rows the migrations write (the default site, the generations of every client):
+# a new, empty practice already has them, and the copy replaces them like every other table's.
+SEEDED_BY_MIGRATIONS = ("sites", "figure_generations")
+
+
 def _practice_rows(store: Store, tables: list[str]) -> int:
-    return sum(int(store.scalar(f"SELECT count(*) FROM {sql_name(t)}")) for t in tables)
+    """Rows of the practice's own: what a new database holds from its migrations does not count."""
+    return sum(int(store.scalar(f"SELECT count(*) FROM {sql_name(t)}")) for t in tables if t not in SEEDED_BY_MIGRATIONS)
 
 
 def migrate_store(source: Path | str, target: str, *, force: bool = False) -> list[TableCopy]:
