@@ -21,14 +21,14 @@ from core.sharing import links
 from core.library.content import LIBRARY_LABELS, sync_library
 from core.sessions.red_flags import retag_if_vocabulary_changed
 from core.db.integrity import is_storage_failure
-from core.db.store import DatabaseError, Store, utcnow
+from core.db.store import DatabaseError, Store, again_on_conflict, utcnow
 
 
 @st.cache_resource(show_spinner=False)
 def _open_store() -> Store:
     store = Store.open()
-    sync_library(store)
-    retag_if_vocabulary_changed(store)   # session notes follow data/red_flags
+    # the library and session notes follow data/ (another server may be doing it at the same moment)
+    again_on_conflict(lambda: (sync_library(store), retag_if_vocabulary_changed(store)))
     return store
 
 

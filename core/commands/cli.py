@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core import clock
-from core.db.store import Store, StoreError, WriteConflict, db_location, default_db_path, display_location, is_postgres_url
+from core.db.store import Store, StoreError, again_on_conflict, db_location, default_db_path, display_location, is_postgres_url
 
 
 class UsageError(Exception):
@@ -87,14 +87,7 @@ def _open_store(args: argparse.Namespace, *, sync: bool = True) -> Store:
     except StoreError as exc:
         raise UsageError(explain_open_failure(exc, display_location(args.db or default_db_path()))) from exc
     if sync:
-        for attempt in range(3):
-            try:
-                sync_library(store)
-                retag_if_vocabulary_changed(store)
-                break
-            except WriteConflict:  # another process (PostgreSQL) brought them in line at that moment:
-                if attempt == 2:   # checking again finds nothing left to do
-                    raise
+        again_on_conflict(lambda: (sync_library(store), retag_if_vocabulary_changed(store)))
     return store
 
 

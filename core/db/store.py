@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -478,6 +478,19 @@ def _without_password(text: str, location: object) -> str:
 def sql_name(name: str) -> str:
     """A table or column name quoted for SQL (the same on DuckDB and PostgreSQL)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def again_on_conflict(write: Callable[[], object], attempts: int = 3) -> None:
+    """Run ``write``, a check-then-write that does nothing when there is nothing left to do (bringing
+    the library in line with data/ at open, say), again when it lost a race to another process's
+    write on PostgreSQL: checking again then usually finds the other process did the work."""
+    for attempt in range(attempts):
+        try:
+            write()
+            return
+        except WriteConflict:
+            if attempt == attempts - 1:
+                raise
 
 
 def sql_literal(text: str) -> str:

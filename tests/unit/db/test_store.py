@@ -184,3 +184,21 @@ def test_a_write_that_keeps_only_derived_rows_leaves_the_version(db_path: Path) 
 def test_a_transaction_names_only_known_areas(db_path: Path) -> None:
     with Store(db_path) as store, pytest.raises(ValueError, match="touches"), store.transaction(touches=("sessions",)):
         pass
+
+
+def test_a_check_then_write_that_lost_a_race_is_run_again() -> None:
+    from core.db.store import WriteConflict, again_on_conflict
+
+    calls = []
+
+    def write() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise WriteConflict("another server changed the same data at the same moment")
+
+    again_on_conflict(write)
+    assert len(calls) == 3
+    calls.clear()
+    with pytest.raises(WriteConflict):
+        again_on_conflict(write, attempts=2)
+
