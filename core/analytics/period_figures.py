@@ -115,6 +115,11 @@ def _kept_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline | None]:
         yield run
 
 
+def _kept_tables(scope: Scope) -> tuple[tuple[str, str], ...]:
+    """The pipeline's tables kept for ``scope``'s period: with the alerts when it is the alert window."""
+    return KEPT_TABLES + ((KEPT_ALERTS,) if scope.days == ALERT_DAYS else ())
+
+
 def _scope_clients_sql(scope: Scope) -> str:
     return f"SELECT c.id FROM clients c WHERE {metrics.client_where_sql(scope)}"
 
@@ -141,18 +146,25 @@ def _keep_stale(store: Store, scope: Scope) -> bool:
 def _stale_clients(store: Store, scope: Scope) -> tuple[list[tuple[int, int, int]], int]:
     """The clients of ``scope`` whose kept rows are missing or out of date, each with its generation
     and client 0's, read before any computation (a write after this makes what is computed stale);
-    and how many clients ``scope`` has."""
-    with metrics.empty_pipeline(store, scope) as probe:
+    and how many clients ``scope`` has (0 when none is stale). One query on a plain cursor."""
+    cur = store.cursor()
+    try:
+        probe = Pipeline(cur, scope)
         probe.params["period"] = period_key(scope)
-        stale = probe.rows(f"""
-            SELECT c.id, coalesce(g.generation, 0), (SELECT generation FROM figure_generations WHERE client_id = 0)
-            FROM ({_scope_clients_sql(scope)}) c
+        rows = probe.rows(f"""
+            WITH scoped AS ({_scope_clients_sql(scope)}),
+                 practice AS (SELECT generation FROM figure_generations WHERE client_id = 0)
+            SELECT c.id, coalesce(g.generation, 0), (SELECT generation FROM practice),
+                   (SELECT count(*) FROM scoped)
+            FROM scoped c
             LEFT JOIN figure_generations g ON g.client_id = c.id
             LEFT JOIN period_checks k ON k.period = $period AND k.client_id = c.id
             WHERE k.client_id IS NULL OR k.generation <> coalesce(g.generation, 0)
-               OR k.practice_generation <> (SELECT generation FROM figure_generations WHERE client_id = 0)
+               OR k.practice_generation <> (SELECT generation FROM practice)
         """)
-        return stale, probe.scalar(f"SELECT count(*) FROM ({_scope_clients_sql(scope)}) c")
+    finally:
+        cur.close()
+    return [(int(c), int(g), int(p)) for c, g, p, _ in rows], int(rows[0][3]) if rows else 0
 
 
 def _keep(store: Store, scope: Scope, stale: list[tuple[int, int, int]], in_scope: int) -> bool:
@@ -162,8 +174,7 @@ def _keep(store: Store, scope: Scope, stale: list[tuple[int, int, int]], in_scop
     # every client of a whole-practice view out of date (a new day): the view itself, not a list
     computed = scope if len(ids) == in_scope and not scope.clients else replace(scope, clients=tuple(ids))
     with metrics.pipeline(store, computed, pain=True) as run:
-        with_alerts = scope.days == ALERT_DAYS
-        if with_alerts:
+        if scope.days == ALERT_DAYS:
             alerts.build_alert_table(run, store)
         run.params.update(period=period_key(scope), ids=ids, generations=[g for _, g, _ in stale],
                           practice_generation=stale[0][2], kept_at=utcnow())
@@ -171,7 +182,7 @@ def _keep(store: Store, scope: Scope, stale: list[tuple[int, int, int]], in_scop
             # keeps derived rows any reader would compute the same: no figure changes, the version stays
             with store.transaction(run.cur, touches=(PRACTICE,), clients=(), changes_data=False):
                 _forget_old_periods(run)
-                for work, table in KEPT_TABLES + ((KEPT_ALERTS,) if with_alerts else ()):
+                for work, table in _kept_tables(scope):
                     run.execute(f"DELETE FROM {table} WHERE period = $period AND client_id IN (SELECT unnest($ids))")
                     run.execute(f"INSERT INTO {table} BY NAME SELECT $period AS period, * FROM {work}")
                 run.execute("DELETE FROM period_checks WHERE period = $period AND client_id IN (SELECT unnest($ids))")
@@ -188,15 +199,14 @@ def _forget_old_periods(run: Pipeline) -> None:
         "SELECT period FROM period_checks WHERE period <> ? GROUP BY period ORDER BY max(kept_at) DESC OFFSET ?",
         [run.params["period"], KEPT_PERIODS - 1]).fetchall()]
     if old:
-        for _, table in KEPT_TABLES + (KEPT_ALERTS, ("", "period_checks")):
+        for _, table in (*KEPT_TABLES, KEPT_ALERTS, ("", "period_checks")):
             run.cur.execute(f"DELETE FROM {table} WHERE period IN (SELECT unnest(?))", [old])
 
 
 def _read_back(run: Pipeline, practice_schema: str) -> None:
     """The scope's kept rows as the pipeline's tables: views on them, read a few times each."""
     run.execute(f"CREATE TABLE m_scope AS {_scope_clients_sql(run.scope)}")
-    tables = KEPT_TABLES + ((KEPT_ALERTS,) if run.scope.days == ALERT_DAYS else ())
-    for work, table in tables:  # views (a view takes no parameters: the period is a literal)
+    for work, table in _kept_tables(run.scope):  # views (a view takes no parameters: the period is a literal)
         run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {practice_schema}.{table}"
                     f" WHERE period = {sql_literal(period_key(run.scope))}"
                     f" AND client_id IN (SELECT id FROM {run.schema}.m_scope)")
