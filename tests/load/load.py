@@ -52,6 +52,7 @@ from tests.live_server import serve  # noqa: E402
 
 PASSWORD = "load-test password 1"
 CLIENTS_PER_SESSION = 400
+SITE = "main"  # every session's therapist and fresh clients are at the practice's first site
 PAGE_TIMEOUT = 300.0
 EARLY_FOR_RERUN = 2       # ScriptFinishedStatus: the script stopped for a rerun it asked for
 
@@ -238,6 +239,7 @@ async def staff_loop(base: str, user: str, clients: list[str], until: float, tal
 def prepare(db: Path, sessions: int) -> dict[str, list[str]]:
     """A therapist account per session, and fresh clients for each to assign and log for."""
     from core.access.auth import create_user
+    from core.access.sites import set_member_sites
 
     now = utcnow()
     plan: dict[str, list[str]] = {}
@@ -246,10 +248,11 @@ def prepare(db: Path, sessions: int) -> dict[str, list[str]]:
             user = f"load{s:02d}"
             if store.scalar("SELECT count(*) FROM users WHERE username = ?", [user]) == 0:
                 create_user(store, "cli", user, "therapist", PASSWORD)
+            set_member_sites(store, "cli", user, [SITE])  # a chain's therapist works at one site
             codes = [f"L{s:02d}{run}{n:03d}" for run in [uuid.uuid4().hex[:4].upper()] for n in range(CLIENTS_PER_SESSION)]
             with store.transaction() as cur:
-                cur.executemany("INSERT INTO clients (code, display_name, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                                [[c, f"Load client {c}", now, now] for c in codes])
+                cur.executemany("INSERT INTO clients (code, display_name, site, created_at, updated_at)"
+                                " VALUES (?, ?, ?, ?, ?)", [[c, f"Load client {c}", SITE, now, now] for c in codes])
             plan[user] = codes
     return plan
 
