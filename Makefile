@@ -80,11 +80,13 @@ bench: install-dev
 eval-articles: install-dev
 	$(PY) -m core.library.article_eval $(if $(VERBOSE),--verbose) $(if $(SET),--set $(SET))
 
-## load: N concurrent staff sessions at the websocket level against one server (not part of make test)
+## load: N concurrent staff sessions at the websocket level against one server, or LOAD_SERVERS servers
+## on a throwaway PostgreSQL (not part of make test)
 SESSIONS ?= 20
 LOAD_SECONDS ?= 120
 load: install-dev
-	$(PY) tests/load/load.py --sessions $(SESSIONS) --seconds $(LOAD_SECONDS) $(if $(LOAD_DB),--db "$(LOAD_DB)")
+	$(PY) tests/load/load.py --sessions $(SESSIONS) --seconds $(LOAD_SECONDS) $(if $(LOAD_DB),--db "$(LOAD_DB)") \
+		$(if $(LOAD_SERVERS),--postgres --servers $(LOAD_SERVERS))
 
 clean:
 	rm -rf $(VENV) var/*.duckdb var/*.wal var/bench

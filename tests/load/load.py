@@ -1,4 +1,4 @@
-"""`make load`: N staff sessions at once against one `streamlit run` server, at the websocket level.
+"""`make load`: N staff sessions at once against `streamlit run` servers, at the websocket level.
 
 Each session speaks Streamlit's own protocol, as the browser does, with the streamlit package's
 protobuf classes: it opens ``/_stcore/stream``, sends a ``BackMsg`` ``rerun_script`` with the
@@ -13,10 +13,15 @@ small CSV (uploaded as the browser does: a file-URL request, then an HTTP PUT) o
 At the end every write is checked in the database: each assignment and each imported session a
 session made is there exactly once.
 
+Several servers (``--servers N``) share one practice on PostgreSQL (``--postgres``: a throwaway
+cluster from Debian's package, tests/postgres_server.py, with the practice copied in by
+``migrate-store``), as a chain deploys it (docs/deploy.md); each session stays with one server, as a
+reverse proxy with sticky sessions keeps it. A DuckDB file allows one server.
+
 Not a test: it measures and prints; it exits 1 when a page errored or a write is missing or doubled.
-Usage: python tests/load/load.py [--sessions 20] [--seconds 120] [--db PATH] (default: a fresh
-demo practice in a temporary folder; the server runs with XSRF protection off so the uploads need
-no browser cookie).
+Usage: python tests/load/load.py [--sessions 20] [--seconds 120] [--db PATH] [--postgres [--servers 2]]
+(default: a fresh demo practice in a temporary folder; the servers run with XSRF protection off so
+the uploads need no browser cookie).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -236,7 +243,7 @@ async def staff_loop(base: str, user: str, clients: list[str], until: float, tal
     await session.ws.close()
 
 
-def prepare(db: Path, sessions: int) -> dict[str, list[str]]:
+def prepare(db: Path | str, sessions: int) -> dict[str, list[str]]:
     """A therapist account per session, and fresh clients for each to assign and log for."""
     from core.access.auth import create_user
     from core.access.sites import set_member_sites
@@ -257,7 +264,7 @@ def prepare(db: Path, sessions: int) -> dict[str, list[str]]:
     return plan
 
 
-def check_writes(db: Path, tally: Tally) -> list[str]:
+def check_writes(db: Path | str, tally: Tally) -> list[str]:
     """Each assignment and each imported session the sessions made: exactly once in the database."""
     problems = []
     with Store(db) as store:
@@ -279,10 +286,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-async def drive(base: str, plan: dict[str, list[str]], seconds: float) -> Tally:
+async def drive(bases: list[str], plan: dict[str, list[str]], seconds: float) -> Tally:
+    """Every session's loop at once, session i on server i mod N (sticky, as behind a proxy)."""
     tally = Tally()
     until = time.monotonic() + seconds
-    results = await asyncio.gather(*(staff_loop(base, user, codes, until, tally) for user, codes in plan.items()),
+    results = await asyncio.gather(*(staff_loop(bases[i % len(bases)], user, codes, until, tally)
+                                     for i, (user, codes) in enumerate(plan.items())),
                                    return_exceptions=True)
     tally.errors += [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
     return tally
@@ -300,25 +309,49 @@ def practice_or_demo(given: Path | None, folder: str) -> Path:
     return db
 
 
+@contextmanager
+def on_postgres(db: Path) -> Iterator[str]:
+    """The practice ``db`` copied into a throwaway PostgreSQL (verified by migrate-store); its URL."""
+    from core.db.migrate_store import migrate_store
+    from tests.postgres_server import postgres_bin, running_postgres
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        raise SystemExit("--postgres needs Debian's postgresql package (make postgresql)")
+    with running_postgres(bin_dir) as server:
+        url = server.new_database()
+        migrate_store(str(db), url)
+        yield url
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=120)
     parser.add_argument("--db", type=Path, help="a practice to load (it gets load accounts and clients)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="serve the practice from a throwaway PostgreSQL (a copy of --db or the demo)")
+    parser.add_argument("--servers", type=int, default=1, help="app servers sharing it (needs --postgres)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="rd-load-") as tmp:
-        db = practice_or_demo(args.db, tmp)
+    if args.servers > 1 and not args.postgres:
+        parser.error("several servers share a practice on PostgreSQL only: add --postgres")
+    with tempfile.TemporaryDirectory(prefix="rd-load-") as tmp, ExitStack() as stack:
+        db: Path | str = practice_or_demo(args.db, tmp)
+        if args.postgres:
+            db = stack.enter_context(on_postgres(db))
         plan = prepare(db, args.sessions)
-        os.environ["STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION"] = "false"   # read by the server serve() starts
-        with serve(db) as (base, server):
+        os.environ["STREAMLIT_SERVER_ENABLE_XSRF_PROTECTION"] = "false"   # read by the servers serve() starts
+        with ExitStack() as servers:
+            bases = [servers.enter_context(serve(db))[0] for _ in range(args.servers)]
             started = time.perf_counter()
-            tally = asyncio.run(drive(base, plan, args.seconds))
+            tally = asyncio.run(drive(bases, plan, args.seconds))
             wall = time.perf_counter() - started
         problems = check_writes(db, tally)
     every = [t for times in tally.times.values() for t in times]
     figures = {
-        "sessions": args.sessions, "seconds": round(wall, 1), "pages": len(every),
+        "sessions": args.sessions, "servers": args.servers, "store": "postgresql" if args.postgres else "duckdb",
+        "seconds": round(wall, 1), "pages": len(every),
         "p50_s": round(statistics.median(every), 2) if every else None,
         "p95_s": round(percentile(every, 0.95), 2) if every else None,
         "by_page": {name: {"n": len(t), "p50_s": round(statistics.median(t), 2), "p95_s": round(percentile(t, 0.95), 2)}
