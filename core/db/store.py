@@ -64,10 +64,6 @@ AREAS: tuple[str, ...] = (LIBRARY, PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACC
 # create or change a figure table rebuild it.
 FIGURE_INPUTS: tuple[str, ...] = (PRACTICE, SESSION_LOGS)
 FIGURE_MIGRATIONS: tuple[int, ...] = (10, 11)
-# Safety findings kept per assignment (core/practice/assignments.py): a write to the library or to
-# some clients' practice data drops the rows it may change; the next reader checks them again.
-KEPT_SAFETY_CHECKS = "assignment_safety_checks"
-
 # PostgreSQL: how many rows of data_changes (Store.version) are kept; a writer that checked its rows
 # against an area whose newest change was pruned meanwhile checks them again (Store.transaction).
 KEPT_CHANGES = 1000
@@ -296,7 +292,6 @@ class Store:
             if self._keeps_figures:  # the read model, in the write's own transaction
                 if set(touches) & set(FIGURE_INPUTS):
                     keep_figures(cur, clients)
-                _drop_kept_safety_checks(cur, touches, clients)
                 if changes_data:
                     _raise_generations(cur, touches, clients)
                 if changes_data and self.postgres:
@@ -442,19 +437,6 @@ class Store:
         """After DDL sent to PostgreSQL, DuckDB forgets the tables it knew (it reads them again)."""
         if self.postgres:
             self._conn.execute("CALL pg_clear_cache()")
-
-
-def _drop_kept_safety_checks(cur: duckdb.DuckDBPyConnection, touches: Sequence[str],
-                             clients: Iterable[int] | None) -> None:
-    """Forget the kept safety findings a write to the library or the practice may change: those of
-    the clients it names, or all of them (a library change names no client)."""
-    if not set(touches) & {LIBRARY, PRACTICE}:
-        return
-    if clients is None:
-        cur.execute(f"DELETE FROM {KEPT_SAFETY_CHECKS}")
-    elif clients:
-        ids = sorted({int(c) for c in clients})
-        cur.execute(f"DELETE FROM {KEPT_SAFETY_CHECKS} WHERE client_id IN (SELECT unnest(CAST(? AS BIGINT[])))", [ids])
 
 
 def _raise_generations(cur: duckdb.DuckDBPyConnection, touches: Sequence[str],

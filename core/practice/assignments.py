@@ -440,7 +440,8 @@ _ASSIGNMENT_ITEMS_SQL = (
 
 # The first day after the day bound to ``?`` on which a client's findings may change with no write:
 # a pregnancy week begins or the pregnancy ends (core/practice/pregnancy.py), or a care provider's
-# clearance dated ahead takes effect. Other changes are writes, which drop the kept rows.
+# clearance dated ahead takes effect. Other changes are writes, which raise the
+# safety generation the kept rows were computed at (_CURRENT_GENERATIONS).
 _NEXT_CHANGE_SQL = (
     "coalesce(least(" + pregnancy_sql("c", "CAST(? AS DATE)")["next_change"] + ","
     " CASE WHEN c.care_provider_cleared_on > CAST(? AS DATE) THEN c.care_provider_cleared_on END),"

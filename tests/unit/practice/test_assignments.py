@@ -256,11 +256,25 @@ def test_safety_findings_are_kept_with_the_days_they_hold(store: Store) -> None:
     assert assignments.safety_changes_since_assignment(store, ON + timedelta(days=7)).empty
     assert kept() == [(a.id, date(2026, 3, 9), date(2026, 3, 16)), (b.id, date(2026, 3, 9), date(2026, 3, 16))]
     assert set(assignments.safety_changes_since_assignment(store, ON + timedelta(days=14))["client_id"]) == {ana.id, ben.id}
-    # A write to Ana drops her rows only; a library change drops them all.
+    # A write to Ana makes her rows out of date only (her safety generation); a library change, all.
+    def plant() -> None:
+        with store.transaction(touches=(PRACTICE,), clients=(), changes_data=False) as cur:
+            cur.execute("DELETE FROM assignment_safety_findings WHERE rule_id = 'planted'")
+            for assignment, person in ((a, ana), (b, ben)):
+                cur.execute("INSERT INTO assignment_safety_findings VALUES (?, ?, 'planted', NULL, 'note', 'kept row', ?)",
+                            [assignment.id, person.id, ON])
+
+    def planted(day: date) -> set[int]:
+        found = assignments.safety_changes_since_assignment(store, day)
+        return set(found.loc[found["rule_id"] == "planted", "client_id"])
+
+    plant()
+    assert planted(ON + timedelta(days=15)) == {ana.id, ben.id}
     clients.update_client(store, ana.id, clients.client_input(ana) | {"flags": ["knee_pain"]}, "cli", ON)
-    assert [row[0] for row in kept()] == [b.id]
+    assert planted(ON + timedelta(days=15)) == {ben.id}     # Ana checked again by the rules, Ben read
+    plant()
     routines.save_draft(store, routines.add_item(routines.empty_draft("Another"), "cat-cow"), "cli")
-    assert kept() == []
+    assert planted(ON + timedelta(days=15)) == set()
 
 
 def test_a_write_while_a_reader_keeps_findings_is_not_hidden(store: Store, monkeypatch) -> None:
