@@ -4,8 +4,9 @@ Every subcommand takes ``--db PATH`` and ``--json``. With ``--json`` the output 
 contract other tools parse, so fields are only ever added, never renamed. Errors go to stderr
 with exit code 2.
 
-Each command group is added by one ``_add_<group>`` function listed in ``COMMAND_GROUPS``; a
-handler receives the parsed arguments and returns a ``Result``.
+Each command group is added by one ``_add_<group>`` function listed in ``COMMAND_GROUPS`` with
+the commands it adds (a run builds only its own group); a handler receives the parsed arguments
+and returns a ``Result``.
 """
 
 from __future__ import annotations
@@ -976,24 +977,25 @@ def _add_migrate_store(sub: argparse._SubParsersAction, common: argparse.Argumen
 
 # -- assembly -----------------------------------------------------------------------------------
 
-COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = [
-    _add_init,
-    _add_exercises,
-    _add_clients,
-    _add_routines,
-    _add_assign,
-    _add_handout,
-    _add_content,
-    _add_users,
-    _add_sites,
-    _add_share,
-    _add_checkin,
-    _add_logs,
-    _add_report,
-    _add_backup,
-    _add_rebuild_figures,
-    _add_migrate_store,
-]
+# Each group's builder by the commands it adds.
+COMMAND_GROUPS: dict[tuple[str, ...], Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = {
+    ("init",): _add_init,
+    ("exercises",): _add_exercises,
+    ("clients",): _add_clients,
+    ("routines",): _add_routines,
+    ("assign",): _add_assign,
+    ("handout",): _add_handout,
+    ("content",): _add_content,
+    ("users",): _add_users,
+    ("sites",): _add_sites,
+    ("share",): _add_share,
+    ("checkin",): _add_checkin,
+    ("logs",): _add_logs,
+    ("report",): _add_report,
+    ("check", "backup", "restore"): _add_backup,
+    ("rebuild-figures",): _add_rebuild_figures,
+    ("migrate-store",): _add_migrate_store,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -1002,21 +1004,26 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: with only the group of ``command`` when it names one, else every
+    group (for help and for a mistyped command). A builder imports what its options' defaults need
+    (the demo generator's sizes, the links' limits), which a report should not pay for."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", type=db_location, default=None,
                         help="database file or postgresql:// URL (default: $ROUTINE_DESK_DB or var/routine-desk.duckdb)")
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser = _Parser(prog="routine-desk", description="Routine Desk command line")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add_group in COMMAND_GROUPS:
+    chosen = [add for names, add in COMMAND_GROUPS.items() if command in names]
+    for add_group in chosen or COMMAND_GROUPS.values():
         add_group(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        given = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(given[0] if given else None).parse_args(given)
         result = args.handler(args)
     except UsageError as exc:
         print(f"routine-desk: error: {exc}", file=sys.stderr)

@@ -66,3 +66,17 @@ def test_console_script_runs(db_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "core.commands.cli", "exercises", "list", "--db", str(db_path), "--json"],
                           cwd=REPO, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout)
+
+
+def test_a_report_builds_only_its_own_commands(db_path: Path) -> None:
+    """Building every command's options imports the demo generator and the check-in links (their
+    defaults), which a report in a fresh process should not pay for; help still lists every command."""
+    assert main(["init", "--db", str(db_path)]) == 0
+    probe = ("import sys; from core.commands.cli import main;"
+             f" code = main(['report', 'adherence', '--as-of', '2026-03-02', '--db', {str(db_path)!r}, '--json']);"
+             " print(code, 'core.commands.demo' in sys.modules, 'core.sharing.checkin' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[-3:] == ["0", "False", "False"]
+    listed = subprocess.run([sys.executable, "-m", "core.commands.cli", "--help"], cwd=REPO, capture_output=True,
+                            text=True, check=True).stdout
+    assert all(name in listed for name in ("init", "share", "checkin", "report", "backup", "restore", "migrate-store"))
