@@ -65,8 +65,11 @@ class PostgresServer:
 
 
 @contextmanager
-def running_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
-    """Start a cluster (fsync off: a test server never needs to survive a crash), stop and remove it after."""
+def running_postgres(bin_dir: Path, *, fsync: bool = False,
+                     settings: dict[str, str] | None = None) -> Iterator[PostgresServer]:
+    """Start a cluster, stop and remove it after. fsync is off by default (a test server never needs
+    to survive a crash); the bench keeps it on, as a host would, and passes a host's ``settings``
+    (``-c name=value`` each)."""
     root = Path(tempfile.mkdtemp(prefix="rd-postgres-"))
     data, log = root / "data", root / "server.log"
     if os.geteuid() == 0:
@@ -77,7 +80,8 @@ def running_postgres(bin_dir: Path) -> Iterator[PostgresServer]:
                        check=True, capture_output=True, text=True)
         for attempt in range(3):  # another process may take the free port before the server binds it
             port = _free_port()
-            options = f"-h 127.0.0.1 -p {port} -k {root} -F -c max_connections=200"
+            options = f"-h 127.0.0.1 -p {port} -k {root}{'' if fsync else ' -F'} -c max_connections=200"
+            options += "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
             started = subprocess.run(_as_owner([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log),
                                                 "-o", options, "-w", "-t", "60", "start"]),
                                      capture_output=True, text=True)

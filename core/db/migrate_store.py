@@ -100,10 +100,12 @@ def _copy(store: Store, cur: Cursor, tables: list[str]) -> None:
             cur.execute(f"DELETE FROM {sql_name(table)}")
             cur.execute(f"INSERT INTO {sql_name(table)} ({columns})"
                         f" SELECT {columns} FROM {SOURCE}.main.{sql_name(table)}")
-        for name, last in cur.execute(
+        # A file's sequence, attached afresh, reports as last_value the value it draws next (DuckDB
+        # loads a sequence starting at its counter): PostgreSQL's draws it next too (is_called false).
+        for name, following in cur.execute(
                 "SELECT sequence_name, last_value FROM duckdb_sequences()"
                 " WHERE database_name = ? AND last_value IS NOT NULL", [SOURCE]).fetchall():
-            statement = f"SELECT setval({sql_literal(name)}, {int(last)})"
+            statement = f"SELECT setval({sql_literal(name)}, {int(following)}, false)"
             cur.execute(f"SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(statement)})").fetchall()
 
 

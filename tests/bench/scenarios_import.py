@@ -62,7 +62,7 @@ from core.sessions import imports  # noqa: E402
 from core.sessions.red_flags import judged_sql  # noqa: E402
 from core.library.content import sync_library  # noqa: E402
 from core.db.figures import add_sessions  # noqa: E402
-from core.db.store import ACCOUNTS, IMPORTS, SESSION_LOGS, Store, reserve_ids, utcnow  # noqa: E402
+from core.db.store import ACCOUNTS, IMPORTS, SESSION_LOGS, Store, next_id, reserve_ids, utcnow  # noqa: E402
 from core.practice.warning_signs import note_tags, vocabulary  # noqa: E402
 from tests.bench.memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 
@@ -351,11 +351,12 @@ def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "benc
             " FROM lean_drop").fetchone()
         accepted = read - rejected - duplicates
         with store.transaction(cur, touches=(SESSION_LOGS, IMPORTS, ACCOUNTS), clients=()):
-            batch_id = cur.execute(
-                "INSERT INTO import_batches (source, file_name, file_hash, mapping_json, date_order, imported_by,"
-                " imported_at, rows_read, accepted, rejected, duplicates) VALUES (?, ?, ?, NULL, 'dmy', ?, ?, ?, ?, ?, ?)"
-                " RETURNING id",
-                [source, export.name, file_hash, actor, utcnow(), read, accepted, rejected, duplicates]).fetchone()[0]
+            batch_id = next_id(cur, "import_batch_id_seq")  # (the postgres extension has no INSERT ... RETURNING)
+            cur.execute(
+                "INSERT INTO import_batches (id, source, file_name, file_hash, mapping_json, date_order, imported_by,"
+                " imported_at, rows_read, accepted, rejected, duplicates)"
+                " VALUES (?, ?, ?, ?, NULL, 'dmy', ?, ?, ?, ?, ?, ?)",
+                [batch_id, source, export.name, file_hash, actor, utcnow(), read, accepted, rejected, duplicates])
             if accepted:
                 first = reserve_ids(cur, "session_log_id_seq", high - low + 1)
                 level, pregnant = judged_sql("g.tags", "c", "r.d")
@@ -430,25 +431,14 @@ def scenario_log_import(workdir: Path | str | None = None, runs: int = 5, rows: 
     each import on a fresh copy of its own. Returns timings (ms), rows/s, the ratios, and the
     process's peak memory during an import. Raises RuntimeError when the lean import stored other
     rows than the real one (then its time says nothing)."""
-    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rd-bench-import-"))
-    work.mkdir(parents=True, exist_ok=True)
-    practice, export = work / "practice-v3.duckdb", work / "export.csv"
-    if not practice.exists():
-        build_practice(practice, existing=existing)
-    if not export.exists():
-        write_export(export, rows, existing)
+    work, practice, export = _practice_and_export(workdir, rows, existing)
     bare, import_times, lean_times, result, lean = [], [], [], None, None
     import_peak_mb = _first_import_peak_mb(practice, export, work)
     for run in range(runs):
         copy = work / f"run-{run}.duckdb"
         shutil.copyfile(practice, copy)
         with Store(copy) as store:
-            cur = store.cursor()  # plain SQL, outside the store's transactions and their read-model upkeep
-            start = time.perf_counter()
-            cur.execute(f"CREATE TABLE bare_read AS SELECT * FROM read_csv('{export}')")
-            bare.append(time.perf_counter() - start)
-            cur.execute("DROP TABLE bare_read")
-            cur.close()
+            bare.append(_bare_read_s(store, export))
             start = time.perf_counter()
             result = imports.import_file(store, export, imports.ImportOptions(source="bench", as_of=AS_OF, actor="cli"))
             import_times.append(time.perf_counter() - start)
@@ -461,7 +451,8 @@ def scenario_log_import(workdir: Path | str | None = None, runs: int = 5, rows: 
             lean = lean_sql_import(store, export, AS_OF)
             lean_times.append(time.perf_counter() - start)
             if stored is not None:
-                _same_rows(result, stored, lean, stored_checksums(store, lean["batch_id"]))
+                _same_rows("the lean SQL import", "the import", result, stored, lean,
+                           stored_checksums(store, lean["batch_id"]))
         _remove(work, lean_copy.name)
     import_ms, bare_ms, lean_ms = _median_ms(import_times), _median_ms(bare), _median_ms(lean_times)
     return {
@@ -475,19 +466,120 @@ def scenario_log_import(workdir: Path | str | None = None, runs: int = 5, rows: 
     }
 
 
+def _bare_read_s(store: Store, export: Path) -> float:
+    """Seconds to copy the export's rows as they are into a table of the store (DuckDB sniffing and
+    typing the file; nothing checked), in plain SQL outside the store's transactions."""
+    cur = store.cursor()
+    try:
+        start = time.perf_counter()
+        cur.execute(f"CREATE TABLE bare_read AS SELECT * FROM read_csv('{export}')")
+        elapsed = time.perf_counter() - start
+        cur.execute("DROP TABLE bare_read")
+        return elapsed
+    finally:
+        cur.close()
+
+
+def _practice_and_export(workdir: Path | str | None, rows: int = FILE_ROWS,
+                         existing: int = EXISTING) -> tuple[Path, Path, Path]:
+    """The scenario's folder, its practice and its export, built when missing (cached there)."""
+    work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="rd-bench-import-"))
+    work.mkdir(parents=True, exist_ok=True)
+    practice, export = work / "practice-v3.duckdb", work / "export.csv"
+    if not practice.exists():
+        build_practice(practice, existing=existing)
+    if not export.exists():
+        write_export(export, rows, existing)
+    return work, practice, export
+
+
+# The practice of the import scenario in the bench's PostgreSQL, which each run copies.
+IMPORT_DATABASE = "rd_bench_import"
+
+
+def scenario_log_import_postgres(workdir: Path | str | None = None, runs: int = 2) -> dict:
+    """The same import into the same practice held in PostgreSQL (the bench's server,
+    tests/bench/scenarios_postgres.py), ``runs`` times on fresh copies of it, beside two baselines
+    on fresh copies too: the export's rows copied as they are into a PostgreSQL table through the
+    same extension (``CREATE TABLE ... AS SELECT * FROM read_csv``), and the lean hand-written SQL
+    import (``lean_sql_import``). The practice is copied in with migrate-store once (timed). The
+    import must store exactly what the file version stores (one import into a copy of the DuckDB
+    file, run here first), and the lean import the same; the scenario fails otherwise."""
+    from tests.bench.scenarios_postgres import copy_of, drop, migrate_into, server_from_env
+
+    work, practice, export = _practice_and_export(workdir)
+    server = server_from_env()
+    options = imports.ImportOptions(source="bench", as_of=AS_OF, actor="cli")
+    reference = work / "pg-reference.duckdb"
+    shutil.copyfile(practice, reference)
+    try:
+        with Store(reference) as store:
+            start = time.perf_counter()
+            expected = imports.import_file(store, export, options)
+            file_ms = (time.perf_counter() - start) * 1000
+            expected_rows = stored_checksums(store, expected.batch_id)
+    finally:
+        _remove(work, reference.name)
+    source = work / "pg-source.duckdb"  # migrate-store brings its source to the current schema: a copy
+    shutil.copyfile(practice, source)
+    try:
+        migrated = migrate_into(server, source, IMPORT_DATABASE)
+    finally:
+        _remove(work, source.name)
+    bare, import_times, lean_times = [], [], []
+    for run in range(runs):
+        url = copy_of(server, IMPORT_DATABASE)
+        try:
+            with Store(url) as store:
+                bare.append(_bare_read_s(store, export))
+                start = time.perf_counter()
+                result = imports.import_file(store, export, options)
+                import_times.append(time.perf_counter() - start)
+                if run == 0:
+                    _same_rows("the import into PostgreSQL", "the import into the file", expected, expected_rows,
+                               _counts(result), stored_checksums(store, result.batch_id))
+        finally:
+            drop(server, url)
+        url = copy_of(server, IMPORT_DATABASE)
+        try:
+            with Store(url) as store:
+                start = time.perf_counter()
+                lean = lean_sql_import(store, export, AS_OF)
+                lean_times.append(time.perf_counter() - start)
+                if run == 0:
+                    _same_rows("the lean SQL import into PostgreSQL", "the import into the file", expected,
+                               expected_rows, lean, stored_checksums(store, lean["batch_id"]))
+        finally:
+            drop(server, url)
+    import_ms, bare_ms, lean_ms = _median_ms(import_times), _median_ms(bare), _median_ms(lean_times)
+    return {
+        "file_rows": FILE_ROWS, "existing_logs": EXISTING, **_counts(expected), "runs": runs,
+        "import_ms": import_ms, "file_import_ms_same_process": round(file_ms, 1),
+        "baseline_bare_read_csv_into_postgres_ms": bare_ms, "ratio_import_vs_bare_read": round(import_ms / bare_ms, 2),
+        "baseline_lean_sql_import_ms": lean_ms, "ratio_import_vs_lean_sql": round(import_ms / lean_ms, 2),
+        "same_rows_as_file_import": True, "practice_migrate_store_ms": migrated["migrate_store_ms"],
+    }
+
+
+def _counts(result: imports.ImportResult) -> dict:
+    return {"read": result.read, "accepted": result.accepted, "rejected": result.rejected,
+            "duplicates": result.duplicates}
+
+
+def _same_rows(what: str, than: str, expected: imports.ImportResult, expected_rows: dict, counts: dict,
+               stored: dict) -> None:
+    """Raise unless ``what`` counted and stored (``counts``, ``stored``: its stored_checksums)
+    exactly what ``than`` did (``expected``, ``expected_rows``)."""
+    want = {**_counts(expected), **expected_rows}
+    got = {**{k: v for k, v in counts.items() if k != "batch_id"}, **stored}
+    differ = {k: (want[k], got.get(k)) for k in want if want[k] != got.get(k)}
+    if differ:
+        raise RuntimeError(f"{what} stored other rows than {than} ({than}, {what}): {differ}")
+
+
 def _remove(work: Path, name: str) -> None:
     for leftover in work.glob(f"{name}*"):
         leftover.unlink()
-
-
-def _same_rows(result: imports.ImportResult, stored: dict, lean: dict, lean_stored: dict) -> None:
-    """Raise unless the lean import counted and stored exactly what the real one did."""
-    real = {"read": result.read, "accepted": result.accepted, "rejected": result.rejected,
-            "duplicates": result.duplicates, **stored}
-    mine = {**{k: v for k, v in lean.items() if k != "batch_id"}, **lean_stored}
-    differ = {k: (real[k], mine[k]) for k in real if real[k] != mine[k]}
-    if differ:
-        raise RuntimeError(f"the lean SQL import stored other rows than the import (import, lean): {differ}")
 
 
 def _first_import_peak_mb(practice: Path, export: Path, work: Path) -> int:

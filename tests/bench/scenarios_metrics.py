@@ -26,9 +26,12 @@ docs/analytics/metrics.md, not a stand-in.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -41,6 +44,7 @@ from core.db.store import Store
 
 DAYS = metrics.DEFAULT_DAYS
 T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _timed(fn: Callable[[], T]) -> tuple[float, T]:
@@ -80,6 +84,30 @@ def scenario_overview(store: Store, as_of: date) -> dict[str, Any]:
     metrics.filter_options(store)
     view, open_now = overview.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
     return {**_summary(view.kpis, view.weekly, view.groups), "open_alerts": len(open_now)}
+
+
+# The overview in a process of its own (a file path or a PostgreSQL URL): the day's first view
+# computes the practice's figures for the day and keeps them (core/analytics/period_figures.py),
+# which every later process then reads.
+_OVERVIEW_IN_A_PROCESS = """
+import sys, time
+from datetime import date
+sys.path[:0] = [sys.argv[3], sys.argv[3] + "/tests/bench"]
+from core.db.store import Store
+from scenarios_metrics import scenario_overview
+with Store(sys.argv[1]) as store:
+    start = time.perf_counter()
+    scenario_overview(store, date.fromisoformat(sys.argv[2]))
+    print(round((time.perf_counter() - start) * 1000, 1))
+"""
+
+
+def overview_in_fresh_process_ms(location: Path | str, as_of: date) -> float:
+    """The overview on ``location`` in a fresh process, beyond opening the store: the first of the
+    day when no process has viewed the day yet (see _OVERVIEW_IN_A_PROCESS)."""
+    done = subprocess.run([sys.executable, "-c", _OVERVIEW_IN_A_PROCESS, str(location), as_of.isoformat(), str(REPO)],
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def scenario_overview_after_acknowledging(store: Store, as_of: date) -> float:

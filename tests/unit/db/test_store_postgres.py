@@ -219,6 +219,21 @@ def test_the_same_demo_gives_the_same_reports_on_both_stores(postgres: PostgresS
         assert json.loads(on_file)  # not an empty report
 
 
+def test_migrate_store_continues_every_sequence_where_the_file_would(postgres: PostgresServer, tmp_path: Path,
+                                                                     capsys) -> None:
+    """After the copy, PostgreSQL draws next the id the file would have drawn next (no id skipped:
+    the same import into either stores the same ids)."""
+    source = tmp_path / "practice.duckdb"
+    _run_cli(capsys, "init", "--db", str(source), "--demo", "--clients", "6", "--days", "20", "--seed", "3",
+             "--as-of", "2025-06-30")
+    url = postgres.new_database()
+    _run_cli(capsys, "migrate-store", "--from", str(source), "--to", url)
+    with Store(source) as file, Store(url) as pg:
+        for sequence in ("session_log_id_seq", "client_id_seq", "assignment_id_seq"):
+            on_file, on_postgres = next_id(file.cursor(), sequence), next_id(pg.cursor(), sequence)
+            assert on_postgres == on_file > 1, sequence
+
+
 def test_migrate_store_copies_a_practice_and_verifies_every_table(postgres: PostgresServer, tmp_path: Path,
                                                                   capsys) -> None:
     source = tmp_path / "practice.duckdb"
