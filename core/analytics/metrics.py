@@ -169,8 +169,15 @@ def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool =
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
     ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
     with empty_pipeline(store, scope) as run:
+        store.copy_client_rows(run.cur, run.schema, named_clients(scope))
         _prepare(run, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
         yield run
+
+
+def named_clients(scope: Scope) -> tuple[int, ...]:
+    """The clients a scope names by id (one client's page, a list of clients); none for a view
+    that selects clients by what they are (all, segments, therapists, sites)."""
+    return (scope.client_id,) if scope.client_id is not None else tuple(scope.clients)
 
 
 _SCHEMAS = itertools.count(1)

@@ -64,6 +64,9 @@ AREAS: tuple[str, ...] = (LIBRARY, PRACTICE, SESSION_LOGS, ACKNOWLEDGEMENTS, ACC
 # create or change a figure table rebuild it.
 FIGURE_INPUTS: tuple[str, ...] = (PRACTICE, SESSION_LOGS)
 FIGURE_MIGRATIONS: tuple[int, ...] = (10, 11)
+# The large tables whose rows belong to one client each (Store.copy_client_rows).
+CLIENT_ROW_TABLES: tuple[str, ...] = ("session_logs", "session_attribution", "assignment_day_figures",
+                                      "assignment_pain_figures", "client_figures")
 # PostgreSQL: how many rows of data_changes (Store.version) are kept; a writer that checked its rows
 # against an area whose newest change was pruned meanwhile checks them again (Store.transaction).
 KEPT_CHANGES = 1000
@@ -339,6 +342,21 @@ class Store:
         where = f" WHERE touches LIKE {sql_literal('%' + area + '%')}" if area else ""
         query = f"SELECT coalesce(max(id), 0) FROM data_changes{where}"
         return int(self.scalar(f"SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})"))
+
+    def copy_client_rows(self, cur: duckdb.DuckDBPyConnection, schema: str, client_ids: Iterable[int]) -> None:
+        """On PostgreSQL, the rows of ``client_ids`` in the large per-client tables (CLIENT_ROW_TABLES)
+        copied into ``schema`` under the same names, so a cursor that looks there first reads them
+        locally. The extension fetches a whole table for every statement that joins it, while
+        PostgreSQL finds a few clients' rows by its index (migration 085). A DuckDB file reads its
+        own blocks: nothing to do."""
+        ids = sorted({int(c) for c in client_ids})
+        if not self.postgres or not ids:
+            return
+        chosen = ", ".join(map(str, ids))
+        for table in CLIENT_ROW_TABLES:
+            query = f"SELECT * FROM {self.schema}.{table} WHERE client_id IN ({chosen})"
+            cur.execute(f"CREATE TABLE {schema}.{table} AS"
+                        f" SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})")
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()

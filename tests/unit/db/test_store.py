@@ -202,3 +202,31 @@ def test_a_check_then_write_that_lost_a_race_is_run_again() -> None:
     with pytest.raises(WriteConflict):
         again_on_conflict(write, attempts=2)
 
+
+
+def test_a_few_clients_rows_are_copied_beside_a_computation_on_postgresql(store: Store, store_kind: str) -> None:
+    """On PostgreSQL the large per-client tables' rows of the clients named are copied into a work
+    schema under the same names (read there first); a DuckDB file reads its own blocks."""
+    from datetime import date
+
+    from core.db.store import CLIENT_ROW_TABLES, WORK_DB
+
+    with store.transaction(clients=()) as cur:
+        cur.execute("INSERT INTO client_figures VALUES (1, ?), (2, ?), (3, ?)",
+                    [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)])
+    cur = store.cursor()
+    try:
+        cur.execute(f"CREATE SCHEMA {WORK_DB}.copied")
+        store.copy_client_rows(cur, f"{WORK_DB}.copied", [3, 1])
+        copied = {t for (t,) in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?"
+                                            " AND schema_name = 'copied'", [WORK_DB]).fetchall()}
+        if store_kind == "postgres":
+            assert copied == set(CLIENT_ROW_TABLES)
+            assert cur.execute(f"SELECT client_id, last_session FROM {WORK_DB}.copied.client_figures"
+                               " ORDER BY 1").fetchall() == [(1, date(2026, 3, 1)), (3, date(2026, 3, 3))]
+            assert cur.execute(f"SELECT count(*) FROM {WORK_DB}.copied.session_logs").fetchone() == (0,)
+        else:
+            assert copied == set()
+    finally:
+        cur.execute(f"DROP SCHEMA IF EXISTS {WORK_DB}.copied CASCADE")
+        cur.close()
