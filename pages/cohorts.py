@@ -12,7 +12,8 @@ from core.analytics import charts
 from core import clock
 from core.analytics import metrics
 from core.practice.clients import SEGMENT_LABELS
-from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, member_sites, site_choices, table_with_csv
+from core.access.sites import site_labels
+from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, member_sites, table_with_csv
 
 BY = {"segment": "Segment", "routine": "Routine"}
 
@@ -24,8 +25,9 @@ def cohort_view(_store, db: str, version: str, scope: metrics.Scope, by: str, we
 
 store = get_store()
 db, version, today = store.location, store.version, clock.today()
-offered_sites, site_names = site_choices(store)
-choices = {**filter_choices(store, db, version), "site": offered_sites}
+allowed = member_sites()  # read each run: every choice and figure below stays within these sites
+choices = filter_choices(store, db, version, allowed)
+offered_sites, site_names = choices["site"], site_labels(store)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, default_days=metrics.COHORT_LOOKBACK_DAYS, options=choices)
 asked_by = (query.get("by") or ["segment"])[0]
@@ -68,7 +70,7 @@ if by != "segment":
 if int(weeks) != metrics.COHORT_WEEKS:
     url["weeks"] = [str(int(weeks))]
 st.query_params.from_dict(url)
-scope = metrics.within_allowed_sites(scope, member_sites())  # never past the member's own sites
+scope = metrics.within_allowed_sites(scope, allowed)  # never past the member's own sites
 
 found = cohort_view(store, db, version, scope, by, int(weeks))
 group_names = names if by == "routine" else metrics.SEGMENT_GROUP_LABELS

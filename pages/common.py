@@ -491,11 +491,12 @@ def csv_text(frame: Any) -> str:
 # -- analytics pages (issue 5) -------------------------------------------------------------------
 
 @st.cache_data(show_spinner=False, ttl=600)
-def filter_choices(_store: Store, db: str, version: str) -> dict[str, list[str]]:
-    """Segments, therapists and routines the analytics filters offer (core.analytics.metrics.filter_options)."""
+def filter_choices(_store: Store, db: str, version: str, allowed: tuple[str, ...] | None) -> dict[str, list[str]]:
+    """Segments, therapists, routines and sites the analytics filters offer a member who may see the
+    sites ``allowed`` (``member_sites()``; core.analytics.metrics.filter_options)."""
     from core.analytics.metrics import filter_options
 
-    return filter_options(_store)
+    return filter_options(_store, allowed)
 
 
 def table_with_csv(frame, file_name: str, key: str, **table_args) -> Any:

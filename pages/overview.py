@@ -17,7 +17,8 @@ from core import clock
 from core.analytics import metrics
 from core.analytics import overview
 from core.practice.clients import SEGMENT_LABELS
-from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, member_sites, site_choices, table_with_csv
+from core.access.sites import site_labels
+from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, member_sites, table_with_csv
 
 GROUP_LABELS = {"segment": "Segment", "routine": "Routine", "therapist": "Therapist"}
 
@@ -67,8 +68,9 @@ def group_reader(by: str, names: dict[str, str]) -> dict[str, str]:
 
 store = get_store()
 db, version, today = store.location, store.version, clock.today()
-offered_sites, site_names = site_choices(store)
-choices = {**filter_choices(store, db, version), "site": offered_sites}
+allowed = member_sites()  # read each run: every choice and figure below stays within these sites
+choices = filter_choices(store, db, version, allowed)
+offered_sites, site_names = choices["site"], site_labels(store)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, options=choices)
 
@@ -98,7 +100,7 @@ if len(offered_sites) > 1:  # a practice with one site (or a member of one) need
 scope = metrics.Scope(as_of=as_of, days=days, segments=tuple(segments), therapists=tuple(therapists),
                       routines=tuple(routines), sites=tuple(picked_sites) or None)
 st.query_params.from_dict(metrics.scope_to_query(scope, today))
-scope = metrics.within_allowed_sites(scope, member_sites())  # never past the member's own sites
+scope = metrics.within_allowed_sites(scope, allowed)  # never past the member's own sites
 
 view, open_alerts, groups, figures = practice_view(store, db, version, scope.as_of, scope.days, scope.segments,
                                                   scope.therapists, scope.routines, names, scope.sites)

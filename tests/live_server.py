@@ -40,8 +40,9 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float) -
 
 
 @contextmanager
-def serve(db_path: Path, timeout: float = 90) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Serve the app against ``db_path`` (no other process may hold the file); yields the base URL,
+def serve(db_path: Path | str, timeout: float = 90) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Serve the app against ``db_path`` (no other process may hold the file; a PostgreSQL URL may
+    be served by several servers at once, tests/e2e/test_two_servers.py); yields the base URL,
     e.g. http://127.0.0.1:41234, and the server process. The server's output goes to a temporary
     file (a pipe nobody reads would fill up and stall it) and is quoted if it fails to start."""
     port = _free_port()

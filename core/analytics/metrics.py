@@ -1020,19 +1020,27 @@ def scope_to_query(scope: Scope, today: date, *, default_days: int = DEFAULT_DAY
     return query
 
 
-def filter_options(store: Store) -> dict[str, list[str]]:
-    """What the filters can choose from: segments and therapists of current clients, the
-    routines that have ever been assigned, and the sites (small queries; pages cache them on the
-    store's version and offer a member only their own sites)."""
+def filter_options(store: Store, allowed: tuple[str, ...] | None = None) -> dict[str, list[str]]:
+    """What the filters can choose from, for a visitor who may see the sites ``allowed``
+    (core.access.sites.allowed_sites; None: every site): the segments and therapists of current
+    clients, the routines ever assigned, and the sites, all of those sites only, so no choice names
+    a therapist or routine of another site (small queries; pages cache them on the store's version
+    and the allowed sites)."""
+    clients = "TRUE" if allowed is None else "c.site IN (SELECT unnest(CAST($sites AS VARCHAR[])))"
+    params = None if allowed is None else {"sites": list(allowed)}
+
+    def values(sql: str) -> list[str]:
+        return [r[0] for r in store.rows(sql, params)]
+
     return {
-        "segment": [r[0] for r in store.rows(
-            "SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
-            " WHERE c.archived_at IS NULL ORDER BY 1")],
-        "therapist": [r[0] for r in store.rows(
-            "SELECT DISTINCT therapist FROM clients WHERE archived_at IS NULL AND therapist IS NOT NULL"
-            " AND therapist <> '' ORDER BY 1")],
-        "routine": [r[0] for r in store.rows("SELECT DISTINCT routine_id FROM assignments ORDER BY 1")],
-        "site": [r[0] for r in store.rows("SELECT code FROM sites ORDER BY created_at, code")],
+        "segment": values("SELECT DISTINCT s.segment FROM client_segments s JOIN clients c ON c.id = s.client_id"
+                          f" WHERE c.archived_at IS NULL AND {clients} ORDER BY 1"),
+        "therapist": values("SELECT DISTINCT c.therapist FROM clients c WHERE c.archived_at IS NULL"
+                            f" AND c.therapist IS NOT NULL AND c.therapist <> '' AND {clients} ORDER BY 1"),
+        "routine": values("SELECT DISTINCT a.routine_id FROM assignments a JOIN clients c ON c.id = a.client_id"
+                          f" WHERE {clients} ORDER BY 1"),
+        "site": [code for (code,) in store.rows("SELECT code FROM sites ORDER BY created_at, code")
+                 if allowed is None or code in allowed],
     }
 
 

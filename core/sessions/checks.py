@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -37,7 +37,7 @@ from core.access.auth import STAFF_WRITERS, audit_in, require_role
 from core.access.sites import allowed_sites
 from core.sessions.red_flags import judged_sql, parse_tags, signs_mentioned, tag_rows
 from core.db.figures import add_sessions
-from core.db.store import ACCOUNTS, SESSION_LOGS, Store, next_ids, reserve_ids, sql_literal, utcnow
+from core.db.store import ACCOUNTS, SESSION_LOGS, Store, WriteConflict, next_ids, reserve_ids, sql_literal, utcnow
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -87,6 +87,9 @@ MAX_NOTES_CHARS = 4000     # the session form's limit; an import holds notes to 
 # One process writes the database; imports, fixes and manual entries take turns so two of them
 # cannot both decide the same row is new.
 WRITE_LOCK = threading.RLock()
+# How many times new session logs are checked and written when other processes keep storing session
+# logs at the same moment (PostgreSQL): each try that loses the race is rolled back whole.
+CHECK_ATTEMPTS = 4
 
 # The start of a date whose order the file decides: 1-2 digits, 1-2 digits, a 2- or 4-digit year.
 _SHORT_DATE_RE = r"^(\d{1,2})[-/.](\d{1,2})[-/.](?:\d{4}|\d{2})(?:$|[^\d])"
@@ -1004,15 +1007,44 @@ def stage_values(cur: Any, rows: list[Mapping[str, Any]], row_numbers: list[int]
     cur.unregister("li_values")
 
 
+T = TypeVar("T")
+Mark = tuple[str, int]   # (SESSION_LOGS, Store.change_mark(SESSION_LOGS)): the logs rows were checked against
+
+
+def checked_again(store: Store, write: Callable[[Mark], T], on_retry: Callable[[], None] = lambda: None) -> T:
+    """Run ``write(checked_against)``, which checks new session logs and stores them in a transaction
+    given ``unchanged_since=checked_against``, again from its checks when another process stored
+    session logs in between (``ChecksOutdated``) or took the same session id (the database's unique
+    key): checking again then finds what the other stored, so a session is stored once, whichever
+    way it came in (an import, manual entry, a check-in). Up to CHECK_ATTEMPTS tries; DuckDB has one
+    writing process, whose writers take turns (WRITE_LOCK), so there the first try stands."""
+    attempt = 1
+    while True:
+        try:
+            return write((SESSION_LOGS, store.change_mark(SESSION_LOGS)))
+        except WriteConflict:
+            if attempt == CHECK_ATTEMPTS:
+                raise
+            attempt += 1
+            on_retry()
+
+
 def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date | None = None) -> LogOutcome:
     """Log one session typed in by staff, through exactly the checks an import uses.
 
     ``values`` holds canonical fields (``client`` is a code, email or name; dates may be
-    ``date`` objects). Nothing is written unless the session is accepted.
+    ``date`` objects). Nothing is written unless the session is accepted; the same session
+    stored meanwhile by another server is a duplicate (``checked_again``).
     """
     require_role(store, actor, STAFF_WRITERS)
     opts = CheckOptions(source=MANUAL_SOURCE, as_of=as_of or clock.today(), sites=allowed_sites(store, actor))
-    with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients=()) as cur:
+    return checked_again(store, lambda checked_against: _log_once(store, values, actor, opts, checked_against))
+
+
+def _log_once(store: Store, values: Mapping[str, Any], actor: str, opts: CheckOptions, checked_against: Mark) -> LogOutcome:
+    """One try of ``log_session``."""
+    with WRITE_LOCK, store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients=(),
+                                       unchanged_since=checked_against) as cur:
         stage_values(cur, [values], [1])
         prepare_rows(cur)
         check_rows(cur, opts)

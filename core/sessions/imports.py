@@ -36,13 +36,13 @@ import pandas as pd
 
 from core import clock
 from core.sessions.checks import (
-    DATE_ORDERS, FIELDS, REQUIRED_FIELDS, WRITE_LOCK, CheckCounts, CheckOptions, Progress, _no_progress,
-    as_text, check_rows, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
+    DATE_ORDERS, FIELDS, REQUIRED_FIELDS, WRITE_LOCK, CheckCounts, CheckOptions, Mark, Progress, _no_progress,
+    as_text, check_rows, checked_again, create_missing_clients, date_evidence, insert_accepted, prepare_rows,
     resolve_date_order, stage_values,
 )
 from core.access.auth import STAFF_WRITERS, PermissionDenied, audit_in, require_role
 from core.access.sites import DEFAULT_SITE, allowed_sites
-from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, WriteConflict, next_id, utcnow
+from core.db.store import ACCOUNTS, IMPORTS, PRACTICE, SESSION_LOGS, DatabaseError, Store, next_id, utcnow
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[2] / "data" / "templates" / "session-log-template.csv"
 DEFAULT_SOURCE = "import"
@@ -1047,11 +1047,6 @@ def _preview(cur: Any, limit: int = 200) -> pd.DataFrame:
     ).df()
 
 
-# How many times an import is checked and written when other processes keep storing session logs
-# at the same moment (PostgreSQL): each try that loses the race is rolled back whole.
-IMPORT_ATTEMPTS = 4
-
-
 def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportOptions(),
                     progress: Progress = _no_progress) -> ImportResult:
     """Import a read file: validate every row, then store accepted rows, quarantine rejected ones
@@ -1063,24 +1058,19 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
     so no other import can store the same rows in between. On PostgreSQL other processes import
     too: the transaction waits its turn among them and is refused when one stored session logs
     after these rows were checked (or took a session id: the database's unique key); the import
-    is then checked again against what they stored, up to IMPORT_ATTEMPTS times.
+    is then checked again against what they stored (``checks.checked_again``).
 
     Raises ImportFileError for file-level problems and session_logs.DateOrderNeeded when the
     dates could be day-first or month-first and neither the options nor a saved mapping say which.
     """
-    attempt = 1
-    while True:
-        try:
-            return _import_once(store, log, options, progress)
-        except WriteConflict:
-            if attempt == IMPORT_ATTEMPTS:
-                raise
-            attempt += 1
-            progress(0.05, "another import was saved meanwhile: checking the rows again")
+    return checked_again(
+        store, lambda checked_against: _import_once(store, log, options, progress, checked_against),
+        on_retry=lambda: progress(0.05, "another import was saved meanwhile: checking the rows again"))
 
 
-def _import_once(store: Store, log: LogFile, options: ImportOptions, progress: Progress) -> ImportResult:
-    """One try of ``import_log_file``."""
+def _import_once(store: Store, log: LogFile, options: ImportOptions, progress: Progress,
+                 checked_against: Mark) -> ImportResult:
+    """One try of ``import_log_file``, its rows checked against the session logs of ``checked_against``."""
     source = (options.source or DEFAULT_SOURCE).strip()
     saved = get_mapping(store, source)
     mapping = dict(options.mapping) if options.mapping is not None else build_mapping(
@@ -1089,7 +1079,6 @@ def _import_once(store: Store, log: LogFile, options: ImportOptions, progress: P
     require_role(store, options.actor, STAFF_WRITERS)    # a preview too: it reads the practice's clients
     as_of = options.as_of or clock.today()
     progress(0.05, "reading the file")
-    checked_against = (SESSION_LOGS, store.change_mark(SESSION_LOGS))  # the logs these rows are checked against
     cur = store.cursor()
     try:
         with nullcontext() if options.dry_run else WRITE_LOCK:

@@ -388,15 +388,25 @@ def submit_checkin(store: Store, token: Any, entry: CheckinEntry, today: date,
               "pain_before": entry.pain_before, "pain_after": entry.pain_after, "stiffness": entry.stiffness,
               "notes": entry.notes, "session_id": session_id}
     opts = checks.CheckOptions(source=CHECKIN_SOURCE, as_of=today)
+    return checks.checked_again(
+        store, lambda checked_against: _submit_once(store, link, entry, values, opts, now, checked_against))
+
+
+def _submit_once(store: Store, link: CheckinLink, entry: CheckinEntry, values: dict[str, Any],
+                 opts: checks.CheckOptions, now: datetime, checked_against: checks.Mark) -> CheckinOutcome:
+    """One try of ``submit_checkin``: this page load's session already stored is a duplicate, a
+    refusal stores nothing, else the session goes through the checks in one transaction."""
+    session_id = values["session_id"]
     with checks.WRITE_LOCK:
         stored = store.scalar("SELECT id FROM session_logs WHERE source = ? AND source_session_id = ?",
                               [CHECKIN_SOURCE, session_id])
         if stored is not None:
             return CheckinOutcome("duplicate", log_id=int(stored))
-        refusal = _refusal(store, link, entry, today, now)
+        refusal = _refusal(store, link, entry, opts.as_of, now)
         if refusal is not None:
             return CheckinOutcome("refused", [refusal])
-        with store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients={link.client_id}) as cur:
+        with store.transaction(touches=(SESSION_LOGS, ACCOUNTS), clients={link.client_id},
+                               unchanged_since=checked_against) as cur:
             checks.stage_values(cur, [values], [1])
             checks.prepare_rows(cur)
             checks.check_rows(cur, opts)

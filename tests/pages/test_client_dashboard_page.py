@@ -141,7 +141,7 @@ def test_a_write_keeps_other_sessions_cached_figures_and_the_next_read_is_fresh(
     drawn_at = (str(store.path), store.version)
     computed = []
     real_options = metrics.filter_options
-    monkeypatch.setattr(metrics, "filter_options", lambda s: computed.append(1) or real_options(s))
+    monkeypatch.setattr(metrics, "filter_options", lambda s, allowed: computed.append(1) or real_options(s, allowed))
 
     key = f"red_flag:c{practice_db['client']}:s{practice_db['red_session']}"
     client.text_input(key=f"ack_note_{key}").input("Phoned her")              # the other session writes
@@ -149,7 +149,7 @@ def test_a_write_keeps_other_sessions_cached_figures_and_the_next_read_is_fresh(
     assert not client.exception, client.exception
     assert shown(client)["Open alerts"] == "2" and store.version != drawn_at[1]
 
-    filter_choices(store, *drawn_at)          # the overview's entry of before the write is still there
+    filter_choices(store, *drawn_at, None)    # the overview's entry of before the write is still there
     assert computed == []
     overview.run()                            # and the overview's next run reads the new version
     assert not overview.exception, overview.exception

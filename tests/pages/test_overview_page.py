@@ -206,3 +206,30 @@ def test_a_therapist_never_sees_another_sites_clients(app_as, practice_db: Path)
     assert metrics_shown(at)["Active clients"] == "2" and metrics_shown(at)["Open alerts"] == "0"
     at.toggle(key="ov_show_clients").set_value(True).run()
     assert list(at.dataframe[-1].value["client"]) == ["X", "Y"]
+
+
+def test_a_therapists_filter_choices_name_nobody_of_another_site(app_as, practice_db: Path) -> None:
+    """The Segment, Therapist and Routine choices of the overview and the cohorts come from the
+    member's own sites: Tina of main never reads the name of north's therapist Bob."""
+    from core.access.sites import add_site, set_member_sites
+    from pages.common import get_store
+
+    _z_at_north(practice_db)
+    store = get_store()
+    add_site(store, "cli", "south", "South studio")
+    with store.transaction() as cur:
+        cur.execute("UPDATE clients SET therapist = 'Bob' WHERE code = 'Z'")
+    at = app_as("therapist", "tina")
+    set_member_sites(store, "cli", "tina", ["main", "south"])
+    at = open_overview(at, **URL)
+    assert at.multiselect(key="ov_therapist").options == ["Ana"]
+    assert at.multiselect(key="ov_segment").options == ["Desk worker", "Runner"]      # not Z's "Pregnant"
+    assert at.multiselect(key="ov_routine").options == ["R Six", "R Three"]         # both assigned at main
+    assert at.multiselect(key="ov_site").options == ["Main site", "South studio"]
+    at.switch_page("pages/cohorts.py").run()
+    assert not at.exception, at.exception
+    assert at.multiselect(key="co_segment").options == ["Desk worker", "Runner"]
+
+    owner = open_overview(app_as("owner"), **URL)                                    # owners: every site's
+    assert owner.multiselect(key="ov_therapist").options == ["Ana", "Bob"]
+    assert owner.multiselect(key="ov_segment").options == ["Desk worker", "Pregnant", "Runner"]

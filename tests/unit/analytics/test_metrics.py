@@ -664,3 +664,32 @@ def test_sites_in_the_url_keep_their_codes():
     assert metrics.scope_to_query(scope, AS_OF) == {"site": ["north"]}
     plain, _ = metrics.scope_from_query({}, AS_OF, options=options)
     assert plain.sites is None and metrics.scope_to_query(plain, AS_OF) == {}
+
+
+def test_filter_choices_name_only_the_allowed_sites_segments_therapists_and_routines(practice):
+    """A therapist of main must not read the names of north's therapists in a filter: every choice
+    comes from the clients of the sites allowed (core.access.sites.allowed_sites)."""
+    from core.access.auth import create_user
+    from core.access.sites import add_site, allowed_sites, set_member_sites
+
+    add_site(practice, "cli", "north", "North clinic")
+    add_site(practice, "cli", "south", "South studio")
+    main = add_client(practice, "M1", segments=("runner",), therapist="Ana")
+    north = add_client(practice, "N1", segments=("pregnant",), therapist="Bob")
+    add_client(practice, "N2", segments=("desk_worker",), therapist="Cyd", archived=True)  # archived: offered nowhere
+    _at_site(practice, north, "north")
+    _at_site(practice, add_client(practice, "N2b", therapist=""), "north")  # a blank therapist is no choice
+    add_assignment(practice, main, "r-three", d(3, 1))
+    add_assignment(practice, north, "r-six", d(3, 1))
+    create_user(practice, "cli", "tina", "therapist", "a-long-enough-password")
+    set_member_sites(practice, "cli", "tina", ["main", "south"])
+
+    everything = metrics.filter_options(practice)
+    assert everything == {"segment": ["pregnant", "runner"], "therapist": ["Ana", "Bob"],
+                          "routine": ["r-six", "r-three"], "site": ["main", "north", "south"]}
+    assert metrics.filter_options(practice, allowed_sites(practice, "cli")) == everything   # owners see all
+    assert metrics.filter_options(practice, allowed_sites(practice, "tina")) == {
+        "segment": ["runner"], "therapist": ["Ana"], "routine": ["r-three"], "site": ["main", "south"]}
+    assert metrics.filter_options(practice, ("north",)) == {
+        "segment": ["pregnant"], "therapist": ["Bob"], "routine": ["r-six"], "site": ["north"]}
+    assert metrics.filter_options(practice, ()) == {"segment": [], "therapist": [], "routine": [], "site": []}

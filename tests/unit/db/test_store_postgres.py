@@ -13,22 +13,27 @@ import threading
 from contextlib import nullcontext
 import subprocess
 import sys
-from collections.abc import Iterator
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import TypeVar
 from pathlib import Path
 
 import pytest
 
+from core import clock
 from core.access import auth
 from core.commands.cli import main
-from core.db.store import Store, StoreError, WriteConflict, display_location, next_id, utcnow
+from core.db import store as store_module
+from core.db.store import SESSION_LOGS, Store, StoreError, WriteConflict, display_location, next_id, utcnow
 from core.practice.clients import create_client
-from core.sessions import imports
-from core.sharing import links
+from core.sessions import checks, imports
+from core.sessions.checks import log_session
+from core.sharing import checkin, links
 from tests.postgres_server import PostgresServer
 from tests.practice_rows import add_assignment
 
 REPO = Path(__file__).resolve().parents[3]
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -172,6 +177,97 @@ def test_imports_checked_at_the_same_moment_by_two_servers_store_each_session_on
     assert sorted(results) == [0, 1]
     assert next(tries) == 3          # one import was checked a second time
     _assert_each_session_once(url, list(results.values()), with_ids)
+
+
+def _stored_by_two_servers_at_once(url: str, monkeypatch: pytest.MonkeyPatch, write: Callable[[Store], T]) -> list[T]:
+    """``write`` run at the same moment by two servers (two threads, each with its own Store; the
+    in-process lock that makes one server's writers take turns is taken away, as between processes).
+
+    Neither goes on from its checks before the other has checked too or is waiting for its turn to
+    store session logs (``take_turn``): a writer that does not take that turn stores on checks made
+    before the other's commit, while one that does is let through, since the other waits for it."""
+    arrived, met = set(), threading.Condition()
+    real_check_rows, real_take_turn = checks.check_rows, store_module.take_turn
+
+    def arrive() -> None:
+        with met:
+            arrived.add(threading.get_ident())
+            met.notify_all()
+
+    def check_then_meet(*args, **kwargs):
+        counts = real_check_rows(*args, **kwargs)
+        arrive()
+        with met:
+            assert met.wait_for(lambda: len(arrived) == 2, timeout=60), "the other server never checked"
+        return counts
+
+    def take_turn_and_say_so(cur, name: str) -> None:
+        if name == SESSION_LOGS:
+            arrive()
+        real_take_turn(cur, name)
+
+    monkeypatch.setattr(checks, "check_rows", check_then_meet)
+    monkeypatch.setattr(store_module, "take_turn", take_turn_and_say_so)
+    monkeypatch.setattr(checks, "WRITE_LOCK", nullcontext())
+    outcomes: dict[int, T | BaseException] = {}
+
+    def run(n: int) -> None:
+        try:
+            with Store(url) as server:
+                outcomes[n] = write(server)
+        except BaseException as exc:  # reported below: a thread's exception would be lost
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    failed = [o for o in outcomes.values() if isinstance(o, BaseException)]
+    assert sorted(outcomes) == [0, 1] and not failed, failed
+    return [outcomes[0], outcomes[1]]
+
+
+@pytest.fixture
+def client_on_a_routine(url: str) -> int:
+    """Client C1 on the desk micro-breaks routine since three days ago."""
+    with Store(url) as s:
+        client = create_client(s, {"code": "C1", "display_name": "Client C1"}, "cli")
+        add_assignment(s, client.id, "desk-micro-breaks", clock.today() - timedelta(days=3), weeks=4)
+    return client.id
+
+
+def test_the_same_session_typed_into_two_servers_at_once_is_stored_once(
+        url: str, client_on_a_routine: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Manual entry has no session id: the natural key (client, date, routine, values) is the only
+    guard, and no unique index holds it, so the writers must check again after the other's commit."""
+    session = {"client": "C1", "session_date": clock.today(), "routine": "desk-micro-breaks",
+               "exercises_done": 3, "pain_before": 4, "notes": "typed twice"}
+    outcomes = _stored_by_two_servers_at_once(url, monkeypatch, lambda s: log_session(s, session, "cli"))
+    assert sorted(o.status for o in outcomes) == ["accepted", "duplicate"]
+    assert next(o for o in outcomes if o.status == "duplicate").log_id is None
+    with Store(url) as s:
+        assert s.scalar("SELECT count(*) FROM session_logs") == 1
+        assert s.scalar("SELECT sum(sessions) FROM assignment_day_figures") == 1   # the read model agrees
+
+
+def test_one_check_in_sent_to_two_servers_at_once_is_stored_once(
+        url: str, client_on_a_routine: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check-in page load submitted twice at the same moment (a double tap through two replicas):
+    one session, and the other told it is already saved with that session's id, not an error."""
+    with Store(url) as s:
+        token = checkin.create_checkin(s, "cli", "C1", base="https://desk.example.org").url.split("checkin=", 1)[1]
+        routine = checkin.todays_routines(s, checkin.resolve_checkin(s, token), clock.today())[0]
+    entry = checkin.CheckinEntry(key=checkin.new_idempotency_key(), session_date=clock.today(),
+                                 routine_id=routine.routine_id, exercises_done=2,
+                                 exercises_prescribed=len(routine.exercises), pain_before=3.0)
+    outcomes = _stored_by_two_servers_at_once(url, monkeypatch,
+                                              lambda s: checkin.submit_checkin(s, token, entry, clock.today()))
+    assert sorted(o.status for o in outcomes) == ["accepted", "duplicate"]
+    assert outcomes[0].log_id == outcomes[1].log_id is not None
+    with Store(url) as s:
+        assert s.scalar("SELECT count(*) FROM session_logs") == 1
+        assert s.scalar("SELECT count(*) FROM checkin_submissions") == 1
 
 
 def test_imports_through_the_cli_show_in_a_running_server(url: str, tmp_path: Path) -> None:
