@@ -34,7 +34,7 @@ from pathlib import Path
 from core.analytics import alerts, metrics
 from core.analytics.alerts import ALERT_DAYS
 from core.analytics.metrics import Pipeline, Scope
-from core.db.store import CATALOG, PRACTICE, DatabaseError, Store, sql_literal, utcnow
+from core.db.store import PRACTICE, DatabaseError, Store, sql_literal, utcnow
 
 KEPT_PERIODS = 4
 # The pipeline's tables and where their rows are kept; the alerts only for the alert window.
@@ -111,7 +111,7 @@ def _kept_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline | None]:
         yield None
         return
     with metrics.empty_pipeline(store, scope) as run:
-        _read_back(run, f"{CATALOG}.{store.schema}")
+        _read_back(run, store)
         yield run
 
 
@@ -203,11 +203,12 @@ def _forget_old_periods(run: Pipeline) -> None:
             run.cur.execute(f"DELETE FROM {table} WHERE period IN (SELECT unnest(?))", [old])
 
 
-def _read_back(run: Pipeline, practice_schema: str) -> None:
-    """The scope's kept rows as the pipeline's tables: views on them, read a few times each."""
+def _read_back(run: Pipeline, store: Store) -> None:
+    """The scope's kept rows as the pipeline's tables: views on the period's rows (Store.rows_where)."""
     run.execute(f"CREATE TABLE m_scope AS {_scope_clients_sql(run.scope)}")
-    for work, table in _kept_tables(run.scope):  # views (a view takes no parameters: the period is a literal)
-        run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {practice_schema}.{table}"
-                    f" WHERE period = {sql_literal(period_key(run.scope))}"
-                    f" AND client_id IN (SELECT id FROM {run.schema}.m_scope)")
+    period = sql_literal(period_key(run.scope))  # a view takes no parameters: the period is a literal
+    for work, table in _kept_tables(run.scope):
+        store.rows_where(run.cur, f"{run.schema}.kept_{work}", table, f"period = {period}")
+        run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {run.schema}.kept_{work}"
+                    f" WHERE client_id IN (SELECT id FROM {run.schema}.m_scope)")
     run.has_alerts = run.scope.days == ALERT_DAYS

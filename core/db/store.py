@@ -346,17 +346,24 @@ class Store:
     def copy_client_rows(self, cur: duckdb.DuckDBPyConnection, schema: str, client_ids: Iterable[int]) -> None:
         """On PostgreSQL, the rows of ``client_ids`` in the large per-client tables (CLIENT_ROW_TABLES)
         copied into ``schema`` under the same names, so a cursor that looks there first reads them
-        locally. The extension fetches a whole table for every statement that joins it, while
-        PostgreSQL finds a few clients' rows by its index (migration 085). A DuckDB file reads its
-        own blocks: nothing to do."""
+        locally: PostgreSQL finds a few clients' rows by its index (migration 085). A DuckDB file
+        reads them from its own blocks: nothing to do."""
         ids = sorted({int(c) for c in client_ids})
         if not self.postgres or not ids:
             return
-        chosen = ", ".join(map(str, ids))
         for table in CLIENT_ROW_TABLES:
-            query = f"SELECT * FROM {self.schema}.{table} WHERE client_id IN ({chosen})"
-            cur.execute(f"CREATE TABLE {schema}.{table} AS"
-                        f" SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})")
+            self.rows_where(cur, f"{schema}.{table}", table, f"client_id IN ({', '.join(map(str, ids))})")
+
+    def rows_where(self, cur: duckdb.DuckDBPyConnection, name: str, table: str, condition: str) -> None:
+        """``name``: the rows of the practice's ``table`` where ``condition`` holds (SQL that both
+        databases read alike, without parameters). On a DuckDB file a view, which costs less than a
+        copy for a few reads; on PostgreSQL a table fetched once, the condition run there, since the
+        extension fetches the whole table for every statement that reads it through a view."""
+        if self.postgres:
+            query = f"SELECT * FROM {self.schema}.{table} WHERE {condition}"
+            cur.execute(f"CREATE TABLE {name} AS SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})")
+        else:
+            cur.execute(f"CREATE VIEW {name} AS SELECT * FROM {CATALOG}.{self.schema}.{table} WHERE {condition}")
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()
