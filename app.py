@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.access.auth import ROLES
 from core.db.integrity import OpenFailure, is_storage_failure, open_failure
-from core.db.store import DatabaseError, StoreError
+from core.db.store import DatabaseError, StoreError, WriteConflict
 from pages.common import account_box, entered_through_app, get_store, staff_session
 
 STAFF = ROLES  # every staff role
@@ -80,6 +80,8 @@ OPEN_FAILURE_TEXT: dict[OpenFailure, str] = {
            "Start the app with the right key.",
     "other": "The database could not be opened. The exact problem is in the server's log.",
 }
+WRITE_CONFLICT_TEXT = ("Your last change was not saved: another server or command changed the same data at the "
+                       "same moment. Nothing was lost. Reload the page to see the data as it is now, then try again.")
 WRITE_FAILED_TEXT = ("Your last change was not saved: the server could not write to its disk (it may be full). "
                      "Everything saved before is unchanged and can still be read, and you stay signed in. "
                      "Tell whoever runs the server, then try again.")
@@ -94,15 +96,19 @@ def _database_unavailable(exc: StoreError) -> None:
 
 
 def _run_for_staff(navigation) -> None:
-    """A staff page; a write the disk refused ends the page with what happened, not a traceback
-    (the data is intact and readable, see core/db/integrity.py)."""
+    """A staff page; a write the disk refused, or one that lost a race to another server, ends the
+    page with what happened, not a traceback (the data is intact and readable, see core/db/integrity.py)."""
     try:
         navigation.run()
     except DatabaseError as exc:
-        if not is_storage_failure(exc):
+        if is_storage_failure(exc):
+            _LOG.error("a write failed: %s", exc)
+            st.error(WRITE_FAILED_TEXT, icon=":material/save:")
+        elif isinstance(exc, WriteConflict):  # another server or command won a race (PostgreSQL)
+            _LOG.warning("a write lost a race: %s", exc)
+            st.error(WRITE_CONFLICT_TEXT, icon=":material/sync_problem:")
+        else:
             raise
-        _LOG.error("a write failed: %s", exc)
-        st.error(WRITE_FAILED_TEXT, icon=":material/save:")
 
 
 def _run_for_visitor(navigation) -> None:

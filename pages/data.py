@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from core.db.store import WriteConflict
 from core.sessions import imports
 from core.sessions.red_flags import BY_TAG, parse_tags, tags_label
 from core.sessions.checks import (readable_reason, DATE_ORDER_LABELS, DATE_ORDERS, FIELD_HELP, FIELD_LABELS, FIELDS, REQUIRED_FIELDS,
@@ -133,6 +134,9 @@ def _run_import(log: imports.LogFile, options: imports.ImportOptions) -> None:
             status.update(label="Nothing was saved", state="error")
             st.error(escape_markdown(exc))
             return
+        except WriteConflict:  # a lost race or a full disk: the app's page for a failed write says which
+            status.update(label="Nothing was saved", state="error")
+            raise
         except Exception:  # as for reading: the reason goes to the server's log
             log_errors.exception("checking or importing an uploaded session-log file failed")
             status.update(label="Nothing was saved", state="error")

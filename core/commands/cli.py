@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core import clock
-from core.db.store import Store, StoreError, again_on_conflict, db_location, default_db_path, display_location, is_postgres_url
+from core.db.store import Store, StoreError, WriteConflict, again_on_conflict, db_location, default_db_path, display_location, is_postgres_url
 
 
 class UsageError(Exception):
@@ -1028,6 +1028,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"routine-desk: error: {exc}", file=sys.stderr)
         return exc.code
+    except WriteConflict as exc:  # another server or command won a race (PostgreSQL): nothing was saved
+        print(f"routine-desk: error: {exc}", file=sys.stderr)
+        return 2
     _print_result(result, getattr(args, "json", False), sys.stdout)
     return result.code
 

@@ -272,9 +272,9 @@ class Store:
         False: it only keeps derived rows that any reader would compute the same (the safety
         findings a reader keeps), so ``version`` stays and no cached page goes stale.
         ``unchanged_since``: (area, ``change_mark(area)`` taken before the caller's checks ran
-        outside the transaction); on PostgreSQL the transaction first waits its turn among the
-        writers of that area in every process, then raises ``ChecksOutdated`` if one of them
-        committed since the mark (the caller checks again). DuckDB has one writing process.
+        outside the transaction, holding the area's turn, ``Store.turn``); on PostgreSQL it raises
+        ``ChecksOutdated`` if a writer that takes no turn committed there since the mark (the caller
+        checks again). DuckDB has one writing process.
 
         On PostgreSQL, a transaction that lost a race (the same rows changed by another server, a
         unique key taken at the same moment) raises ``WriteConflict`` with a message for people.
@@ -287,7 +287,6 @@ class Store:
         try:
             if unchanged_since is not None and self.postgres:
                 area, mark = unchanged_since
-                take_turn(cur, area)
                 if self.change_mark(area) != mark:
                     raise ChecksOutdated(f"another server or command changed the {area.replace('_', ' ')}"
                                          " while these rows were checked: check them again")
@@ -342,6 +341,25 @@ class Store:
         where = f" WHERE touches LIKE {sql_literal('%' + area + '%')}" if area else ""
         query = f"SELECT coalesce(max(id), 0) FROM data_changes{where}"
         return int(self.scalar(f"SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})"))
+
+    @contextmanager
+    def turn(self, area: str) -> Iterator[None]:
+        """Hold the turn of ``area``'s writers in every process for the block (PostgreSQL: an
+        advisory lock held by a transaction of its own, on its own connection), so a writer checks
+        its rows and stores them while no other process's writer of that area can: checking after
+        an optimistic start lost every time to a busy second server. Waiting writers go in order.
+        DuckDB has one writing process, whose writers take turns in it (core/sessions WRITE_LOCK)."""
+        if not self.postgres:
+            yield
+            return
+        holder = self.cursor()
+        try:
+            holder.execute("BEGIN TRANSACTION")
+            take_turn(holder, area)
+            yield
+        finally:
+            _rollback(holder)
+            holder.close()
 
     def copy_client_rows(self, cur: duckdb.DuckDBPyConnection, schema: str, client_ids: Iterable[int]) -> None:
         """On PostgreSQL, the rows of ``client_ids`` in the large per-client tables (CLIENT_ROW_TABLES)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
+from contextlib import nullcontext
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -1011,20 +1012,25 @@ T = TypeVar("T")
 Mark = tuple[str, int]   # (SESSION_LOGS, Store.change_mark(SESSION_LOGS)): the logs rows were checked against
 
 
-def checked_again(store: Store, write: Callable[[Mark], T], on_retry: Callable[[], None] = lambda: None) -> T:
+def checked_again(store: Store, write: Callable[[Mark], T], on_retry: Callable[[], None] = lambda: None,
+                  *, writes: bool = True) -> T:
     """Run ``write(checked_against)``, which checks new session logs and stores them in a transaction
-    given ``unchanged_since=checked_against``, again from its checks when another process stored
-    session logs in between (``ChecksOutdated``) or took the same session id (the database's unique
-    key): checking again then finds what the other stored, so a session is stored once, whichever
-    way it came in (an import, manual entry, a check-in). Up to CHECK_ATTEMPTS tries; DuckDB has one
-    writing process, whose writers take turns (WRITE_LOCK), so there the first try stands."""
+    given ``unchanged_since=checked_against``, holding the session logs' turn among the processes
+    (``Store.turn``) from before its checks to its commit (``writes``; not for a preview). Again from
+    its checks when a writer that takes no turn stored session logs in between (``ChecksOutdated``)
+    or took the same session id (the database's unique key): checking again then finds what the
+    other stored, so a session is stored once, whichever way it came in (an import, manual entry, a
+    check-in). Up to CHECK_ATTEMPTS tries; DuckDB has one writing process, whose writers take turns
+    (WRITE_LOCK), so there the first try stands."""
     attempt = 1
     while True:
         try:
-            return write((SESSION_LOGS, store.change_mark(SESSION_LOGS)))
-        except WriteConflict:
+            with store.turn(SESSION_LOGS) if writes else nullcontext():
+                return write((SESSION_LOGS, store.change_mark(SESSION_LOGS)))
+        except WriteConflict as exc:
             if attempt == CHECK_ATTEMPTS:
-                raise
+                raise WriteConflict("other servers or commands kept storing session logs while these were checked:"
+                                    " nothing was saved; try again") from exc
             attempt += 1
             on_retry()
 

@@ -1056,16 +1056,17 @@ def import_log_file(store: Store, log: LogFile, options: ImportOptions = ImportO
     scans committed temporary tables in parallel, rows of an open transaction on one thread);
     only the writes run inside it. Writers take turns (WRITE_LOCK) from the checks to the commit,
     so no other import can store the same rows in between. On PostgreSQL other processes import
-    too: the transaction waits its turn among them and is refused when one stored session logs
-    after these rows were checked (or took a session id: the database's unique key); the import
-    is then checked again against what they stored (``checks.checked_again``).
+    too: the import holds the session logs' turn among them from its checks to its commit, and is
+    checked again when a writer that takes no turn stored session logs meanwhile (or took a session
+    id: the database's unique key) (``checks.checked_again``).
 
     Raises ImportFileError for file-level problems and session_logs.DateOrderNeeded when the
     dates could be day-first or month-first and neither the options nor a saved mapping say which.
     """
     return checked_again(
         store, lambda checked_against: _import_once(store, log, options, progress, checked_against),
-        on_retry=lambda: progress(0.05, "another import was saved meanwhile: checking the rows again"))
+        on_retry=lambda: progress(0.05, "another import was saved meanwhile: checking the rows again"),
+        writes=not options.dry_run)
 
 
 def _import_once(store: Store, log: LogFile, options: ImportOptions, progress: Progress,

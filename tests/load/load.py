@@ -78,6 +78,7 @@ class Drawn:
 
     widgets: list[Widget] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
 
     def widget(self, key: str) -> Widget | None:
@@ -161,6 +162,8 @@ def _collect(element: Any, drawn: Drawn) -> None:
         drawn.exceptions.append(f"{body.type}: {body.message}")
     elif kind == "alert" and body.format == 1:          # Alert.ERROR
         drawn.alerts.append(body.body)
+    elif kind == "alert" and body.format == 2:          # Alert.WARNING (a rejected row, for one)
+        drawn.warnings.append(body.body)
     widget_id = getattr(body, "id", "")
     if isinstance(widget_id, str) and widget_id:
         drawn.widgets.append(Widget(widget_id, kind, getattr(body, "label", ""), getattr(body, "disabled", False)))
@@ -239,7 +242,10 @@ async def staff_loop(base: str, user: str, clients: list[str], until: float, tal
             continue
         seconds, drawn = await session.run("data", states=[uploaded, click(go)])
         tally.page("import", seconds, drawn, user)
-        tally.imported[user].append(f"{user}-{round_no}-0")
+        if drawn.alerts or drawn.warnings:
+            tally.errors.append(f"{user}: importing {code}: {(drawn.alerts + drawn.warnings)[0]}")
+        else:
+            tally.imported[user].append(f"{user}-{round_no}-0")
     await session.ws.close()
 
 

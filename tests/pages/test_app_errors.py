@@ -130,3 +130,4 @@ def test_the_server_shows_visitors_no_exception_details() -> None:
     config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
     setting = config["client"]["showErrorDetails"]
     assert setting == ShowErrorDetailsConfigOptions.NONE == "none"
+

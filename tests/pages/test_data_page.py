@@ -252,3 +252,19 @@ def test_a_stray_windows_byte_is_reported_with_its_line(app_as, app_db: Path) ->
     at = upload(open_page(app_as, app_db), export)
     assert any("line 4 holds a character that is not UTF-8" in w.value for w in at.warning)
     assert "Zoë Known" in at.dataframe[0].value.iloc[:, 1].tolist()
+
+
+def test_an_import_that_lost_a_race_to_other_servers_says_so(app_as, app_db: Path, monkeypatch) -> None:
+    """Refused because other servers kept storing session logs (PostgreSQL): the page says nothing
+    was saved and to try again, not that the file may be damaged."""
+    from app import WRITE_CONFLICT_TEXT
+    from core.db.store import WriteConflict
+
+    at = upload(open_page(app_as, app_db), FORM_EXPORT)
+    monkeypatch.setattr(imports, "import_log_file",
+                        lambda *a, **k: (_ for _ in ()).throw(WriteConflict("could not serialize access")))
+    button(at, "data_import").click().run()
+    assert not at.exception, at.exception
+    shown = [e.value for e in at.error]
+    assert WRITE_CONFLICT_TEXT in shown and not any("damaged" in text for text in shown)
+    assert counts() == (0, 0, 0)

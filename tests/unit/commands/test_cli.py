@@ -80,3 +80,20 @@ def test_a_report_builds_only_its_own_commands(db_path: Path) -> None:
     listed = subprocess.run([sys.executable, "-m", "core.commands.cli", "--help"], cwd=REPO, capture_output=True,
                             text=True, check=True).stdout
     assert all(name in listed for name in ("init", "share", "checkin", "report", "backup", "restore", "migrate-store"))
+
+
+def test_a_write_that_lost_a_race_exits_2_with_a_message(capsys, db_path: Path, tmp_path: Path, monkeypatch) -> None:
+    """Another server or command won a race (PostgreSQL): a plain message and exit 2, no traceback."""
+    from core.db.store import WriteConflict
+    from core.sessions import imports
+
+    assert main(["init", "--db", str(db_path)]) == 0
+    capsys.readouterr()
+    log = tmp_path / "form.csv"
+    log.write_text("client,session_date\nC1,2026-03-02\n")
+    monkeypatch.setattr(imports, "import_log_file", lambda *a, **k: (_ for _ in ()).throw(
+        WriteConflict("other servers or commands kept storing session logs while these were checked:"
+                      " nothing was saved; try again")))
+    code, out, err = run(capsys, "logs", "import", str(log), "--db", str(db_path))
+    assert code == 2 and out == ""
+    assert err.startswith("routine-desk: error: other servers") and "Traceback" not in err

@@ -147,36 +147,74 @@ def _assert_each_session_once(url: str, results: list[dict], with_ids: bool = Tr
 @pytest.mark.parametrize("with_ids", [True, False], ids=["session ids", "natural keys only"])
 def test_imports_checked_at_the_same_moment_by_two_servers_store_each_session_once(
         url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_ids: bool) -> None:
-    """Both imports check their rows before either writes (a barrier after the checks): the second
-    to write must not trust its checks. Two Store objects are two servers; the in-process lock that
-    makes one server's importers take turns is taken away, as between processes. Session ids meet
-    the database's unique key; rows without one are caught by the turn the writers take."""
-    files = _practice_with_files(url, tmp_path, with_ids)
-    barrier, tries = threading.Barrier(2, timeout=60), itertools.count()
-    real_check_rows = imports.check_rows
+    """Two servers import overlapping files at the same moment (neither goes on from its checks
+    before the other has checked too or waits its turn): each session is stored once."""
+    files, picked = _practice_with_files(url, tmp_path, with_ids), itertools.count()
+    results = _stored_by_two_servers_at_once(url, monkeypatch, lambda server: imports.import_file(
+        server, files[next(picked)], imports.ImportOptions(source="form")).as_json())
+    _assert_each_session_once(url, results, with_ids)
 
-    def check_then_meet(cur, opts, progress):
+
+def test_an_import_is_stored_at_its_first_try_while_another_server_keeps_importing(
+        url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each time one server has checked its rows, another server imports a file of its own (or waits
+    its turn to). The session logs' turn is held from the checks to the commit (Store.turn), so the
+    first import is stored at its first try; checks outdated by every commit of a busy second
+    server refused it until it gave up."""
+    files = _practice_with_files(url, tmp_path)
+    small = []
+    for n in range(checks.CHECK_ATTEMPTS + 1):
+        small.append(tmp_path / f"busy{n}.csv")
+        small[-1].write_text(f"client,session_date,exercises_done,session_id\nC2,2024-03-05,3,busy{n}\n")
+    checked, other_went, tries = threading.Semaphore(0), threading.Semaphore(0), itertools.count(1)
+    real_check_rows, real_take_turn = imports.check_rows, store_module.take_turn
+
+    def check_then_let_the_other_import(cur, opts, progress):
         counts = real_check_rows(cur, opts, progress)
-        if next(tries) < 2:          # the first try of each import waits for the other's checks
-            barrier.wait()
+        if threading.current_thread().name == "patient":
+            next(tries)
+            checked.release()
+            assert other_went.acquire(timeout=60), "the other server neither imported nor waited its turn"
         return counts
 
-    monkeypatch.setattr(imports, "check_rows", check_then_meet)
+    def take_turn_and_say_if_waiting(cur, name: str) -> None:
+        if name == SESSION_LOGS and threading.current_thread().name == "busy":
+            free = cur.execute("SELECT * FROM postgres_query('rd', 'SELECT pg_try_advisory_xact_lock("
+                               f"hashtext(''{SESSION_LOGS}''))')").fetchone()[0]
+            if not free:
+                other_went.release()       # it waits its turn: the patient server goes on
+        real_take_turn(cur, name)
+
+    monkeypatch.setattr(imports, "check_rows", check_then_let_the_other_import)
+    monkeypatch.setattr(store_module, "take_turn", take_turn_and_say_if_waiting)
     monkeypatch.setattr(imports, "WRITE_LOCK", nullcontext())
-    results: dict[int, dict] = {}
+    outcome: dict[str, object] = {}
 
-    def run(n: int) -> None:
+    def patient() -> None:
+        try:
+            with Store(url) as server:
+                outcome["patient"] = imports.import_file(server, files[0], imports.ImportOptions(source="form")).accepted
+        except BaseException as exc:  # reported below
+            outcome["patient"] = exc
+        finally:
+            other_went.release()
+
+    def busy() -> None:
         with Store(url) as server:
-            results[n] = imports.import_file(server, files[n], imports.ImportOptions(source="form")).as_json()
+            for path in small:
+                if not checked.acquire(timeout=60) or "patient" in outcome:
+                    return
+                imports.import_file(server, path, imports.ImportOptions(source="busy"))
+                other_went.release()      # stored: the patient server goes on, its checks now outdated
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in (0, 1)]
+    threads = [threading.Thread(target=patient, name="patient"), threading.Thread(target=busy, name="busy")]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    assert sorted(results) == [0, 1]
-    assert next(tries) == 3          # one import was checked a second time
-    _assert_each_session_once(url, list(results.values()), with_ids)
+    threads[0].join(timeout=240)
+    checked.release()
+    threads[1].join(timeout=60)
+    assert outcome["patient"] == 320, outcome
+    assert next(tries) == 2               # checked once
 
 
 def _stored_by_two_servers_at_once(url: str, monkeypatch: pytest.MonkeyPatch, write: Callable[[Store], T]) -> list[T]:
@@ -206,9 +244,10 @@ def _stored_by_two_servers_at_once(url: str, monkeypatch: pytest.MonkeyPatch, wr
             arrive()
         real_take_turn(cur, name)
 
-    monkeypatch.setattr(checks, "check_rows", check_then_meet)
+    for module in (checks, imports):   # manual entry and check-ins, and imports
+        monkeypatch.setattr(module, "check_rows", check_then_meet)
+        monkeypatch.setattr(module, "WRITE_LOCK", nullcontext())
     monkeypatch.setattr(store_module, "take_turn", take_turn_and_say_so)
-    monkeypatch.setattr(checks, "WRITE_LOCK", nullcontext())
     outcomes: dict[int, T | BaseException] = {}
 
     def run(n: int) -> None:
