@@ -105,14 +105,15 @@ def blank_store(request: pytest.FixtureRequest, store_kind: str,
 
 
 def open_new_store(request: pytest.FixtureRequest, kind: str, tmp_path_factory: pytest.TempPathFactory,
-                   name: str, *, library: bool) -> Store:
-    """A new practice (migrated; with the real library when asked) of ``kind``; the caller closes it."""
+                   name: str, *, library: bool, in_db_path: bool = True) -> Store:
+    """A new practice (migrated; with the real library when asked) of ``kind``; the caller closes it.
+    A DuckDB one with the library is the test's own `db_path` unless ``in_db_path`` is false."""
     if kind == "postgres":
         templates = request.getfixturevalue("postgres_templates")
         server: PostgresServer = request.getfixturevalue("postgres")
         return Store(server.new_database(templates["library" if library else "blank"]))
     if library:  # the test's own db_path, which some tests open again
-        path = request.getfixturevalue("db_path")
+        path = request.getfixturevalue("db_path") if in_db_path else tmp_path_factory.mktemp(name) / f"{name}.duckdb"
         _from_template(request.getfixturevalue("library_template"), path)
     else:
         path = tmp_path_factory.mktemp(name) / f"{name}.duckdb"
@@ -126,6 +127,68 @@ def store(request: pytest.FixtureRequest, store_kind: str, tmp_path_factory: pyt
     with open_new_store(request, store_kind, tmp_path_factory, "store", library=True) as s:
         sync_library(s)
         yield s
+
+
+# A test's own practice, built once: `built_store(build)` and `built_file(build, path)` run ``build``
+# (a module-level function that writes a practice into a store) once per test worker and store kind,
+# and give each test its own copy of the result, so the test writes to its copy only.
+Build = Callable[[Store], object]
+
+
+@pytest.fixture(scope="session")
+def practice_templates() -> dict[tuple[str, str, str], str]:
+    """The practices built so far in this worker: (module, builder, store kind) -> DuckDB file or
+    PostgreSQL template database name."""
+    return {}
+
+
+def _template_of(request: pytest.FixtureRequest, build: Build, kind: str) -> str:
+    """The template ``build`` made from a new practice with the real library, built on first use."""
+    templates: dict[tuple[str, str, str], str] = request.getfixturevalue("practice_templates")
+    key = (build.__module__, build.__qualname__, kind)
+    if key not in templates:
+        factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+        with open_new_store(request, kind, factory, "practice", library=True, in_db_path=False) as s:
+            sync_library(s)
+            build(s)
+            templates[key] = s.location.rsplit("/", 1)[1] if kind == "postgres" else str(s.path)
+    return templates[key]
+
+
+@pytest.fixture
+def built_store(request: pytest.FixtureRequest, store_kind: str) -> Iterator[Callable[[Build], Store]]:
+    """``built_store(build)``: like `store` (the test's store kind, library synced again on open),
+    holding the practice ``build`` writes: built once per worker, copied per test (a file copy, or
+    CREATE DATABASE ... TEMPLATE on PostgreSQL), far cheaper than writing it row by row per test."""
+    opened: list[Store] = []
+
+    def make(build: Build) -> Store:
+        template = _template_of(request, build, store_kind)
+        if store_kind == "postgres":
+            server: PostgresServer = request.getfixturevalue("postgres")
+            copy = Store(server.new_database(template))
+        else:
+            path = request.getfixturevalue("db_path")
+            _from_template(Path(template), path)
+            copy = Store(path)
+        opened.append(copy)
+        sync_library(copy)
+        return copy
+
+    yield make
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def built_file(request: pytest.FixtureRequest) -> Callable[[Build, Path], Path]:
+    """``built_file(build, path)``: ``path`` becomes a closed DuckDB file holding the practice
+    ``build`` writes (built once per worker, then copied), for the CLI, AppTest and servers."""
+    def make(build: Build, path: Path) -> Path:
+        _from_template(Path(_template_of(request, build, "duckdb")), path)
+        return path
+
+    return make
 
 
 @pytest.fixture

@@ -26,31 +26,31 @@ from tests.practice_rows import add_assignment, add_client, add_routine, add_ses
 URL = {"as_of": "2025-03-23", "days": "14"}
 
 
-@pytest.fixture
-def practice_db(app_db: Path) -> Path:
-    with Store(app_db) as store:
-        from core.library.content import sync_library
+def build_practice(store: Store) -> None:
+    add_routine(store, "r-three", 3)
+    add_routine(store, "r-six", 6)
+    x = add_client(store, "X", segments=("runner",), therapist="Ana", name="Xena Ash")
+    y = add_client(store, "Y", segments=("runner", "desk_worker"), therapist="Ana", name="Yan Bo")
+    z = add_client(store, "Z", segments=("pregnant",), name="Zoë <b>Cole</b>")
+    with store.transaction() as cur:  # a known stage, cleared by her care provider: no safety finding
+        cur.execute("UPDATE clients SET due_date = DATE '2025-09-01', care_provider_cleared_on = DATE '2025-03-01'"
+                    " WHERE id = ?", [z])
+    add_assignment(store, x, "r-three", date(2025, 3, 10), weeks=2, sessions_per_week=7)
+    add_assignment(store, y, "r-six", date(2025, 3, 10), weeks=2, sessions_per_week=2)
+    add_assignment(store, z, "r-six", date(2025, 3, 10), weeks=2, sessions_per_week=7)
+    for day, pain in zip(days(date(2025, 3, 10), 7), [7, 7, 7, 5, 5, 4.5, 4.5]):
+        add_session(store, x, day, "r-three", pain_before=pain)
+    for day, pain in zip([date(2025, 3, 10), date(2025, 3, 12), date(2025, 3, 17), date(2025, 3, 19)], [3, 3, 3, 4]):
+        add_session(store, y, day, "r-six", pain_before=pain)
+    add_session(store, z, date(2025, 3, 11), "r-six")
+    add_session(store, z, date(2025, 3, 18), "r-six")
+    add_session(store, z, date(2025, 3, 20), "r-six", notes="numb in the saddle area", red_flags="saddle_numbness")
 
-        sync_library(store)
-        add_routine(store, "r-three", 3)
-        add_routine(store, "r-six", 6)
-        x = add_client(store, "X", segments=("runner",), therapist="Ana", name="Xena Ash")
-        y = add_client(store, "Y", segments=("runner", "desk_worker"), therapist="Ana", name="Yan Bo")
-        z = add_client(store, "Z", segments=("pregnant",), name="Zoë <b>Cole</b>")
-        with store.transaction() as cur:  # a known stage, cleared by her care provider: no safety finding
-            cur.execute("UPDATE clients SET due_date = DATE '2025-09-01', care_provider_cleared_on = DATE '2025-03-01'"
-                        " WHERE id = ?", [z])
-        add_assignment(store, x, "r-three", date(2025, 3, 10), weeks=2, sessions_per_week=7)
-        add_assignment(store, y, "r-six", date(2025, 3, 10), weeks=2, sessions_per_week=2)
-        add_assignment(store, z, "r-six", date(2025, 3, 10), weeks=2, sessions_per_week=7)
-        for day, pain in zip(days(date(2025, 3, 10), 7), [7, 7, 7, 5, 5, 4.5, 4.5]):
-            add_session(store, x, day, "r-three", pain_before=pain)
-        for day, pain in zip([date(2025, 3, 10), date(2025, 3, 12), date(2025, 3, 17), date(2025, 3, 19)], [3, 3, 3, 4]):
-            add_session(store, y, day, "r-six", pain_before=pain)
-        add_session(store, z, date(2025, 3, 11), "r-six")
-        add_session(store, z, date(2025, 3, 18), "r-six")
-        add_session(store, z, date(2025, 3, 20), "r-six", notes="numb in the saddle area", red_flags="saddle_numbness")
-    return app_db
+
+@pytest.fixture
+def practice_db(app_db: Path, built_file) -> Path:
+    """The practice in the app's database (requested before `app`, whose account it must not overwrite)."""
+    return built_file(build_practice, app_db)
 
 
 def open_overview(app: AppTest, **query: str) -> AppTest:
@@ -64,7 +64,7 @@ def metrics_shown(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def test_overview_is_the_default_page_with_hand_computed_kpis(app: AppTest, practice_db: Path) -> None:
+def test_overview_is_the_default_page_with_hand_computed_kpis(practice_db: Path, app: AppTest) -> None:
     at = open_overview(app, **URL)
     assert at.title[0].value == "Practice overview"
     assert metrics_shown(at) == {"Active clients": "3", "Mean adherence": "57%", "On track": "33%",
@@ -73,7 +73,7 @@ def test_overview_is_the_default_page_with_hand_computed_kpis(app: AppTest, prac
     assert at.date_input(key="ov_as_of").value == date(2025, 3, 23)
 
 
-def test_alerts_are_listed_most_urgent_first_each_leading_to_its_client(app: AppTest, practice_db: Path) -> None:
+def test_alerts_are_listed_most_urgent_first_each_leading_to_its_client(practice_db: Path, app: AppTest) -> None:
     at = open_overview(app, **URL)
     alerts_table = next(df for df in at.dataframe if df.proto.id and "reason" in df.value.columns)
     shown = alerts_table.value
@@ -87,7 +87,7 @@ def test_alerts_are_listed_most_urgent_first_each_leading_to_its_client(app: App
     assert list(picked["level"]) == ["Critical"] and list(picked["kind"]) == ["Warning sign in notes"]
 
 
-def test_picking_an_alert_row_opens_its_client(app: AppTest, practice_db: Path) -> None:
+def test_picking_an_alert_row_opens_its_client(practice_db: Path, app: AppTest) -> None:
     at = open_overview(app, **URL)
     at.session_state["ov_alerts_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
@@ -95,7 +95,7 @@ def test_picking_an_alert_row_opens_its_client(app: AppTest, practice_db: Path) 
     assert at.query_params.get("client") in ("Z", ["Z"])
 
 
-def test_filters_come_from_the_url_and_go_back_into_it(app: AppTest, practice_db: Path) -> None:
+def test_filters_come_from_the_url_and_go_back_into_it(practice_db: Path, app: AppTest) -> None:
     at = open_overview(app, **URL, segment="runner")
     assert at.multiselect(key="ov_segment").value == ["runner"]
     assert metrics_shown(at)["Active clients"] == "2"            # X and Y
@@ -109,13 +109,13 @@ def test_filters_come_from_the_url_and_go_back_into_it(app: AppTest, practice_db
     assert at.query_params == {"as_of": "2025-03-23", "segment": "runner", "therapist": "Ana"}
 
 
-def test_routine_filter_counts_only_that_routines_assignments(app: AppTest, practice_db: Path) -> None:
+def test_routine_filter_counts_only_that_routines_assignments(practice_db: Path, app: AppTest) -> None:
     at = open_overview(app, **URL, routine="r-six")
     assert metrics_shown(at)["Active clients"] == "2"            # Y and Z
     assert metrics_shown(at)["Mean adherence"] == "61%"          # (1.0 + 0.214) / 2 = 0.607
 
 
-def test_a_hand_typed_url_with_bad_values_still_opens(app: AppTest, practice_db: Path) -> None:
+def test_a_hand_typed_url_with_bad_values_still_opens(practice_db: Path, app: AppTest) -> None:
     at = open_overview(app, as_of="23/03/2025", days="lots", segment="astronaut")
     warnings = " ".join(w.value for w in at.warning)
     assert "is not YYYY-MM-DD" in warnings and "not a number of days" in warnings
@@ -124,7 +124,7 @@ def test_a_hand_typed_url_with_bad_values_still_opens(app: AppTest, practice_db:
     assert at.selectbox(key="ov_days").value == 28
 
 
-def test_every_table_has_a_csv_download(app: AppTest, practice_db: Path) -> None:
+def test_every_table_has_a_csv_download(practice_db: Path, app: AppTest) -> None:
     at = open_overview(app, **URL)
     at.toggle(key="ov_show_clients").set_value(True).run()
     tables = [df.proto.id for df in at.dataframe]
@@ -142,7 +142,7 @@ def test_an_empty_practice_shows_empty_states(app: AppTest, app_db: Path) -> Non
     assert "No open alerts" in at.success[0].value
 
 
-def test_cohorts_page_lines_up_programs_by_week(app: AppTest, practice_db: Path) -> None:
+def test_cohorts_page_lines_up_programs_by_week(practice_db: Path, app: AppTest) -> None:
     # All three programs started 03-10, so program week 1 is W11 and week 2 is W12 for each:
     # runners X (1.0 then 0.0) and Y (1.0, 1.0) -> week 1: 1.0, week 2: 0.5.
     at = app.run()

@@ -41,7 +41,7 @@ def shared(app_db: Path) -> dict[str, str]:
         with s.transaction() as cur:
             cur.execute("UPDATE clients SET display_name = ? WHERE code = 'C00002'", [EVIL_NAME])
             cur.execute("UPDATE session_logs SET notes = ? WHERE client_id = (SELECT id FROM clients"
-                        " WHERE code = 'C00002') AND session_date > current_date - 20", [EVIL_NOTE])
+                        " WHERE code = 'C00002') AND session_date > ?", [EVIL_NOTE, clock.today() - timedelta(days=20)])
 
         def make(scope: str, **kw) -> str:
             return links.create_link(s, "cli", scope, base="http://t.example", **kw).url.split("share=")[1]
@@ -136,7 +136,8 @@ def test_a_client_link_shows_the_banner_and_that_clients_dashboard(anonymous_app
     sessions = at.dataframe[0].value
     client_id = get_store().scalar("SELECT id FROM clients WHERE code = 'C00002'")
     assert len(sessions) == get_store().scalar(
-        "SELECT count(*) FROM session_logs WHERE client_id = ? AND session_date > current_date - 28", [client_id])
+        "SELECT count(*) FROM session_logs WHERE client_id = ? AND session_date > ?",
+        [client_id, clock.today() - timedelta(days=28)])
     assert EVIL_NOTE in set(sessions["Notes"])  # a dataframe cell: shown as text
     assert get_store().scalar("SELECT count(*) FROM clients") == 8  # the SQL in the name did nothing
 

@@ -35,8 +35,7 @@ def d(month: int, day: int) -> date:
     return date(2025, month, day)
 
 
-@pytest.fixture
-def practice(store):
+def build_practice(store) -> None:
     add_routine(store, "r-three", 3)
     add_routine(store, "r-five", 5)
     create_user(store, "cli", "ana", "therapist", "a-long-enough-password")
@@ -53,7 +52,11 @@ def practice(store):
     flag = add_client(store, "FLAG", therapist="Ana")
     add_session(store, flag, d(3, 20), notes="tingling in my foot", red_flags="tingling")
     add_pause(store, a, d(3, 10), d(3, 14))
-    return store
+
+
+@pytest.fixture
+def practice(built_store):
+    return built_store(build_practice)
 
 
 def assert_current(store) -> None:

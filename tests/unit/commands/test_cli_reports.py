@@ -18,26 +18,26 @@ from pathlib import Path
 import pytest
 
 from core.commands.cli import main
-from core.library.content import sync_library
 from core.db.store import Store
 from tests.practice_rows import add_assignment, add_client, add_routine, add_session, days
 
 AS_OF = "2025-03-23"
 
 
+def build_practice(store: Store) -> None:
+    add_routine(store, "r-three", 3)
+    x = add_client(store, "X")
+    y = add_client(store, "Y")
+    add_assignment(store, x, "r-three", date(2025, 3, 10), weeks=2, sessions_per_week=7)
+    add_assignment(store, y, "r-three", date(2025, 3, 10), weeks=2, sessions_per_week=2)
+    for day, before, after in zip(days(date(2025, 3, 10), 7), [7, 7, 7, 5, 5, 4.5, 4.5], [6, 6, 6, 4, 4, 4, 4]):
+        add_session(store, x, day, "r-three", pain_before=before, pain_after=after)
+    add_session(store, y, date(2025, 3, 11), "r-three", notes="numb in the saddle area", red_flags="saddle_numbness")
+
+
 @pytest.fixture
-def filled_db(db_path: Path) -> Path:
-    with Store(db_path) as store:
-        sync_library(store)
-        add_routine(store, "r-three", 3)
-        x = add_client(store, "X")
-        y = add_client(store, "Y")
-        add_assignment(store, x, "r-three", date(2025, 3, 10), weeks=2, sessions_per_week=7)
-        add_assignment(store, y, "r-three", date(2025, 3, 10), weeks=2, sessions_per_week=2)
-        for day, before, after in zip(days(date(2025, 3, 10), 7), [7, 7, 7, 5, 5, 4.5, 4.5], [6, 6, 6, 4, 4, 4, 4]):
-            add_session(store, x, day, "r-three", pain_before=before, pain_after=after)
-        add_session(store, y, date(2025, 3, 11), "r-three", notes="numb in the saddle area", red_flags="saddle_numbness")
-    return db_path
+def filled_db(db_path: Path, built_file) -> Path:
+    return built_file(build_practice, db_path)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
