@@ -153,13 +153,17 @@ def _extension_file(package: str, file_name: str) -> Path:
     return Path(module.__file__).parent / "extensions" / DUCKDB_VERSION / file_name
 
 
-def load_extensions(conn: duckdb.DuckDBPyConnection) -> None:
-    """Load the signed httpfs and postgres extensions from their PyPI packages, offline.
+def load_extensions(conn: duckdb.DuckDBPyConnection, *, postgres: bool = False) -> None:
+    """Load the signed httpfs extension (and postgres, for a practice on PostgreSQL) from their PyPI
+    packages, offline. Only a PostgreSQL practice pays for the postgres extension (about 0.2 s of
+    every open: each CLI command, each app server).
 
     The postgres build's entry point is named after ``postgres_scanner``, so DuckDB only accepts it
     from a file of that name: we copy it once into a per-user cache directory.
     """
     conn.execute(f"LOAD '{_extension_file('duckdb_extension_httpfs', 'httpfs.duckdb_extension')}'")
+    if not postgres:
+        return
     source = _extension_file("duckdb_extension_postgres", "postgres.duckdb_extension")
     cache = Path(tempfile.gettempdir()) / f"routine-desk-ext-{os.getuid()}" / DUCKDB_VERSION
     target = cache / "postgres_scanner.duckdb_extension"
@@ -193,7 +197,7 @@ class Store:
                              " the database server (TLS, disk encryption): unset it for a postgresql:// store")
         self._conn = duckdb.connect(":memory:")
         try:
-            load_extensions(self._conn)
+            load_extensions(self._conn, postgres=self.postgres)
             limit = os.environ.get("ROUTINE_DESK_MEMORY_LIMIT") or MEMORY_LIMIT
             self._conn.execute(f"SET memory_limit = {sql_literal(limit)}")
             self._conn.execute(f"SET temp_directory = {sql_literal(self._spill_directory())}")
