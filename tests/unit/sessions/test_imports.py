@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from core.sessions import imports
 from core.access.auth import PermissionDenied, create_user
 from core.commands.cli import main
-from core.library.content import sync_library
 from core.sessions.checks import DateOrderNeeded, log_session
 from core.db.store import Store, utcnow
 
@@ -57,18 +56,15 @@ def add_practice(store: Store) -> None:
 
 
 @pytest.fixture
-def practice(store: Store) -> Store:
-    add_practice(store)
-    return store
+def practice(built_store) -> Store:
+    """The practice (built once per worker and store kind, copied per test)."""
+    return built_store(add_practice)
 
 
 @pytest.fixture
-def practice_db(db_path: Path) -> Path:
+def practice_db(built_file, db_path: Path) -> Path:
     """The practice in a closed database file, for the CLI and subprocesses."""
-    with Store(db_path) as s:
-        sync_library(s)
-        add_practice(s)
-    return db_path
+    return built_file(add_practice, db_path)
 
 
 def csv_bytes(rows: list[list[str]], header: list[str] = HEADER, delimiter: str = ",", encoding: str = "utf-8",
