@@ -40,6 +40,9 @@ from typing import Any
 FIGURE_TABLES: tuple[str, ...] = ("session_attribution", "assignment_day_figures", "assignment_pain_ends",
                                   "assignment_pain_figures", "client_figures")
 BASELINE_SESSIONS = 3  # the pain baseline is the mean of the first 3 scored sessions, current of the last 3
+# session_attribution's columns, in its order.
+ATTRIBUTION_COLUMNS: tuple[str, ...] = ("session_id", "client_id", "assignment_id", "session_date", "session_time",
+                                        "on_active_day", "completion", "pain_before", "pain_after")
 
 # Effective last day of an assignment: staff's end_date, else the planned end.
 ASSIGNMENT_END = "coalesce(a.end_date, a.start_date + 7 * a.weeks - 1)"
@@ -55,10 +58,11 @@ def session_order_key(time_sql: str = "session_time", id_sql: str = "session_id"
             f" * 2147483648 + {id_sql} % 2147483648")
 
 
-def attribution_sql(*, clients: str = "", sessions: str = "") -> str:
-    """A WITH list ending in ``attributed``: every session of the clients ``clients`` selects (an
-    ``AND client_id ...`` condition, empty for all), or only those of them ``sessions`` selects (an
-    ``AND ...`` condition on session_logs), that belongs to an assignment, with that assignment,
+def attribution_sql(*, clients: str = "", sessions: str = "", logs: str = "session_logs") -> str:
+    """A WITH list ending in ``attributed``: every session of ``logs`` (session_logs, or a relation of
+    its columns) of the clients ``clients`` selects (an ``AND client_id ...`` condition, empty for
+    all), or only those of them ``sessions`` selects (an ``AND ...`` condition on them), that
+    belongs to an assignment, with that assignment,
     whether the session day is an active (unpaused) day, and its completion.
 
     A session naming a routine belongs to the client's assignment of that routine whose [start,
@@ -73,7 +77,7 @@ def attribution_sql(*, clients: str = "", sessions: str = "") -> str:
         SELECT id AS session_id, client_id, routine_id AS named_routine, session_date,
                coalesce(session_time, TIME '00:00:00') AS session_time,
                exercises_done, exercises_prescribed, pain_before, pain_after, lower(block) AS block
-        FROM session_logs
+        FROM {logs}
         WHERE TRUE {clients} {sessions}
     ), items AS (
         SELECT routine_id, version, count(*) AS items FROM routine_items GROUP BY routine_id, version
@@ -146,14 +150,15 @@ def _pain_totals(source: str, condition: str = "") -> str:
 
 
 def _merged_pain_totals(new: str) -> str:
-    """The kept pain totals of the assignments with new sessions (``new``: a condition on
-    session_attribution) and the totals of those sessions, added up per assignment."""
+    """The kept pain totals of the assignments with new sessions (``new``: a relation of
+    session_attribution's columns holding those sessions) and the totals of those sessions, added
+    up per assignment."""
     return f"""
         SELECT assignment_id, any_value(client_id) AS client_id, CAST(sum(scored) AS INTEGER) AS scored,
                sum(relief_sum) AS relief_sum, CAST(sum(relief_n) AS INTEGER) AS relief_n, max(last_day) AS last_day
         FROM (SELECT assignment_id, client_id, scored, relief_sum, relief_n, last_day FROM assignment_pain_figures
-              WHERE assignment_id IN (SELECT assignment_id FROM session_attribution x WHERE TRUE {new})
-              UNION ALL {_pain_totals('session_attribution', new)})
+              WHERE assignment_id IN (SELECT assignment_id FROM {new})
+              UNION ALL {_pain_totals(new)})
         GROUP BY assignment_id"""
 
 
@@ -198,9 +203,7 @@ def _statements(clients: str) -> list[str]:
     return [
         f"""INSERT INTO session_attribution
             WITH {attribution_sql(clients=clients)}
-            SELECT session_id, client_id, assignment_id, session_date, session_time, on_active_day, completion,
-                   pain_before, pain_after
-            FROM attributed""",
+            SELECT {', '.join(ATTRIBUTION_COLUMNS)} FROM attributed""",
         f"INSERT INTO assignment_day_figures {_day_figures('session_attribution', on_clients)}",
         f"INSERT INTO assignment_pain_ends {_pain_ends(_scored('session_attribution', on_clients))}",
         f"INSERT INTO assignment_pain_figures {_pain_figures(_pain_totals('session_attribution', on_clients), on_clients)}",
@@ -231,67 +234,76 @@ def keep_figures(cur: Any, clients: Iterable[int] | None) -> None:
         cur.execute("DROP TABLE IF EXISTS figures_clients")
 
 
-def add_sessions(cur: Any, added: str) -> None:
-    """Add to the figures the session logs that ``added`` (a condition on session_logs, such as
-    ``id > 41``) selects, inside the caller's transaction, for a write that only added them; their
-    ids must all be above every attributed session's.
+def add_sessions(cur: Any, new_logs: str) -> None:
+    """Add to the figures the session logs just added, ``new_logs`` (a relation of session_logs'
+    columns holding them: core.db.store.insert_kept_locally), inside the caller's transaction, for
+    a write that only added them; their ids must all be above every attributed session's.
 
     Nothing else a figure reads may have changed (assignments, pauses, routine items), so the other
     sessions keep their attribution: only the new ones are attributed, and the rows they change are
     merged with the kept ones (sums add up; the first and last scores are the ends of the kept ends
     and the new scores). A 1,000,000-row import so costs the figures of its own rows, not a rebuild
-    of every client it names.
+    of every client it names. Every statement reads the new rows and their attribution where they
+    were just computed, and of the kept figures only the rows they meet (``rows_on_days``, the
+    pain ends and totals of the assignments they touch): on PostgreSQL nothing large comes back
+    through the extension.
     """
-    new_clients = f"AND client_id IN (SELECT client_id FROM session_logs WHERE {added})"
-    first_new = cur.execute(f"SELECT min(id) FROM session_logs WHERE {added}").fetchone()[0]
+    from core.db.store import drop_kept, insert_kept_locally, rows_on_days  # (it imports this module)
+
+    first_new = cur.execute(f"SELECT min(id) FROM {new_logs}").fetchone()[0]
     if first_new is None:
         return
-    new = f"AND x.session_id >= {int(first_new)}"  # the attributed new sessions (ids only grow)
-    touched = f"assignment_id IN (SELECT assignment_id FROM session_attribution x WHERE TRUE {new})"
-    statements = [
-        f"""INSERT INTO session_attribution
-            WITH {attribution_sql(clients=new_clients, sessions=f"AND ({added})")}
-            SELECT session_id, client_id, assignment_id, session_date, session_time, on_active_day, completion,
-                   pain_before, pain_after
-            FROM attributed""",
-        # days: those already kept get the new sums added, the others are inserted (one join says which)
-        f"""CREATE OR REPLACE TEMP TABLE figures_days AS
-            SELECT n.*, EXISTS (SELECT 1 FROM assignment_day_figures d
-                                WHERE d.assignment_id = n.assignment_id AND d.day = n.day) AS kept
-            FROM ({_day_figures('session_attribution', new)}) n""",
-        """UPDATE assignment_day_figures SET completed = assignment_day_figures.completed + n.completed,
-                  sessions = assignment_day_figures.sessions + n.sessions,
-                  scored = assignment_day_figures.scored + n.scored,
-                  pain_sum = CASE WHEN n.pain_sum IS NULL THEN assignment_day_figures.pain_sum
-                                  ELSE coalesce(assignment_day_figures.pain_sum, 0) + n.pain_sum END
-           FROM figures_days n
-           WHERE n.kept AND n.assignment_id = assignment_day_figures.assignment_id
-             AND n.day = assignment_day_figures.day""",
-        """INSERT INTO assignment_day_figures
-           SELECT assignment_id, client_id, day, completed, sessions, scored, pain_sum FROM figures_days WHERE NOT kept""",
-        # pain: the new ends of the kept ends and the new scores, then the totals added up
-        f"""CREATE OR REPLACE TEMP TABLE figures_scored AS
-            SELECT assignment_id, client_id, session_order, pain_before FROM assignment_pain_ends WHERE {touched}
-            UNION ALL {_scored('session_attribution', new)}""",
-        f"DELETE FROM assignment_pain_ends WHERE {touched}",
-        f"INSERT INTO assignment_pain_ends {_pain_ends('SELECT * FROM figures_scored')}",
-        f"CREATE OR REPLACE TEMP TABLE figures_pain AS {_pain_figures(_merged_pain_totals(new), f'AND x.{touched}')}",
-        f"DELETE FROM assignment_pain_figures WHERE {touched}",
-        "INSERT INTO assignment_pain_figures SELECT * FROM figures_pain",
-        f"""UPDATE client_figures SET last_session = greatest(client_figures.last_session, n.last_session)
-            FROM (SELECT client_id, max(session_date) AS last_session FROM session_logs WHERE {added}
-                  GROUP BY client_id) n
-            WHERE n.client_id = client_figures.client_id""",
-        f"""INSERT INTO client_figures SELECT client_id, max(session_date) FROM session_logs
-            WHERE {added} AND client_id NOT IN (SELECT client_id FROM client_figures) GROUP BY client_id""",
-    ]
+    new_clients = f"AND client_id IN (SELECT client_id FROM {new_logs})"
+    insert_kept_locally(
+        cur, "session_attribution", ATTRIBUTION_COLUMNS,
+        f"WITH {attribution_sql(clients=new_clients, logs=new_logs)} SELECT {', '.join(ATTRIBUTION_COLUMNS)} FROM attributed",
+        name="new_attribution", inserted=f"session_id >= {int(first_new)}")
+    touched = "assignment_id IN (SELECT assignment_id FROM new_attribution)"
     try:
+        # days: those already kept get the new sums added, the others are inserted (one join says which)
+        rows_on_days(cur, "kept_days", "assignment_day_figures", "day",
+                     "SELECT client_id, session_date FROM new_attribution", ("assignment_id", "day"))
+        cur.execute(f"""CREATE OR REPLACE TEMP TABLE figures_days AS
+            SELECT n.*, EXISTS (SELECT 1 FROM kept_days d WHERE d.assignment_id = n.assignment_id AND d.day = n.day) AS kept
+            FROM ({_day_figures('new_attribution')}) n""")
+        low, high, kept = cur.execute("SELECT min(day), max(day), count(*) FILTER (kept) FROM figures_days").fetchone()
+        statements = [
+            # (the day range lets the extension fetch only those days of the kept rows on PostgreSQL)
+            f"""UPDATE assignment_day_figures SET completed = assignment_day_figures.completed + n.completed,
+                      sessions = assignment_day_figures.sessions + n.sessions,
+                      scored = assignment_day_figures.scored + n.scored,
+                      pain_sum = CASE WHEN n.pain_sum IS NULL THEN assignment_day_figures.pain_sum
+                                      ELSE coalesce(assignment_day_figures.pain_sum, 0) + n.pain_sum END
+               FROM figures_days n
+               WHERE n.kept AND n.assignment_id = assignment_day_figures.assignment_id
+                 AND n.day = assignment_day_figures.day
+                 AND assignment_day_figures.day BETWEEN DATE '{low}' AND DATE '{high}'""" if kept else None,
+            """INSERT INTO assignment_day_figures
+               SELECT assignment_id, client_id, day, completed, sessions, scored, pain_sum FROM figures_days
+               WHERE NOT kept ORDER BY client_id""",
+            # pain: the new ends of the kept ends and the new scores, then the totals added up
+            f"""CREATE OR REPLACE TEMP TABLE figures_scored AS
+                SELECT assignment_id, client_id, session_order, pain_before FROM assignment_pain_ends WHERE {touched}
+                UNION ALL {_scored('new_attribution')}""",
+            f"DELETE FROM assignment_pain_ends WHERE {touched}",
+            f"INSERT INTO assignment_pain_ends {_pain_ends('SELECT * FROM figures_scored')}",
+            f"CREATE OR REPLACE TEMP TABLE figures_pain AS {_pain_figures(_merged_pain_totals('new_attribution'), f'AND x.{touched}')}",
+            f"DELETE FROM assignment_pain_figures WHERE {touched}",
+            "INSERT INTO assignment_pain_figures SELECT * FROM figures_pain",
+            f"""UPDATE client_figures SET last_session = greatest(client_figures.last_session, n.last_session)
+                FROM (SELECT client_id, max(session_date) AS last_session FROM {new_logs} GROUP BY client_id) n
+                WHERE n.client_id = client_figures.client_id""",
+            f"""INSERT INTO client_figures SELECT client_id, max(session_date) FROM {new_logs}
+                WHERE client_id NOT IN (SELECT client_id FROM client_figures) GROUP BY client_id""",
+        ]
         for statement in statements:
-            cur.execute(statement)
+            if statement is not None:
+                cur.execute(statement)
+        raise_generations(cur, f"SELECT DISTINCT client_id FROM {new_logs}", safety=False)
     finally:
         for table in ("figures_days", "figures_pain", "figures_scored"):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
-    raise_generations(cur, f"SELECT DISTINCT client_id FROM session_logs WHERE {added}", safety=False)
+        drop_kept(cur, "kept_days", "new_attribution")
 
 
 def raise_generations(cur: Any, clients: str | None, params: Sequence[Any] = (), *, safety: bool) -> None:

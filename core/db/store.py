@@ -615,6 +615,76 @@ def next_id(cur: Cursor, sequence: str) -> int:
     return next_ids(cur, sequence, 1)[0]
 
 
+# Days apart that a client's runs of days still count as one run when rows are fetched by day
+# (rows_on_days): fewer, longer runs make a shorter query, at the cost of a few rows not needed.
+RUN_GAP_DAYS = 7
+
+
+def insert_kept_locally(cur: Cursor, table: str, columns: Sequence[str], query: str,
+                        params: Sequence[Any] | dict[str, Any] | None = None, *, name: str, inserted: str) -> None:
+    """INSERT INTO the practice's ``table`` (``columns``) the rows of ``query``, whose columns bear
+    those names, and make ``name`` those rows (a temporary relation), for what the same
+    transaction goes on to compute from them (the read model's upkeep).
+
+    A DuckDB file inserts them, and ``name`` is a view picking them out of ``table`` again
+    (``inserted``: the condition that does, e.g. ``id >= 41``). On PostgreSQL every read of
+    ``table`` would fetch it through the extension, so the rows are kept in a local table and sent
+    from there, once, in client order: PostgreSQL then adds them to its client_id indexes in index
+    order, which costs it far less than in the input's order. Drop ``name`` with ``drop_kept``."""
+    names = ", ".join(columns)
+    if is_postgres(cur):
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}", params or [])
+        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {name} ORDER BY client_id")
+    else:
+        cur.execute(f"INSERT INTO {table} ({names}) {query}", params or [])
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {CATALOG}.main.{table} WHERE {inserted}")
+
+
+def rows_on_days(cur: Cursor, name: str, table: str, day_column: str, days: str,
+                 columns: Sequence[str] = ("*",)) -> None:
+    """``name``: the ``columns`` of the practice's ``table`` on the days of its clients that ``days``
+    (a query of client_id and day pairs) names, such as the stored session logs an import's rows
+    may repeat; a temporary relation, dropped with ``drop_kept``.
+
+    A DuckDB file: a view of the rows in the pairs' range of days, reading its own blocks (its zone
+    maps make the range cheap; the join the caller makes with the pairs does the rest). PostgreSQL: fetched once, PostgreSQL itself finding the rows next to the data: the
+    pairs go to it as each client's runs of days (RUN_GAP_DAYS apart at most, so a few rows more
+    may come), and only those rows come through the extension, never the whole table."""
+    picked = ", ".join(f"t.{c}" for c in columns)
+    if not is_postgres(cur):
+        low, high = cur.execute(f"SELECT min(day), max(day) FROM ({days}) p(client_id, day)").fetchone()
+        within = f"t.{day_column} BETWEEN DATE '{low}' AND DATE '{high}'" if low is not None else "FALSE"
+        cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {picked} FROM {CATALOG}.main.{table} t WHERE {within}")
+        return
+    runs = cur.execute(
+        f"""
+        SELECT client_id, min(day), max(day)
+        FROM (SELECT client_id, day, sum(CASE WHEN day - previous <= {RUN_GAP_DAYS} THEN 0 ELSE 1 END)
+                                         OVER (PARTITION BY client_id ORDER BY day) AS run
+              FROM (SELECT client_id, day, lag(day) OVER (PARTITION BY client_id ORDER BY day) AS previous
+                    FROM (SELECT DISTINCT client_id, day FROM ({days}) p(client_id, day)
+                          WHERE client_id IS NOT NULL AND day IS NOT NULL)))
+        GROUP BY client_id, run
+        """).fetchall()
+    query = f"SELECT {picked} FROM {table} t WHERE FALSE"
+    if runs:
+        clients, lows, highs = ("{" + ",".join(str(run[i]) for run in runs) + "}" for i in range(3))
+        # (a semi-join: PostgreSQL hashes the runs and reads the table once, rather than hashing the table)
+        query = (f"SELECT {picked} FROM {table} t WHERE EXISTS (SELECT 1 FROM unnest(CAST('{clients}' AS bigint[]),"
+                 f" CAST('{lows}' AS date[]), CAST('{highs}' AS date[])) AS k(client_id, low, high)"
+                 f" WHERE k.client_id = t.client_id AND t.{day_column} BETWEEN k.low AND k.high)")
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS"
+                f" SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})")
+
+
+def drop_kept(cur: Cursor, *names: str) -> None:
+    """Drop the relations ``insert_kept_locally`` and ``rows_on_days`` made (views on a DuckDB file,
+    tables on PostgreSQL)."""
+    kind = "TABLE" if is_postgres(cur) else "VIEW"
+    for name in names:
+        cur.execute(f"DROP {kind} IF EXISTS {name}")
+
+
 def take_turn(cur: Cursor, name: str) -> None:
     """PostgreSQL: wait for, then hold to the end of the transaction, the advisory lock of ``name``
     (an area or a sequence): writers that must not interleave across processes take turns."""

@@ -38,7 +38,10 @@ from core.access.auth import STAFF_WRITERS, audit_in, require_role
 from core.access.sites import allowed_sites
 from core.sessions.red_flags import judged_sql, parse_tags, signs_mentioned, tag_rows
 from core.db.figures import add_sessions
-from core.db.store import ACCOUNTS, SESSION_LOGS, Store, WriteConflict, next_ids, reserve_ids, sql_literal, utcnow
+from core.db.store import (
+    ACCOUNTS, SESSION_LOGS, Store, WriteConflict, drop_kept, insert_kept_locally, next_ids, reserve_ids, rows_on_days,
+    sql_literal, utcnow,
+)
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -759,8 +762,8 @@ def _verdict(cur: Any, opts: CheckOptions) -> None:
     then, for the few whose hashes meet, column by column. A row with a session id is a duplicate
     when its source already has that id; a valid row without one when a stored log has the same
     natural key (client, date, time, routine and values, from any source), found by a join on all of
-    them, of only the stored logs of the input's clients on the input's days (picked first by two
-    integer columns, cheap to read); a rejected row without one when the same row is already held
+    them, of only the stored logs of the input's clients on the input's days (``rows_on_days``: on
+    PostgreSQL found there, so that only they come through the extension); a rejected row without one when the same row is already held
     in quarantine for this source (file imports only).
     """
     kind = "CASE WHEN session_id IS NOT NULL THEN 'sid' WHEN bad THEN 'bad' ELSE 'ok' END"
@@ -780,7 +783,9 @@ def _verdict(cur: Any, opts: CheckOptions) -> None:
         """ if opts.quarantine_dedupe else ""
     )
     valid = "v.session_id IS NULL AND v.client_id IS NOT NULL AND v.row_no NOT IN (SELECT row_no FROM li_bad)"
-    low, high = cur.execute(f"SELECT min(d), max(d) FROM staged_sessions v WHERE {valid}").fetchone()
+    # the stored logs on the days of the input's clients (on PostgreSQL, found there and fetched alone)
+    rows_on_days(cur, "li_stored", "session_logs", "session_date",
+                 f"SELECT client_id, d FROM staged_sessions v WHERE {valid}", _STORED_KEY)
     cur.execute(
         f"""
         CREATE TEMP TABLE li_dup AS
@@ -801,15 +806,13 @@ def _verdict(cur: Any, opts: CheckOptions) -> None:
             {quarantine}
             UNION ALL
             SELECT v.row_no FROM staged_sessions v
-            JOIN (SELECT * FROM session_logs
-                  WHERE session_date BETWEEN $low AND $high
-                    AND (client_id, session_date) IN (SELECT client_id, d FROM staged_sessions v WHERE {valid})) s
-              ON s.client_id = v.client_id AND s.session_date = v.d AND {same_as_stored}
+            JOIN li_stored s ON s.client_id = v.client_id AND s.session_date = v.d AND {same_as_stored}
             WHERE {valid}
         )
         """,
-        {"source": opts.source, "low": low, "high": high},
+        {"source": opts.source},
     )
+    drop_kept(cur, "li_stored")
     # The rows not stored, rejected or duplicate (few): the accepted rows are all the others.
     cur.execute("CREATE TEMP TABLE li_drop AS SELECT row_no FROM li_bad UNION SELECT row_no FROM li_dup")
     texts = ", ".join(f"b.{f}" for f in _BAD_TEXTS)
@@ -949,21 +952,26 @@ def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> 
         return None
     first = reserve_ids(cur, "session_log_id_seq", high - low + 1)
     level, pregnant = judged_sql("s.red_flags", "c", "s.d")
-    cur.execute(
-        f"""
-        INSERT INTO session_logs (id, client_id, routine_id, session_date, session_time, exercises_done,
-                                  exercises_prescribed, duration_min, pain_before, pain_after, stiffness, notes,
-                                  red_flags, red_flag_level, red_flag_pregnant, before_first_assignment, source,
-                                  source_session_id, batch_id, entered_by, created_at, block)
-        SELECT $first + s.row_no - $low, s.client_id, s.routine_id, s.d, s.t, s.done, s.prescribed_i, s.duration_min_n,
-               s.pain_before_n, s.pain_after_n, s.stiffness_n, s.notes, s.red_flags, {level}, {pregnant}, s.early,
-               $source, s.session_id, $batch, $actor, $now, s.block
-        FROM staged_sessions s LEFT JOIN clients c ON c.id = s.client_id
-        WHERE s.{_ACCEPTED} ORDER BY s.row_no
-        """,
+    values = {
+        "id": "$first + s.row_no - $low", "client_id": "s.client_id", "routine_id": "s.routine_id", "session_date": "s.d",
+        "session_time": "s.t", "exercises_done": "s.done", "exercises_prescribed": "s.prescribed_i",
+        "duration_min": "s.duration_min_n", "pain_before": "s.pain_before_n", "pain_after": "s.pain_after_n",
+        "stiffness": "s.stiffness_n", "notes": "s.notes", "red_flags": "s.red_flags", "red_flag_level": level,
+        "red_flag_pregnant": pregnant, "before_first_assignment": "s.early", "source": "CAST($source AS VARCHAR)",
+        "source_session_id": "s.session_id", "batch_id": "CAST($batch AS BIGINT)", "entered_by": "CAST($actor AS VARCHAR)",
+        "created_at": "CAST($now AS TIMESTAMP)", "block": "s.block",
+    }
+    insert_kept_locally(
+        cur, "session_logs", tuple(values),
+        f"""SELECT {', '.join(f'{value} AS {column}' for column, value in values.items())}
+            FROM staged_sessions s LEFT JOIN clients c ON c.id = s.client_id
+            WHERE s.{_ACCEPTED} ORDER BY s.row_no""",
         {"first": first, "low": low, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
-    )
-    add_sessions(cur, f"id >= {int(first)}")
+        name="new_logs", inserted=f"id >= {int(first)}")
+    try:
+        add_sessions(cur, "new_logs")
+    finally:
+        drop_kept(cur, "new_logs")
     return first
 
 

@@ -62,7 +62,8 @@ from core.sessions import imports  # noqa: E402
 from core.sessions.red_flags import judged_sql  # noqa: E402
 from core.library.content import sync_library  # noqa: E402
 from core.db.figures import add_sessions  # noqa: E402
-from core.db.store import ACCOUNTS, IMPORTS, SESSION_LOGS, Store, next_id, reserve_ids, utcnow  # noqa: E402
+from core.db.store import (  # noqa: E402
+    ACCOUNTS, IMPORTS, SESSION_LOGS, Store, drop_kept, insert_kept_locally, next_id, reserve_ids, rows_on_days, utcnow)
 from core.practice.warning_signs import note_tags, vocabulary  # noqa: E402
 from tests.bench.memory import peak_rss_mb, reset_peak_rss  # noqa: E402
 
@@ -148,6 +149,11 @@ _LEAN_KEY = ("client_id", "d", "t", "routine_id", "done", "prescribed_i", "durat
              "pain_after_n", "stiffness_n", "notes")
 _STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "exercises_done", "exercises_prescribed",
                "duration_min", "pain_before", "pain_after", "stiffness", "notes")
+# The session_logs columns the lean import stores.
+_LEAN_LOG_COLUMNS = ("id", "client_id", "routine_id", "session_date", "session_time", "exercises_done",
+                     "exercises_prescribed", "duration_min", "pain_before", "pain_after", "stiffness", "notes",
+                     "red_flags", "red_flag_level", "red_flag_pregnant", "before_first_assignment", "source", "batch_id",
+                     "entered_by", "created_at")
 
 
 def _lean_match(column: str, target: str, keys: tuple[str, ...]) -> str:
@@ -321,6 +327,8 @@ def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "benc
         # their text), valid rows equal to a stored log, rejected rows already held in quarantine.
         valid = "row_no NOT IN (SELECT row_no FROM lean_bad)"
         stored = " AND ".join(f"s.{s} IS NOT DISTINCT FROM r.{n}" for s, n in zip(_STORED_KEY, _LEAN_KEY))
+        rows_on_days(cur, "lean_stored", "session_logs", "session_date", "SELECT client_id, d FROM lean_rows",
+                     (*_STORED_KEY, "block"))
         cur.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE lean_drop AS
@@ -338,8 +346,7 @@ def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "benc
                 QUALIFY row_number() OVER (PARTITION BY {', '.join(_LEAN_KEY)} ORDER BY row_no) > 1
                 UNION
                 SELECT r.row_no FROM lean_rows r
-                JOIN (SELECT * FROM session_logs WHERE (client_id, session_date) IN (SELECT client_id, d FROM lean_rows)) s
-                  ON s.client_id = r.client_id AND s.session_date = r.d AND s.block IS NULL AND {stored}
+                JOIN lean_stored s ON s.client_id = r.client_id AND s.session_date = r.d AND s.block IS NULL AND {stored}
                 WHERE r.{valid}
             )
             """,
@@ -360,20 +367,25 @@ def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "benc
             if accepted:
                 first = reserve_ids(cur, "session_log_id_seq", high - low + 1)
                 level, pregnant = judged_sql("g.tags", "c", "r.d")
-                cur.execute(
+                insert_kept_locally(
+                    cur, "session_logs", _LEAN_LOG_COLUMNS,
                     f"""
-                    INSERT INTO session_logs (id, client_id, routine_id, session_date, session_time, exercises_done,
-                                              exercises_prescribed, duration_min, pain_before, pain_after, stiffness,
-                                              notes, red_flags, red_flag_level, red_flag_pregnant,
-                                              before_first_assignment, source, batch_id, entered_by, created_at)
-                    SELECT $first + r.row_no - $low, r.client_id, r.routine_id, r.d, r.t, r.done, r.prescribed_i,
-                           r.duration_min_n, r.pain_before_n, r.pain_after_n, r.stiffness_n, r.notes, g.tags,
-                           {level}, {pregnant}, r.early, $source, $batch, $actor, $now
+                    SELECT $first + r.row_no - $low AS id, r.client_id, r.routine_id, r.d AS session_date,
+                           r.t AS session_time, r.done AS exercises_done, r.prescribed_i AS exercises_prescribed,
+                           r.duration_min_n AS duration_min, r.pain_before_n AS pain_before, r.pain_after_n AS pain_after,
+                           r.stiffness_n AS stiffness, r.notes, g.tags AS red_flags, {level} AS red_flag_level,
+                           {pregnant} AS red_flag_pregnant, r.early AS before_first_assignment,
+                           CAST($source AS VARCHAR) AS source, CAST($batch AS BIGINT) AS batch_id,
+                           CAST($actor AS VARCHAR) AS entered_by, CAST($now AS TIMESTAMP) AS created_at
                     FROM lean_rows r LEFT JOIN lean_tags g ON g.notes = r.notes LEFT JOIN clients c ON c.id = r.client_id
                     WHERE r.row_no NOT IN (SELECT row_no FROM lean_drop) ORDER BY r.row_no
                     """,
-                    {"first": first, "low": low, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()})
-                add_sessions(cur, f"id >= {int(first)}")
+                    {"first": first, "low": low, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
+                    name="lean_new_logs", inserted=f"id >= {int(first)}")
+                try:
+                    add_sessions(cur, "lean_new_logs")
+                finally:
+                    drop_kept(cur, "lean_new_logs")
             cur.execute(
                 """
                 INSERT INTO quarantined_rows (batch_id, file_name, row_number, values_json, reasons_json, status,
@@ -387,6 +399,7 @@ def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "benc
     finally:
         for table in ("lean_file", "lean_rows", "lean_bad", "lean_drop", "lean_tags"):
             cur.execute(f"DROP TABLE IF EXISTS {table}")
+        drop_kept(cur, "lean_stored")
         cur.close()
     return {"read": read, "accepted": accepted, "rejected": rejected, "duplicates": duplicates, "batch_id": batch_id}
 
