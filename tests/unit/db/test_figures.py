@@ -14,6 +14,7 @@ from datetime import date, time, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -107,6 +108,34 @@ def test_an_import_adds_only_its_sessions_to_the_pain_ends(store: Store) -> None
     assert [(r[3], r[4], r[5]) for r in figures["assignment_pain_ends"]] == [
         (8.0, True, False), (5.0, True, False), (4.0, True, False), (7.0, False, True), (3.0, False, True),
         (2.0, False, True)]
+    assert figures == rebuilt(store)
+
+
+
+@pytest.mark.both_stores
+def test_an_import_adds_to_the_days_already_kept_and_inserts_the_new_ones(store: Store) -> None:
+    # r-two (2 items) from 03-03 for 2 weeks. Stored: 03-05 done 1 (0.5), pain 5; 03-06 done 2 (1.0).
+    # The import: 03-05 again at 18:00, done 2 (1.0), pain 3; 03-07 done 1 (0.5), pain 4; a second client
+    # G2 on 03-06, three weeks from 03-03, with nothing stored.
+    # Day figures after: 03-05 completed 1.5 over 2 sessions, 2 scored, pain sum 8; 03-06 unchanged; 03-07 new.
+    add_routine(store, "r-two", 2)
+    create_user(store, "cli", "ann", "therapist", PASSWORD)
+    cid = add_client(store, "G1")
+    other = add_client(store, "G2")
+    aid = add_assignment(store, cid, "r-two", date(2025, 3, 3), weeks=2)
+    other_aid = add_assignment(store, other, "r-two", date(2025, 3, 3), weeks=3)
+    add_session(store, cid, date(2025, 3, 5), "r-two", done=1, pain_before=5, at=time(8, 0))
+    add_session(store, cid, date(2025, 3, 6), "r-two", done=2)
+    text = ("client,session_date,session_time,routine,exercises_done,pain_before\n"
+            "G1,2025-03-05,18:00,r-two,2,3\nG1,2025-03-07,,r-two,1,4\nG2,2025-03-06,,r-two,2,\n")
+    result = imports.import_file(store, text.encode(), imports.ImportOptions(actor="ann", as_of=date(2025, 3, 20)),
+                                 name="log.csv")
+    assert result.accepted == 3
+    figures = kept(store)
+    assert figures["assignment_day_figures"] == [
+        (aid, cid, date(2025, 3, 5), 1.5, 2, 2, 8.0), (aid, cid, date(2025, 3, 6), 1.0, 1, 0, None),
+        (aid, cid, date(2025, 3, 7), 0.5, 1, 1, 4.0), (other_aid, other, date(2025, 3, 6), 1.0, 1, 0, None)]
+    assert figures["client_figures"] == [(cid, date(2025, 3, 7)), (other, date(2025, 3, 6))]
     assert figures == rebuilt(store)
 
 

@@ -232,3 +232,41 @@ def test_a_few_clients_rows_are_copied_beside_a_computation_on_postgresql(store:
     finally:
         cur.execute(f"DROP SCHEMA IF EXISTS {WORK_DB}.copied CASCADE")
         cur.close()
+
+
+def test_rows_on_days_holds_every_row_of_the_days_named_and_on_postgresql_only_their_clients_runs(
+        store: Store, store_kind: str) -> None:
+    """The stored rows of some clients' days: all of them on both stores. PostgreSQL finds them itself
+    from each client's runs of days (days up to RUN_GAP_DAYS apart join one run), so another
+    client's rows and a client's days outside its runs never come; a DuckDB file gives a view of
+    the days' range, which the caller's join narrows."""
+    from datetime import date
+
+    from core.db.store import drop_kept, rows_on_days
+
+    def day(n: int) -> date:
+        return date(2026, 3, n)
+
+    # client 1 on 03-01, 03-03, 03-20, 03-28; client 2 on 03-05; client 3 on 03-05.
+    stored = [(1, day(1)), (1, day(3)), (1, day(20)), (1, day(28)), (2, day(5)), (3, day(5))]
+    with store.transaction(clients=()) as cur:
+        cur.executemany("INSERT INTO client_figures VALUES (?, ?)", [list(row) for row in stored])
+    cur = store.cursor()
+    try:
+        # Named: client 1 on 03-01 and 03-08 (7 days apart: one run, 03-01..03-08) and on 03-20 (a run of
+        # its own); client 2 on 03-05.
+        cur.execute("CREATE TEMP TABLE named AS SELECT * FROM (VALUES (1, DATE '2026-03-01'), (1, DATE '2026-03-08'),"
+                    " (1, DATE '2026-03-20'), (2, DATE '2026-03-05'), (1, DATE '2026-03-01')) t(client_id, day)")
+        rows_on_days(cur, "found", "client_figures", "last_session", "SELECT client_id, day FROM named")
+        found = set(cur.execute("SELECT client_id, last_session FROM found").fetchall())
+        assert {(1, day(1)), (1, day(20)), (2, day(5))} <= found
+        if store_kind == "postgres":  # 03-03 lies in client 1's first run; 03-28 in none; client 3 not named
+            assert found == {(1, day(1)), (1, day(3)), (1, day(20)), (2, day(5))}
+        else:  # the range 03-01..03-20
+            assert found == {(1, day(1)), (1, day(3)), (1, day(20)), (2, day(5)), (3, day(5))}
+        drop_kept(cur, "found")
+        rows_on_days(cur, "found", "client_figures", "last_session", "SELECT client_id, day FROM named WHERE FALSE")
+        assert cur.execute("SELECT count(*) FROM found").fetchone() == (0,)
+        drop_kept(cur, "found")
+    finally:
+        cur.close()
