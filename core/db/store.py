@@ -615,10 +615,6 @@ def next_id(cur: Cursor, sequence: str) -> int:
     return next_ids(cur, sequence, 1)[0]
 
 
-# Days apart that a client's runs of days still count as one run when rows are fetched by day
-# (rows_on_days): fewer, longer runs make a shorter query, at the cost of a few rows not needed.
-RUN_GAP_DAYS = 7
-
 
 def insert_kept_locally(cur: Cursor, table: str, columns: Sequence[str], query: str,
                         params: Sequence[Any] | dict[str, Any] | None = None, *, name: str, inserted: str) -> None:
@@ -647,23 +643,23 @@ def rows_on_days(cur: Cursor, name: str, table: str, day_column: str, days: str,
     may repeat; a temporary relation, dropped with ``drop_kept``.
 
     A DuckDB file: a view of the rows in the pairs' range of days, reading its own blocks (its zone
-    maps make the range cheap; the join the caller makes with the pairs does the rest). PostgreSQL: fetched once, PostgreSQL itself finding the rows next to the data: the
-    pairs go to it as each client's runs of days (RUN_GAP_DAYS apart at most, so a few rows more
-    may come), and only those rows come through the extension, never the whole table."""
+    maps make the range cheap; the join the caller makes with the pairs does the rest).
+    PostgreSQL: fetched once, PostgreSQL itself finding the rows next to the data: the pairs go to
+    it as each client's runs of consecutive calendar weeks holding one of its days (so a few rows
+    more may come), and only those rows come through the extension, never the whole table."""
     picked = ", ".join(f"t.{c}" for c in columns)
     if not is_postgres(cur):
         low, high = cur.execute(f"SELECT min(day), max(day) FROM ({days}) p(client_id, day)").fetchone()
         within = f"t.{day_column} BETWEEN DATE '{low}' AND DATE '{high}'" if low is not None else "FALSE"
         cur.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {picked} FROM {CATALOG}.main.{table} t WHERE {within}")
         return
+    # each client's days by calendar week (from Monday), then its runs of consecutive weeks
     runs = cur.execute(
         f"""
-        SELECT client_id, min(day), max(day)
-        FROM (SELECT client_id, day, sum(CASE WHEN day - previous <= {RUN_GAP_DAYS} THEN 0 ELSE 1 END)
-                                         OVER (PARTITION BY client_id ORDER BY day) AS run
-              FROM (SELECT client_id, day, lag(day) OVER (PARTITION BY client_id ORDER BY day) AS previous
-                    FROM (SELECT DISTINCT client_id, day FROM ({days}) p(client_id, day)
-                          WHERE client_id IS NOT NULL AND day IS NOT NULL)))
+        SELECT client_id, min(low), max(high)
+        FROM (SELECT client_id, low, high, week - row_number() OVER (PARTITION BY client_id ORDER BY week) AS run
+              FROM (SELECT client_id, (day - DATE '2000-01-03') // 7 AS week, min(day) AS low, max(day) AS high
+                    FROM ({days}) p(client_id, day) WHERE client_id IS NOT NULL AND day IS NOT NULL GROUP BY ALL))
         GROUP BY client_id, run
         """).fetchall()
     query = f"SELECT {picked} FROM {table} t WHERE FALSE"

@@ -237,9 +237,9 @@ def test_a_few_clients_rows_are_copied_beside_a_computation_on_postgresql(store:
 def test_rows_on_days_holds_every_row_of_the_days_named_and_on_postgresql_only_their_clients_runs(
         store: Store, store_kind: str) -> None:
     """The stored rows of some clients' days: all of them on both stores. PostgreSQL finds them itself
-    from each client's runs of days (days up to RUN_GAP_DAYS apart join one run), so another
-    client's rows and a client's days outside its runs never come; a DuckDB file gives a view of
-    the days' range, which the caller's join narrows."""
+    from each client's runs of consecutive calendar weeks holding its days, so another client's rows
+    and a client's days outside its runs never come; a DuckDB file gives a view of the days' range,
+    which the caller's join narrows."""
     from datetime import date
 
     from core.db.store import drop_kept, rows_on_days
@@ -253,8 +253,8 @@ def test_rows_on_days_holds_every_row_of_the_days_named_and_on_postgresql_only_t
         cur.executemany("INSERT INTO client_figures VALUES (?, ?)", [list(row) for row in stored])
     cur = store.cursor()
     try:
-        # Named: client 1 on 03-01 and 03-08 (7 days apart: one run, 03-01..03-08) and on 03-20 (a run of
-        # its own); client 2 on 03-05.
+        # Named: client 1 on Sunday 03-01 and Sunday 03-08 (in consecutive weeks: one run, 03-01..03-08) and
+        # on 03-20 (the week of 03-09 has none: a run of its own); client 2 on 03-05.
         cur.execute("CREATE TEMP TABLE named AS SELECT * FROM (VALUES (1, DATE '2026-03-01'), (1, DATE '2026-03-08'),"
                     " (1, DATE '2026-03-20'), (2, DATE '2026-03-05'), (1, DATE '2026-03-01')) t(client_id, day)")
         rows_on_days(cur, "found", "client_figures", "last_session", "SELECT client_id, day FROM named")
