@@ -520,6 +520,10 @@ _NATURAL_KEY = ("client_id", "d", "t", "routine_id", "block", "done", "prescribe
                 "pain_before_n", "pain_after_n", "stiffness_n", "notes")
 _STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "block", "exercises_done",
                "exercises_prescribed", "duration_min", "pain_before", "pain_after", "stiffness", "notes")
+# A stored log with a session id: for text the same as IS NOT NULL, written as a comparison, which
+# the postgres extension hands to PostgreSQL with the query (whose partial index of session ids,
+# migration 072, holds those logs alone); IS NOT NULL it tests itself, on every log of the source.
+_HAS_SESSION_ID = "source_session_id >= ''"
 # staged_sessions's rows that are accepted: no reason, not a duplicate.
 _ACCEPTED = "row_no NOT IN (SELECT row_no FROM li_drop)"
 # Texts kept for every row (stored, or needed to name a new client); the others only for rejected rows.
@@ -802,7 +806,7 @@ def _verdict(cur: Any, opts: CheckOptions) -> None:
             SELECT row_no FROM same WHERE row_no NOT IN (SELECT row_no FROM firsts)
             UNION ALL
             SELECT row_no FROM staged_sessions WHERE session_id IN (
-                SELECT source_session_id FROM session_logs WHERE source = $source AND source_session_id IS NOT NULL)
+                SELECT source_session_id FROM session_logs WHERE source = $source AND {_HAS_SESSION_ID})
             {quarantine}
             UNION ALL
             SELECT v.row_no FROM staged_sessions v
