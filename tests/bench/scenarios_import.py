@@ -18,10 +18,13 @@ Baselines, measured in the same run, each on its own fresh copy of the same prac
 
 What ``lean_sql_import`` shares with the real import (the same work, so the same code): the
 warning-sign tagger (``warning_signs.note_tags``, RE2, once per distinct note) and the SQL of a
-tag's level (``red_flags.judged_sql``), the block of ids (``store.reserve_ids``), the read-model
-upkeep (``figures.add_sessions``) and the transaction (``Store.transaction``, with the touches
-and clients an import gives it). Hand-written: reading the file, parsing, matching, every check,
-the de-duplication, and the inserts into session_logs, quarantined_rows and import_batches.
+tag's level (``red_flags.judged_sql``), the block of ids (``store.reserve_ids``), the store's
+way of inserting the new logs (``store.insert_kept_locally``) and of reading the stored logs the
+file's rows may repeat (``store.rows_on_days``: on PostgreSQL found there), the read-model upkeep
+(``figures.add_sessions``) and the transaction (``Store.transaction``, with the touches and
+clients an import gives it). Hand-written: reading the file, parsing, matching, every check, the
+de-duplication, and the SQL of the rows inserted into session_logs, quarantined_rows and
+import_batches.
 
 What it deliberately leaves out, because this file does not need it or it is not the import's
 checking and storing: sniffing the delimiter, encoding and line ending and decoding the file in
