@@ -259,51 +259,50 @@ def add_sessions(cur: Any, new_logs: str) -> None:
         f"WITH {attribution_sql(clients=new_clients, logs=new_logs)} SELECT {', '.join(ATTRIBUTION_COLUMNS)} FROM attributed",
         name="new_attribution", inserted=f"session_id >= {int(first_new)}")
     touched = "assignment_id IN (SELECT assignment_id FROM new_attribution)"
-    try:
-        # days: those already kept get the new sums added, the others are inserted (one join says which)
-        rows_on_days(cur, "kept_days", "assignment_day_figures", "day",
-                     "SELECT client_id, session_date FROM new_attribution", ("assignment_id", "day"))
-        cur.execute(f"""CREATE OR REPLACE TEMP TABLE figures_days AS
-            SELECT n.*, EXISTS (SELECT 1 FROM kept_days d WHERE d.assignment_id = n.assignment_id AND d.day = n.day) AS kept
-            FROM ({_day_figures('new_attribution')}) n""")
-        low, high, kept = cur.execute("SELECT min(day), max(day), count(*) FILTER (kept) FROM figures_days").fetchone()
-        statements = [
-            # (the day range lets the extension fetch only those days of the kept rows on PostgreSQL)
-            f"""UPDATE assignment_day_figures SET completed = assignment_day_figures.completed + n.completed,
-                      sessions = assignment_day_figures.sessions + n.sessions,
-                      scored = assignment_day_figures.scored + n.scored,
-                      pain_sum = CASE WHEN n.pain_sum IS NULL THEN assignment_day_figures.pain_sum
-                                      ELSE coalesce(assignment_day_figures.pain_sum, 0) + n.pain_sum END
-               FROM figures_days n
-               WHERE n.kept AND n.assignment_id = assignment_day_figures.assignment_id
-                 AND n.day = assignment_day_figures.day
-                 AND assignment_day_figures.day BETWEEN DATE '{low}' AND DATE '{high}'""" if kept else None,
-            """INSERT INTO assignment_day_figures
-               SELECT assignment_id, client_id, day, completed, sessions, scored, pain_sum FROM figures_days
-               WHERE NOT kept ORDER BY client_id""",
-            # pain: the new ends of the kept ends and the new scores, then the totals added up
-            f"""CREATE OR REPLACE TEMP TABLE figures_scored AS
-                SELECT assignment_id, client_id, session_order, pain_before FROM assignment_pain_ends WHERE {touched}
-                UNION ALL {_scored('new_attribution')}""",
-            f"DELETE FROM assignment_pain_ends WHERE {touched}",
-            f"INSERT INTO assignment_pain_ends {_pain_ends('SELECT * FROM figures_scored')}",
-            f"CREATE OR REPLACE TEMP TABLE figures_pain AS {_pain_figures(_merged_pain_totals('new_attribution'), f'AND x.{touched}')}",
-            f"DELETE FROM assignment_pain_figures WHERE {touched}",
-            "INSERT INTO assignment_pain_figures SELECT * FROM figures_pain",
-            f"""UPDATE client_figures SET last_session = greatest(client_figures.last_session, n.last_session)
-                FROM (SELECT client_id, max(session_date) AS last_session FROM {new_logs} GROUP BY client_id) n
-                WHERE n.client_id = client_figures.client_id""",
-            f"""INSERT INTO client_figures SELECT client_id, max(session_date) FROM {new_logs}
-                WHERE client_id NOT IN (SELECT client_id FROM client_figures) GROUP BY client_id""",
-        ]
-        for statement in statements:
-            if statement is not None:
-                cur.execute(statement)
-        raise_generations(cur, f"SELECT DISTINCT client_id FROM {new_logs}", safety=False)
-    finally:
-        for table in ("figures_days", "figures_pain", "figures_scored"):
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-        drop_kept(cur, "kept_days", "new_attribution")
+    # days: those already kept get the new sums added, the others are inserted (one join says which)
+    rows_on_days(cur, "kept_days", "assignment_day_figures", "day",
+                 "SELECT client_id, session_date FROM new_attribution", ("assignment_id", "day"))
+    cur.execute(f"""CREATE OR REPLACE TEMP TABLE figures_days AS
+        SELECT n.*, EXISTS (SELECT 1 FROM kept_days d WHERE d.assignment_id = n.assignment_id AND d.day = n.day) AS kept
+        FROM ({_day_figures('new_attribution')}) n""")
+    low, high, kept = cur.execute("SELECT min(day), max(day), count(*) FILTER (kept) FROM figures_days").fetchone()
+    statements = [
+        # (the day range lets the extension fetch only those days of the kept rows on PostgreSQL)
+        f"""UPDATE assignment_day_figures SET completed = assignment_day_figures.completed + n.completed,
+                  sessions = assignment_day_figures.sessions + n.sessions,
+                  scored = assignment_day_figures.scored + n.scored,
+                  pain_sum = CASE WHEN n.pain_sum IS NULL THEN assignment_day_figures.pain_sum
+                                  ELSE coalesce(assignment_day_figures.pain_sum, 0) + n.pain_sum END
+           FROM figures_days n
+           WHERE n.kept AND n.assignment_id = assignment_day_figures.assignment_id
+             AND n.day = assignment_day_figures.day
+             AND assignment_day_figures.day BETWEEN DATE '{low}' AND DATE '{high}'""" if kept else None,
+        """INSERT INTO assignment_day_figures
+           SELECT assignment_id, client_id, day, completed, sessions, scored, pain_sum FROM figures_days
+           WHERE NOT kept ORDER BY client_id""",
+        # pain: the new ends of the kept ends and the new scores, then the totals added up
+        f"""CREATE OR REPLACE TEMP TABLE figures_scored AS
+            SELECT assignment_id, client_id, session_order, pain_before FROM assignment_pain_ends WHERE {touched}
+            UNION ALL {_scored('new_attribution')}""",
+        f"DELETE FROM assignment_pain_ends WHERE {touched}",
+        f"INSERT INTO assignment_pain_ends {_pain_ends('SELECT * FROM figures_scored')}",
+        f"CREATE OR REPLACE TEMP TABLE figures_pain AS {_pain_figures(_merged_pain_totals('new_attribution'), f'AND x.{touched}')}",
+        f"DELETE FROM assignment_pain_figures WHERE {touched}",
+        "INSERT INTO assignment_pain_figures SELECT * FROM figures_pain",
+        f"""UPDATE client_figures SET last_session = greatest(client_figures.last_session, n.last_session)
+            FROM (SELECT client_id, max(session_date) AS last_session FROM {new_logs} GROUP BY client_id) n
+            WHERE n.client_id = client_figures.client_id""",
+        f"""INSERT INTO client_figures SELECT client_id, max(session_date) FROM {new_logs}
+            WHERE client_id NOT IN (SELECT client_id FROM client_figures) GROUP BY client_id""",
+    ]
+    for statement in statements:
+        if statement is not None:
+            cur.execute(statement)
+    raise_generations(cur, f"SELECT DISTINCT client_id FROM {new_logs}", safety=False)
+    # (a write that fails is rolled back, and these with it)
+    for table in ("figures_days", "figures_pain", "figures_scored"):
+        cur.execute(f"DROP TABLE {table}")
+    drop_kept(cur, "kept_days", "new_attribution")
 
 
 def raise_generations(cur: Any, clients: str | None, params: Sequence[Any] = (), *, safety: bool) -> None:

@@ -972,10 +972,8 @@ def insert_accepted(cur: Any, source: str, batch_id: int | None, actor: str) -> 
             WHERE s.{_ACCEPTED} ORDER BY s.row_no""",
         {"first": first, "low": low, "source": source, "batch": batch_id, "actor": actor, "now": utcnow()},
         name="new_logs", inserted=f"id >= {int(first)}")
-    try:
-        add_sessions(cur, "new_logs")
-    finally:
-        drop_kept(cur, "new_logs")
+    add_sessions(cur, "new_logs")
+    drop_kept(cur, "new_logs")  # (a write that fails is rolled back, and these with it)
     return first
 
 

@@ -156,7 +156,7 @@ _STORED_KEY = ("client_id", "session_date", "session_time", "routine_id", "exerc
 _LEAN_LOG_COLUMNS = ("id", "client_id", "routine_id", "session_date", "session_time", "exercises_done",
                      "exercises_prescribed", "duration_min", "pain_before", "pain_after", "stiffness", "notes",
                      "red_flags", "red_flag_level", "red_flag_pregnant", "before_first_assignment", "source", "batch_id",
-                     "entered_by", "created_at")
+                     "entered_by", "created_at", "block")
 
 
 def _lean_match(column: str, target: str, keys: tuple[str, ...]) -> str:
@@ -379,7 +379,8 @@ def lean_sql_import(store: Store, export: Path, as_of: date, source: str = "benc
                            r.stiffness_n AS stiffness, r.notes, g.tags AS red_flags, {level} AS red_flag_level,
                            {pregnant} AS red_flag_pregnant, r.early AS before_first_assignment,
                            CAST($source AS VARCHAR) AS source, CAST($batch AS BIGINT) AS batch_id,
-                           CAST($actor AS VARCHAR) AS entered_by, CAST($now AS TIMESTAMP) AS created_at
+                           CAST($actor AS VARCHAR) AS entered_by, CAST($now AS TIMESTAMP) AS created_at,
+                           CAST(NULL AS VARCHAR) AS block
                     FROM lean_rows r LEFT JOIN lean_tags g ON g.notes = r.notes LEFT JOIN clients c ON c.id = r.client_id
                     WHERE r.row_no NOT IN (SELECT row_no FROM lean_drop) ORDER BY r.row_no
                     """,
