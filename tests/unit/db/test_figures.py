@@ -61,6 +61,14 @@ def rebuilt(store: Store) -> dict[str, list[tuple]]:
         cur.close()
 
 
+def imported(store: Store, text: str) -> dict[str, list[tuple]]:
+    """The kept figures after ``text`` (a CSV whose every row is stored) is imported by ann."""
+    result = imports.import_file(store, text.encode(), imports.ImportOptions(actor="ann", as_of=date(2025, 3, 20)),
+                                 name="log.csv")
+    assert result.accepted == text.count("\n") - 1
+    return kept(store)
+
+
 def test_figures_of_a_small_practice_by_hand(store: Store) -> None:
     # r-two (2 items), 3 a week, from Mon 2025-03-03 for 2 weeks (last day 03-16), paused 03-10..03-11.
     # 03-04 done 1 of 2 -> 0.5, pain 6 -> 4;  03-05 unnamed, pain 5 -> 5;
@@ -97,12 +105,8 @@ def test_an_import_adds_only_its_sessions_to_the_pain_ends(store: Store) -> None
     aid = add_assignment(store, cid, "r-two", date(2025, 3, 3), weeks=2)
     for day, pain in zip(range(5, 10), (5, 4, 6, 7, 3)):
         add_session(store, cid, date(2025, 3, day), "r-two", pain_before=pain, pain_after=pain - 1)
-    text = ("client,session_date,routine,pain_before,pain_after\n"
-            "F3,2025-03-04,r-two,8,2\nF3,2025-03-12,r-two,2,\nF3,2025-03-13,r-two,,\n")
-    result = imports.import_file(store, text.encode(), imports.ImportOptions(actor="ann", as_of=date(2025, 3, 20)),
-                                 name="log.csv")
-    assert result.accepted == 3
-    figures = kept(store)
+    figures = imported(store, "client,session_date,routine,pain_before,pain_after\n"
+                       "F3,2025-03-04,r-two,8,2\nF3,2025-03-12,r-two,2,\nF3,2025-03-13,r-two,,\n")
     # relief: five stored sessions 1 each, plus 8 - 2 = 6; the 03-12 score has no pain after.
     assert figures["assignment_pain_figures"] == [(aid, cid, 7, 17.0, 12.0, 11.0, 6, date(2025, 3, 13))]
     assert [(r[3], r[4], r[5]) for r in figures["assignment_pain_ends"]] == [
@@ -126,12 +130,8 @@ def test_an_import_adds_to_the_days_already_kept_and_inserts_the_new_ones(store:
     other_aid = add_assignment(store, other, "r-two", date(2025, 3, 3), weeks=3)
     add_session(store, cid, date(2025, 3, 5), "r-two", done=1, pain_before=5, at=time(8, 0))
     add_session(store, cid, date(2025, 3, 6), "r-two", done=2)
-    text = ("client,session_date,session_time,routine,exercises_done,pain_before\n"
-            "G1,2025-03-05,18:00,r-two,2,3\nG1,2025-03-07,,r-two,1,4\nG2,2025-03-06,,r-two,2,\n")
-    result = imports.import_file(store, text.encode(), imports.ImportOptions(actor="ann", as_of=date(2025, 3, 20)),
-                                 name="log.csv")
-    assert result.accepted == 3
-    figures = kept(store)
+    figures = imported(store, "client,session_date,session_time,routine,exercises_done,pain_before\n"
+                       "G1,2025-03-05,18:00,r-two,2,3\nG1,2025-03-07,,r-two,1,4\nG2,2025-03-06,,r-two,2,\n")
     assert figures["assignment_day_figures"] == [
         (aid, cid, date(2025, 3, 5), 1.5, 2, 2, 8.0), (aid, cid, date(2025, 3, 6), 1.0, 1, 0, None),
         (aid, cid, date(2025, 3, 7), 0.5, 1, 1, 4.0), (other_aid, other, date(2025, 3, 6), 1.0, 1, 0, None)]
