@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.bench.scenarios_floors import LEAN_REPORT  # noqa: E402
 from tests.bench.scenarios_metrics import BARE_PASS_SQL  # noqa: E402
 
 CLI = [sys.executable, "-m", "core.commands.cli"]
@@ -37,7 +38,8 @@ ONE_CLIENT = "C00047"
 START_UP_COMMAND = "python -c: import core.commands.cli, then _open_store(--db) and close"
 # What each report is measured against: its own start-up.
 REPORTS = {"report_adherence": "cli_start_up", "report_alerts": "cli_start_up",
-           "report_one_client": "cli_start_up", "bare_pass": "bare_start_up"}
+           "report_one_client": "cli_start_up", "bare_pass": "bare_start_up",
+           "lean_report_adherence": "bare_start_up"}
 
 
 def commands(db: Path, as_of: date) -> dict[str, list[str]]:
@@ -53,7 +55,24 @@ def commands(db: Path, as_of: date) -> dict[str, list[str]]:
         "report_one_client": [*CLI, "report", "adherence", "--client", ONE_CLIENT, *common],
         "bare_start_up": [sys.executable, "-c", open_file],
         "bare_pass": [sys.executable, "-c", f"{open_file}; con.execute({BARE_PASS_SQL!r}).fetchall()"],
+        # the floor of `report adherence --json`: its output from the kept rows, duckdb and json only
+        "lean_report_adherence": [sys.executable, "-c", LEAN_REPORT, str(db), _period(as_of)],
     }
+
+
+def _period(as_of: date) -> str:
+    from core.analytics.metrics import Scope
+    from core.analytics.period_figures import period_key
+
+    return period_key(Scope(as_of=as_of, days=28))
+
+
+def _same_output(argvs: dict[str, list[str]]) -> None:
+    """The lean report must print exactly what the report prints, or it is not a floor of it."""
+    printed = [subprocess.run(argvs[name], cwd=REPO, capture_output=True, text=True, check=True).stdout
+               for name in ("report_adherence", "lean_report_adherence")]
+    if printed[0] != printed[1]:
+        raise RuntimeError("the lean report prints something else than `report adherence --json`")
 
 
 def fresh_process_ms(argv: list[str]) -> float:
@@ -71,6 +90,7 @@ def scenario_report_cli(db: Path, as_of: date, rounds: int = 7) -> dict:
     # once each, untimed but the first report: the first library sync of the copy, the OS file
     # cache, and the day's figures computed and kept (core/analytics/period_figures.py)
     first = {name: fresh_process_ms(argv) for name, argv in argvs.items()}
+    _same_output(argvs)
     samples: dict[str, list[float]] = {name: [] for name in argvs}
     for _ in range(rounds):
         for name, argv in argvs.items():
@@ -86,6 +106,7 @@ def scenario_report_cli(db: Path, as_of: date, rounds: int = 7) -> dict:
             "ratio_report_adherence_over_bare_pass": round(beyond["report_adherence"] / bare_ms, 2),
             "ratio_report_alerts_over_bare_pass": round(beyond["report_alerts"] / bare_ms, 2),
             "ratio_one_client_over_bare_pass": round(beyond["report_one_client"] / bare_ms, 2),
+            "ratio_lean_report_adherence_over_bare_pass": round(beyond["lean_report_adherence"] / bare_ms, 2),
             "rounds": rounds}
 
 
