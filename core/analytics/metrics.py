@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeVar
 
 import pandas as pd
 
-from core.access.sites import within_sites
+from core.access.sites import offered_sites, site_labels, within_sites
 from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, session_order_key
 from core.db.store import CATALOG, WORK_DB, Cursor, Store
 from core.practice.clients import SEGMENT_LABELS
@@ -1039,8 +1039,7 @@ def filter_options(store: Store, allowed: tuple[str, ...] | None = None) -> dict
                             f" AND c.therapist IS NOT NULL AND c.therapist <> '' AND {clients} ORDER BY 1"),
         "routine": values("SELECT DISTINCT a.routine_id FROM assignments a JOIN clients c ON c.id = a.client_id"
                           f" WHERE {clients} ORDER BY 1"),
-        "site": [code for (code,) in store.rows("SELECT code FROM sites ORDER BY created_at, code")
-                 if allowed is None or code in allowed],
+        "site": offered_sites(site_labels(store), allowed),
     }
 
 
