@@ -164,13 +164,12 @@ def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFra
 
 
 @contextmanager
-def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool = True,
-             keep_sessions: bool = False) -> Iterator[Pipeline]:
+def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool = True) -> Iterator[Pipeline]:
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
-    ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
+    ``adherence=False`` skips m_weeks and m_client (pain only)."""
     with empty_pipeline(store, scope) as run:
         store.copy_client_rows(run.cur, run.schema, named_clients(scope))
-        _prepare(run, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
+        _prepare(run, scope, pain=pain, adherence=adherence)
         yield run
 
 
@@ -270,8 +269,7 @@ sort_key = session_order_key
 _SORT_KEY = session_order_key()  # attributed sessions: session_time is already coalesced to 00:00
 
 
-def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, adherence: bool = True,
-             keep_sessions: bool = False) -> None:
+def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, adherence: bool = True) -> None:
     """Build the temp tables every metric reads.
 
     m_assignments    assignments in scope that overlap the period (the analysis set); for cohorts, those
@@ -280,7 +278,6 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     m_agg    attributed sessions of m_assignments: per assignment and bucket (ISO week, or program
              week for cohorts) those of the period, for adherence; per assignment (bucket NULL)
              its pain figures up to as_of (from its whole history when pain is wanted)
-    m_att    (keep_sessions) every attributed session of the clients in [lo, as_of], unaggregated
     m_weeks  m_assignments x ISO week in the period: active days, expected, completed (raw), credited
     m_client clients with an active day in the period: expected, completed, adherence, status
     m_pain   (pain) per m_assignments assignment: baseline, current, change, change_pct, response, relief
@@ -317,8 +314,6 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
         SELECT assignment_id, min(lo), max(hi) FROM islands GROUP BY assignment_id, island
     """)
     bucket = _PROGRAM_WEEK if cohort else _ISO_WEEK
-    if keep_sessions:  # one client's page: every attributed session of the period, for its session list
-        keep_attributed_sessions(run)
     # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
     # for its whole history: exact for a view as of its last session or later, else (a view of
     # the past) worked out from its attributed sessions up to as_of.
@@ -352,19 +347,6 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
         _prepare_clients(run)
     if pain:
         _prepare_pain(run)
-
-
-def keep_attributed_sessions(run: Pipeline) -> None:
-    """m_att: every attributed session of the run's clients dated [lo, as_of], unaggregated."""
-    # one client's page: its id as a constant, which DuckDB filters the scan with, not a join
-    clients = ("AND x.client_id = $client_id AND EXISTS (SELECT 1 FROM m_assignments)"
-               if run.scope.client_id is not None else _scoped_clients(run.scope, "x.client_id"))
-    run.execute(f"""
-        CREATE TABLE m_att AS
-        SELECT x.*, x.assignment_id IN (SELECT assignment_id FROM m_assignments) AS in_scope
-        FROM session_attribution x
-        WHERE x.session_date BETWEEN $lo AND $as_of {clients}
-    """)
 
 
 def _prepare_weeks(run: Pipeline) -> None:
@@ -762,7 +744,7 @@ _CLIENT_WEEKLY_SQL = """
     FROM m_weeks GROUP BY week_start ORDER BY week_start
 """
 
-# Every session of the client in the period, attributed or not (from m_att, kept by the pipeline).
+# Every session of the client in the period, attributed or not (the read model's attribution).
 _CLIENT_SESSIONS_SQL = """
     CREATE TEMP TABLE m_csess AS
     SELECT l.id AS session_id, l.session_date, l.session_time, l.routine_id AS named_routine,
@@ -771,7 +753,10 @@ _CLIENT_SESSIONS_SQL = """
            a.completion, l.exercises_done, l.exercises_prescribed, l.duration_min,
            l.pain_before, l.pain_after, l.pain_before - l.pain_after AS relief, l.stiffness,
            l.notes, l.red_flags, l.source
-    FROM session_logs l LEFT JOIN m_att a ON a.session_id = l.id LEFT JOIN assignments x ON x.id = a.assignment_id
+    FROM session_logs l
+    LEFT JOIN (SELECT * FROM session_attribution
+               WHERE client_id = $client_id AND session_date BETWEEN $p_start AND $as_of) a ON a.session_id = l.id
+    LEFT JOIN assignments x ON x.id = a.assignment_id
     WHERE l.client_id = $client_id AND l.session_date BETWEEN $p_start AND $as_of
 """
 
@@ -843,7 +828,7 @@ def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT
 def client_pipeline(store: Store, client_id: int, as_of: date,
                     days: int = DEFAULT_DAYS) -> AbstractContextManager[Pipeline]:
     """The metric tables of one client's page (``client_detail_from`` reads them)."""
-    return pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id)), pain=True, keep_sessions=True)
+    return pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id)), pain=True)
 
 
 def client_detail_from(run: Pipeline,
