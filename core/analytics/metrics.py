@@ -131,6 +131,7 @@ class Pipeline:
         self.scope = scope
         self.schema = schema
         self.has_alerts = False  # m_alerts is there already (read back from kept rows: core.analytics.period_figures)
+        self.copied: tuple[str, ...] = ()  # practice tables copied into ``schema`` (Store.copy_client_rows)
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
@@ -169,8 +170,8 @@ def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool =
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
     ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
     with empty_pipeline(store, scope) as run:
-        store.copy_client_rows(run.cur, run.schema, named_clients(scope))
-        _prepare(run, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
+        run.copied = store.copy_client_rows(run.cur, run.schema, named_clients(scope))
+        _prepare(run, store, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
         yield run
 
 
@@ -178,6 +179,37 @@ def named_clients(scope: Scope) -> tuple[int, ...]:
     """The clients a scope names by id (one client's page, a list of clients); none for a view
     that selects clients by what they are (all, segments, therapists, sites)."""
     return (scope.client_id,) if scope.client_id is not None else tuple(scope.clients)
+
+
+def rows_of(run: Pipeline, store: Store, table: str, condition: str, *, name: str,
+            columns: tuple[str, ...] = (), clients: str | None = None) -> str:
+    """What a statement of the run reads FROM for the rows of the practice's ``table`` where
+    ``condition`` holds (SQL without parameters), with ``columns`` (all when empty). ``clients``: a
+    query of the run giving the only clients whose rows the statements use (they filter by it
+    themselves).
+
+    On PostgreSQL, unless the run holds a copy of the table (a few clients' rows:
+    ``Store.copy_client_rows``), the rows are fetched once into the table ``name``, the condition
+    and the clients run there (by its index on client_id): the extension would otherwise fetch
+    the whole table for each statement that reads it. Otherwise the same rows as a subquery, which
+    DuckDB reads from its own blocks as the statement's own."""
+    chosen = ", ".join(columns) or "*"
+    if not store.postgres or table in run.copied:
+        return f"(SELECT {chosen} FROM {table} WHERE {condition})"
+    if clients is not None:
+        condition += f" AND client_id IN ({ids_sql([c for (c,) in run.rows(clients)])})"
+    store.rows_where(run.cur, f"{run.schema}.{name}", table, condition, columns)
+    return name
+
+
+def date_sql(day: date) -> str:
+    """A day as a SQL literal, for the conditions of ``rows_of`` (which take no parameters)."""
+    return f"DATE '{day.isoformat()}'"
+
+
+def ids_sql(ids: list[int]) -> str:
+    """Ids as a SQL list for ``IN (...)``; ``NULL`` for none (no row matches)."""
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
 _SCHEMAS = itertools.count(1)
@@ -270,8 +302,8 @@ sort_key = session_order_key
 _SORT_KEY = session_order_key()  # attributed sessions: session_time is already coalesced to 00:00
 
 
-def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, adherence: bool = True,
-             keep_sessions: bool = False) -> None:
+def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: bool = False,
+             adherence: bool = True, keep_sessions: bool = False) -> None:
     """Build the temp tables every metric reads.
 
     m_assignments    assignments in scope that overlap the period (the analysis set); for cohorts, those
@@ -322,6 +354,13 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
     # for its whole history: exact for a view as of its last session or later, else (a view of
     # the past) worked out from its attributed sessions up to as_of.
+    days = rows_of(run, store, "assignment_day_figures",
+                   f"day BETWEEN {date_sql(scope.period_start)} AND {date_sql(scope.as_of)}", name="m_days")
+    past_assignments = ("(SELECT assignment_id, client_id FROM assignment_pain_figures"
+                        " WHERE last_day > $as_of AND assignment_id IN (SELECT assignment_id FROM m_assignments))")
+    past = rows_of(run, store, "session_attribution",
+                   f"session_date BETWEEN {date_sql(run.params['lo'])} AND {date_sql(scope.as_of)}",
+                   name="m_past_sessions", clients=f"SELECT client_id FROM {past_assignments}")
     run.execute(f"""
         CREATE TABLE m_agg AS
         SELECT f.assignment_id, {bucket} AS bucket,
@@ -329,7 +368,7 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
                sum(f.scored) AS scored, sum(f.pain_sum) AS pain_sum,
                CAST(NULL AS DOUBLE) AS relief_sum, CAST(NULL AS BIGINT) AS relief_n,
                CAST(NULL AS DOUBLE) AS first3_sum, CAST(NULL AS DOUBLE) AS last3_sum
-        FROM assignment_day_figures f JOIN m_assignments g USING (assignment_id)
+        FROM {days} f JOIN m_assignments g USING (assignment_id)
         WHERE f.day BETWEEN $p_start AND $as_of
         GROUP BY f.assignment_id, bucket
         UNION ALL
@@ -341,17 +380,16 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
                sum(x.pain_before - x.pain_after), count(x.pain_before - x.pain_after),
                list_sum(min_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL)),
                list_sum(max_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL))
-        FROM session_attribution x
+        FROM {past} x
         WHERE x.session_date BETWEEN $lo AND $as_of
-          AND x.assignment_id IN (SELECT assignment_id FROM assignment_pain_figures
-                                  WHERE last_day > $as_of AND assignment_id IN (SELECT assignment_id FROM m_assignments))
+          AND x.assignment_id IN (SELECT assignment_id FROM {past_assignments})
         GROUP BY x.assignment_id
     """)
     if adherence and not cohort:
         _prepare_weeks(run)
-        _prepare_clients(run)
+        _prepare_clients(run, store)
     if pain:
-        _prepare_pain(run)
+        _prepare_pain(run, store)
 
 
 def keep_attributed_sessions(run: Pipeline) -> None:
@@ -403,9 +441,12 @@ def _prepare_weeks(run: Pipeline) -> None:
     """)
 
 
-def _prepare_clients(run: Pipeline) -> None:
+def _prepare_clients(run: Pipeline, store: Store) -> None:
     """m_client: sums over weeks and assignments, the last session (any session, any routine), and
     the status."""
+    logged_since = f"SELECT client_id FROM client_figures WHERE last_session > $as_of {_scoped_clients(run.scope)}"
+    logs = rows_of(run, store, "session_logs", f"session_date <= {date_sql(run.scope.as_of)}", name="m_logs_until",
+                   columns=("client_id", "session_date"), clients=logged_since)
     run.execute(f"""
         CREATE TABLE m_client AS
         WITH per AS (
@@ -416,9 +457,8 @@ def _prepare_clients(run: Pipeline) -> None:
             SELECT client_id, last_session FROM client_figures
             WHERE last_session <= $as_of {_scoped_clients(run.scope)}
             UNION ALL
-            SELECT client_id, max(session_date) FROM session_logs
-            WHERE session_date <= $as_of AND client_id IN (
-                SELECT client_id FROM client_figures WHERE last_session > $as_of {_scoped_clients(run.scope)})
+            SELECT client_id, max(session_date) FROM {logs}
+            WHERE session_date <= $as_of AND client_id IN ({logged_since})
             GROUP BY client_id
         ),
         programs AS (  -- per client: the longest-active program, and whether one runs unpaused on as_of
@@ -458,7 +498,7 @@ def _prepare_clients(run: Pipeline) -> None:
     """)
 
 
-def _prepare_pain(run: Pipeline) -> None:
+def _prepare_pain(run: Pipeline, store: Store) -> None:
     """m_pain: baseline / current from the first / last 3 scored sessions, the response, relief,
     and for a ``worse`` response the first session of the run of sessions that kept it worse."""
     run.execute(f"""
@@ -486,14 +526,18 @@ def _prepare_pain(run: Pipeline) -> None:
     """)
     if not run.scalar("SELECT count(*) FROM m_pain WHERE response = 'worse'"):
         return
-    # worse since: only the (few) worse assignments need their scored sessions one by one.
+    # worse since: only the (few) worse assignments need their scored sessions one by one (on
+    # PostgreSQL fetched by their clients, not read from every attributed session).
+    scored = rows_of(run, store, "session_attribution",
+                     f"pain_before IS NOT NULL AND session_date <= {date_sql(run.scope.as_of)}", name="m_worse_sessions",
+                     clients="SELECT DISTINCT client_id FROM m_pain WHERE response = 'worse'")
     run.execute(f"""
         UPDATE m_pain SET worse_since = w.since
         FROM (
             WITH rows AS (
                 SELECT t.assignment_id, t.session_date, row_number() OVER w AS rn,
                        avg(t.pain_before) OVER (w ROWS BETWEEN {BASELINE_SESSIONS - 1} PRECEDING AND CURRENT ROW) AS last3
-                FROM session_attribution t
+                FROM {scored} t
                 WHERE t.pain_before IS NOT NULL AND t.session_date <= $as_of
                   AND t.assignment_id IN (SELECT assignment_id FROM m_pain WHERE response = 'worse')
                 WINDOW w AS (PARTITION BY t.assignment_id ORDER BY t.session_date, t.session_time, t.session_id)
@@ -917,7 +961,7 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
         raise MetricsError(f"weeks must be between 1 and 52, not {weeks}")
     group_expr, group_join = _COHORT_GROUP[by]
     with empty_pipeline(store, scope) as run:
-        _prepare(run, scope, pain=True, cohort=True)
+        _prepare(run, store, scope, pain=True, cohort=True)
         return run.df(f"""
             WITH pw AS (
                 SELECT g.assignment_id, g.client_id, g.routine_id, g.sessions_per_week, g.start_date, r.k,
