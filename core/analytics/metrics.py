@@ -170,9 +170,17 @@ def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool =
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
     ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
     with empty_pipeline(store, scope) as run:
-        run.copied = store.copy_client_rows(run.cur, run.schema, named_clients(scope))
+        named = named_clients(scope)
+        run.copied = (store.copy_client_rows(run.cur, run.schema, named) if named
+                      else store.copy_tables(run.cur, run.schema, PRACTICE_TABLES))
         _prepare(run, store, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
         yield run
+
+
+# The practice's smaller tables that a view of the practice reads in several statements: on
+# PostgreSQL each is copied once beside the computation (Store.copy_tables).
+PRACTICE_TABLES: tuple[str, ...] = ("clients", "client_segments", "assignments", "assignment_pauses",
+                                    "assignment_pain_figures", "client_figures", "routines")
 
 
 def named_clients(scope: Scope) -> tuple[int, ...]:

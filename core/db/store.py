@@ -378,6 +378,17 @@ class Store:
             self.rows_where(cur, f"{schema}.{table}", table, f"client_id IN ({', '.join(map(str, ids))})")
         return CLIENT_ROW_TABLES
 
+    def copy_tables(self, cur: duckdb.DuckDBPyConnection, schema: str, tables: Iterable[str]) -> tuple[str, ...]:
+        """On PostgreSQL, the practice's ``tables`` copied whole into ``schema`` under the same names,
+        each fetched once, for a computation whose statements read them several times (the
+        extension fetches a table again for each). A DuckDB file reads its own blocks: nothing to
+        do. Returns the tables copied."""
+        if not self.postgres:
+            return ()
+        for table in tables:
+            self.rows_where(cur, f"{schema}.{table}", table, "TRUE")
+        return tuple(tables)
+
     def rows_where(self, cur: duckdb.DuckDBPyConnection, name: str, table: str, condition: str,
                    columns: Sequence[str] = ()) -> None:
         """``name``: the rows of the practice's ``table`` where ``condition`` holds (SQL that both
