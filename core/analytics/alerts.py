@@ -206,6 +206,19 @@ def _metric_alerts_sql(scope: Scope, logs: str, earlier: str) -> str:
     """
 
 
+def alert_logs(run: Pipeline, store: Store) -> tuple[str, str]:
+    """The session logs the alerts read (``metrics.rows_of``): those of the window, and the earlier
+    pain scores of the clients whose scores were high all through it."""
+    scope = run.scope
+    window = f"session_date BETWEEN {metrics.date_sql(scope.period_start)} AND {metrics.date_sql(scope.as_of)}"
+    logs = metrics.rows_of(run, store, "session_logs", window, name="m_logs", columns=LOG_COLUMNS)
+    earlier = metrics.rows_of(
+        run, store, "session_logs", f"session_date < {metrics.date_sql(scope.period_start)} AND pain_before IS NOT NULL",
+        name="m_logs_before", columns=LOG_COLUMNS,
+        clients=f"WITH {_high_pain_sql(scope, logs)} SELECT client_id FROM high_all_window")
+    return logs, earlier
+
+
 def _red_flag_rows(run: Pipeline, logs: str) -> pd.DataFrame:
     return run.df(f"""
         SELECT client_id, id AS session_id, session_date, red_flags, red_flag_level, red_flag_pregnant, notes
@@ -313,12 +326,7 @@ def build_alert_table(run: Pipeline, store: Store) -> None:
     """m_alerts: one row per alert of the pipeline's clients (see ``current_alerts``), built on a
     pipeline of the alert window."""
     run.execute(_ALERT_TABLE)
-    window = f"session_date BETWEEN {metrics.date_sql(run.scope.period_start)} AND {metrics.date_sql(run.scope.as_of)}"
-    logs = metrics.rows_of(run, store, "session_logs", window, name="m_logs", columns=LOG_COLUMNS)
-    earlier = metrics.rows_of(
-        run, store, "session_logs", f"session_date < {metrics.date_sql(run.scope.period_start)} AND pain_before IS NOT NULL",
-        name="m_logs_before", columns=LOG_COLUMNS,
-        clients=f"WITH {_high_pain_sql(run.scope, logs)} SELECT client_id FROM high_all_window")
+    logs, earlier = alert_logs(run, store)
     run.execute(f"INSERT INTO m_alerts SELECT *, NULL FROM ({_metric_alerts_sql(run.scope, logs, earlier)})")
     flagged = _red_flag_alerts(_red_flag_rows(run, logs))
     if flagged:

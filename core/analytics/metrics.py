@@ -210,6 +210,12 @@ def rows_of(run: Pipeline, store: Store, table: str, condition: str, *, name: st
     return name
 
 
+def period_days(run: Pipeline, store: Store) -> str:
+    """The day figures of the run's period (``rows_of``)."""
+    period = f"day BETWEEN {date_sql(run.scope.period_start)} AND {date_sql(run.scope.as_of)}"
+    return rows_of(run, store, "assignment_day_figures", period, name="m_days")
+
+
 def date_sql(day: date) -> str:
     """A day as a SQL literal, for the conditions of ``rows_of`` (which take no parameters)."""
     return f"DATE '{day.isoformat()}'"
@@ -362,8 +368,7 @@ def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: b
     # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
     # for its whole history: exact for a view as of its last session or later, else (a view of
     # the past) worked out from its attributed sessions up to as_of.
-    days = rows_of(run, store, "assignment_day_figures",
-                   f"day BETWEEN {date_sql(scope.period_start)} AND {date_sql(scope.as_of)}", name="m_days")
+    days = period_days(run, store)
     past_assignments = ("(SELECT assignment_id, client_id FROM assignment_pain_figures"
                         " WHERE last_day > $as_of AND assignment_id IN (SELECT assignment_id FROM m_assignments))")
     past = rows_of(run, store, "session_attribution",
