@@ -403,6 +403,22 @@ class Store:
         else:
             cur.execute(f"CREATE VIEW {name} AS SELECT {chosen} FROM {CATALOG}.{self.schema}.{table} WHERE {condition}")
 
+    def delete_where(self, cur: duckdb.DuckDBPyConnection, table: str, condition: str,
+                     client_ids: Sequence[int] | None = None) -> None:
+        """Delete the rows of the practice's ``table`` where ``condition`` holds (SQL that both
+        databases read alike, without parameters) and, when given, whose client is one of
+        ``client_ids``, in the cursor's transaction. On PostgreSQL the statement runs there: a
+        DELETE through the extension first fetches the whole table to find the rows."""
+        if self.postgres:
+            chosen = "" if client_ids is None else f" AND client_id IN ({', '.join(str(int(c)) for c in client_ids) or 'NULL'})"
+            statement = f"DELETE FROM {self.schema}.{table} WHERE {condition}{chosen}"
+            cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)}, {sql_literal(statement)})")
+        elif client_ids is None:
+            cur.execute(f"DELETE FROM {CATALOG}.{self.schema}.{table} WHERE {condition}")
+        else:  # a list parameter: DuckDB plans a long literal list far more slowly
+            cur.execute(f"DELETE FROM {CATALOG}.{self.schema}.{table} WHERE {condition}"
+                        " AND client_id IN (SELECT unnest(CAST(? AS BIGINT[])))", [[int(c) for c in client_ids]])
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()
         try:

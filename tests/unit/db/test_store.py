@@ -232,3 +232,35 @@ def test_a_few_clients_rows_are_copied_beside_a_computation_on_postgresql(store:
     finally:
         cur.execute(f"DROP SCHEMA IF EXISTS {WORK_DB}.copied CASCADE")
         cur.close()
+
+
+def test_a_computation_copies_whole_tables_and_deletes_where_the_database_finds_the_rows(store: Store,
+                                                                                         store_kind: str) -> None:
+    """On PostgreSQL the smaller tables a computation reads often are copied whole beside it, and a
+    fetch or a delete with a condition runs in PostgreSQL; a DuckDB file reads and deletes in place."""
+    from datetime import date
+
+    from core.db.store import WORK_DB
+
+    with store.transaction(clients=()) as cur:
+        cur.execute("INSERT INTO client_figures VALUES (1, ?), (2, ?), (3, ?)",
+                    [date(2026, 3, 1), date(2026, 3, 2), date(2026, 3, 3)])
+    cur = store.cursor()
+    try:
+        cur.execute(f"CREATE SCHEMA {WORK_DB}.copied")
+        copied = store.copy_tables(cur, f"{WORK_DB}.copied", ["client_figures"])
+        assert copied == (("client_figures",) if store_kind == "postgres" else ())
+        if copied:
+            assert cur.execute(f"SELECT count(*) FROM {WORK_DB}.copied.client_figures").fetchone() == (3,)
+        store.rows_where(cur, f"{WORK_DB}.copied.later", "client_figures", "client_id > 1", ["client_id"])
+        assert cur.execute(f"SELECT * FROM {WORK_DB}.copied.later ORDER BY 1").fetchall() == [(2,), (3,)]
+    finally:
+        cur.execute(f"DROP SCHEMA IF EXISTS {WORK_DB}.copied CASCADE")
+        cur.close()
+    with store.transaction(clients=()) as cur:
+        store.delete_where(cur, "client_figures", "last_session >= DATE '2026-03-02'", [1, 2])
+    assert store.rows("SELECT client_id FROM client_figures ORDER BY 1") == [(1,), (3,)]
+    with store.transaction(clients=()) as cur:
+        store.delete_where(cur, "client_figures", "client_id = 3")
+        store.delete_where(cur, "client_figures", "TRUE", [])
+    assert store.rows("SELECT client_id FROM client_figures ORDER BY 1") == [(1,)]
