@@ -177,10 +177,10 @@ def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool =
         yield run
 
 
-# The practice's smaller tables that a view of the practice reads in several statements: on
-# PostgreSQL each is copied once beside the computation (Store.copy_tables).
-PRACTICE_TABLES: tuple[str, ...] = ("clients", "client_segments", "assignments", "assignment_pauses",
-                                    "assignment_pain_figures", "client_figures", "routines")
+# The practice's smaller tables that a computation of the practice reads in several statements: on
+# PostgreSQL each is copied once beside it (Store.copy_tables). Those it reads once (assignments,
+# pauses, segments) are read where they are: a copy would cost as much.
+PRACTICE_TABLES: tuple[str, ...] = ("clients", "assignment_pain_figures", "client_figures", "routines")
 
 
 def named_clients(scope: Scope) -> tuple[int, ...]:
