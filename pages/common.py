@@ -255,8 +255,7 @@ def site_choices(store: Store) -> tuple[list[str], dict[str, str]]:
     """The sites a filter offers the signed-in member (their own; every one for owners) and every
     site's name. A page shows a site filter only when it offers more than one."""
     names = sites.site_labels(store)
-    allowed = member_sites()
-    return [code for code in names if allowed is None or code in allowed], names
+    return sites.offered_sites(names, member_sites()), names
 
 
 def can_write() -> bool:

@@ -17,8 +17,8 @@ from core import clock
 from core.analytics import metrics
 from core.analytics import overview
 from core.practice.clients import SEGMENT_LABELS
-from core.access.sites import site_labels
-from pages.common import HEADINGS, escape_markdown, filter_choices, get_store, member_sites, table_with_csv
+from pages.common import (HEADINGS, escape_markdown, filter_choices, get_store, member_sites, site_choices,
+                          table_with_csv)
 
 GROUP_LABELS = {"segment": "Segment", "routine": "Routine", "therapist": "Therapist"}
 
@@ -70,7 +70,7 @@ store = get_store()
 db, version, today = store.location, store.version, clock.today()
 allowed = member_sites()  # read each run: every choice and figure below stays within these sites
 choices = filter_choices(store, db, version, allowed)
-offered_sites, site_names = choices["site"], site_labels(store)
+offered_sites, site_names = site_choices(store)
 query = {name: st.query_params.get_all(name) for name in st.query_params}
 asked, problems = metrics.scope_from_query(query, today, options=choices)
 

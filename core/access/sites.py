@@ -54,6 +54,12 @@ def site_labels(store: Store) -> dict[str, str]:
     return {site.code: site.name for site in list_sites(store)}
 
 
+def offered_sites(labels: dict[str, str], allowed: tuple[str, ...] | None) -> list[str]:
+    """The site codes a filter offers a member who may see ``allowed`` (``allowed_sites``; None:
+    every site), in the sites' order: the one list every page and filter shows them."""
+    return [code for code in labels if allowed is None or code in allowed]
+
+
 def validate_site_code(text: Any) -> str:
     code = str(text or "").strip().lower()
     if not _CODE.match(code):

@@ -29,8 +29,8 @@ from typing import Any, Literal, TypeVar
 
 import pandas as pd
 
-from core.access.sites import within_sites
-from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, session_order_key
+from core.access.sites import offered_sites, site_labels, within_sites
+from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, exact_avg, exact_sum, session_order_key
 from core.db.store import CATALOG, WORK_DB, Cursor, Store
 from core.practice.clients import SEGMENT_LABELS
 
@@ -165,15 +165,14 @@ def frame(store: Store, sql: str, params: list[Any] | None = None) -> pd.DataFra
 
 
 @contextmanager
-def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool = True,
-             keep_sessions: bool = False) -> Iterator[Pipeline]:
+def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool = True) -> Iterator[Pipeline]:
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
-    ``adherence=False`` skips m_weeks and m_client (pain only); ``keep_sessions`` keeps m_att."""
+    ``adherence=False`` skips m_weeks and m_client (pain only)."""
     with empty_pipeline(store, scope) as run:
         named = named_clients(scope)
         run.copied = (store.copy_client_rows(run.cur, run.schema, named) if named
                       else store.copy_tables(run.cur, run.schema, PRACTICE_TABLES))
-        _prepare(run, store, scope, pain=pain, adherence=adherence, keep_sessions=keep_sessions)
+        _prepare(run, store, scope, pain=pain, adherence=adherence)
         yield run
 
 
@@ -317,7 +316,7 @@ _SORT_KEY = session_order_key()  # attributed sessions: session_time is already 
 
 
 def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: bool = False,
-             adherence: bool = True, keep_sessions: bool = False) -> None:
+             adherence: bool = True) -> None:
     """Build the temp tables every metric reads.
 
     m_assignments    assignments in scope that overlap the period (the analysis set); for cohorts, those
@@ -326,7 +325,6 @@ def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: b
     m_agg    attributed sessions of m_assignments: per assignment and bucket (ISO week, or program
              week for cohorts) those of the period, for adherence; per assignment (bucket NULL)
              its pain figures up to as_of (from its whole history when pain is wanted)
-    m_att    (keep_sessions) every attributed session of the clients in [lo, as_of], unaggregated
     m_weeks  m_assignments x ISO week in the period: active days, expected, completed (raw), credited
     m_client clients with an active day in the period: expected, completed, adherence, status
     m_pain   (pain) per m_assignments assignment: baseline, current, change, change_pct, response, relief
@@ -363,8 +361,6 @@ def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: b
         SELECT assignment_id, min(lo), max(hi) FROM islands GROUP BY assignment_id, island
     """)
     bucket = _PROGRAM_WEEK if cohort else _ISO_WEEK
-    if keep_sessions:  # one client's page: every attributed session of the period, for its session list
-        keep_attributed_sessions(run)
     # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
     # for its whole history: exact for a view as of its last session or later, else (a view of
     # the past) worked out from its attributed sessions up to as_of.
@@ -377,8 +373,8 @@ def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: b
     run.execute(f"""
         CREATE TABLE m_agg AS
         SELECT f.assignment_id, {bucket} AS bucket,
-               sum(f.completed) AS completed, sum(f.sessions) AS sessions,
-               sum(f.scored) AS scored, sum(f.pain_sum) AS pain_sum,
+               {exact_sum("f.completed")} AS completed, sum(f.sessions) AS sessions,
+               sum(f.scored) AS scored, {exact_sum("f.pain_sum")} AS pain_sum,
                CAST(NULL AS DOUBLE) AS relief_sum, CAST(NULL AS BIGINT) AS relief_n,
                CAST(NULL AS DOUBLE) AS first3_sum, CAST(NULL AS DOUBLE) AS last3_sum
         FROM {days} f JOIN m_assignments g USING (assignment_id)
@@ -390,7 +386,7 @@ def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: b
         WHERE p.last_day <= $as_of
         UNION ALL
         SELECT x.assignment_id, NULL, NULL, NULL, count(x.pain_before), NULL,
-               sum(x.pain_before - x.pain_after), count(x.pain_before - x.pain_after),
+               {exact_sum("x.pain_before - x.pain_after")}, count(x.pain_before - x.pain_after),
                list_sum(min_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL)),
                list_sum(max_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL))
         FROM {past} x
@@ -403,19 +399,6 @@ def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: b
         _prepare_clients(run, store)
     if pain:
         _prepare_pain(run, store)
-
-
-def keep_attributed_sessions(run: Pipeline) -> None:
-    """m_att: every attributed session of the run's clients dated [lo, as_of], unaggregated."""
-    # one client's page: its id as a constant, which DuckDB filters the scan with, not a join
-    clients = ("AND x.client_id = $client_id AND EXISTS (SELECT 1 FROM m_assignments)"
-               if run.scope.client_id is not None else _scoped_clients(run.scope, "x.client_id"))
-    run.execute(f"""
-        CREATE TABLE m_att AS
-        SELECT x.*, x.assignment_id IN (SELECT assignment_id FROM m_assignments) AS in_scope
-        FROM session_attribution x
-        WHERE x.session_date BETWEEN $lo AND $as_of {clients}
-    """)
 
 
 def _prepare_weeks(run: Pipeline) -> None:
@@ -463,7 +446,7 @@ def _prepare_clients(run: Pipeline, store: Store) -> None:
     run.execute(f"""
         CREATE TABLE m_client AS
         WITH per AS (
-            SELECT client_id, sum(expected) AS expected, sum(credited) AS credited, sum(completed) AS logged,
+            SELECT client_id, {exact_sum("expected")} AS expected, {exact_sum("credited")} AS credited, {exact_sum("completed")} AS logged,
                    sum(sessions) AS sessions, sum(active_days) AS active_days
             FROM m_weeks GROUP BY client_id HAVING sum(active_days) > 0
         ), last AS (  -- kept per client; a view of the past reads the logs of clients who logged since
@@ -654,9 +637,9 @@ class Overview:
         self.groups = {"segment": self.by_segment, "routine": self.by_routine, "therapist": self.by_therapist}
 
 
-_KPI_SQL = """
+_KPI_SQL = f"""
     SELECT (SELECT count(*) FROM m_client) AS active_clients,
-           (SELECT round(avg(adherence), 3) FROM m_client) AS mean_adherence,
+           (SELECT round({exact_avg("adherence")}, 3) FROM m_client) AS mean_adherence,
            (SELECT round(avg(CASE WHEN status = 'on_track' THEN 1.0 ELSE 0.0 END), 3) FROM m_client) AS on_track_pct,
            (SELECT count(*) FROM m_client WHERE status = 'lapsed') AS lapsed,
            (SELECT count(*) FROM m_pain WHERE response <> 'insufficient_data') AS assessed,
@@ -667,15 +650,15 @@ _KPI_SQL = """
 
 # Practice adherence in week w: the mean over clients of the client's adherence in w (the sum over
 # its assignments of credited / expected in w, rounded), over clients with something expected in w.
-_WEEKLY_SQL = """
+_WEEKLY_SQL = f"""
     WITH cw AS (
-        SELECT client_id, week_start, sum(expected) AS e, sum(credited) AS c
-        FROM m_weeks GROUP BY client_id, week_start HAVING sum(expected) > 0
+        SELECT client_id, week_start, {exact_sum("expected")} AS e, {exact_sum("credited")} AS c
+        FROM m_weeks GROUP BY client_id, week_start HAVING {exact_sum("expected")} > 0
     )
     SELECT week_start,
            CAST(least(week_start + 6, $as_of) - greatest(week_start, $p_start) + 1 AS INTEGER) AS days_in_period,
-           count(*) AS clients, round(sum(e), 3) AS expected, round(sum(c), 3) AS completed,
-           round(avg(round(c / e, 3)), 3) AS adherence
+           count(*) AS clients, round({exact_sum("e")}, 3) AS expected, round({exact_sum("c")}, 3) AS completed,
+           round({exact_avg("round(c / e, 3)")}, 3) AS adherence
     FROM cw GROUP BY week_start ORDER BY week_start
 """
 
@@ -701,7 +684,7 @@ _GROUP_UNITS: dict[str, tuple[str, str]] = {
         f"""SELECT g.routine_id AS grp, a.client_id, a.adherence, a.adherence >= {ON_TRACK} AS on_track,
                    m.status = 'lapsed' AS lapsed
             FROM (SELECT assignment_id, any_value(client_id) AS client_id,
-                         round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
+                         round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 3) AS adherence
                   FROM m_weeks GROUP BY assignment_id HAVING sum(active_days) > 0) a
             JOIN m_assignments g USING (assignment_id) JOIN m_client m ON m.client_id = a.client_id""",
         "SELECT routine_id AS grp, response, change FROM m_pain",
@@ -717,7 +700,7 @@ def _group_sql(by: str) -> str:
         WITH u AS ({units}), p AS ({pain}),
         a AS (
             SELECT grp, count(DISTINCT client_id) AS clients, count(*) AS units,
-                   round(avg(adherence), 3) AS mean_adherence,
+                   round({exact_avg("adherence")}, 3) AS mean_adherence,
                    round(avg(CASE WHEN on_track THEN 1.0 ELSE 0.0 END), 3) AS on_track_pct,
                    count(DISTINCT client_id) FILTER (WHERE lapsed) AS lapsed
             FROM u GROUP BY grp
@@ -727,7 +710,7 @@ def _group_sql(by: str) -> str:
                          / nullif(count(*) FILTER (WHERE response <> 'insufficient_data'), 0), 3) AS improved_pct,
                    round(count(*) FILTER (WHERE response = 'worse')
                          / nullif(count(*) FILTER (WHERE response <> 'insufficient_data'), 0), 3) AS worse_pct,
-                   round(avg(change), 3) AS mean_change
+                   round({exact_avg("change")}, 3) AS mean_change
             FROM p GROUP BY grp
         )
         SELECT coalesce(a.grp, r.grp) AS "group", CAST(coalesce(a.clients, 0) AS INTEGER) AS clients,
@@ -777,14 +760,14 @@ def _plain(value: Any) -> Any:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame as JSON-ready dicts: plain Python values, dates as ISO strings, missing as None."""
-    out = []
-    for row in frame.astype(object).itertuples(index=False):
-        out.append({
-            col: (v.isoformat() if isinstance(v, date) else _plain(v))
-            for col, v in zip(frame.columns, row)
-        })
-    return out
+    """A frame as JSON-ready dicts: plain Python values, dates as ISO strings, missing as None.
+    Column by column (``tolist`` converts an Arrow column in one call, not value by value)."""
+    columns = [[_json_value(v) for v in frame[name].tolist()] for name in frame.columns]
+    return [dict(zip(frame.columns, row)) for row in zip(*columns)]
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else _plain(value)
 
 
 # -- public: one client -------------------------------------------------------------------------
@@ -812,14 +795,14 @@ _CLIENT_INFO_SQL = """
     FROM clients c WHERE c.id = $client_id
 """
 
-_CLIENT_WEEKLY_SQL = """
-    SELECT week_start, CAST(sum(active_days) AS INTEGER) AS active_days, round(sum(expected), 3) AS expected,
-           round(sum(completed), 3) AS completed, round(sum(credited), 3) AS credited,
-           round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
+_CLIENT_WEEKLY_SQL = f"""
+    SELECT week_start, CAST(sum(active_days) AS INTEGER) AS active_days, round({exact_sum("expected")}, 3) AS expected,
+           round({exact_sum("completed")}, 3) AS completed, round({exact_sum("credited")}, 3) AS credited,
+           round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 3) AS adherence
     FROM m_weeks GROUP BY week_start ORDER BY week_start
 """
 
-# Every session of the client in the period, attributed or not (from m_att, kept by the pipeline).
+# Every session of the client in the period, attributed or not (the read model's attribution).
 _CLIENT_SESSIONS_SQL = """
     CREATE TEMP TABLE m_csess AS
     SELECT l.id AS session_id, l.session_date, l.session_time, l.routine_id AS named_routine,
@@ -828,28 +811,31 @@ _CLIENT_SESSIONS_SQL = """
            a.completion, l.exercises_done, l.exercises_prescribed, l.duration_min,
            l.pain_before, l.pain_after, l.pain_before - l.pain_after AS relief, l.stiffness,
            l.notes, l.red_flags, l.source
-    FROM session_logs l LEFT JOIN m_att a ON a.session_id = l.id LEFT JOIN assignments x ON x.id = a.assignment_id
+    FROM session_logs l
+    LEFT JOIN (SELECT * FROM session_attribution
+               WHERE client_id = $client_id AND session_date BETWEEN $p_start AND $as_of) a ON a.session_id = l.id
+    LEFT JOIN assignments x ON x.id = a.assignment_id
     WHERE l.client_id = $client_id AND l.session_date BETWEEN $p_start AND $as_of
 """
 
-_CLIENT_CALENDAR_SQL = """
+_CLIENT_CALENDAR_SQL = f"""
     WITH d AS (
         SELECT CAST(range AS DATE) AS day
         FROM range(CAST(CAST($p_start AS DATE) AS TIMESTAMP), CAST(CAST($as_of AS DATE) + 1 AS TIMESTAMP),
                    INTERVAL 1 DAY)
     )
     SELECT d.day, CAST(date_trunc('week', d.day) AS DATE) AS week_start, isodow(d.day) AS weekday,
-           count(s.session_id) AS sessions, round(coalesce(sum(s.completion), 0), 3) AS completion
+           count(s.session_id) AS sessions, round(coalesce({exact_sum("s.completion")}, 0), 3) AS completion
     FROM d LEFT JOIN m_csess s ON s.session_date = d.day
     GROUP BY d.day ORDER BY d.day
 """
 
-_CLIENT_ASSIGNMENTS_SQL = """
+_CLIENT_ASSIGNMENTS_SQL = f"""
     WITH mine AS (
         SELECT * FROM assignments WHERE client_id = $client_id
     ), adh AS (
-        SELECT assignment_id, round(sum(expected), 3) AS expected, round(sum(credited), 3) AS completed,
-               round(sum(credited) / nullif(sum(expected), 0), 3) AS adherence
+        SELECT assignment_id, round({exact_sum("expected")}, 3) AS expected, round({exact_sum("credited")}, 3) AS completed,
+               round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 3) AS adherence
         FROM m_weeks GROUP BY assignment_id
     ), pauses AS (
         SELECT assignment_id,
@@ -900,7 +886,7 @@ def client_detail(store: Store, client_id: int, as_of: date, days: int = DEFAULT
 def client_pipeline(store: Store, client_id: int, as_of: date,
                     days: int = DEFAULT_DAYS) -> AbstractContextManager[Pipeline]:
     """The metric tables of one client's page (``client_detail_from`` reads them)."""
-    return pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id)), pain=True, keep_sessions=True)
+    return pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id)), pain=True)
 
 
 def client_detail_from(run: Pipeline,
@@ -1001,10 +987,10 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
             )
             SELECT {group_expr} AS "group", CAST(u.k AS INTEGER) AS week,
                    CAST(count(*) FILTER (WHERE u.expected > 0) AS INTEGER) AS assignments,
-                   round(avg(round(u.credited / u.expected, 3)) FILTER (WHERE u.expected > 0), 3) AS adherence,
+                   round({exact_avg("round(u.credited / u.expected, 3)", where="u.expected > 0")}, 3) AS adherence,
                    CAST(count(u.pain) AS INTEGER) AS scored,
-                   round(avg(u.pain), 3) AS mean_pain,
-                   round(avg(u.pain_change), 3) AS pain_change
+                   round({exact_avg("u.pain")}, 3) AS mean_pain,
+                   round({exact_avg("u.pain_change")}, 3) AS pain_change
             FROM u {group_join}
             GROUP BY ALL ORDER BY "group", week
         """)
@@ -1096,8 +1082,7 @@ def filter_options(store: Store, allowed: tuple[str, ...] | None = None) -> dict
                             f" AND c.therapist IS NOT NULL AND c.therapist <> '' AND {clients} ORDER BY 1"),
         "routine": values("SELECT DISTINCT a.routine_id FROM assignments a JOIN clients c ON c.id = a.client_id"
                           f" WHERE {clients} ORDER BY 1"),
-        "site": [code for (code,) in store.rows("SELECT code FROM sites ORDER BY created_at, code")
-                 if allowed is None or code in allowed],
+        "site": offered_sites(site_labels(store), allowed),
     }
 
 

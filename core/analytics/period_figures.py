@@ -93,10 +93,9 @@ def practice_pipeline(store: Store, scope: Scope) -> Iterator[Pipeline]:
 @contextmanager
 def client_pipeline(store: Store, client_id: int, as_of: date, days: int) -> Iterator[Pipeline]:
     """The tables of one client's page (``metrics.client_pipeline``): the practice's kept rows of
-    that client for the period, kept first when missing or out of date, and its attributed sessions."""
+    that client for the period, kept first when missing or out of date."""
     with _kept_pipeline(store, Scope(as_of=as_of, days=days, client_id=int(client_id))) as run:
         if run is not None:
-            metrics.keep_attributed_sessions(run)
             yield run
             return
     with metrics.client_pipeline(store, client_id, as_of, days) as run:
@@ -205,11 +204,15 @@ def _forget_old_periods(run: Pipeline, store: Store) -> None:
 
 
 def _read_back(run: Pipeline, store: Store) -> None:
-    """The scope's kept rows as the pipeline's tables: views on the period's rows (Store.rows_where)."""
-    run.execute(f"CREATE TABLE m_scope AS {_scope_clients_sql(run.scope)}")
-    period = sql_literal(period_key(run.scope))  # a view takes no parameters: the period is a literal
+    """The scope's kept rows as the pipeline's tables: views on the period's rows (Store.rows_where),
+    one client's by its id (a constant DuckDB filters the scan with), other scopes' by m_scope."""
+    rows = f"period = {sql_literal(period_key(run.scope))}"  # a view takes no parameters: literals
+    if run.scope.client_id is not None:
+        rows, of_scope = f"{rows} AND client_id = {int(run.scope.client_id)}", ""
+    else:
+        run.execute(f"CREATE TABLE m_scope AS {_scope_clients_sql(run.scope)}")
+        of_scope = f" WHERE client_id IN (SELECT id FROM {run.schema}.m_scope)"
     for work, table in _kept_tables(run.scope):
-        store.rows_where(run.cur, f"{run.schema}.kept_{work}", table, f"period = {period}")
-        run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {run.schema}.kept_{work}"
-                    f" WHERE client_id IN (SELECT id FROM {run.schema}.m_scope)")
+        store.rows_where(run.cur, f"{run.schema}.kept_{work}", table, rows)
+        run.execute(f"CREATE VIEW {work} AS SELECT * EXCLUDE (period) FROM {run.schema}.kept_{work}{of_scope}")
     run.has_alerts = run.scope.days == ALERT_DAYS

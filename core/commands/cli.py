@@ -38,11 +38,12 @@ class UsageError(Exception):
 class Result:
     """What a command prints: ``payload`` as JSON with --json, else ``text``; and its exit code.
 
+    ``text`` may be a ``Table``, laid out only when printed (not when JSON is asked for).
     ``items`` (a key and an iterable) is printed after the payload, one item at a time, as the
     payload's last key (JSON) or as lines by ``item_text`` — for lists too long to hold at once."""
 
     payload: Any
-    text: str
+    text: str | Table
     code: int = 0
     items: tuple[str, Iterable[Any]] | None = None
     item_text: Callable[[Any], str] | None = None
@@ -100,15 +101,22 @@ def parse_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (use YYYY-MM-DD): {text!r}") from exc
 
 
-def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
-    """Plain-text table for humans; JSON is the machine format."""
-    if not rows:
-        return "(none)"
-    cells = [[str(r.get(c, "") if r.get(c) is not None else "") for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
+@dataclass(frozen=True)
+class Table:
+    """A plain-text table for humans (JSON is the machine format), laid out when printed: a report of
+    every client asked for as JSON does not pay for its columns' widths."""
+
+    rows: list[dict[str, Any]]
+    columns: Sequence[str]
+
+    def __str__(self) -> str:
+        if not self.rows:
+            return "(none)"
+        cells = [[str(r.get(c, "") if r.get(c) is not None else "") for c in self.columns] for r in self.rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(self.columns)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths))]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        return "\n".join(lines)
 
 
 # -- init ---------------------------------------------------------------------------------------
@@ -167,7 +175,7 @@ def _cmd_exercises_list(args: argparse.Namespace) -> Result:
     payload = [{f: ex[f] for f in fields} for ex in exercises]
     rows = [{"id": e["id"], "name": e["name"], "kind": e["kind"], "position": e["position"], "dose": e["dose_text"]}
             for e in exercises]
-    return Result(payload, _table(rows, ["id", "name", "kind", "position", "dose"]))
+    return Result(payload, Table(rows, ["id", "name", "kind", "position", "dose"]))
 
 
 def _add_exercises(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -281,7 +289,7 @@ def _cmd_clients_list(args: argparse.Namespace) -> Result:
         "current_routines": r["current_routines"], "status": r["status"], "site": r["site"],
     } for r in frame.astype(object).where(frame.notna(), None).to_dict("records")]
     rows = [r | {"segments": ", ".join(r["segments"])} for r in payload]
-    return Result(payload, _table(rows, ["code", "name", "therapist", "segments", "pregnancy_week", "status", "site"]))
+    return Result(payload, Table(rows, ["code", "name", "therapist", "segments", "pregnancy_week", "status", "site"]))
 
 
 def _add_clients(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -324,7 +332,7 @@ def _cmd_routines_list(args: argparse.Namespace) -> Result:
     with _open_store(args) as store:
         payload = list_routines(store, include_archived=args.all)
     rows = [r | {"items": len(r["items"])} for r in payload]
-    return Result(payload, _table(rows, ["id", "audience", "version", "items", "sessions_per_week", "weeks", "est_minutes"]))
+    return Result(payload, Table(rows, ["id", "audience", "version", "items", "sessions_per_week", "weeks", "est_minutes"]))
 
 
 def _add_routines(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -450,7 +458,7 @@ def _cmd_sites_list(args: argparse.Namespace) -> Result:
     with _open_store(args, sync=False) as store:
         counts = dict(store.rows("SELECT site, count(*) FROM clients WHERE archived_at IS NULL GROUP BY site"))
         payload = [site.as_dict() | {"clients": int(counts.get(site.code, 0))} for site in list_sites(store)]
-    return Result(payload, _table(payload, ["code", "name", "clients"]))
+    return Result(payload, Table(payload, ["code", "name", "clients"]))
 
 
 def _cmd_sites_add(args: argparse.Namespace) -> Result:
@@ -536,7 +544,7 @@ def _cmd_users_list(args: argparse.Namespace) -> Result:
         payload = [row | {"sites": list(member_sites(store, row["username"]))}
                    for row in _null_records(users_table(store))]
     rows = [r | {"sites": "all" if r["role"] == "owner" else ", ".join(r["sites"])} for r in payload]
-    return Result(payload, _table(rows, ["username", "role", "status", "sign_in", "email", "last_login_at", "sites"]))
+    return Result(payload, Table(rows, ["username", "role", "status", "sign_in", "email", "last_login_at", "sites"]))
 
 
 def _cmd_users_sites(args: argparse.Namespace) -> Result:
@@ -608,7 +616,7 @@ def _cmd_share_list(args: argparse.Namespace) -> Result:
 
     with _open_store(args, sync=False) as store:
         payload = _null_records(list_links(store, "cli"))
-    return Result(payload, _table(payload, ["id", "scope", "label", "status", "expires_at", "opens", "created_by"]))
+    return Result(payload, Table(payload, ["id", "scope", "label", "status", "expires_at", "opens", "created_by"]))
 
 
 def _cmd_share_revoke(args: argparse.Namespace) -> Result:
@@ -661,7 +669,7 @@ def _cmd_checkin_list(args: argparse.Namespace) -> Result:
 
     with _open_store(args, sync=False) as store, _account_errors():
         payload = _null_records(list_checkins(store, "cli", args.client))
-    return Result(payload, _table(payload, ["id", "client", "status", "expires_at", "sessions", "last_used_at",
+    return Result(payload, Table(payload, ["id", "client", "status", "expires_at", "sessions", "last_used_at",
                                             "created_by"]))
 
 
@@ -766,7 +774,7 @@ def _cmd_logs_batches(args: argparse.Namespace) -> Result:
     with _open_store(args, sync=False) as store:
         frame = list_batches(store)
     payload = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return Result(payload, _table(payload, ["id", "source", "file_name", "imported_at", "rows_read", "accepted",
+    return Result(payload, Table(payload, ["id", "source", "file_name", "imported_at", "rows_read", "accepted",
                                             "rejected", "duplicates", "still_open", "undone_at"]))
 
 
@@ -818,7 +826,7 @@ def _cmd_report_adherence(args: argparse.Namespace) -> Result:
     fields = ["client", "expected", "completed", "adherence", "status", "last_session"]
     with _open_store(args) as store:
         payload = records(client_adherence(store, _report_scope(args, store))[fields])
-    return Result(payload, _table(payload, fields))
+    return Result(payload, Table(payload, fields))
 
 
 def _cmd_report_symptoms(args: argparse.Namespace) -> Result:
@@ -828,7 +836,7 @@ def _cmd_report_symptoms(args: argparse.Namespace) -> Result:
     with _open_store(args) as store:
         found = pain_responses(store, _report_scope(args, store), whole_history=True)
     payload = records(found.rename(columns={"routine_id": "routine"})[fields])
-    return Result(payload, _table(payload, fields))
+    return Result(payload, Table(payload, fields))
 
 
 def _cmd_report_alerts(args: argparse.Namespace) -> Result:
@@ -838,7 +846,7 @@ def _cmd_report_alerts(args: argparse.Namespace) -> Result:
     fields = ["client", "level", "kind", "reason", "since"]
     with _open_store(args) as store:
         payload = records(open_alerts(store, _report_scope(args, store))[fields])
-    return Result(payload, _table(payload, ["level", "kind", "client", "since", "reason"]))
+    return Result(payload, Table(payload, ["level", "kind", "client", "since", "reason"]))
 
 
 def _add_report(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -47,6 +47,24 @@ ASSIGNMENT_END = "coalesce(a.end_date, a.start_date + 7 * a.weeks - 1)"
 ASSIGNMENT_NOT_EMPTY = "CASE WHEN a.end_date IS NULL THEN a.weeks >= 1 ELSE a.end_date >= a.start_date END"
 
 
+def exact_sum(expression: str, where: str = "") -> str:
+    """SQL: the sum of a DOUBLE ``expression`` (over the rows where ``where`` holds) that does not
+    depend on the order the rows come in. A parallel aggregate adds them in any order and a float
+    sum's last bits follow it, which tipped a figure on a tie (6 / 13.714285... = 0.4375) to 0.437
+    in one run and 0.438 in the next; each value to 9 decimals, added exactly, gives one answer."""
+    return _exactly("sum", expression, where)
+
+
+def exact_avg(expression: str, where: str = "") -> str:
+    """SQL: the mean of a DOUBLE ``expression``, whatever the rows' order (``exact_sum``)."""
+    return _exactly("avg", expression, where)
+
+
+def _exactly(aggregate: str, expression: str, where: str) -> str:
+    condition = f" FILTER (WHERE {where})" if where else ""
+    return f"CAST({aggregate}(CAST({expression} AS DECIMAL(18, 9))){condition} AS DOUBLE)"
+
+
 def session_order_key(time_sql: str = "session_time", id_sql: str = "session_id") -> str:
     """Sessions in order: date, then time (a missing one counts as 00:00), then entry order, packed
     in one BIGINT (seconds since 2000 x 2^31 + the log id; exact for ids below 2^31 and dates
@@ -128,9 +146,9 @@ def _day_figures(source: str, condition: str = "") -> str:
     session_attribution): the rows of assignment_day_figures."""
     return f"""
         SELECT assignment_id, any_value(client_id) AS client_id, session_date AS day,
-               coalesce(sum(completion) FILTER (WHERE on_active_day), 0.0) AS completed,
+               coalesce({exact_sum("completion", where="on_active_day")}, 0.0) AS completed,
                CAST(count(*) FILTER (WHERE on_active_day) AS INTEGER) AS sessions,
-               CAST(count(pain_before) AS INTEGER) AS scored, sum(pain_before) AS pain_sum
+               CAST(count(pain_before) AS INTEGER) AS scored, {exact_sum("pain_before")} AS pain_sum
         FROM {source} x WHERE TRUE {condition}
         GROUP BY assignment_id, session_date"""
 
@@ -139,7 +157,7 @@ def _pain_totals(source: str, condition: str = "") -> str:
     """Per assignment of the attributed sessions in ``source``: the pain figures that add up."""
     return f"""
         SELECT assignment_id, any_value(client_id) AS client_id, CAST(count(pain_before) AS INTEGER) AS scored,
-               sum(pain_before - pain_after) AS relief_sum, CAST(count(pain_before - pain_after) AS INTEGER) AS relief_n,
+               {exact_sum("pain_before - pain_after")} AS relief_sum, CAST(count(pain_before - pain_after) AS INTEGER) AS relief_n,
                max(session_date) AS last_day
         FROM {source} x WHERE TRUE {condition}
         GROUP BY assignment_id"""
@@ -150,7 +168,7 @@ def _merged_pain_totals(new: str) -> str:
     session_attribution) and the totals of those sessions, added up per assignment."""
     return f"""
         SELECT assignment_id, any_value(client_id) AS client_id, CAST(sum(scored) AS INTEGER) AS scored,
-               sum(relief_sum) AS relief_sum, CAST(sum(relief_n) AS INTEGER) AS relief_n, max(last_day) AS last_day
+               {exact_sum("relief_sum")} AS relief_sum, CAST(sum(relief_n) AS INTEGER) AS relief_n, max(last_day) AS last_day
         FROM (SELECT assignment_id, client_id, scored, relief_sum, relief_n, last_day FROM assignment_pain_figures
               WHERE assignment_id IN (SELECT assignment_id FROM session_attribution x WHERE TRUE {new})
               UNION ALL {_pain_totals('session_attribution', new)})

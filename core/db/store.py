@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -38,6 +38,7 @@ CATALOG = "rd"
 # An in-memory database beside the practice for derived tables that several cursors of one
 # computation read (core.analytics.metrics: each pipeline's tables, in a schema of their own).
 WORK_DB = "rd_work"
+T = TypeVar("T")
 DEFAULT_DB_PATH = Path("var") / "routine-desk.duckdb"
 DUCKDB_VERSION = "v1.5.5"
 
@@ -541,17 +542,19 @@ def sql_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def again_on_conflict(write: Callable[[], object], attempts: int = 3) -> None:
-    """Run ``write``, a check-then-write that does nothing when there is nothing left to do (bringing
-    the library in line with data/ at open, say), again when it lost a race to another process's
-    write on PostgreSQL: checking again then usually finds the other process did the work."""
-    for attempt in range(attempts):
+def again_on_conflict(write: Callable[[], T], attempts: int = 3, on_retry: Callable[[], None] = lambda: None) -> T:
+    """Run ``write``, a check-then-write (bringing the library in line with data/ at open, storing
+    checked session logs), again when it lost a race to another process's write on PostgreSQL:
+    checking again then usually finds what the other process did. ``on_retry`` runs before each new
+    try; the last try's WriteConflict is raised."""
+    for attempt in range(1, attempts + 1):
         try:
-            write()
-            return
+            return write()
         except WriteConflict:
-            if attempt == attempts - 1:
+            if attempt == attempts:
                 raise
+            on_retry()
+    raise ValueError(f"try at least once, not {attempts} times")
 
 
 def sql_literal(text: str) -> str:

@@ -38,7 +38,8 @@ from core.access.auth import STAFF_WRITERS, audit_in, require_role
 from core.access.sites import allowed_sites
 from core.sessions.red_flags import judged_sql, parse_tags, signs_mentioned, tag_rows
 from core.db.figures import add_sessions
-from core.db.store import ACCOUNTS, SESSION_LOGS, Store, WriteConflict, next_ids, reserve_ids, sql_literal, utcnow
+from core.db.store import (ACCOUNTS, SESSION_LOGS, Store, WriteConflict, again_on_conflict, next_ids, reserve_ids,
+                           sql_literal, utcnow)
 
 FIELDS: tuple[str, ...] = (
     "client", "session_date", "session_time", "routine", "exercises_done", "exercises_prescribed",
@@ -1022,17 +1023,15 @@ def checked_again(store: Store, write: Callable[[Mark], T], on_retry: Callable[[
     other stored, so a session is stored once, whichever way it came in (an import, manual entry, a
     check-in). Up to CHECK_ATTEMPTS tries; DuckDB has one writing process, whose writers take turns
     (WRITE_LOCK), so there the first try stands."""
-    attempt = 1
-    while True:
-        try:
-            with store.turn(SESSION_LOGS) if writes else nullcontext():
-                return write((SESSION_LOGS, store.change_mark(SESSION_LOGS)))
-        except WriteConflict as exc:
-            if attempt == CHECK_ATTEMPTS:
-                raise WriteConflict("other servers or commands kept storing session logs while these were checked:"
-                                    " nothing was saved; try again") from exc
-            attempt += 1
-            on_retry()
+    def once() -> T:
+        with store.turn(SESSION_LOGS) if writes else nullcontext():
+            return write((SESSION_LOGS, store.change_mark(SESSION_LOGS)))
+
+    try:
+        return again_on_conflict(once, CHECK_ATTEMPTS, on_retry)
+    except WriteConflict as exc:
+        raise WriteConflict("other servers or commands kept storing session logs while these were checked:"
+                            " nothing was saved; try again") from exc
 
 
 def log_session(store: Store, values: Mapping[str, Any], actor: str, as_of: date | None = None) -> LogOutcome:

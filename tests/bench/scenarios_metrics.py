@@ -399,6 +399,7 @@ def bench(store: Store, as_of: date, runs: int = 7) -> dict[str, Any]:
     metrics_ms, sql = _median(ms for ms, _ in metrics_runs), metrics_runs[-1][1]
     codes = [c for (c,) in store.rows("SELECT code FROM clients ORDER BY code LIMIT ?", [runs])]
     client_ms = _median(_timed(lambda c=c: scenario_client_detail(store, as_of, c))[0] for c in codes)
+    lean = lean_floors(store, as_of, codes, runs)
     pandas_runs = [scenario_pandas_baseline(store, as_of) for _ in range(3)]
     pandas_load_ms = _median(r["load_ms"] for r in pandas_runs)
     pandas_compute_ms = _median(r["compute_ms"] for r in pandas_runs)
@@ -423,7 +424,24 @@ def bench(store: Store, as_of: date, runs: int = 7) -> dict[str, Any]:
             "ratio_pandas_compute_over_sql": _ratio(pandas_compute_ms, metrics_ms),
             "ratio_pandas_over_sql_from_scratch": _ratio(pandas_ms, from_scratch_ms),
             "ratio_pandas_compute_over_sql_from_scratch": _ratio(pandas_compute_ms, from_scratch_ms),
-            "open_alerts": figures["open_alerts"], "disagreements": compare(sql, pandas_runs[-1])}
+            **lean, "open_alerts": figures["open_alerts"], "disagreements": compare(sql, pandas_runs[-1])}
+
+
+def lean_floors(store: Store, as_of: date, codes: list[str], runs: int) -> dict[str, Any]:
+    """The lean overview and client page (scenarios_floors.py), timed in this run, after checking
+    that they read what the app's show; a disagreement stops the bench."""
+    from scenarios_floors import client_page_disagreements, lean_client_page, lean_overview, overview_disagreements
+
+    view, open_now = overview.practice_overview(store, metrics.Scope(as_of=as_of, days=DAYS))
+    problems = overview_disagreements(lean_overview(store, as_of, DAYS), view, open_now)
+    ids = [metrics.find_client_id(store, code) for code in codes]
+    for client_id in ids:
+        detail, found = overview.client_view(store, client_id, as_of, DAYS)
+        problems += client_page_disagreements(lean_client_page(store, client_id, as_of, DAYS), detail, found)
+    if problems:
+        raise RuntimeError(f"the lean reads disagree with the app's: {problems}")
+    return {"overview_lean_floor_ms": _median(_timed(lambda: lean_overview(store, as_of, DAYS))[0] for _ in range(runs)),
+            "client_page_lean_floor_ms": _median(_timed(lambda c=c: lean_client_page(store, c, as_of, DAYS))[0] for c in ids)}
 
 
 def _ratio(a: float, b: float) -> float | None:

@@ -201,3 +201,11 @@ def test_an_import_by_a_member_reads_only_their_sites_clients(chain: Store) -> N
         imports.ImportOptions(actor="ana", as_of=TODAY))
     assert (again.accepted, again.rejected) == (0, 1)
     assert [r["reasons"] for r in again.reject_rows] == [["unknown client 'N1': no client has this code, email or name"]]
+
+
+def test_the_sites_offered_are_the_allowed_ones_in_the_sites_order():
+    labels = {"main": "Main studio", "north": "North clinic", "east": "East clinic"}
+    assert sites.offered_sites(labels, None) == ["main", "north", "east"]
+    assert sites.offered_sites(labels, ("east", "north")) == ["north", "east"]
+    assert sites.offered_sites(labels, ("gone",)) == []
+    assert sites.offered_sites(labels, ()) == []

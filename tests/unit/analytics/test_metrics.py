@@ -579,6 +579,31 @@ def test_a_second_implementation_in_pandas_agrees_on_a_demo_practice(store):
     assert compare(sql, pandas) == []
 
 
+def test_the_lean_floors_of_make_bench_read_what_the_app_shows(store):
+    # tests/bench/scenarios_floors.py reads the overview and the client page as plainly as they
+    # can be read, the floors `make bench` prints beside the app's figures; a floor that read less
+    # than the app shows would flatter nothing but itself, so on a demo practice with acknowledged
+    # alerts and archived clients both must agree.
+    from core.analytics import alerts, overview
+    from core.commands.demo import DemoSpec, create_demo_practice
+    from tests.bench.scenarios_floors import (client_page_disagreements, lean_client_page, lean_overview,
+                                              overview_disagreements)
+
+    as_of = date(2025, 6, 30)
+    create_demo_practice(store, DemoSpec(clients=60, days=120, seed=5, as_of=as_of))
+    scope = metrics.Scope(as_of=as_of, days=28)
+    _, open_now = overview.practice_overview(store, scope)
+    alerts.acknowledge(store, open_now["alert_key"].iloc[0], "called", "owner", as_of)
+    with store.transaction() as cur:
+        cur.execute("UPDATE clients SET archived_at = now() WHERE id % 11 = 0")
+    view, open_now = overview.practice_overview(store, scope)
+    assert view.kpis["active_clients"] > 20 and len(open_now) > 0
+    assert overview_disagreements(lean_overview(store, as_of, 28), view, open_now) == []
+    for (client_id,) in store.rows("SELECT id FROM clients ORDER BY id LIMIT 12"):
+        detail, found = overview.client_view(store, client_id, as_of, 28)
+        assert client_page_disagreements(lean_client_page(store, client_id, as_of, 28), detail, found) == []
+
+
 def test_lapsed_across_programs_when_a_new_one_started_recently(practice):
     # A first program (r-three 3/wk, 02-01 for 6 weeks, last day 03-14) ran 42 days; a new one
     # started 03-20 (7 days ago, < 14). The last session is 02-10: 44 days ago. The first program

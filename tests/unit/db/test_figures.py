@@ -14,6 +14,7 @@ from datetime import date, time, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -21,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from core.access.auth import create_user
 from core.analytics import alerts, metrics, overview
 from core.analytics.metrics import Scope
-from core.db.figures import FIGURE_TABLES, rebuild_figures
+from core.db.figures import FIGURE_TABLES, exact_avg, exact_sum, rebuild_figures
 from core.db.store import Store
 from core.practice import assignments
 from core.practice.assignments import AssignmentError
@@ -84,6 +85,26 @@ def test_figures_of_a_small_practice_by_hand(store: Store) -> None:
     assert figures["assignment_pain_figures"] == [(aid, cid, 3, 15.0, 15.0, 4.0, 3, date(2025, 3, 10))]
     assert figures["client_figures"] == [(cid, date(2025, 3, 20))]
     assert figures == rebuilt(store)
+
+
+def test_a_sum_of_figures_does_not_depend_on_the_order_of_its_rows(store: Store) -> None:
+    # A client due 3 sessions a week over 4 days, then 4 a week for three weeks, expected
+    # 3 x 4/7 + 4 + 4 + 4 = 96/7, who did 6: adherence 6 / (96/7) = 42/96 = 0.4375, which rounds
+    # to 0.438. Added as floats, the expected sum's last bit follows the order of the rows (a
+    # parallel aggregate takes them in any order): 0.43749999999999994 one way, 0.4375 the other.
+    weeks = [3 * 4 / 7, 4.0, 4.0, 4.0]
+    assert sum(weeks) != sum(reversed(weeks))  # the hazard: float addition is not associative
+    cur = store.cursor()
+    for order in (weeks, list(reversed(weeks))):
+        cur.execute("CREATE OR REPLACE TEMP TABLE w AS SELECT * FROM (VALUES " +
+                    ", ".join(f"({i}, CAST({v!r} AS DOUBLE))" for i, v in enumerate(order)) + ") t(k, expected)")
+        floats = {cur.execute(f"SELECT round(6 / list_sum(list(expected ORDER BY k {way})), 3) FROM w").fetchone()[0]
+                  for way in ("ASC", "DESC")}
+        assert floats == {0.437, 0.438}
+        exact = cur.execute(f"SELECT round(6 / {exact_sum('expected')}, 3), {exact_avg('expected', where='k > 0')},"
+                            f" {exact_sum('expected', where='k > 0')} FROM w").fetchone()
+        assert exact[0] == 0.438 and exact[2] == pytest.approx(exact[1] * 3, abs=1e-12)
+    cur.close()
 
 
 def test_an_import_adds_only_its_sessions_to_the_pain_ends(store: Store) -> None:

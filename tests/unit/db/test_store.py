@@ -193,16 +193,20 @@ def test_a_check_then_write_that_lost_a_race_is_run_again() -> None:
 
     calls = []
 
-    def write() -> None:
+    retries = []
+
+    def write() -> int:
         calls.append(1)
         if len(calls) < 3:
             raise WriteConflict("another server changed the same data at the same moment")
+        return len(calls)
 
-    again_on_conflict(write)
-    assert len(calls) == 3
+    assert again_on_conflict(write, on_retry=lambda: retries.append(len(calls))) == 3
+    assert retries == [1, 2]  # before the second and the third try, none after the last
     calls.clear()
     with pytest.raises(WriteConflict):
         again_on_conflict(write, attempts=2)
+    assert len(calls) == 2
 
 
 
