@@ -131,7 +131,7 @@ class Pipeline:
         self.scope = scope
         self.schema = schema
         self.has_alerts = False  # m_alerts is there already (read back from kept rows: core.analytics.period_figures)
-        self.copied: tuple[str, ...] = ()  # practice tables copied into ``schema`` (Store.copy_client_rows)
+        self.copied: tuple[str, ...] = ()  # practice tables copied into ``schema`` (Store.copy_client_rows, copy_tables)
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
@@ -195,8 +195,8 @@ def rows_of(run: Pipeline, store: Store, table: str, condition: str, *, name: st
     query of the run giving the only clients whose rows the statements use (they filter by it
     themselves).
 
-    On PostgreSQL, unless the run holds a copy of the table (a few clients' rows:
-    ``Store.copy_client_rows``), the rows are fetched once into the table ``name``, the condition
+    On PostgreSQL, unless the run holds a copy of the table (a few clients' rows, or a smaller table
+    whole: ``Store.copy_client_rows``, ``copy_tables``), the rows are fetched once into ``name``, the condition
     and the clients run there (by its index on client_id): the extension would otherwise fetch
     the whole table for each statement that reads it. Otherwise the same rows as a subquery, which
     DuckDB reads from its own blocks as the statement's own."""
