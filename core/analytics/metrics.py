@@ -703,16 +703,23 @@ def _plain(value: Any) -> Any:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A frame as JSON-ready dicts: plain Python values, dates as ISO strings, missing as None.
-    Column by column (``tolist`` converts an Arrow column in one call, not value by value)."""
-    columns = [_json_column(frame[name]) for name in frame.columns]
-    return [dict(zip(frame.columns, row)) for row in zip(*columns)]
+    Column by column, each converted to Python values at once."""
+    names = list(frame.columns)  # a list: zipping with a pandas Index costs more than the rows' values
+    return [dict(zip(names, row)) for row in zip(*(_json_column(frame[name]) for name in names))]
+
+
+_JSON_TYPES = (str, int, float, bool, type(None))
 
 
 def _json_column(column: pd.Series) -> list[Any]:
-    values = column.tolist()
-    if pd.api.types.is_float_dtype(column.dtype) and not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
-        return [None if v != v else v for v in values]  # numpy floats: NaN is the only missing value
-    return [value.isoformat() if isinstance(value, date) and value is not pd.NaT else _plain(value) for value in values]
+    # to_numpy converts an Arrow-backed column in one call (iterating one goes value by value) and
+    # turns every missing value into None; only dates and numpy scalars are left to convert.
+    values = column.to_numpy(dtype=object, na_value=None).tolist()
+    return [value if type(value) in _JSON_TYPES else _json_value(value) for value in values]
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) and value is not pd.NaT else _plain(value)
 
 
 # -- public: one client -------------------------------------------------------------------------
