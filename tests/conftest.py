@@ -206,6 +206,20 @@ def app_db(db_path: Path, library_template: Path, monkeypatch: pytest.MonkeyPatc
     st.cache_data.clear()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def components_scanned_once() -> Iterator[None]:
+    """Every new AppTest scans all installed packages for Streamlit components (about 0.1 s of CPU,
+    more on a busy machine); the installed packages do not change during a run, so the first scan's
+    answer serves every AppTest. The servers of the browser tests still scan for themselves."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    found = scan()
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(found)
+    yield
+    manifest_scanner.scan_component_manifests = scan
+
+
 @pytest.fixture(autouse=True)
 def navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run AppTests the way the server runs after its first request: app.py routes every run.
