@@ -474,7 +474,7 @@ def _prepare_clients(run: Pipeline, store: Store) -> None:
             )
             GROUP BY client_id
         ), result AS (
-            SELECT per.*, round(per.credited / nullif(per.expected, 0), 3) AS adherence, last.last_session,
+            SELECT per.*, round(round(per.credited / nullif(per.expected, 0), 6), 3) AS adherence, last.last_session,
                    coalesce(programs.longest_active, 0) AS longest_active,
                    coalesce(programs.longest_active >= {LAPSE_DAYS} AND programs.running_unpaused, FALSE)
                    AND (last.last_session IS NULL OR $as_of - last.last_session > {LAPSE_DAYS}) AS lapsed
@@ -658,7 +658,7 @@ _WEEKLY_SQL = f"""
     SELECT week_start,
            CAST(least(week_start + 6, $as_of) - greatest(week_start, $p_start) + 1 AS INTEGER) AS days_in_period,
            count(*) AS clients, round({exact_sum("e")}, 3) AS expected, round({exact_sum("c")}, 3) AS completed,
-           round({exact_avg("round(c / e, 3)")}, 3) AS adherence
+           round({exact_avg("round(round(c / e, 6), 3)")}, 3) AS adherence
     FROM cw GROUP BY week_start ORDER BY week_start
 """
 
@@ -684,7 +684,7 @@ _GROUP_UNITS: dict[str, tuple[str, str]] = {
         f"""SELECT g.routine_id AS grp, a.client_id, a.adherence, a.adherence >= {ON_TRACK} AS on_track,
                    m.status = 'lapsed' AS lapsed
             FROM (SELECT assignment_id, any_value(client_id) AS client_id,
-                         round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 3) AS adherence
+                         round(round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 6), 3) AS adherence
                   FROM m_weeks GROUP BY assignment_id HAVING sum(active_days) > 0) a
             JOIN m_assignments g USING (assignment_id) JOIN m_client m ON m.client_id = a.client_id""",
         "SELECT routine_id AS grp, response, change FROM m_pain",
@@ -761,13 +761,23 @@ def _plain(value: Any) -> Any:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A frame as JSON-ready dicts: plain Python values, dates as ISO strings, missing as None.
-    Column by column (``tolist`` converts an Arrow column in one call, not value by value)."""
-    columns = [[_json_value(v) for v in frame[name].tolist()] for name in frame.columns]
-    return [dict(zip(frame.columns, row)) for row in zip(*columns)]
+    Column by column, each converted to Python values at once."""
+    names = list(frame.columns)  # a list: zipping with a pandas Index costs more than the rows' values
+    return [dict(zip(names, row)) for row in zip(*(_json_column(frame[name]) for name in names))]
+
+
+_JSON_TYPES = (str, int, float, bool, type(None))
+
+
+def _json_column(column: pd.Series) -> list[Any]:
+    # to_numpy converts an Arrow-backed column in one call (iterating one goes value by value) and
+    # turns every missing value into None; only dates and numpy scalars are left to convert.
+    values = column.to_numpy(dtype=object, na_value=None).tolist()
+    return [value if type(value) in _JSON_TYPES else _json_value(value) for value in values]
 
 
 def _json_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date) else _plain(value)
+    return value.isoformat() if isinstance(value, date) and value is not pd.NaT else _plain(value)
 
 
 # -- public: one client -------------------------------------------------------------------------
@@ -798,7 +808,7 @@ _CLIENT_INFO_SQL = """
 _CLIENT_WEEKLY_SQL = f"""
     SELECT week_start, CAST(sum(active_days) AS INTEGER) AS active_days, round({exact_sum("expected")}, 3) AS expected,
            round({exact_sum("completed")}, 3) AS completed, round({exact_sum("credited")}, 3) AS credited,
-           round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 3) AS adherence
+           round(round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 6), 3) AS adherence
     FROM m_weeks GROUP BY week_start ORDER BY week_start
 """
 
@@ -835,7 +845,7 @@ _CLIENT_ASSIGNMENTS_SQL = f"""
         SELECT * FROM assignments WHERE client_id = $client_id
     ), adh AS (
         SELECT assignment_id, round({exact_sum("expected")}, 3) AS expected, round({exact_sum("credited")}, 3) AS completed,
-               round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 3) AS adherence
+               round(round({exact_sum("credited")} / nullif({exact_sum("expected")}, 0), 6), 3) AS adherence
         FROM m_weeks GROUP BY assignment_id
     ), pauses AS (
         SELECT assignment_id,
@@ -987,7 +997,7 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
             )
             SELECT {group_expr} AS "group", CAST(u.k AS INTEGER) AS week,
                    CAST(count(*) FILTER (WHERE u.expected > 0) AS INTEGER) AS assignments,
-                   round({exact_avg("round(u.credited / u.expected, 3)", where="u.expected > 0")}, 3) AS adherence,
+                   round({exact_avg("round(round(u.credited / u.expected, 6), 3)", where="u.expected > 0")}, 3) AS adherence,
                    CAST(count(u.pain) AS INTEGER) AS scored,
                    round({exact_avg("u.pain")}, 3) AS mean_pain,
                    round({exact_avg("u.pain_change")}, 3) AS pain_change

@@ -796,3 +796,24 @@ def test_a_practice_computes_the_same_rows_on_postgresql_as_in_its_file(postgres
         for table in ("period_assignments", "period_weeks", "period_clients", "period_pain", "period_alerts"):
             kept = [_sorted(store.rows(f"SELECT * EXCLUDE (period) FROM {table}")) for store in (file, pg)]
             assert kept[0] == kept[1] and kept[0], table
+
+
+def test_records_are_plain_json_values_whatever_the_column_type():
+    # The CLI's --json prints these: missing values are null in every dtype, dates ISO strings,
+    # numpy and pandas scalars plain Python numbers.
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "float": [1.5, np.nan], "nullable_int": pd.array([1, None], dtype="Int64"), "text": ["x", None],
+        "day": [date(2026, 1, 2), None], "nullable_float": pd.array([0.25, None], dtype="Float64"),
+        "count": np.array([3, 4], dtype="int64"), "flag": [True, False],
+        "moment": pd.to_datetime(["2026-01-02 08:30", None]),
+    })
+    assert metrics.records(frame) == [
+        {"float": 1.5, "nullable_int": 1, "text": "x", "day": "2026-01-02", "nullable_float": 0.25, "count": 3,
+         "flag": True, "moment": "2026-01-02T08:30:00"},
+        {"float": None, "nullable_int": None, "text": None, "day": None, "nullable_float": None, "count": 4,
+         "flag": False, "moment": None},
+    ]
+    assert all(type(v) in (int, float, str, bool, type(None)) for row in metrics.records(frame) for v in row.values())
