@@ -85,16 +85,15 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServe
 
 @pytest.fixture(scope="session")
 def postgres_templates(postgres: PostgresServer) -> dict[str, str]:
-    """Two template databases, made once per worker: "blank" (migrated) and "library" (with the real
-    library); a test's database is a copy of one (CREATE DATABASE ... TEMPLATE: milliseconds)."""
-    names = {}
-    for kind in ("blank", "library"):
-        url = postgres.new_database()
-        with Store(url) as s:
-            if kind == "library":
-                sync_library(s)
-        names[kind] = url.rsplit("/", 1)[1]
-    return names
+    """Two template databases, made once per worker: "blank" (migrated) and "library" (a copy of
+    blank with the real library); a test's database is a copy of one (CREATE DATABASE ... TEMPLATE:
+    milliseconds, where migrating a new database takes seconds)."""
+    blank = postgres.new_database()
+    Store(blank).close()
+    library = postgres.new_database(blank.rsplit("/", 1)[1])
+    with Store(library) as s:
+        sync_library(s)
+    return {"blank": blank.rsplit("/", 1)[1], "library": library.rsplit("/", 1)[1]}
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +205,20 @@ def app_db(db_path: Path, library_template: Path, monkeypatch: pytest.MonkeyPatc
     st.cache_data.clear()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def components_scanned_once() -> Iterator[None]:
+    """Every new AppTest scans all installed packages for Streamlit components (about 0.1 s of CPU,
+    more on a busy machine); the installed packages do not change during a run, so the first scan's
+    answer serves every AppTest. The servers of the browser tests still scan for themselves."""
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = manifest_scanner.scan_component_manifests
+    found = scan()
+    manifest_scanner.scan_component_manifests = lambda max_workers=None: list(found)
+    yield
+    manifest_scanner.scan_component_manifests = scan
+
+
 @pytest.fixture(autouse=True)
 def navigation_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run AppTests the way the server runs after its first request: app.py routes every run.
@@ -237,10 +250,58 @@ def anonymous_app(app_db: Path):
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
 
 
+@pytest.fixture(scope="session")
+def account_templates() -> dict[tuple[str, str], tuple[Path, object]]:
+    """(role, username) -> a copy of `library_template` holding that one staff account, and the
+    account: made on first use in this worker by `app_as`."""
+    return {}
+
+
+def _account_template(request: pytest.FixtureRequest, role: str, username: str) -> tuple[Path, object]:
+    from core.access.auth import create_user
+
+    templates = request.getfixturevalue("account_templates")
+    if (role, username) not in templates:
+        path = request.getfixturevalue("tmp_path_factory").mktemp("account") / f"{role}.duckdb"
+        _from_template(request.getfixturevalue("library_template"), path)
+        with Store(path) as s:
+            templates[role, username] = (path, create_user(s, "cli", username, role, TEST_PASSWORD))
+    return templates[role, username]
+
+
+def _held_open(path: Path) -> bool:
+    """Whether this process has ``path`` open (a store of an app that already ran); True where
+    /proc/self/fd cannot tell."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        return True
+    for fd in fds.iterdir():
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:  # closed since the listing
+            continue
+    return False
+
+
+def _untouched(db_path: Path, template: Path) -> bool:
+    """Whether ``db_path`` is still byte for byte the template it was copied from (no write, nothing
+    pending in a write-ahead log) and nothing holds it open: then a template with more in it can
+    take its place."""
+    import filecmp
+
+    return (not Path(f"{db_path}.wal").exists() and filecmp.cmp(db_path, template, shallow=False)
+            and not _held_open(db_path))
+
+
 @pytest.fixture
-def app_as(app_db: Path) -> Callable[..., object]:
+def app_as(request: pytest.FixtureRequest, app_db: Path, library_template: Path) -> Callable[..., object]:
     """``app_as(role, username=None)``: an un-run AppTest signed in as a staff account with that role
-    (created in the test database, password TEST_PASSWORD), the way pages/login.py signs in."""
+    (created in the test database, password TEST_PASSWORD), the way pages/login.py signs in.
+
+    While the test's database is still the untouched library copy, it is replaced by a copy of the
+    same library with that account, made once per worker: opening the file to write the account
+    costs more than the rest of many page tests' setup."""
     from streamlit.testing.v1 import AppTest
 
     from core.access.auth import create_user, get_user, start_session
@@ -251,11 +312,16 @@ def app_as(app_db: Path) -> Callable[..., object]:
         return get_user(s, name) or create_user(s, "cli", name, role, TEST_PASSWORD)
 
     def make(role: str = "owner", username: str | None = None) -> AppTest:
-        try:
-            with Store(app_db) as s:
-                user = account(s, username or role, role)
-        except StoreError:  # an app of this test already runs and holds the file: use its store
-            user = account(get_store(), username or role, role)
+        if _untouched(app_db, library_template):
+            template, user = _account_template(request, role, username or role)
+            _from_template(template, app_db.with_suffix(".copy"))
+            app_db.with_suffix(".copy").replace(app_db)  # a new file: no open handle sees it half-written
+        else:
+            try:
+                with Store(app_db) as s:
+                    user = account(s, username or role, role)
+            except StoreError:  # an app of this test already runs and holds the file: use its store
+                user = account(get_store(), username or role, role)
         at = AppTest.from_file(str(REPO / "app.py"), default_timeout=30)
         at.session_state[SESSION_KEY] = start_session(user)
         return at

@@ -78,9 +78,35 @@ def _client_filter(scope: Scope) -> str:
     return " AND ".join(parts)
 
 
-def _metric_alerts_sql(scope: Scope) -> str:
-    """lapsed, low_adherence and pain_worse from the pipeline tables; pain_high and pain_after from session_logs."""
-    key = metrics.sort_key("coalesce(session_time, TIME '00:00:00')", "id")
+# The session logs' columns the alerts read (of the window, and earlier pain scores).
+LOG_COLUMNS = ("id", "client_id", "session_date", "session_time", "pain_before", "pain_after", "notes",
+               "red_flags", "red_flag_level", "red_flag_pregnant")
+_LOG_KEY = metrics.sort_key("coalesce(session_time, TIME '00:00:00')", "id")
+
+
+def _high_pain_sql(scope: Scope, logs: str) -> str:
+    """The CTEs of pain_high over the window's ``logs``: scored, latest, high_now, calm_recent
+    and high_all_window, the clients whose scores were high all through the window."""
+    return f"""
+        scored AS (  -- pain scores in the window, in session order
+            SELECT client_id, session_date, pain_before, {_LOG_KEY} AS k
+            FROM {logs}
+            WHERE session_date BETWEEN $p_start AND $as_of AND pain_before IS NOT NULL AND {_client_filter(scope)}
+        ), latest AS (
+            SELECT client_id, arg_max(pain_before, k) AS pain, max(k) AS k, max(session_date) AS on_date
+            FROM scored GROUP BY client_id
+        ), high_now AS (SELECT * FROM latest WHERE pain >= {PAIN_HIGH}),
+        calm_recent AS (  -- the last score below the threshold, in the window ...
+            SELECT client_id, max(k) AS k FROM scored
+            WHERE pain_before < {PAIN_HIGH} AND client_id IN (SELECT client_id FROM high_now)
+            GROUP BY client_id
+        ), high_all_window AS (SELECT client_id FROM high_now ANTI JOIN calm_recent USING (client_id))
+    """
+
+
+def _metric_alerts_sql(scope: Scope, logs: str, earlier: str) -> str:
+    """lapsed, low_adherence and pain_worse from the pipeline tables; pain_high and pain_after from
+    the window's ``logs`` and, for clients high all through the window, their ``earlier`` scores."""
     return f"""
         WITH act AS (  -- for the reason text of lapsed clients: what runs on as_of, since when
             SELECT g.client_id, min(g.start_date) AS first_start,
@@ -118,22 +144,10 @@ def _metric_alerts_sql(scope: Scope) -> str:
                           p.baseline, p.current, p.change, coalesce(r.name, p.routine_id))
             FROM m_pain p LEFT JOIN routines r ON r.id = p.routine_id
             WHERE p.response = 'worse'
-        ), scored AS (  -- pain scores in the window, in session order
-            SELECT client_id, session_date, pain_before, {key} AS k
-            FROM session_logs
-            WHERE session_date BETWEEN $p_start AND $as_of AND pain_before IS NOT NULL AND {_client_filter(scope)}
-        ), latest AS (
-            SELECT client_id, arg_max(pain_before, k) AS pain, max(k) AS k, max(session_date) AS on_date
-            FROM scored GROUP BY client_id
-        ), high_now AS (SELECT * FROM latest WHERE pain >= {PAIN_HIGH}),
-        calm_recent AS (  -- the last score below the threshold, in the window ...
-            SELECT client_id, max(k) AS k FROM scored
-            WHERE pain_before < {PAIN_HIGH} AND client_id IN (SELECT client_id FROM high_now)
-            GROUP BY client_id
-        ), high_all_window AS (SELECT client_id FROM high_now ANTI JOIN calm_recent USING (client_id)),
+        ), {_high_pain_sql(scope, logs)},
         before AS (  -- ... or, for clients high all through the window, back to their program start
             SELECT s.client_id, s.session_date, s.pain_before
-            FROM session_logs s
+            FROM {earlier} s
             JOIN (SELECT client_id, min(start_date) AS bound FROM m_assignments GROUP BY client_id) b USING (client_id)
             WHERE s.session_date >= $lo AND s.session_date < $p_start AND s.session_date >= b.bound
               AND s.pain_before IS NOT NULL AND s.client_id IN (SELECT client_id FROM high_all_window)
@@ -161,10 +175,10 @@ def _metric_alerts_sql(scope: Scope) -> str:
                           h.pain, h.on_date, st.n, st.since)
             FROM high_now h JOIN streak st USING (client_id)
         ), after_scored AS (  -- pain after sessions in the window, in session order
-            SELECT client_id, id AS session_id, session_date, pain_before, pain_after, {key} AS k,
+            SELECT client_id, id AS session_id, session_date, pain_before, pain_after, {_LOG_KEY} AS k,
                    pain_after > {PAIN_AFTER_LIMIT}
                    OR coalesce(pain_after - pain_before >= {PAIN_AFTER_RISE}, FALSE) AS too_much
-            FROM session_logs
+            FROM {logs}
             WHERE session_date BETWEEN $p_start AND $as_of AND pain_after IS NOT NULL AND {_client_filter(scope)}
         ), after_now AS (  -- clients whose latest score after a session is too much
             SELECT * FROM after_scored
@@ -192,10 +206,23 @@ def _metric_alerts_sql(scope: Scope) -> str:
     """
 
 
-def _red_flag_rows(run: Pipeline) -> pd.DataFrame:
+def alert_logs(run: Pipeline, store: Store) -> tuple[str, str]:
+    """The session logs the alerts read (``metrics.rows_of``): those of the window, and the earlier
+    pain scores of the clients whose scores were high all through it."""
+    scope = run.scope
+    window = f"session_date BETWEEN {metrics.date_sql(scope.period_start)} AND {metrics.date_sql(scope.as_of)}"
+    logs = metrics.rows_of(run, store, "session_logs", window, name="m_logs", columns=LOG_COLUMNS)
+    earlier = metrics.rows_of(
+        run, store, "session_logs", f"session_date < {metrics.date_sql(scope.period_start)} AND pain_before IS NOT NULL",
+        name="m_logs_before", columns=LOG_COLUMNS,
+        clients=f"WITH {_high_pain_sql(scope, logs)} SELECT client_id FROM high_all_window")
+    return logs, earlier
+
+
+def _red_flag_rows(run: Pipeline, logs: str) -> pd.DataFrame:
     return run.df(f"""
         SELECT client_id, id AS session_id, session_date, red_flags, red_flag_level, red_flag_pregnant, notes
-        FROM session_logs
+        FROM {logs}
         WHERE session_date BETWEEN $p_start AND $as_of AND red_flag_level IN ('critical', 'high', 'medium')
           AND {_client_filter(run.scope)}
         ORDER BY session_date, id
@@ -299,8 +326,9 @@ def build_alert_table(run: Pipeline, store: Store) -> None:
     """m_alerts: one row per alert of the pipeline's clients (see ``current_alerts``), built on a
     pipeline of the alert window."""
     run.execute(_ALERT_TABLE)
-    run.execute(f"INSERT INTO m_alerts SELECT *, NULL FROM ({_metric_alerts_sql(run.scope)})")
-    flagged = _red_flag_alerts(_red_flag_rows(run))
+    logs, earlier = alert_logs(run, store)
+    run.execute(f"INSERT INTO m_alerts SELECT *, NULL FROM ({_metric_alerts_sql(run.scope, logs, earlier)})")
+    flagged = _red_flag_alerts(_red_flag_rows(run, logs))
     if flagged:
         run.cur.register("m_flagged", pd.DataFrame(flagged))
         try:

@@ -131,6 +131,7 @@ class Pipeline:
         self.scope = scope
         self.schema = schema
         self.has_alerts = False  # m_alerts is there already (read back from kept rows: core.analytics.period_figures)
+        self.copied: tuple[str, ...] = ()  # practice tables copied into ``schema`` (Store.copy_client_rows, copy_tables)
         self.params: dict[str, Any] = {
             "as_of": scope.as_of, "p_start": scope.period_start, "lo": scope.period_start,
             "segments": list(scope.segments), "therapists": list(scope.therapists),
@@ -168,15 +169,60 @@ def pipeline(store: Store, scope: Scope, *, pain: bool = True, adherence: bool =
     """The metric tables for ``scope``, built in a schema of their own; read them inside the block.
     ``adherence=False`` skips m_weeks and m_client (pain only)."""
     with empty_pipeline(store, scope) as run:
-        store.copy_client_rows(run.cur, run.schema, named_clients(scope))
-        _prepare(run, scope, pain=pain, adherence=adherence)
+        named = named_clients(scope)
+        run.copied = (store.copy_client_rows(run.cur, run.schema, named) if named
+                      else store.copy_tables(run.cur, run.schema, PRACTICE_TABLES))
+        _prepare(run, store, scope, pain=pain, adherence=adherence)
         yield run
+
+
+# The practice's smaller tables that a computation of the practice reads in several statements: on
+# PostgreSQL each is copied once beside it (Store.copy_tables). Those it reads once (assignments,
+# pauses, segments) are read where they are: a copy would cost as much.
+PRACTICE_TABLES: tuple[str, ...] = ("clients", "assignment_pain_figures", "client_figures", "routines")
 
 
 def named_clients(scope: Scope) -> tuple[int, ...]:
     """The clients a scope names by id (one client's page, a list of clients); none for a view
     that selects clients by what they are (all, segments, therapists, sites)."""
     return (scope.client_id,) if scope.client_id is not None else tuple(scope.clients)
+
+
+def rows_of(run: Pipeline, store: Store, table: str, condition: str, *, name: str,
+            columns: tuple[str, ...] = (), clients: str | None = None) -> str:
+    """What a statement of the run reads FROM for the rows of the practice's ``table`` where
+    ``condition`` holds (SQL without parameters), with ``columns`` (all when empty). ``clients``: a
+    query of the run giving the only clients whose rows the statements use (they filter by it
+    themselves).
+
+    On PostgreSQL, unless the run holds a copy of the table (a few clients' rows, or a smaller table
+    whole: ``Store.copy_client_rows``, ``copy_tables``), the rows are fetched once into ``name``, the condition
+    and the clients run there (by its index on client_id): the extension would otherwise fetch
+    the whole table for each statement that reads it. Otherwise the same rows as a subquery, which
+    DuckDB reads from its own blocks as the statement's own."""
+    chosen = ", ".join(columns) or "*"
+    if not store.postgres or table in run.copied:
+        return f"(SELECT {chosen} FROM {table} WHERE {condition})"
+    if clients is not None:
+        condition += f" AND client_id IN ({ids_sql([c for (c,) in run.rows(clients)])})"
+    store.rows_where(run.cur, f"{run.schema}.{name}", table, condition, columns)
+    return name
+
+
+def period_days(run: Pipeline, store: Store) -> str:
+    """The day figures of the run's period (``rows_of``)."""
+    period = f"day BETWEEN {date_sql(run.scope.period_start)} AND {date_sql(run.scope.as_of)}"
+    return rows_of(run, store, "assignment_day_figures", period, name="m_days")
+
+
+def date_sql(day: date) -> str:
+    """A day as a SQL literal, for the conditions of ``rows_of`` (which take no parameters)."""
+    return f"DATE '{day.isoformat()}'"
+
+
+def ids_sql(ids: list[int]) -> str:
+    """Ids as a SQL list for ``IN (...)``; ``NULL`` for none (no row matches)."""
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
 _SCHEMAS = itertools.count(1)
@@ -269,7 +315,8 @@ sort_key = session_order_key
 _SORT_KEY = session_order_key()  # attributed sessions: session_time is already coalesced to 00:00
 
 
-def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, adherence: bool = True) -> None:
+def _prepare(run: Pipeline, store: Store, scope: Scope, *, pain: bool, cohort: bool = False,
+             adherence: bool = True) -> None:
     """Build the temp tables every metric reads.
 
     m_assignments    assignments in scope that overlap the period (the analysis set); for cohorts, those
@@ -317,6 +364,12 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
     # Sums per assignment and bucket from the day figures; per assignment the pain figures, kept
     # for its whole history: exact for a view as of its last session or later, else (a view of
     # the past) worked out from its attributed sessions up to as_of.
+    days = period_days(run, store)
+    past_assignments = ("(SELECT assignment_id, client_id FROM assignment_pain_figures"
+                        " WHERE last_day > $as_of AND assignment_id IN (SELECT assignment_id FROM m_assignments))")
+    past = rows_of(run, store, "session_attribution",
+                   f"session_date BETWEEN {date_sql(run.params['lo'])} AND {date_sql(scope.as_of)}",
+                   name="m_past_sessions", clients=f"SELECT client_id FROM {past_assignments}")
     run.execute(f"""
         CREATE TABLE m_agg AS
         SELECT f.assignment_id, {bucket} AS bucket,
@@ -324,7 +377,7 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
                sum(f.scored) AS scored, {exact_sum("f.pain_sum")} AS pain_sum,
                CAST(NULL AS DOUBLE) AS relief_sum, CAST(NULL AS BIGINT) AS relief_n,
                CAST(NULL AS DOUBLE) AS first3_sum, CAST(NULL AS DOUBLE) AS last3_sum
-        FROM assignment_day_figures f JOIN m_assignments g USING (assignment_id)
+        FROM {days} f JOIN m_assignments g USING (assignment_id)
         WHERE f.day BETWEEN $p_start AND $as_of
         GROUP BY f.assignment_id, bucket
         UNION ALL
@@ -336,17 +389,16 @@ def _prepare(run: Pipeline, scope: Scope, *, pain: bool, cohort: bool = False, a
                {exact_sum("x.pain_before - x.pain_after")}, count(x.pain_before - x.pain_after),
                list_sum(min_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL)),
                list_sum(max_by(x.pain_before, {_SORT_KEY}, {BASELINE_SESSIONS}) FILTER (WHERE x.pain_before IS NOT NULL))
-        FROM session_attribution x
+        FROM {past} x
         WHERE x.session_date BETWEEN $lo AND $as_of
-          AND x.assignment_id IN (SELECT assignment_id FROM assignment_pain_figures
-                                  WHERE last_day > $as_of AND assignment_id IN (SELECT assignment_id FROM m_assignments))
+          AND x.assignment_id IN (SELECT assignment_id FROM {past_assignments})
         GROUP BY x.assignment_id
     """)
     if adherence and not cohort:
         _prepare_weeks(run)
-        _prepare_clients(run)
+        _prepare_clients(run, store)
     if pain:
-        _prepare_pain(run)
+        _prepare_pain(run, store)
 
 
 def _prepare_weeks(run: Pipeline) -> None:
@@ -385,9 +437,12 @@ def _prepare_weeks(run: Pipeline) -> None:
     """)
 
 
-def _prepare_clients(run: Pipeline) -> None:
+def _prepare_clients(run: Pipeline, store: Store) -> None:
     """m_client: sums over weeks and assignments, the last session (any session, any routine), and
     the status."""
+    logged_since = f"SELECT client_id FROM client_figures WHERE last_session > $as_of {_scoped_clients(run.scope)}"
+    logs = rows_of(run, store, "session_logs", f"session_date <= {date_sql(run.scope.as_of)}", name="m_logs_until",
+                   columns=("client_id", "session_date"), clients=logged_since)
     run.execute(f"""
         CREATE TABLE m_client AS
         WITH per AS (
@@ -398,9 +453,8 @@ def _prepare_clients(run: Pipeline) -> None:
             SELECT client_id, last_session FROM client_figures
             WHERE last_session <= $as_of {_scoped_clients(run.scope)}
             UNION ALL
-            SELECT client_id, max(session_date) FROM session_logs
-            WHERE session_date <= $as_of AND client_id IN (
-                SELECT client_id FROM client_figures WHERE last_session > $as_of {_scoped_clients(run.scope)})
+            SELECT client_id, max(session_date) FROM {logs}
+            WHERE session_date <= $as_of AND client_id IN ({logged_since})
             GROUP BY client_id
         ),
         programs AS (  -- per client: the longest-active program, and whether one runs unpaused on as_of
@@ -440,7 +494,7 @@ def _prepare_clients(run: Pipeline) -> None:
     """)
 
 
-def _prepare_pain(run: Pipeline) -> None:
+def _prepare_pain(run: Pipeline, store: Store) -> None:
     """m_pain: baseline / current from the first / last 3 scored sessions, the response, relief,
     and for a ``worse`` response the first session of the run of sessions that kept it worse."""
     run.execute(f"""
@@ -468,14 +522,18 @@ def _prepare_pain(run: Pipeline) -> None:
     """)
     if not run.scalar("SELECT count(*) FROM m_pain WHERE response = 'worse'"):
         return
-    # worse since: only the (few) worse assignments need their scored sessions one by one.
+    # worse since: only the (few) worse assignments need their scored sessions one by one (on
+    # PostgreSQL fetched by their clients, not read from every attributed session).
+    scored = rows_of(run, store, "session_attribution",
+                     f"pain_before IS NOT NULL AND session_date <= {date_sql(run.scope.as_of)}", name="m_worse_sessions",
+                     clients="SELECT DISTINCT client_id FROM m_pain WHERE response = 'worse'")
     run.execute(f"""
         UPDATE m_pain SET worse_since = w.since
         FROM (
             WITH rows AS (
                 SELECT t.assignment_id, t.session_date, row_number() OVER w AS rn,
                        avg(t.pain_before) OVER (w ROWS BETWEEN {BASELINE_SESSIONS - 1} PRECEDING AND CURRENT ROW) AS last3
-                FROM session_attribution t
+                FROM {scored} t
                 WHERE t.pain_before IS NOT NULL AND t.session_date <= $as_of
                   AND t.assignment_id IN (SELECT assignment_id FROM m_pain WHERE response = 'worse')
                 WINDOW w AS (PARTITION BY t.assignment_id ORDER BY t.session_date, t.session_time, t.session_id)
@@ -703,16 +761,23 @@ def _plain(value: Any) -> Any:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """A frame as JSON-ready dicts: plain Python values, dates as ISO strings, missing as None.
-    Column by column (``tolist`` converts an Arrow column in one call, not value by value)."""
-    columns = [_json_column(frame[name]) for name in frame.columns]
-    return [dict(zip(frame.columns, row)) for row in zip(*columns)]
+    Column by column, each converted to Python values at once."""
+    names = list(frame.columns)  # a list: zipping with a pandas Index costs more than the rows' values
+    return [dict(zip(names, row)) for row in zip(*(_json_column(frame[name]) for name in names))]
+
+
+_JSON_TYPES = (str, int, float, bool, type(None))
 
 
 def _json_column(column: pd.Series) -> list[Any]:
-    values = column.tolist()
-    if pd.api.types.is_float_dtype(column.dtype) and not isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
-        return [None if v != v else v for v in values]  # numpy floats: NaN is the only missing value
-    return [value.isoformat() if isinstance(value, date) and value is not pd.NaT else _plain(value) for value in values]
+    # to_numpy converts an Arrow-backed column in one call (iterating one goes value by value) and
+    # turns every missing value into None; only dates and numpy scalars are left to convert.
+    values = column.to_numpy(dtype=object, na_value=None).tolist()
+    return [value if type(value) in _JSON_TYPES else _json_value(value) for value in values]
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) and value is not pd.NaT else _plain(value)
 
 
 # -- public: one client -------------------------------------------------------------------------
@@ -905,7 +970,7 @@ def cohorts(store: Store, scope: Scope, by: Literal["segment", "routine"] = "seg
         raise MetricsError(f"weeks must be between 1 and 52, not {weeks}")
     group_expr, group_join = _COHORT_GROUP[by]
     with empty_pipeline(store, scope) as run:
-        _prepare(run, scope, pain=True, cohort=True)
+        _prepare(run, store, scope, pain=True, cohort=True)
         return run.df(f"""
             WITH pw AS (
                 SELECT g.assignment_id, g.client_id, g.routine_id, g.sessions_per_week, g.start_date, r.k,

@@ -180,11 +180,12 @@ def _keep(store: Store, scope: Scope, stale: list[tuple[int, int, int]], in_scop
         try:
             # keeps derived rows any reader would compute the same: no figure changes, the version stays
             with store.transaction(run.cur, touches=(PRACTICE,), clients=(), changes_data=False):
-                _forget_old_periods(run)
+                _forget_old_periods(run, store)
+                period = f"period = {sql_literal(period_key(scope))}"
                 for work, table in _kept_tables(scope):
-                    run.execute(f"DELETE FROM {table} WHERE period = $period AND client_id IN (SELECT unnest($ids))")
+                    store.delete_where(run.cur, table, period, ids)
                     run.execute(f"INSERT INTO {table} BY NAME SELECT $period AS period, * FROM {work}")
-                run.execute("DELETE FROM period_checks WHERE period = $period AND client_id IN (SELECT unnest($ids))")
+                store.delete_where(run.cur, "period_checks", period, ids)
                 run.execute("INSERT INTO period_checks SELECT $period, unnest($ids), unnest($generations),"
                             " $practice_generation, $kept_at")
         except DatabaseError:
@@ -192,14 +193,14 @@ def _keep(store: Store, scope: Scope, stale: list[tuple[int, int, int]], in_scop
     return True
 
 
-def _forget_old_periods(run: Pipeline) -> None:
+def _forget_old_periods(run: Pipeline, store: Store) -> None:
     """Delete the rows of periods other than the KEPT_PERIODS most recently kept (this one included)."""
     old = [p for (p,) in run.cur.execute(
         "SELECT period FROM period_checks WHERE period <> ? GROUP BY period ORDER BY max(kept_at) DESC OFFSET ?",
         [run.params["period"], KEPT_PERIODS - 1]).fetchall()]
     if old:
         for _, table in (*KEPT_TABLES, KEPT_ALERTS, ("", "period_checks")):
-            run.cur.execute(f"DELETE FROM {table} WHERE period IN (SELECT unnest(?))", [old])
+            store.delete_where(run.cur, table, f"period IN ({', '.join(map(sql_literal, old))})")
 
 
 def _read_back(run: Pipeline, store: Store) -> None:

@@ -366,27 +366,59 @@ class Store:
             _rollback(holder)
             holder.close()
 
-    def copy_client_rows(self, cur: duckdb.DuckDBPyConnection, schema: str, client_ids: Iterable[int]) -> None:
+    def copy_client_rows(self, cur: duckdb.DuckDBPyConnection, schema: str,
+                         client_ids: Iterable[int]) -> tuple[str, ...]:
         """On PostgreSQL, the rows of ``client_ids`` in the large per-client tables (CLIENT_ROW_TABLES)
         copied into ``schema`` under the same names, so a cursor that looks there first reads them
         locally: PostgreSQL finds a few clients' rows by its index (migration 085). A DuckDB file
-        reads them from its own blocks: nothing to do."""
+        reads them from its own blocks: nothing to do. Returns the tables copied."""
         ids = sorted({int(c) for c in client_ids})
         if not self.postgres or not ids:
-            return
+            return ()
         for table in CLIENT_ROW_TABLES:
             self.rows_where(cur, f"{schema}.{table}", table, f"client_id IN ({', '.join(map(str, ids))})")
+        return CLIENT_ROW_TABLES
 
-    def rows_where(self, cur: duckdb.DuckDBPyConnection, name: str, table: str, condition: str) -> None:
+    def copy_tables(self, cur: duckdb.DuckDBPyConnection, schema: str, tables: Iterable[str]) -> tuple[str, ...]:
+        """On PostgreSQL, the practice's ``tables`` copied whole into ``schema`` under the same names,
+        each fetched once, for a computation whose statements read them several times (the
+        extension fetches a table again for each). A DuckDB file reads its own blocks: nothing to
+        do. Returns the tables copied."""
+        if not self.postgres:
+            return ()
+        for table in tables:
+            self.rows_where(cur, f"{schema}.{table}", table, "TRUE")
+        return tuple(tables)
+
+    def rows_where(self, cur: duckdb.DuckDBPyConnection, name: str, table: str, condition: str,
+                   columns: Sequence[str] = ()) -> None:
         """``name``: the rows of the practice's ``table`` where ``condition`` holds (SQL that both
-        databases read alike, without parameters). On a DuckDB file a view, which costs less than a
-        copy for a few reads; on PostgreSQL a table fetched once, the condition run there, since the
-        extension fetches the whole table for every statement that reads it through a view."""
+        databases read alike, without parameters), with only ``columns`` when given. On a DuckDB
+        file a view, which costs less than a copy for a few reads; on PostgreSQL a table fetched
+        once, the condition run there (with its indexes), since the extension fetches the whole
+        table for every statement that reads it through a view."""
+        chosen = ", ".join(sql_name(c) for c in columns) or "*"
         if self.postgres:
-            query = f"SELECT * FROM {self.schema}.{table} WHERE {condition}"
+            query = f"SELECT {chosen} FROM {self.schema}.{table} WHERE {condition}"
             cur.execute(f"CREATE TABLE {name} AS SELECT * FROM postgres_query({sql_literal(CATALOG)}, {sql_literal(query)})")
         else:
-            cur.execute(f"CREATE VIEW {name} AS SELECT * FROM {CATALOG}.{self.schema}.{table} WHERE {condition}")
+            cur.execute(f"CREATE VIEW {name} AS SELECT {chosen} FROM {CATALOG}.{self.schema}.{table} WHERE {condition}")
+
+    def delete_where(self, cur: duckdb.DuckDBPyConnection, table: str, condition: str,
+                     client_ids: Sequence[int] | None = None) -> None:
+        """Delete the rows of the practice's ``table`` where ``condition`` holds (SQL that both
+        databases read alike, without parameters) and, when given, whose client is one of
+        ``client_ids``, in the cursor's transaction. On PostgreSQL the statement runs there: a
+        DELETE through the extension first fetches the whole table to find the rows."""
+        if self.postgres:
+            chosen = "" if client_ids is None else f" AND client_id IN ({', '.join(str(int(c)) for c in client_ids) or 'NULL'})"
+            statement = f"DELETE FROM {self.schema}.{table} WHERE {condition}{chosen}"
+            cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)}, {sql_literal(statement)})")
+        elif client_ids is None:
+            cur.execute(f"DELETE FROM {CATALOG}.{self.schema}.{table} WHERE {condition}")
+        else:  # a list parameter: DuckDB plans a long literal list far more slowly
+            cur.execute(f"DELETE FROM {CATALOG}.{self.schema}.{table} WHERE {condition}"
+                        " AND client_id IN (SELECT unnest(CAST(? AS BIGINT[])))", [[int(c) for c in client_ids]])
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         cur = self.cursor()

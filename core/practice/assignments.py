@@ -508,8 +508,8 @@ def _keep_findings(store: Store, on: date, assignment_ids: list[int]) -> bool:
     try:
         # changes no figure, and no data a page shows: the version stays
         with store.transaction(touches=(PRACTICE,), clients=(), changes_data=False) as cur:
-            cur.execute(f"DELETE FROM assignment_safety_checks WHERE {chosen}")
-            cur.execute(f"DELETE FROM assignment_safety_findings WHERE {chosen}")
+            store.delete_where(cur, "assignment_safety_checks", chosen)
+            store.delete_where(cur, "assignment_safety_findings", chosen)
             cur.execute(
                 "INSERT INTO assignment_safety_findings"
                 f" SELECT f.subject_id, f.client_id, f.rule_id, f.exercise_id, f.level, f.reason, f.began FROM ({found}) f",

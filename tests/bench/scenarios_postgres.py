@@ -10,7 +10,8 @@ inside the server), so no scenario sees another's writes. Nothing outlives the r
 its databases are removed at its end, so nothing cached can go stale.
 
 - ``scenario_overview_on``: the overview from the read model on either store: the day's first
-  view in a fresh process, the first view of a fresh process once the day is kept, later views of
+  view in a fresh process, the first view of a fresh process once the day is kept, the next day's
+  first view (and on PostgreSQL what such a view fetches, timed alone), later views of
   one process, the overview after logging a session, the client page, and the bare pass.
 - ``scenario_write_visibility``: a write through one process seen by another. Process A (the
   scenario's own, a long-lived Store like an app server) has read the overview and polls as a
@@ -34,7 +35,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ if str(REPO) not in sys.path:
 
 from core.analytics import metrics, overview  # noqa: E402
 from core.db.migrate_store import migrate_store  # noqa: E402
-from core.db.store import Store  # noqa: E402
+from core.db.store import Store, is_postgres_url  # noqa: E402
 from tests.bench.scenarios_metrics import (  # noqa: E402
     BARE_PASS_SQL, DAYS, bare_pass, overview_in_fresh_process_ms, scenario_client_detail, scenario_overview,
     scenario_overview_after_logging)
@@ -143,16 +144,50 @@ def _ms(fn: Callable[[], object]) -> float:
     return (time.perf_counter() - start) * 1000
 
 
+# The fetches of a practice computation on PostgreSQL alone, in a process of its own (argv: URL,
+# as_of, repo): the smaller tables copied whole, the period's day figures and the alert window's
+# logs (with the earlier scores it reads by client), each once through the extension, as the
+# day's first view fetches them; prints their milliseconds. The floor of that view on PostgreSQL.
+_FETCHES_IN_A_PROCESS = """
+import sys, time
+from datetime import date
+sys.path[:0] = [sys.argv[3]]
+from core.analytics import alerts, metrics
+from core.db.store import Store
+with Store(sys.argv[1]) as store:
+    scope = metrics.Scope(as_of=date.fromisoformat(sys.argv[2]), days=alerts.ALERT_DAYS)
+    with metrics.empty_pipeline(store, scope) as run:
+        start = time.perf_counter()
+        run.copied = store.copy_tables(run.cur, run.schema, metrics.PRACTICE_TABLES)
+        metrics.period_days(run, store)
+        alerts.alert_logs(run, store)
+        print(round((time.perf_counter() - start) * 1000, 1))
+"""
+
+
+def fetches_in_fresh_process_ms(location: str, as_of: date) -> float:
+    """What a practice computation of ``as_of`` fetches from PostgreSQL, timed alone in a fresh process."""
+    done = subprocess.run([sys.executable, "-c", _FETCHES_IN_A_PROCESS, location, as_of.isoformat(), str(REPO)],
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def scenario_overview_on(location: Path | str, as_of: date, runs: int = 7) -> dict[str, Any]:
     """The overview and the client page on ``location`` (a file or a PostgreSQL URL), in the keys
-    of the DuckDB analytics scenario so the two stores print side by side: the day's first view and
-    the first view of another fresh process (``overview_in_fresh_process_ms``), then, in this
+    of the DuckDB analytics scenario so the two stores print side by side: the day's first view,
+    the first view of another fresh process (``overview_in_fresh_process_ms``), the next day's first
+    view and, on PostgreSQL, what a day's first view fetches, alone (``fetches_in_fresh_process_ms``),
+    then, in this
     process, later views, the view after logging a session, the client page and the bare pass
     (through the postgres extension on PostgreSQL, and pushed down whole with ``postgres_query``)."""
     figures: dict[str, Any] = {
         "overview_first_of_the_day_ms": overview_in_fresh_process_ms(location, as_of),
         "overview_first_in_fresh_process_ms": overview_in_fresh_process_ms(location, as_of),
+        # the next morning: every client's period rows again, the safety checks mostly still valid
+        "overview_first_of_the_next_day_ms": overview_in_fresh_process_ms(location, as_of + timedelta(days=1)),
     }
+    if is_postgres_url(location):
+        figures["first_view_fetches_ms"] = fetches_in_fresh_process_ms(location, as_of + timedelta(days=2))
     with Store(location) as store:
         start = time.perf_counter()
         seen = scenario_overview(store, as_of)

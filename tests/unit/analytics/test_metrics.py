@@ -637,7 +637,7 @@ def test_metric_tables_are_never_built_in_the_practice_database(practice):
     cur = practice.cursor()
     try:
         with pytest.raises(ValueError, match="schema of its own"):
-            metrics._prepare(metrics.Pipeline(cur, Scope(as_of=AS_OF)), Scope(as_of=AS_OF), pain=True)
+            metrics._prepare(metrics.Pipeline(cur, Scope(as_of=AS_OF)), practice, Scope(as_of=AS_OF), pain=True)
     finally:
         cur.close()
 
@@ -718,6 +718,84 @@ def test_filter_choices_name_only_the_allowed_sites_segments_therapists_and_rout
     assert metrics.filter_options(practice, ("north",)) == {
         "segment": ["pregnant"], "therapist": ["Bob"], "routine": ["r-six"], "site": ["north"]}
     assert metrics.filter_options(practice, ()) == {"segment": [], "therapist": [], "routine": [], "site": []}
+
+
+# -- the whole practice on PostgreSQL -----------------------------------------------------------
+
+def _pain_stories(store) -> None:
+    """Clients whose figures read rows outside the period (as of 2025-06-30, window 06-03..06-30):
+    pain worse over a program (worse since: its whole history), and pain high all through the
+    window after calm scores before it, or from the first session (earlier scores)."""
+    add_routine(store, "r-story", 3)
+    worse = add_client(store, "WORSE", segments=("runner",))
+    add_assignment(store, worse, "r-story", d(4, 7), weeks=16)
+    add_sessions(store, worse, days(d(4, 7), 10, 3), "r-story", done=3, pain_before=2)
+    add_sessions(store, worse, days(d(6, 10), 8, 2), "r-story", done=3, pain_before=6, pain_after=7)
+    high = add_client(store, "HIGH")
+    add_assignment(store, high, "r-story", d(3, 3), weeks=20)
+    add_sessions(store, high, days(d(3, 3), 6, 4), "r-story", done=3, pain_before=3)
+    add_sessions(store, high, days(d(5, 20), 20, 2), "r-story", done=3, pain_before=8)
+    always = add_client(store, "ALWAYS")
+    add_assignment(store, always, "r-story", d(5, 1), weeks=12)
+    add_sessions(store, always, days(d(5, 1), 25, 2), "r-story", done=2, pain_before=7.5)
+
+
+def _sorted(rows: list[tuple]) -> list[tuple]:
+    """Rows in a stable order, floats to 9 decimals (a sum may add the same values in another order)."""
+    return sorted((tuple(round(v, 9) if isinstance(v, float) else v for v in row) for row in rows), key=repr)
+
+
+def _pipeline_rows(store, scope: Scope) -> dict[str, list[tuple]]:
+    """Every table of the practice pipeline of ``scope`` (with the alerts for the alert window)."""
+    from core.analytics import alerts
+
+    with metrics.pipeline(store, scope, pain=True) as run:
+        tables = ["m_assignments", "m_weeks", "m_client", "m_pain"]
+        if scope.days == alerts.ALERT_DAYS:
+            alerts.build_alert_table(run, store)
+            tables.append("m_alerts")
+        return {t: _sorted(run.rows(f"SELECT * FROM {t}")) for t in tables}
+
+
+def test_a_practice_computes_the_same_rows_on_postgresql_as_in_its_file(postgres, tmp_path) -> None:
+    """On PostgreSQL a view of the practice fetches the rows it reads once (the period's logs and
+    day figures, and by client those of the few clients whose figures reach further back); its
+    tables and the period rows it keeps equal those of the same practice in a DuckDB file, today
+    and in the past, for the whole practice and for some of it."""
+    from core.analytics import overview
+    from core.commands.demo import DemoSpec, create_demo_practice
+    from core.db.migrate_store import migrate_store
+    from core.db.store import Store
+    from core.library.content import sync_library
+
+    as_of = d(6, 30)
+    path, url = tmp_path / "practice.duckdb", postgres.new_database()
+    with Store(path) as file:
+        sync_library(file)
+        create_demo_practice(file, DemoSpec(clients=40, days=150, seed=7, as_of=as_of))
+        _pain_stories(file)
+    migrate_store(path, url)
+    today, past = Scope(as_of=as_of), Scope(as_of=d(5, 20))
+    scopes = (today, past, Scope(as_of=as_of, days=91), Scope(as_of=d(4, 20), days=91),
+              Scope(as_of=as_of, segments=("runner",)), Scope(as_of=as_of, routines=("r-story",)))
+    with Store(path) as file, Store(url) as pg:
+        for scope in scopes:
+            assert _pipeline_rows(pg, scope) == _pipeline_rows(file, scope), scope
+        # the rows read beyond the period are there to read: a worse response, pain high since
+        # before the window, and in the past view clients and programs with sessions after it
+        rows = _pipeline_rows(file, today)
+        assert metrics.find_client_id(file, "WORSE") in {r[1] for r in rows["m_pain"] if r[10] == "worse"}
+        since = {r[0]: r[5] for r in rows["m_alerts"] if r[4] == "pain_high"}
+        assert since[metrics.find_client_id(file, "HIGH")] == d(5, 20)
+        assert since[metrics.find_client_id(file, "ALWAYS")] == d(5, 1)
+        assert file.scalar("SELECT count(*) FROM client_figures WHERE last_session > ?", [past.as_of]) > 0
+        assert file.scalar("SELECT count(*) FROM assignment_pain_figures WHERE last_day > ?", [past.as_of]) > 0
+        # the day's first view keeps the same period rows in each store
+        for store in (file, pg):
+            overview.practice_overview(store, today)
+        for table in ("period_assignments", "period_weeks", "period_clients", "period_pain", "period_alerts"):
+            kept = [_sorted(store.rows(f"SELECT * EXCLUDE (period) FROM {table}")) for store in (file, pg)]
+            assert kept[0] == kept[1] and kept[0], table
 
 
 def test_records_are_plain_json_values_whatever_the_column_type():

@@ -9,6 +9,7 @@ and that the overview read from the period figures kept per client is the one co
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from datetime import date, time, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from core.access.auth import create_user
 from core.analytics import alerts, metrics, overview
@@ -163,17 +164,33 @@ DAYS = [date(2025, 3, 3) + timedelta(days=i) for i in range(28)]
 PASSWORD = "a-long-enough-password"
 
 
+def _machine_start(store: Store) -> None:
+    """What every run of the state machine starts from: the therapist who writes, and two routines."""
+    create_user(store, "cli", "ann", "therapist", PASSWORD)
+    add_routine(store, "r-two", 2)
+    add_routine(store, "r-day", 3, sessions_per_week=7, slots=("morning", "morning", "evening"))
+
+
+@pytest.fixture(scope="module")
+def machine_start(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A closed practice file written by ``_machine_start`` once; each run of the machine copies it
+    (migrating a new file for every run was a fifth of the test's time)."""
+    path = tmp_path_factory.mktemp("figures") / "start.duckdb"
+    with Store(path) as s:
+        _machine_start(s)
+    return path
+
+
 class KeptFiguresMachine(RuleBasedStateMachine):
     """Random writes through the service functions and the tests' plain-SQL helpers (each names the
     clients it changes, as every write does); the kept figures must equal a rebuild after each."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: Path) -> None:
         super().__init__()
         self.folder = tempfile.TemporaryDirectory()
-        self.store = Store(Path(self.folder.name) / "figures.duckdb")
-        create_user(self.store, "cli", "ann", "therapist", PASSWORD)
-        add_routine(self.store, "r-two", 2)
-        add_routine(self.store, "r-day", 3, sessions_per_week=7, slots=("morning", "morning", "evening"))
+        path = Path(self.folder.name) / "figures.duckdb"
+        shutil.copyfile(start, path)
+        self.store = Store(path)
         self.clients: list[int] = []
         self.assignments: list[int] = []
         self.batches: list[int] = []
@@ -273,11 +290,12 @@ class KeptFiguresMachine(RuleBasedStateMachine):
         pd.testing.assert_frame_equal(open_now, alerts.current_alerts(self.store, scope, open_only=True))
 
 
-# No shrinking: each step opens a database, so shrinking takes minutes; a failure prints its steps.
-KeptFiguresMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=12, deadline=None,
+def test_kept_figures_equal_a_rebuild_after_any_writes(machine_start: Path) -> None:
+    # No shrinking: each step opens a database, so shrinking takes minutes; a failure prints its steps.
+    run_state_machine_as_test(lambda: KeptFiguresMachine(machine_start),
+                              settings=settings(max_examples=10, stateful_step_count=12, deadline=None,
                                                 phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                                                suppress_health_check=[HealthCheck.too_slow])
-test_kept_figures_equal_a_rebuild_after_any_writes = KeptFiguresMachine.TestCase
+                                                suppress_health_check=[HealthCheck.too_slow]))
 
 
 def test_rebuild_figures_command_restores_lost_figures(db_path: Path, capsys) -> None:

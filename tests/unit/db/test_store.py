@@ -1,9 +1,12 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from core.db.store import Migration, Store, StoreError, load_migrations, next_id, reserve_ids
+from core.db.store import Cursor, Migration, Store, StoreError, load_migrations, next_id, reserve_ids
 
 
 def test_new_database_is_migrated_to_the_latest_version(db_path: Path) -> None:
@@ -210,12 +213,11 @@ def test_a_check_then_write_that_lost_a_race_is_run_again() -> None:
 
 
 
-def test_a_few_clients_rows_are_copied_beside_a_computation_on_postgresql(store: Store, store_kind: str) -> None:
-    """On PostgreSQL the large per-client tables' rows of the clients named are copied into a work
-    schema under the same names (read there first); a DuckDB file reads its own blocks."""
-    from datetime import date
-
-    from core.db.store import CLIENT_ROW_TABLES, WORK_DB
+@contextmanager
+def _three_clients_figures(store: Store) -> Iterator[tuple[Cursor, str]]:
+    """client_figures of clients 1, 2, 3 (last sessions 2026-03-01, 02, 03), and a cursor with an
+    empty work schema (its name given) for copies, dropped at the end."""
+    from core.db.store import WORK_DB
 
     with store.transaction(clients=()) as cur:
         cur.execute("INSERT INTO client_figures VALUES (1, ?), (2, ?), (3, ?)",
@@ -223,19 +225,48 @@ def test_a_few_clients_rows_are_copied_beside_a_computation_on_postgresql(store:
     cur = store.cursor()
     try:
         cur.execute(f"CREATE SCHEMA {WORK_DB}.copied")
-        store.copy_client_rows(cur, f"{WORK_DB}.copied", [3, 1])
+        yield cur, f"{WORK_DB}.copied"
+    finally:
+        cur.execute(f"DROP SCHEMA IF EXISTS {WORK_DB}.copied CASCADE")
+        cur.close()
+
+
+def test_a_few_clients_rows_are_copied_beside_a_computation_on_postgresql(store: Store, store_kind: str) -> None:
+    """On PostgreSQL the large per-client tables' rows of the clients named are copied into a work
+    schema under the same names (read there first); a DuckDB file reads its own blocks."""
+    from core.db.store import CLIENT_ROW_TABLES, WORK_DB
+
+    with _three_clients_figures(store) as (cur, schema):
+        store.copy_client_rows(cur, schema, [3, 1])
         copied = {t for (t,) in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?"
                                             " AND schema_name = 'copied'", [WORK_DB]).fetchall()}
         if store_kind == "postgres":
             assert copied == set(CLIENT_ROW_TABLES)
-            assert cur.execute(f"SELECT client_id, last_session FROM {WORK_DB}.copied.client_figures"
+            assert cur.execute(f"SELECT client_id, last_session FROM {schema}.client_figures"
                                " ORDER BY 1").fetchall() == [(1, date(2026, 3, 1)), (3, date(2026, 3, 3))]
-            assert cur.execute(f"SELECT count(*) FROM {WORK_DB}.copied.session_logs").fetchone() == (0,)
+            assert cur.execute(f"SELECT count(*) FROM {schema}.session_logs").fetchone() == (0,)
         else:
             assert copied == set()
-    finally:
-        cur.execute(f"DROP SCHEMA IF EXISTS {WORK_DB}.copied CASCADE")
-        cur.close()
+
+
+def test_a_computation_copies_whole_tables_and_deletes_where_the_database_finds_the_rows(store: Store,
+                                                                                         store_kind: str) -> None:
+    """On PostgreSQL the smaller tables a computation reads often are copied whole beside it, and a
+    fetch or a delete with a condition runs in PostgreSQL; a DuckDB file reads and deletes in place."""
+    with _three_clients_figures(store) as (cur, schema):
+        copied = store.copy_tables(cur, schema, ["client_figures"])
+        assert copied == (("client_figures",) if store_kind == "postgres" else ())
+        if copied:
+            assert cur.execute(f"SELECT count(*) FROM {schema}.client_figures").fetchone() == (3,)
+        store.rows_where(cur, f"{schema}.later", "client_figures", "client_id > 1", ["client_id"])
+        assert cur.execute(f"SELECT * FROM {schema}.later ORDER BY 1").fetchall() == [(2,), (3,)]
+    with store.transaction(clients=()) as cur:
+        store.delete_where(cur, "client_figures", "last_session >= DATE '2026-03-02'", [1, 2])
+    assert store.rows("SELECT client_id FROM client_figures ORDER BY 1") == [(1,), (3,)]
+    with store.transaction(clients=()) as cur:
+        store.delete_where(cur, "client_figures", "client_id = 3")
+        store.delete_where(cur, "client_figures", "TRUE", [])
+    assert store.rows("SELECT client_id FROM client_figures ORDER BY 1") == [(1,)]
 
 
 def test_rows_on_days_holds_every_row_of_the_days_named_and_on_postgresql_only_their_clients_runs(
