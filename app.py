@@ -12,7 +12,8 @@ import streamlit as st
 from core.access.auth import ROLES
 from core.db.integrity import OpenFailure, is_storage_failure, open_failure
 from core.db.store import DatabaseError, StoreError, WriteConflict
-from pages.common import account_box, entered_through_app, get_store, staff_session
+from pages.common import (VISITOR_ERROR_TEXT, WRITE_CONFLICT_TEXT, WRITE_FAILED_TEXT, account_box,
+                          entered_through_app, get_store, staff_session)
 
 STAFF = ROLES  # every staff role
 
@@ -80,12 +81,6 @@ OPEN_FAILURE_TEXT: dict[OpenFailure, str] = {
            "Start the app with the right key.",
     "other": "The database could not be opened. The exact problem is in the server's log.",
 }
-WRITE_CONFLICT_TEXT = ("Your last change was not saved: another server or command changed the same data at the "
-                       "same moment. Nothing was lost. Reload the page to see the data as it is now, then try again.")
-WRITE_FAILED_TEXT = ("Your last change was not saved: the server could not write to its disk (it may be full). "
-                     "Everything saved before is unchanged and can still be read, and you stay signed in. "
-                     "Tell whoever runs the server, then try again.")
-VISITOR_ERROR_TEXT = "Something went wrong on our side. Nothing was changed. Please try again later."
 _LOG = logging.getLogger("routine_desk")
 
 

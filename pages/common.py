@@ -90,6 +90,15 @@ def entered_through_app() -> None:
     PagesManager.uses_pages_directory = False
 
 
+# What staff and visitors read when a page ends early (app.py); here, not in app.py, so tests can
+# import them without running the app.
+WRITE_CONFLICT_TEXT = ("Your last change was not saved: another server or command changed the same data at the "
+                       "same moment. Nothing was lost. Reload the page to see the data as it is now, then try again.")
+WRITE_FAILED_TEXT = ("Your last change was not saved: the server could not write to its disk (it may be full). "
+                     "Everything saved before is unchanged and can still be read, and you stay signed in. "
+                     "Tell whoever runs the server, then try again.")
+VISITOR_ERROR_TEXT = "Something went wrong on our side. Nothing was changed. Please try again later."
+
 def get_store() -> Store:
     """One DuckDB instance per server process; core takes a cursor per call from it.
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import VISITOR_ERROR_TEXT, WRITE_FAILED_TEXT
+from pages.common import VISITOR_ERROR_TEXT, WRITE_FAILED_TEXT
 from core.access import auth
 from core.db.store import Store, WriteConflict
 from core.sharing import links

@@ -257,7 +257,7 @@ def test_a_stray_windows_byte_is_reported_with_its_line(app_as, app_db: Path) ->
 def test_an_import_that_lost_a_race_to_other_servers_says_so(app_as, app_db: Path, monkeypatch) -> None:
     """Refused because other servers kept storing session logs (PostgreSQL): the page says nothing
     was saved and to try again, not that the file may be damaged."""
-    from app import WRITE_CONFLICT_TEXT
+    from pages.common import WRITE_CONFLICT_TEXT
     from core.db.store import WriteConflict
 
     at = upload(open_page(app_as, app_db), FORM_EXPORT)
