@@ -650,7 +650,6 @@ def next_id(cur: Cursor, sequence: str) -> int:
     return next_ids(cur, sequence, 1)[0]
 
 
-
 def insert_kept_locally(cur: Cursor, table: str, columns: Sequence[str], query: str,
                         params: Sequence[Any] | dict[str, Any] | None = None, *, name: str, inserted: str) -> None:
     """INSERT INTO the practice's ``table`` (``columns``) the rows of ``query``, whose columns bear
