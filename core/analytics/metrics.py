@@ -31,7 +31,7 @@ import pandas as pd
 
 from core.access.sites import offered_sites, site_labels, within_sites
 from core.db.figures import ASSIGNMENT_END, ASSIGNMENT_NOT_EMPTY, exact_avg, exact_sum, session_order_key
-from core.db.store import CATALOG, WORK_DB, Cursor, Store
+from core.db.store import CATALOG, WORK_DB, Cursor, Store, ids_sql
 from core.practice.clients import SEGMENT_LABELS
 
 DEFAULT_DAYS = 28
@@ -218,11 +218,6 @@ def period_days(run: Pipeline, store: Store) -> str:
 def date_sql(day: date) -> str:
     """A day as a SQL literal, for the conditions of ``rows_of`` (which take no parameters)."""
     return f"DATE '{day.isoformat()}'"
-
-
-def ids_sql(ids: list[int]) -> str:
-    """Ids as a SQL list for ``IN (...)``; ``NULL`` for none (no row matches)."""
-    return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
 _SCHEMAS = itertools.count(1)

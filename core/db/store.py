@@ -376,7 +376,7 @@ class Store:
         if not self.postgres or not ids:
             return ()
         for table in CLIENT_ROW_TABLES:
-            self.rows_where(cur, f"{schema}.{table}", table, f"client_id IN ({', '.join(map(str, ids))})")
+            self.rows_where(cur, f"{schema}.{table}", table, f"client_id IN ({ids_sql(ids)})")
         return CLIENT_ROW_TABLES
 
     def copy_tables(self, cur: duckdb.DuckDBPyConnection, schema: str, tables: Iterable[str]) -> tuple[str, ...]:
@@ -411,7 +411,7 @@ class Store:
         ``client_ids``, in the cursor's transaction. On PostgreSQL the statement runs there: a
         DELETE through the extension first fetches the whole table to find the rows."""
         if self.postgres:
-            chosen = "" if client_ids is None else f" AND client_id IN ({', '.join(str(int(c)) for c in client_ids) or 'NULL'})"
+            chosen = "" if client_ids is None else f" AND client_id IN ({ids_sql(client_ids)})"
             statement = f"DELETE FROM {self.schema}.{table} WHERE {condition}{chosen}"
             cur.execute(f"CALL postgres_execute({sql_literal(CATALOG)}, {sql_literal(statement)})")
         elif client_ids is None:
@@ -555,6 +555,12 @@ def again_on_conflict(write: Callable[[], T], attempts: int = 3, on_retry: Calla
                 raise
             on_retry()
     raise ValueError(f"try at least once, not {attempts} times")
+
+
+def ids_sql(ids: Iterable[int]) -> str:
+    """Ids as a SQL list for ``IN (...)``, for statements that cannot take a list parameter (views,
+    statements sent to PostgreSQL); ``NULL`` for none, which no row matches."""
+    return ", ".join(str(int(i)) for i in ids) or "NULL"
 
 
 def sql_literal(text: str) -> str:

@@ -27,7 +27,7 @@ from core.practice.clients import Client, ClientError, require_client
 from core.practice.pregnancy import PREGNANCY_DAYS, pregnancy_sql
 from core.practice.routines import RoutineError, RoutineVersion, get_version
 from core.practice.safety import RULES, Finding, blocks, check_routine, findings_sql
-from core.db.store import PRACTICE, Store, WriteConflict, next_id, utcnow
+from core.db.store import PRACTICE, Store, WriteConflict, ids_sql, next_id, utcnow
 
 MAX_SESSIONS_PER_WEEK = 21
 MAX_WEEKS = 52
@@ -416,9 +416,9 @@ def _active_subjects_sql(client_ids: tuple[int, ...] | None = None,
     every assignment ever made)."""
     only = ""
     if client_ids is not None:
-        only += f" AND a.client_id IN ({', '.join(str(int(c)) for c in client_ids) or 'NULL'})"
+        only += f" AND a.client_id IN ({ids_sql(client_ids)})"
     if assignment_ids is not None:
-        only += f" AND a.id IN ({', '.join(str(int(a)) for a in assignment_ids) or 'NULL'})"
+        only += f" AND a.id IN ({ids_sql(assignment_ids)})"
     return (
         "WITH act AS (SELECT a.id, a.client_id, a.start_date"
         " FROM assignments a JOIN clients c ON c.id = a.client_id"
@@ -504,7 +504,7 @@ def _keep_findings(store: Store, on: date, assignment_ids: list[int]) -> bool:
     holds. False when another reader was keeping the same rows at that moment (a write conflict)."""
     subjects = _active_subjects_sql(assignment_ids=assignment_ids)
     found = findings_sql(subjects, _ASSIGNMENT_ITEMS_SQL)
-    chosen = f"assignment_id IN ({', '.join(str(int(a)) for a in assignment_ids)})"
+    chosen = f"assignment_id IN ({ids_sql(assignment_ids)})"
     try:
         # changes no figure, and no data a page shows: the version stays
         with store.transaction(touches=(PRACTICE,), clients=(), changes_data=False) as cur:

@@ -137,7 +137,7 @@ def lean_overview(store: Store, as_of: date, days: int) -> dict[str, pd.DataFram
 def overview_disagreements(lean: dict[str, pd.DataFrame], view: metrics.Overview, open_now: pd.DataFrame) -> list[str]:
     """Where the lean overview differs from the app's (empty when they agree)."""
     found = []
-    kpis = {k: metrics._plain(v) for k, v in lean["kpis"].iloc[0].items()}
+    kpis = metrics.records(lean["kpis"])[0]
     found += [f"kpi {k}: {v} != {view.kpis.get(k)}" for k, v in kpis.items() if v != view.kpis.get(k)]
     for name, ours in (("weekly", view.weekly), ("by_segment", view.by_segment), ("by_therapist", view.by_therapist),
                        ("by_routine", view.by_routine)):
